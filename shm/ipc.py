@@ -1,0 +1,215 @@
+"""Names and lifetimes of the POSIX IPC objects a run creates.
+
+Every shared-memory segment and semaphore netq creates is named
+
+    /netq.<owner pid>.<random token>.<what>
+
+so that (a) two runs on one machine (pytest -n, two CI jobs) never meet,
+(b) ``ls /dev/shm`` shows at a glance what belongs to netq (semaphores appear
+there as ``sem.netq.…``), and (c) leftovers of a crashed run can be removed
+without touching a live run: the owner pid is in the name, and a name whose
+owner is still alive is never removed (:func:`cleanup_stale`).
+
+All objects are created ``O_CREX`` with mode 0600 (owner only).  The
+:class:`IpcOwner` that created an object is the only one that unlinks it; a
+forked child inherits the Python object but not the duty (the owner pid is
+checked), so a worker that exits never pulls a segment from under its siblings.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import re
+import secrets
+import signal
+from dataclasses import dataclass
+from typing import Iterator
+
+import posix_ipc
+
+PREFIX = "netq"
+DEV_SHM = "/dev/shm"
+MODE = 0o600
+
+# ``netq.<pid>.<token>.<what>`` with an optional ``sem.`` in /dev/shm.
+_NAME_RE = re.compile(r"^(?:sem\.)?netq\.(\d+)\.([0-9a-f]+)\.")
+
+
+class Terminated(BaseException):
+    """Raised in the owner by SIGTERM/SIGHUP so that ``finally`` blocks run.
+
+    A BaseException (like KeyboardInterrupt) so that ordinary ``except
+    Exception`` handlers do not swallow it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"terminated by signal {signum}")
+        self.signum = signum
+
+
+class IpcOwner:
+    """Creates, and is the only one to remove, the IPC objects of one run.
+
+    Use as a context manager: every segment and semaphore made through it is
+    unlinked on normal exit, on an exception, on Ctrl-C and (with
+    :meth:`handle_signals`) on SIGTERM/SIGHUP.  ``atexit`` is a last resort
+    for an owner that was never closed.
+    """
+
+    def __init__(self, token: str | None = None) -> None:
+        self.pid = os.getpid()
+        self.token = token or secrets.token_hex(6)
+        self.prefix = f"/{PREFIX}.{self.pid}.{self.token}."
+        self._segments: list[posix_ipc.SharedMemory] = []
+        self._semaphores: list[posix_ipc.Semaphore] = []
+        self._closed = False
+        atexit.register(self.close)
+
+    # -- creation -----------------------------------------------------------
+    def name(self, what: str) -> str:
+        return self.prefix + what
+
+    def segment(self, what: str, size: int) -> posix_ipc.SharedMemory:
+        """Create a new owner-only shared-memory segment of ``size`` bytes."""
+        self._check_open()
+        shm = posix_ipc.SharedMemory(self.name(what), posix_ipc.O_CREX, MODE, size)
+        self._segments.append(shm)
+        return shm
+
+    def semaphore(self, what: str, initial: int) -> posix_ipc.Semaphore:
+        """Create a new owner-only named semaphore with ``initial`` value."""
+        self._check_open()
+        sem = posix_ipc.Semaphore(self.name(what), posix_ipc.O_CREX, MODE, initial)
+        self._semaphores.append(sem)
+        return sem
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("IpcOwner is closed")
+        if os.getpid() != self.pid:
+            raise RuntimeError("only the owning process creates IPC objects")
+
+    # -- removal ------------------------------------------------------------
+    def names(self) -> list[str]:
+        return [s.name for s in self._segments] + [s.name for s in self._semaphores]
+
+    def close(self) -> None:
+        """Unlink every object this owner created (idempotent; owner only).
+
+        Unlinking removes the name; mappings that are still open in some
+        process stay valid until they are unmapped, as with any POSIX object.
+        """
+        if self._closed or os.getpid() != self.pid:
+            return
+        self._closed = True
+        for sem in self._semaphores:
+            try:
+                sem.unlink()
+            except posix_ipc.ExistentialError:
+                pass
+            try:
+                sem.close()
+            except posix_ipc.Error:
+                pass
+        for shm in self._segments:
+            try:
+                shm.unlink()
+            except posix_ipc.ExistentialError:
+                pass
+        self._semaphores.clear()
+        self._segments.clear()
+        atexit.unregister(self.close)
+
+    def __enter__(self) -> "IpcOwner":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def handle_signals(self) -> "_SignalScope":
+        """Turn SIGTERM and SIGHUP into :class:`Terminated` while in scope."""
+        return _SignalScope()
+
+
+class _SignalScope:
+    _SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+    def __enter__(self) -> "_SignalScope":
+        self._old = {}
+        for s in self._SIGNALS:
+            self._old[s] = signal.signal(s, _raise_terminated)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """An IPC object in /dev/shm named like netq's."""
+
+    entry: str  # the name as it appears in /dev/shm
+    pid: int
+    token: str
+
+    @property
+    def is_semaphore(self) -> bool:
+        return self.entry.startswith("sem.")
+
+    @property
+    def posix_name(self) -> str:
+        return "/" + (self.entry[4:] if self.is_semaphore else self.entry)
+
+
+def netq_objects(dev_shm: str = DEV_SHM) -> Iterator[Leftover]:
+    """Every netq-named object currently in /dev/shm (live runs included)."""
+    try:
+        entries = os.listdir(dev_shm)
+    except FileNotFoundError:
+        return
+    for entry in sorted(entries):
+        m = _NAME_RE.match(entry)
+        if m:
+            yield Leftover(entry, int(m.group(1)), m.group(2))
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie is dead for our purposes.
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def cleanup_stale(dev_shm: str = DEV_SHM) -> list[str]:
+    """Remove netq objects whose owner process is gone; return their names.
+
+    Objects of live runs (owner pid alive) are never touched.
+    """
+    removed = []
+    for obj in netq_objects(dev_shm):
+        if pid_alive(obj.pid):
+            continue
+        try:
+            if obj.is_semaphore:
+                posix_ipc.unlink_semaphore(obj.posix_name)
+            else:
+                posix_ipc.unlink_shared_memory(obj.posix_name)
+            removed.append(obj.entry)
+        except posix_ipc.ExistentialError:
+            pass
+    return removed

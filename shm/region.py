@@ -1,0 +1,77 @@
+"""A mapped shared-memory segment with a :class:`~shm.layout.Layout`.
+
+The creator makes the segment through an :class:`~shm.ipc.IpcOwner`, stamps
+the layout header and zero-fills it (fresh POSIX segments are zero already).
+Forked workers inherit the mapping: there is no attach by name on the hot
+path.  :meth:`Region.close` releases the views the region handed out before
+it closes the mmap, because an mmap cannot be closed while a view exports it.
+"""
+from __future__ import annotations
+
+import gc
+import mmap
+
+import numpy as np
+
+from .ipc import IpcOwner
+from .layout import Layout
+
+
+class Region:
+    """One segment, mapped read/write, with its layout."""
+
+    def __init__(self, owner: IpcOwner, what: str, layout: Layout) -> None:
+        self.layout = layout
+        shm = owner.segment(what, layout.size)
+        try:
+            self.mm = mmap.mmap(shm.fd, layout.size)
+        finally:
+            shm.close_fd()
+        self.name = shm.name
+        #: the whole segment as int64 words: the hot path indexes this
+        self.words = memoryview(self.mm).cast("q")
+        self._views: list[memoryview] = [self.words]
+        self._arrays: dict[str, np.ndarray] = {}
+        layout.stamp(self.words)
+
+    def section_words(self, name: str, i: int = 0) -> memoryview:
+        """A memoryview of element ``i`` of section ``name`` (a record's words).
+
+        Index it with the record's field indices: ``v[QDISC.qlen]``.
+        """
+        sec = self.layout[name]
+        b = sec.base(i)
+        v = self.words[b : b + sec.stride]
+        self._views.append(v)
+        return v
+
+    def span_words(self, name: str) -> memoryview:
+        """A memoryview of a whole section (all elements)."""
+        sec = self.layout[name]
+        v = self.words[sec.offset : sec.offset + sec.words]
+        self._views.append(v)
+        return v
+
+    def array(self, name: str) -> np.ndarray:
+        """A numpy view (no copy) of a whole section; cached."""
+        a = self._arrays.get(name)
+        if a is None:
+            a = self.layout.array(self.mm, name)
+            self._arrays[name] = a
+        return a
+
+    def close(self) -> None:
+        """Release every view handed out, then unmap.
+
+        Raises BufferError if a caller still holds a numpy view it obtained
+        from :meth:`array` (drop it first): silently leaking a mapping would
+        hide the bug.
+        """
+        if self.mm.closed:
+            return
+        self._arrays.clear()
+        for v in self._views:
+            v.release()
+        self._views.clear()
+        gc.collect()
+        self.mm.close()

@@ -1,0 +1,152 @@
+"""Single-producer/single-consumer descriptor rings in shared memory.
+
+A ring is ``size`` (a power of two) descriptors of :data:`DESC` (eight int64
+words, one cache line) plus a producer and a consumer index.  Indices only
+grow; the slot of index ``i`` is ``i & (size - 1)``.  The producer writes the
+descriptor, then publishes ``prod``; the consumer reads descriptors up to
+``prod``, then publishes ``cons``.  No lock sits between the two: each index
+has one writer.  (On x86, stores are seen in program order (TSO) and CPython
+issues each store as a separate instruction, which is the barrier discipline a
+driver gets from ``wmb()`` before the doorbell write.  A weakly ordered CPU
+would need explicit barriers here.)
+
+"Single producer" is per moment, not per process: the driver's TX ring is
+written by whichever CPU holds the queue's ``_xmit_lock`` (HARD_TX_LOCK), as in
+the kernel.  A qdisc's band FIFOs use the same ring under the qdisc root lock.
+
+Single descriptors go through ``struct.pack_into``/``unpack_from`` (one C call
+each); batches go through numpy, which is what the NIC uses.
+"""
+from __future__ import annotations
+
+import struct
+from typing import Sequence
+
+import numpy as np
+
+from .layout import Record
+
+DESC = Record(
+    "tx_desc",
+    [
+        ("cpu", "emulated CPU that generated the skb"),
+        ("seq", "per-CPU skb sequence number: (cpu, seq) is the skb id"),
+        ("sk", "socket (flow) index"),
+        ("sk_seq", "per-socket sequence number (flow order check)"),
+        ("len", "skb->len in bytes"),
+        ("priority", "skb->priority"),
+        ("tstamp", "monotonic ns when dev_queue_xmit was entered"),
+        ("queue_mapping", "TX queue chosen by netdev_pick_tx"),
+    ],
+    pad=False,
+)
+DESC_WORDS = DESC.words
+assert DESC_WORDS == 8
+
+RING = Record(
+    "ring",
+    [
+        ("prod", "next index to fill; written by the producer only"),
+        ("_pad0", 7, "keeps prod and cons on separate cache lines"),
+        ("cons", "next index to consume; written by the consumer only"),
+    ],
+)
+
+_PACK = struct.Struct("<8q")
+
+
+def is_power_of_two(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
+
+
+def ring_sections(layout, name: str, nrings: int, size: int) -> None:
+    """Add ``nrings`` rings of ``size`` descriptors to ``layout``."""
+    if not is_power_of_two(size):
+        raise ValueError(f"ring size must be a power of two, got {size}")
+    layout.add(f"{name}_idx", RING, nrings)
+    layout.add_raw(f"{name}_desc", (nrings, size, DESC_WORDS))
+
+
+class Ring:
+    """One ring of a ring section (see :func:`ring_sections`)."""
+
+    __slots__ = ("idx", "desc", "size", "mask", "_mm", "_base", "_prod", "_cons")
+
+    def __init__(self, region, name: str, i: int) -> None:
+        self.idx = region.section_words(f"{name}_idx", i)
+        sec = region.layout[f"{name}_desc"]
+        self.size = sec.shape[1]
+        self.mask = self.size - 1
+        self.desc = region.array(f"{name}_desc")[i]  # (size, 8) int64 view
+        self._mm = region.mm
+        self._base = sec.base(i) * 8  # byte offset of slot 0
+        self._prod = RING.prod
+        self._cons = RING.cons
+
+    # -- both sides ---------------------------------------------------------
+    def __len__(self) -> int:
+        """Descriptors produced and not yet consumed."""
+        return self.idx[self._prod] - self.idx[self._cons]
+
+    def free(self) -> int:
+        return self.size - (self.idx[self._prod] - self.idx[self._cons])
+
+    # -- producer -------------------------------------------------------------
+    def produce(self, d: Sequence[int]) -> bool:
+        """Append one descriptor (8 ints); False if the ring is full."""
+        idx = self.idx
+        p = idx[self._prod]
+        if p - idx[self._cons] >= self.size:
+            return False
+        _PACK.pack_into(self._mm, self._base + ((p & self.mask) << 6), *d)
+        idx[self._prod] = p + 1
+        return True
+
+    def produce_batch(self, descs: np.ndarray) -> int:
+        """Append as many rows of an (n, 8) int64 array as fit; return count."""
+        idx = self.idx
+        p = idx[self._prod]
+        n = min(len(descs), self.size - (p - idx[self._cons]))
+        if n <= 0:
+            return 0
+        s = p & self.mask
+        first = min(n, self.size - s)
+        self.desc[s : s + first] = descs[:first]
+        if n > first:
+            self.desc[: n - first] = descs[first:n]
+        idx[self._prod] = p + n
+        return n
+
+    # -- consumer -------------------------------------------------------------
+    def consume(self) -> tuple[int, ...] | None:
+        """Remove and return one descriptor, or None if empty."""
+        idx = self.idx
+        c = idx[self._cons]
+        if c == idx[self._prod]:
+            return None
+        d = _PACK.unpack_from(self._mm, self._base + ((c & self.mask) << 6))
+        idx[self._cons] = c + 1
+        return d
+
+    def peek_batch(self, limit: int) -> np.ndarray:
+        """Copy up to ``limit`` available descriptors (n, 8) without consuming."""
+        idx = self.idx
+        c = idx[self._cons]
+        n = min(idx[self._prod] - c, limit)
+        if n <= 0:
+            return np.empty((0, DESC_WORDS), dtype=np.int64)
+        s = c & self.mask
+        first = min(n, self.size - s)
+        if first == n:
+            return self.desc[s : s + n].copy()
+        return np.concatenate((self.desc[s:], self.desc[: n - first]))
+
+    def advance(self, n: int) -> None:
+        """Consume ``n`` descriptors previously returned by :meth:`peek_batch`."""
+        self.idx[self._cons] += n
+
+    def consume_batch(self, limit: int) -> np.ndarray:
+        out = self.peek_batch(limit)
+        if len(out):
+            self.advance(len(out))
+        return out

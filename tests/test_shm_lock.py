@@ -1,0 +1,145 @@
+"""shm.lock: mutual exclusion, fifo order, statistics, recovery — real processes."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from shm.layout import Layout
+from shm.lock import NO_CPU, LockPolicy, LockSpace, lock_layout
+from shm.region import Region
+from tests.shmutil import join_all, start, wait_until
+
+MODES = [(f, w) for f in ("fifo", "unfair") for w in ("spin", "block", "adaptive")]
+
+
+def make_space(owner, nlocks: int, ncpus: int, policy: LockPolicy):
+    layout = Layout()
+    lock_layout(layout, nlocks, ncpus)
+    layout.add_raw("scratch", (64,))
+    region = Region(owner, "test", layout)
+    space = LockSpace(owner, region, [f"lock{i}" for i in range(nlocks)], ncpus, policy)
+    return region, space
+
+
+def scratch(region) -> int:
+    return region.layout["scratch"].offset
+
+
+@pytest.mark.parametrize("fairness,waiting", MODES)
+def test_mutual_exclusion(owner, fairness, waiting):
+    nproc, iters = 4, 1500
+    policy = LockPolicy(fairness, waiting, spin_ns=5_000, yield_spin=True)
+    region, space = make_space(owner, 1, nproc, policy)
+    s = scratch(region)
+
+    def worker(cpu):
+        (lk,) = space.bind(cpu)
+        w = region.words
+        for _ in range(iters):
+            lk.lock()
+            v = w[s]  # a non-atomic read-modify-write: only the lock protects it
+            if v % 97 == 0:
+                os.sched_yield()  # widen the window for a lost update
+            w[s] = v + 1
+            lk.unlock()
+        space.flush()
+
+    procs = [start(worker, c) for c in range(nproc)]
+    assert join_all(procs, 60) == [0] * nproc
+    assert region.words[s] == nproc * iters
+    (row,) = space.stats()
+    assert row["acquisitions"] == nproc * iters
+    assert row["acquisitions_by_cpu"] == [iters] * nproc
+    assert row["contentions"] <= row["acquisitions"]
+    assert row["con_bounces"] <= row["contentions"]
+    assert row["acq_bounces"] <= row["acquisitions"]
+    assert row["holdtime_min_ns"] <= row["holdtime_max_ns"] <= row["holdtime_total_ns"]
+    if row["contentions"]:
+        assert 0 <= row["waittime_min_ns"] <= row["waittime_max_ns"] <= row["waittime_total_ns"]
+    assert space.owner(0) == NO_CPU
+    region.close()
+
+
+@pytest.mark.parametrize("waiting", ["spin", "block", "adaptive"])
+def test_fifo_serves_waiters_in_arrival_order(owner, waiting):
+    nwait = 4
+    policy = LockPolicy("fifo", waiting, spin_ns=2_000, yield_spin=True)
+    region, space = make_space(owner, 1, nwait + 1, policy)
+    s = scratch(region)
+    holder_cpu = nwait
+    (lk,) = space.bind(holder_cpu)
+    lk.lock()
+
+    def waiter(cpu):
+        (mine,) = space.bind(cpu)
+        mine.lock()
+        w = region.words
+        n = w[s]
+        w[s + 1 + n] = cpu  # log the order of acquisition
+        w[s] = n + 1
+        mine.unlock()
+
+    procs = []
+    arrival = [2, 0, 3, 1]
+    rec = region.section_words("locks", 0)
+    from shm.lock import LOCK
+
+    for k, cpu in enumerate(arrival):
+        procs.append(start(waiter, cpu))
+        # The next waiter starts only once this one is queued.
+        wait_until(lambda: rec[LOCK.q_tail] - rec[LOCK.q_head] == k + 1, what="waiter queued")
+    lk.unlock()
+    assert join_all(procs, 30) == [0] * nwait
+    assert [region.words[s + 1 + i] for i in range(nwait)] == arrival
+    del rec
+    region.close()
+
+
+def test_unfair_trylock_and_stats(owner):
+    region, space = make_space(owner, 2, 1, LockPolicy("unfair", "block"))
+    a, b = space.bind(0)
+    assert a.trylock()
+    assert a.is_locked() and not b.is_locked()
+    assert not a.trylock()
+    a.unlock()
+    b.lock()
+    b.unlock()
+    space.flush()
+    ra, rb = space.stats()
+    assert (ra["acquisitions"], ra["trylock_fail"], ra["acq_bounces"]) == (1, 1, 1)
+    assert (rb["acquisitions"], rb["contentions"]) == (1, 0)
+    region.close()
+
+
+@pytest.mark.parametrize("fairness", ["fifo", "unfair"])
+def test_holder_killed_is_detected_and_recovered(owner, fairness):
+    region, space = make_space(owner, 1, 2, LockPolicy(fairness, "block"))
+
+    def holder():
+        (lk,) = space.bind(1)
+        lk.lock()
+        time.sleep(60)
+
+    p = start(holder)
+    wait_until(lambda: space.owner(0) == 1, what="child holds the lock")
+    (lk,) = space.bind(0)
+    assert not lk.trylock()
+    assert not lk.recover()  # holder alive: never disturbed
+    os.kill(p.pid, signal.SIGKILL)
+    p.join(10)
+    held = space.holders()
+    assert held and held[0]["owner_cpu"] == 1 and held[0]["owner_alive"] is False
+    assert lk.recover()
+    assert lk.trylock()
+    lk.unlock()
+    region.close()
+
+
+def test_default_waiting_says_why():
+    mode, spin, why = LockPolicy.default_waiting(5, 2)
+    assert mode == "adaptive" and "oversubscribed" in why
+    with pytest.raises(ValueError, match="fairness"):
+        LockPolicy("ticket", "spin")
