@@ -6,7 +6,9 @@
 back through ``bitmap_print_to_pagebuf(false, ...)`` i.e. ``"%*pb\\n"``.
 
 * :func:`bitmap_parse` mirrors ``bitmap_parse()`` in lib/bitmap-str.c
-  (lib/bitmap.c before v6.5), the right-to-left parser introduced in v5.7.
+  (lib/bitmap.c in older kernels): the right-to-left parser of the 2020
+  rework, not the older left-to-right ``__bitmap_parse()``, which rejected
+  ``'1,,5'`` and embedded whitespace.
 * :func:`cpumask_format` mirrors ``bitmap_string()`` (``%*pb``) in
   lib/vsprintf.c; :func:`cpulist_format` mirrors ``bitmap_list_string()``
   (``%*pbl``).
@@ -59,8 +61,27 @@ class MaskError(ValueError):
 def _show_byte(c: int) -> str:
     """Describe one input byte for an error message."""
     if 0x20 <= c < 0x7F:
-        return repr(chr(c))
+        return f"character {chr(c)!r}"
     return f"byte 0x{c:02x}"
+
+
+def _regroup(group: str) -> str:
+    """Suggest ``group`` re-split into 8-digit groups: '123456789' -> '1,23456789'."""
+    digits = group.lstrip("0") or "0"
+    if not all(ch in "0123456789abcdefABCDEF" for ch in digits):
+        return ""
+    chunks = []
+    while digits:
+        chunks.append(digits[-8:])
+        digits = digits[:-8]
+    return f"; did you mean {','.join(reversed(chunks))!r}?"
+
+
+def _cpu_range(nbits: int) -> str:
+    """'CPUs 0-7' / 'CPU 0' / 'no CPUs' for an nbits-wide mask."""
+    if nbits <= 0:
+        return "no CPUs"
+    return "CPU 0" if nbits == 1 else f"CPUs 0-{nbits - 1}"
 
 
 def _to_bytes(text: str | bytes | bytearray) -> bytes:
@@ -76,7 +97,7 @@ def bitmap_parse(
     """Parse a hex cpumask the way ``bitmap_parse()`` does; return it as an int.
 
     Mirrors ``bitmap_parse()``, ``bitmap_find_region_reverse()`` and
-    ``bitmap_get_x32_reverse()`` in lib/bitmap-str.c (v5.7+), including the
+    ``bitmap_get_x32_reverse()`` in lib/bitmap-str.c, including the
     order in which errors are found (the string is scanned from the end, so
     e.g. ``'g,123456789'`` is ``EOVERFLOW``, not ``EINVAL``).  What the
     kernel accepts:
@@ -133,8 +154,8 @@ def bitmap_parse(
                        f"0 bits (no CPUs), so only an empty string is accepted")
             else:
                 plural = "" if max_chunks == 1 else "s"
-                msg = (f"cpumask {text!r} has too many groups for a "
-                       f"{nmaskbits}-bit mask (CPUs 0-{nmaskbits - 1}): at "
+                msg = (f"cpumask {text!r} has too many groups for a mask "
+                       f"of {nmaskbits} bits ({_cpu_range(nmaskbits)}): at "
                        f"most {max_chunks} comma-separated 32-bit group"
                        f"{plural}, even if the extra groups are zero")
             raise MaskError(msg, _errno.EOVERFLOW)
@@ -166,8 +187,8 @@ def bitmap_parse(
                     raise MaskError(
                         f"group {group!r} in cpumask {text!r} has more than "
                         f"8 hex digits: each comma-separated group is exactly "
-                        f"32 bits (at most 8 hex digits, leading zeros "
-                        f"included); {_FORMAT_HINT}",
+                        f"32 bits, at most 8 hex digits, leading zeros "
+                        f"included{_regroup(group)}",
                         _errno.EOVERFLOW,
                     )
                 if strict:
@@ -185,8 +206,8 @@ def bitmap_parse(
         top = mask.bit_length() - 1
         raise MaskError(
             f"cpumask {text!r} sets bit {top} (CPU {top}) but the mask has "
-            f"only {nmaskbits} bits"
-            + (f" (CPUs 0-{nmaskbits - 1})" if nmaskbits else " (no CPUs)"),
+            f"only {nmaskbits} bit{'' if nmaskbits == 1 else 's'} "
+            f"({_cpu_range(nmaskbits)})",
             _errno.EOVERFLOW,
         )
     return mask

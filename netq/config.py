@@ -1,0 +1,342 @@
+"""What a run is: devices, traffic, CPUs, locks, strategy, profile, costs.
+
+A :class:`RunConfig` is plain data.  :func:`from_dict` builds one from an
+experiment file (TOML) or a preset, rejecting unknown keys; :meth:`RunConfig.
+validate` checks every value and raises :class:`ConfigError` naming the field
+and what is allowed.  Nothing is created before validation passes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from shm.lock import FAIRNESS, WAITING
+from shm.ring import is_power_of_two
+
+from .core.bitmap import MaskError, bitmap_parse
+from .profiles import DEFAULT_PROFILE, PROFILES, STRATEGIES
+
+DEVICE_KINDS = ("phys", "vlan", "tunnel")
+QDISC_KINDS = ("default", "pfifo_fast", "pfifo", "mq", "noqueue")
+SELECT_QUEUE = ("none", "priority")
+PROTOS = ("udp", "tcp")
+TC_MAX_QUEUE = 16
+TC_BITMASK = 15
+MAX_TX_QUEUES = 64
+MAX_CPUS = 64
+
+
+class ConfigError(ValueError):
+    """Bad configuration: ``field`` names where, the message what is allowed."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+@dataclass
+class DeviceConfig:
+    """One net_device.  ``phys`` devices have TX queues, rings and a NIC;
+    ``vlan``/``tunnel`` devices are noqueue and transmit on ``lower``."""
+
+    name: str = "eth0"
+    kind: str = "phys"
+    lower: str | None = None
+    tx_queues: int = 1
+    #: real_num_tx_queues at start (ethtool -L); defaults to tx_queues
+    real_tx_queues: int | None = None
+    ring_size: int = 256
+    tx_queue_len: int = 1000
+    qdisc: str = "default"
+    #: NETIF_F_LLTX: no HARD_TX_LOCK; default True for vlan, False otherwise
+    lltx: bool | None = None
+    #: queue -> xps_cpus mask as /sys/class/net/DEV/queues/tx-N/xps_cpus takes it
+    xps: dict[int, str] = field(default_factory=dict)
+    num_tc: int = 0
+    #: per traffic class (count, offset), as mqprio's queues=count@offset
+    tc_to_txq: list[list[int]] = field(default_factory=list)
+    prio_tc_map: list[int] = field(default_factory=lambda: [0] * 16)
+    #: CPU each queue's completion interrupt is affine to; default queue % cpus
+    irq_cpus: list[int] | None = None
+    #: a driver ndo_select_queue hook: "none" or "priority" (skb->priority % n)
+    select_queue: str = "none"
+    #: NIC line rate in bit/s (with wire_overhead bytes per packet); 0 = none
+    line_rate_bps: float = 10e9
+    #: NIC line rate in packets/s; 0 = none.  Both limits apply if both are set.
+    line_rate_pps: float = 0.0
+    wire_overhead: int = 24
+    #: the NIC wakes a stopped queue when this many descriptors are free;
+    #: default ring_size // 4 (tg3's TG3_TX_WAKEUP_THRESH)
+    wake_thresh: int | None = None
+
+    @property
+    def is_virtual(self) -> bool:
+        return self.kind != "phys"
+
+    @property
+    def real_queues(self) -> int:
+        return self.tx_queues if self.real_tx_queues is None else self.real_tx_queues
+
+
+@dataclass
+class TrafficConfig:
+    """Sockets that the listed CPUs transmit on ``device``."""
+
+    device: str | None = None
+    #: emulated CPUs running these sockets; default all
+    cpus: list[int] | None = None
+    sockets_per_cpu: int = 4
+    proto: str = "udp"
+    #: a connected socket caches its dst, so sk_tx_queue_set() sticks
+    connected: bool = True
+    priority: int = 0
+    #: packet length in bytes: fixed, or [min, max] uniformly
+    length: int | list[int] = 1000
+    #: packets/s per CPU for this group; 0 floods
+    rate_pps: float = 0.0
+    #: forwarded traffic: the skb carries this recorded rx queue (-1: none)
+    rx_queue: int = -1
+
+
+@dataclass
+class CostConfig:
+    """Emulated per-operation costs (busy-waits), reported in the setup.
+
+    They stand for work the kernel does and Python does not (or does far
+    slower), so that lock hold times have the kernel's proportions."""
+
+    enqueue_ns: int = 0
+    dequeue_ns: int = 0
+    xmit_ns: int = 0
+    #: paid when a CPU takes a qdisc/queue lock another CPU held last
+    bounce_ns: int = 0
+
+
+@dataclass
+class RunConfig:
+    name: str = "custom"
+    cpus: int = 2
+    #: emulated CPU i -> host core; default i % host cores
+    cpu_map: list[int] | None = None
+    profile: str = DEFAULT_PROFILE
+    #: rootlock | busylock; default: the profile's
+    strategy: str | None = None
+    lock_fairness: str = "fifo"
+    #: spin | block | adaptive; default chosen from processes vs cores
+    lock_wait: str | None = None
+    #: adaptive waiting: spin this long before sleeping (default chosen)
+    spin_ns: int | None = None
+    duration: float = 2.0
+    #: stop after this many generated packets in all (0: use duration)
+    packets: int = 0
+    seed: int | None = None
+    #: no delivered-packet progress for this long ends the run as stalled
+    stall_timeout: float = 3.0
+    nic_batch: int = 64
+    devices: list[DeviceConfig] = field(default_factory=lambda: [DeviceConfig()])
+    traffic: list[TrafficConfig] = field(default_factory=lambda: [TrafficConfig()])
+    costs: CostConfig = field(default_factory=CostConfig)
+
+    # -- derived -----------------------------------------------------------------
+    @property
+    def effective_strategy(self) -> str:
+        return self.strategy or PROFILES[self.profile].strategy
+
+    def device(self, name: str) -> DeviceConfig:
+        for d in self.devices:
+            if d.name == name:
+                return d
+        raise KeyError(name)
+
+    # -- validation ----------------------------------------------------------------
+    def validate(self) -> "RunConfig":
+        """Check every value; raise ConfigError naming the first bad field."""
+        _int_range("cpus", self.cpus, 1, MAX_CPUS)
+        host = len(os.sched_getaffinity(0))
+        if self.cpu_map is not None:
+            if len(self.cpu_map) != self.cpus:
+                raise ConfigError("cpu_map", f"needs one host core per emulated CPU ({self.cpus})")
+            allowed = sorted(os.sched_getaffinity(0))
+            for c in self.cpu_map:
+                if c not in allowed:
+                    raise ConfigError("cpu_map", f"host core {c} not available; allowed {allowed}")
+        if self.profile not in PROFILES:
+            raise ConfigError("profile", f"unknown {self.profile!r}; one of {', '.join(PROFILES)}")
+        if self.strategy is not None and self.strategy not in STRATEGIES:
+            raise ConfigError("strategy", f"unknown {self.strategy!r}; one of {', '.join(STRATEGIES)}")
+        if self.lock_fairness not in FAIRNESS:
+            raise ConfigError("lock_fairness", f"one of {', '.join(FAIRNESS)}")
+        if self.lock_wait is not None and self.lock_wait not in WAITING:
+            raise ConfigError("lock_wait", f"one of {', '.join(WAITING)}")
+        if self.spin_ns is not None:
+            _int_range("spin_ns", self.spin_ns, 0, 10**9)
+        if not (0 < self.duration <= 3600):
+            raise ConfigError("duration", "seconds, > 0 and <= 3600")
+        _int_range("packets", self.packets, 0, 10**12)
+        if not (0.1 <= self.stall_timeout <= 600):
+            raise ConfigError("stall_timeout", "seconds, 0.1 to 600")
+        _int_range("nic_batch", self.nic_batch, 1, 4096)
+        if self.seed is not None:
+            _int_range("seed", self.seed, 0, 2**32 - 1)
+        for k in ("enqueue_ns", "dequeue_ns", "xmit_ns", "bounce_ns"):
+            _int_range(f"costs.{k}", getattr(self.costs, k), 0, 10**8)
+        self._validate_devices()
+        self._validate_traffic()
+        return self
+
+    def _validate_devices(self) -> None:
+        if not self.devices:
+            raise ConfigError("devices", "at least one device")
+        names = set()
+        for i, d in enumerate(self.devices):
+            p = f"devices[{i}]"
+            if not d.name or not d.name.replace("-", "").replace("_", "").replace(".", "").isalnum() or len(d.name) > 15:
+                raise ConfigError(f"{p}.name", "1-15 characters: letters, digits, '-', '_', '.' (IFNAMSIZ)")
+            if d.name in names:
+                raise ConfigError(f"{p}.name", f"{d.name!r} used twice")
+            names.add(d.name)
+            p = f"device {d.name}"
+            if d.kind not in DEVICE_KINDS:
+                raise ConfigError(f"{p}.kind", f"one of {', '.join(DEVICE_KINDS)}")
+            if d.qdisc not in QDISC_KINDS:
+                raise ConfigError(f"{p}.qdisc", f"one of {', '.join(QDISC_KINDS)}")
+            if d.is_virtual:
+                if d.qdisc not in ("default", "noqueue"):
+                    raise ConfigError(f"{p}.qdisc", "virtual devices are noqueue (IFF_NO_QUEUE)")
+                if d.tx_queues != 1:
+                    raise ConfigError(f"{p}.tx_queues", "virtual devices have 1 TX queue")
+            _int_range(f"{p}.tx_queues", d.tx_queues, 1, MAX_TX_QUEUES)
+            _int_range(f"{p}.real_tx_queues", d.real_queues, 1, d.tx_queues)
+            if not is_power_of_two(d.ring_size) or not 4 <= d.ring_size <= 65536:
+                raise ConfigError(f"{p}.ring_size", f"a power of two from 4 to 65536, got {d.ring_size}")
+            _int_range(f"{p}.tx_queue_len", d.tx_queue_len, 1, 65536)
+            if d.qdisc == "mq" and d.tx_queues == 1:
+                raise ConfigError(f"{p}.qdisc", "mq needs a multi-queue device (tx_queues > 1)")
+            if d.select_queue not in SELECT_QUEUE:
+                raise ConfigError(f"{p}.select_queue", f"one of {', '.join(SELECT_QUEUE)}")
+            if d.line_rate_bps < 0 or d.line_rate_pps < 0:
+                raise ConfigError(f"{p}.line_rate", "rates are >= 0 (0: unlimited)")
+            _int_range(f"{p}.wire_overhead", d.wire_overhead, 0, 1024)
+            if d.wake_thresh is not None:
+                _int_range(f"{p}.wake_thresh", d.wake_thresh, 1, d.ring_size)
+            for q, mask in d.xps.items():
+                if not isinstance(q, int) or not 0 <= q < d.tx_queues:
+                    raise ConfigError(f"{p}.xps", f"queue {q!r} does not exist (tx-0..tx-{d.tx_queues - 1})")
+                try:
+                    m = bitmap_parse(mask, MAX_CPUS)
+                except MaskError as e:
+                    raise ConfigError(f"{p}.xps tx-{q}", str(e)) from None
+                if m >> self.cpus:
+                    raise ConfigError(
+                        f"{p}.xps tx-{q}",
+                        f"mask {mask!r} names a CPU >= {self.cpus} (emulated CPUs 0-{self.cpus - 1})",
+                    )
+            if d.num_tc:
+                _int_range(f"{p}.num_tc", d.num_tc, 1, TC_MAX_QUEUE)
+                if len(d.tc_to_txq) != d.num_tc:
+                    raise ConfigError(f"{p}.tc_to_txq", f"needs {d.num_tc} [count, offset] pairs")
+                for tc, pair in enumerate(d.tc_to_txq):
+                    if len(pair) != 2 or pair[0] < 1 or pair[1] < 0 or pair[0] + pair[1] > d.tx_queues:
+                        raise ConfigError(
+                            f"{p}.tc_to_txq[{tc}]", f"[count>=1, offset>=0] within {d.tx_queues} queues"
+                        )
+            if len(d.prio_tc_map) != TC_BITMASK + 1 or any(
+                not 0 <= t < max(d.num_tc, 1) for t in d.prio_tc_map
+            ):
+                raise ConfigError(f"{p}.prio_tc_map", f"16 traffic classes, each 0..{max(d.num_tc, 1) - 1}")
+            if d.irq_cpus is not None:
+                if len(d.irq_cpus) != d.tx_queues or any(not 0 <= c < self.cpus for c in d.irq_cpus):
+                    raise ConfigError(f"{p}.irq_cpus", f"one CPU 0..{self.cpus - 1} per TX queue")
+        for d in self.devices:
+            if d.is_virtual:
+                if d.lower is None or d.lower not in names:
+                    raise ConfigError(f"device {d.name}.lower", f"name an existing device; have {sorted(names)}")
+            elif d.lower is not None:
+                raise ConfigError(f"device {d.name}.lower", "only virtual devices have a lower device")
+
+    def _validate_traffic(self) -> None:
+        if not self.traffic:
+            raise ConfigError("traffic", "at least one traffic group")
+        names = [d.name for d in self.devices]
+        for i, t in enumerate(self.traffic):
+            p = f"traffic[{i}]"
+            dev = t.device or names[0]
+            if dev not in names:
+                raise ConfigError(f"{p}.device", f"{dev!r} is not a device; have {names}")
+            if t.cpus is not None:
+                if not t.cpus or any(not isinstance(c, int) or not 0 <= c < self.cpus for c in t.cpus):
+                    raise ConfigError(f"{p}.cpus", f"emulated CPUs 0..{self.cpus - 1}")
+            _int_range(f"{p}.sockets_per_cpu", t.sockets_per_cpu, 1, 4096)
+            if t.proto not in PROTOS:
+                raise ConfigError(f"{p}.proto", f"one of {', '.join(PROTOS)}")
+            _int_range(f"{p}.priority", t.priority, 0, 2**32 - 1)
+            lo, hi = (t.length, t.length) if isinstance(t.length, int) else tuple(t.length + [None])[:2]
+            if not isinstance(lo, int) or not isinstance(hi, int) or not 1 <= lo <= hi <= 65535:
+                raise ConfigError(f"{p}.length", "bytes: N or [min, max] with 1 <= min <= max <= 65535")
+            if t.rate_pps < 0:
+                raise ConfigError(f"{p}.rate_pps", "packets/s per CPU, >= 0 (0 floods)")
+            if t.rx_queue < -1 or t.rx_queue > 65535:
+                raise ConfigError(f"{p}.rx_queue", "-1 (not forwarded) or a queue number")
+
+
+def _int_range(name: str, v: Any, lo: int, hi: int) -> None:
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise ConfigError(name, f"an integer from {lo} to {hi}, got {v!r}")
+
+
+# -- building from dicts (TOML, presets) -------------------------------------------
+_SECTIONS = {"devices": DeviceConfig, "traffic": TrafficConfig}
+
+
+def from_dict(d: dict, base: RunConfig | None = None) -> RunConfig:
+    """A RunConfig from a dict (an experiment file); unknown keys are errors."""
+    cfg = dataclasses.replace(base) if base else RunConfig()
+    for k, v in d.items():
+        if k == "costs":
+            cfg.costs = _fill(CostConfig, v, "costs")
+        elif k in _SECTIONS:
+            if not isinstance(v, list):
+                raise ConfigError(k, "a list of tables ([[%s]])" % k)
+            setattr(cfg, k, [_fill(_SECTIONS[k], x, f"{k}[{i}]") for i, x in enumerate(v)])
+        elif k in _field_names(RunConfig):
+            setattr(cfg, k, _coerce(RunConfig, k, v, k))
+        else:
+            raise ConfigError(k, f"unknown key; allowed: {', '.join(sorted(_field_names(RunConfig)))}")
+    return cfg
+
+
+def _field_names(cls) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+def _fill(cls, d: Any, path: str):
+    if not isinstance(d, dict):
+        raise ConfigError(path, "a table")
+    kw = {}
+    for k, v in d.items():
+        if k not in _field_names(cls):
+            raise ConfigError(f"{path}.{k}", f"unknown key; allowed: {', '.join(sorted(_field_names(cls)))}")
+        kw[k] = _coerce(cls, k, v, f"{path}.{k}")
+    return cls(**kw)
+
+
+def _coerce(cls, k: str, v: Any, path: str) -> Any:
+    if k == "xps":
+        if not isinstance(v, dict):
+            raise ConfigError(path, 'a table of queue = "mask", e.g. {0 = "1", 1 = "2"}')
+        out = {}
+        for q, m in v.items():
+            try:
+                qi = int(q)
+            except (TypeError, ValueError):
+                raise ConfigError(path, f"queue {q!r} is not a number") from None
+            if not isinstance(m, str):
+                raise ConfigError(f"{path}.{q}", "the mask is a string as xps_cpus takes it, e.g. \"3\"")
+            out[qi] = m
+        return out
+    default = next(f for f in dataclasses.fields(cls) if f.name == k).default
+    if isinstance(default, float) and isinstance(v, int) and not isinstance(v, bool):
+        return float(v)
+    return v

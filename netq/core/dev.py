@@ -1,0 +1,273 @@
+"""The transmit half of net/core/dev.c: dev_queue_xmit and what it calls.
+
+The structure is the seed's (3.13): ``__dev_queue_xmit`` picks a TX queue,
+then either hands the skb to the queue's qdisc (``__dev_xmit_skb``) or, for a
+noqueue device, calls the driver directly under the xmit_recursion and
+xmit_lock_owner guards.  Each function says where later kernels differ.
+
+Per-CPU state (``this.sd``: xmit_recursion, output_queue, counters) is this
+CPU's only; the output_queue is also written by the NIC's completion path
+"on" this CPU, so both sides take this CPU's softnet semaphore
+(local_irq_save).  Locks are taken through ``this.locks`` (handles acting as
+this CPU).
+"""
+from __future__ import annotations
+
+import time
+
+from shm.kstructs import (
+    IFF_UP,
+    MSG_ASKS_TO_QUEUE,
+    MSG_DEAD_LOOP,
+    MSG_PRINTED,
+    MSG_SUPPRESSED,
+    NETDEV,
+    NETDEV_QUEUE,
+    QDISC,
+    QDISC_STATE_DEACTIVATED,
+    QDISC_STATE_SCHED,
+    SOFTNET,
+    TCQ_F_CAN_BYPASS,
+)
+
+from ..sched.sch_generic import (
+    Qdisc,
+    __qdisc_run,
+    kfree_skb,
+    qdisc_bstats_update,
+    qdisc_enqueue,
+    qdisc_is_running,
+    qdisc_run,
+    qdisc_run_begin,
+    qdisc_run_end,
+    sch_direct_xmit,
+)
+from .flow_dissector import netdev_pick_tx
+from .netdevice import (
+    ENETDOWN,
+    HARD_TX_LOCK,
+    HARD_TX_UNLOCK,
+    NET_XMIT_DROP,
+    NET_XMIT_MASK,
+    NET_XMIT_SUCCESS,
+    NETDEV_TX_OK,
+    NetDevice,
+    NetdevQueue,
+    dev_xmit_complete,
+    netif_xmit_stopped,
+    txq_trans_update,
+)
+from .percpu import this
+from .skbuff import SkBuff
+
+_DEACT = 1 << QDISC_STATE_DEACTIVATED
+_QSTATE, _QFLAGS, _QLEN = QDISC.state, QDISC.flags, QDISC.qlen
+_REC = SOFTNET.xmit_recursion
+_TXQ_QDISC = NETDEV_QUEUE.qdisc
+_OWNER = NETDEV_QUEUE.xmit_lock_owner
+
+#: net_ratelimit(): net_msg_burst messages per net_msg_cost (5 * HZ)
+NET_MSG_BURST = 10
+NET_MSG_COST_NS = 5_000_000_000
+
+
+def dev_queue_xmit(skb: SkBuff) -> int:
+    """Queue an skb for transmission on skb->dev (net/core/dev.c)."""
+    return __dev_queue_xmit(skb, None)
+
+
+def __dev_queue_xmit(skb: SkBuff, accel_priv: object | None) -> int:
+    """Pick a TX queue, then the qdisc path or the noqueue branch.
+
+    rcu_read_lock_bh() has no counterpart (the emulated CPU is never
+    preempted by its own softirq); skb_update_prio() (netprio cgroup) is not
+    modelled; the skb's priority is set by its socket.
+    """
+    dev = skb.dev
+    txq = netdev_pick_tx(dev, skb)
+    q = this.net.qdiscs[txq.f[_TXQ_QDISC]]  # rcu_dereference_bh(txq->qdisc)
+    if q.enqueue is not None:
+        return __dev_xmit_skb(skb, q, dev, txq)
+
+    # The device has no queue. Common case for software devices:
+    # loopback, all the sorts of tunnels...
+    if dev.f[NETDEV.flags] & IFF_UP:
+        cpu = this.cpu
+        if txq.f[_OWNER] != cpu:
+            sd = this.sd
+            if sd[_REC] > this.net.profile.recursion_limit:
+                return _recursion_alert(skb, dev, "XMIT_RECURSION")
+            HARD_TX_LOCK(dev, txq, cpu)
+            if not netif_xmit_stopped(txq):
+                sd[_REC] += 1
+                rc = dev_hard_start_xmit(skb, dev, txq)
+                sd[_REC] -= 1
+                if dev_xmit_complete(rc):
+                    HARD_TX_UNLOCK(dev, txq)
+                    return rc
+            HARD_TX_UNLOCK(dev, txq)
+            net_crit_ratelimited(MSG_ASKS_TO_QUEUE, dev)
+            kfree_skb(skb, "VIRT_QUEUE_STOPPED")
+            return -ENETDOWN
+        # Recursion is detected! It is possible, unfortunately
+        return _recursion_alert(skb, dev, "DEAD_LOOP_OWNER")
+    kfree_skb(skb, "DEV_DOWN")
+    return -ENETDOWN
+
+
+def _recursion_alert(skb: SkBuff, dev: NetDevice, reason: str) -> int:
+    """The ``recursion_alert:`` label: message, drop, -ENETDOWN."""
+    net_crit_ratelimited(MSG_DEAD_LOOP, dev)
+    kfree_skb(skb, reason)
+    return -ENETDOWN
+
+
+def __dev_xmit_skb(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue) -> int:
+    """Hand an skb to a locked qdisc: drop if deactivated; bypass an empty
+    work-conserving qdisc that nobody runs; else enqueue and run it if
+    nobody does.
+
+    Strategy ``busylock`` (2.6.36+, the seed): a sender that finds the qdisc
+    running first serialises on q->busylock, so the running CPU competes
+    with at most one enqueuer for root_lock.  Strategy ``rootlock`` (before
+    2.6.36): every sender goes straight for root_lock.  6.x differences not
+    modelled: the TC_RECLASSIFY_LOOP owner test, bulk dequeue.
+    """
+    locks = this.locks
+    root = locks[q.root_lock]
+    contended = False
+    if this.net.busylock:
+        contended = qdisc_is_running(q)
+        if contended:
+            locks[q.busylock].lock()
+            this.sd[SOFTNET.busylock_taken] += 1
+    root.lock()
+    f = q.f
+    if f[_QSTATE] & _DEACT:
+        kfree_skb(skb, "QDISC_DEACTIVATED")
+        rc = NET_XMIT_DROP
+    elif f[_QFLAGS] & TCQ_F_CAN_BYPASS and not f[_QLEN] and qdisc_run_begin(q):
+        # This is a work-conserving queue; there are no old skbs waiting to
+        # be sent out; and the qdisc is not running - xmit the skb directly.
+        qdisc_bstats_update(q, skb)
+        f[QDISC.bypass] += 1
+        this.sd[SOFTNET.bypass] += 1
+        if sch_direct_xmit(skb, q, dev, txq, q.root_lock):
+            if contended:
+                locks[q.busylock].unlock()
+                contended = False
+            __qdisc_run(q)
+        else:
+            qdisc_run_end(q)
+        rc = NET_XMIT_SUCCESS
+    else:
+        rc = qdisc_enqueue(skb, q) & NET_XMIT_MASK
+        if qdisc_run_begin(q):
+            if contended:
+                locks[q.busylock].unlock()
+                contended = False
+            __qdisc_run(q)
+    root.unlock()
+    if contended:
+        locks[q.busylock].unlock()
+    return rc
+
+
+def dev_hard_start_xmit(skb: SkBuff, dev: NetDevice, txq: NetdevQueue) -> int:
+    """Call the driver's ndo_start_xmit.  GSO segmentation, vlan tag
+    insertion and taps (dev_queue_xmit_nit) are not modelled."""
+    rc = dev.netdev_ops.ndo_start_xmit(skb, dev)
+    if rc == NETDEV_TX_OK:
+        txq_trans_update(txq, skb.tstamp)
+    return rc
+
+
+# -- NET_TX softirq -----------------------------------------------------------------------
+def __netif_schedule(q: Qdisc) -> None:
+    """Put q on this CPU's output_queue unless already scheduled (SCHED bit)."""
+    netif_schedule_on(this.net, q, this.cpu)
+
+
+def netif_schedule_on(net, q: Qdisc, cpu: int) -> None:
+    """__netif_schedule() as run on ``cpu`` (the NIC's completion interrupt
+    runs "on" the queue's irq CPU, so it schedules there)."""
+    if not net.atomics.test_and_set_bit(q.base + _QSTATE, QDISC_STATE_SCHED):
+        _netif_reschedule_on(net, q, cpu)
+
+
+def __netif_reschedule(q: Qdisc) -> None:
+    """Append q to this CPU's output_queue and raise NET_TX_SOFTIRQ."""
+    _netif_reschedule_on(this.net, q, this.cpu)
+
+
+def _netif_reschedule_on(net, q: Qdisc, cpu: int) -> None:
+    sem = net.softnet_sems[cpu]
+    sem.acquire()  # local_irq_save
+    sd = net.softnet[cpu]
+    tail = sd[SOFTNET.oq_tail]
+    oq = net.output_queue[cpu]
+    oq[tail % len(oq)] = q.id
+    sd[SOFTNET.oq_tail] = tail + 1
+    sem.release()  # local_irq_restore; raise_softirq_irqoff(NET_TX_SOFTIRQ)
+
+
+def net_tx_action() -> bool:
+    """The NET_TX softirq: run every qdisc on this CPU's output_queue.
+
+    Takes the whole list (with irqs off), then for each qdisc: trylock its
+    root_lock; on success clear SCHED and qdisc_run(); on failure put it back
+    (unless deactivated), exactly as 3.13.  The completion queue (freeing
+    skbs) has no counterpart.  Returns whether there was work.
+    """
+    sd = this.sd
+    head = sd[SOFTNET.oq_head]
+    if head == sd[SOFTNET.oq_tail]:
+        return False
+    net = this.net
+    sem = net.softnet_sems[this.cpu]
+    sem.acquire()
+    head = sd[SOFTNET.oq_head]
+    tail = sd[SOFTNET.oq_tail]
+    oq = net.output_queue[this.cpu]
+    n = len(oq)
+    batch = [oq[i % n] for i in range(head, tail)]
+    sd[SOFTNET.oq_head] = tail
+    sem.release()
+    sd[SOFTNET.net_tx_action] += 1
+    locks = this.locks
+    atomics = net.atomics
+    for qid in batch:
+        q = net.qdiscs[qid]
+        root = locks[q.root_lock]
+        if root.trylock():
+            atomics.clear_bit(q.base + _QSTATE, QDISC_STATE_SCHED)
+            qdisc_run(q)
+            root.unlock()
+        elif not q.f[_QSTATE] & _DEACT:
+            sd[SOFTNET.resched_trylock] += 1
+            __netif_reschedule(q)
+        else:
+            atomics.clear_bit(q.base + _QSTATE, QDISC_STATE_SCHED)
+    return True
+
+
+# -- kernel messages ------------------------------------------------------------------------
+def net_ratelimit() -> bool:
+    """net_ratelimit(): at most NET_MSG_BURST messages per 5 s.  The kernel's
+    state is global under a spinlock; netq keeps it per CPU (messages are
+    counted per CPU anyway), so a run may print up to burst x CPUs."""
+    rl = this.ratelimit
+    now = time.monotonic_ns()
+    if now - rl[0] >= NET_MSG_COST_NS:
+        rl[0] = now
+        rl[1] = 0
+    if rl[1] < NET_MSG_BURST:
+        rl[1] += 1
+        return True
+    return False
+
+
+def net_crit_ratelimited(msg: int, dev: NetDevice) -> None:
+    """Count a kernel message for ``dev``: printed or suppressed."""
+    col = MSG_PRINTED if net_ratelimit() else MSG_SUPPRESSED
+    this.msgs[(dev.index * 2 + msg) * 2 + col] += 1

@@ -1,0 +1,199 @@
+"""struct net_device and struct netdev_queue, and the inline helpers of
+include/linux/netdevice.h that the transmit path uses.
+
+A :class:`NetDevice` / :class:`NetdevQueue` is a process-local handle: the
+fields several CPUs share live in shared memory (``f``, see
+:data:`shm.kstructs.NETDEV` and :data:`shm.kstructs.NETDEV_QUEUE`, which say
+which lock protects each field); what never changes after setup (name, kind,
+driver) is plain Python, inherited by every forked worker.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from shm.kstructs import (
+    IFF_UP,
+    NETDEV,
+    NETDEV_QUEUE,
+    NETIF_F_LLTX,
+    QUEUE_STATE_DRV_XOFF,
+    QUEUE_STATE_FROZEN,
+    QUEUE_STATE_STACK_XOFF,
+)
+
+from .percpu import this
+
+NETDEV_TX_OK = 0x00
+NETDEV_TX_BUSY = 0x10
+NET_XMIT_SUCCESS = 0x00
+NET_XMIT_DROP = 0x01
+NET_XMIT_CN = 0x02
+NET_XMIT_MASK = 0x0F
+ENETDOWN = 100
+ENOMEM = 12
+
+_XOFF = 1 << QUEUE_STATE_DRV_XOFF
+_XOFF_ANY = _XOFF | 1 << QUEUE_STATE_STACK_XOFF
+_FROZEN_OR_STOPPED = _XOFF_ANY | 1 << QUEUE_STATE_FROZEN
+
+_STATE = NETDEV_QUEUE.state
+_OWNER = NETDEV_QUEUE.xmit_lock_owner
+
+
+@dataclass(frozen=True)
+class NetDeviceOps:
+    """struct net_device_ops: the driver's entry points used here."""
+
+    ndo_start_xmit: Callable
+    ndo_select_queue: Callable | None = None
+
+
+class NetDevice:
+    __slots__ = ("index", "name", "kind", "f", "base", "netdev_ops", "txqs", "lower", "cfg")
+
+    def __init__(self, index: int, name: str, kind: str, f: memoryview, base: int, cfg) -> None:
+        self.index = index
+        self.name = name
+        self.kind = kind
+        #: shared fields, NETDEV word indices
+        self.f = f
+        #: absolute word index of the record (for atomics)
+        self.base = base
+        self.netdev_ops: NetDeviceOps | None = None
+        self.txqs: list[NetdevQueue] = []
+        self.lower: NetDevice | None = None
+        self.cfg = cfg
+
+    @property
+    def flags(self) -> int:
+        return self.f[NETDEV.flags]
+
+    @property
+    def real_num_tx_queues(self) -> int:
+        return self.f[NETDEV.real_num_tx_queues]
+
+    @property
+    def num_tx_queues(self) -> int:
+        return self.f[NETDEV.num_tx_queues]
+
+    @property
+    def lltx(self) -> bool:
+        return bool(self.f[NETDEV.features] & NETIF_F_LLTX)
+
+    def is_up(self) -> bool:
+        return bool(self.f[NETDEV.flags] & IFF_UP)
+
+    def __repr__(self) -> str:
+        return f"<net_device {self.name}>"
+
+
+class NetdevQueue:
+    __slots__ = ("index", "qindex", "dev", "f", "base", "xmit_lock", "ring", "wake_thresh")
+
+    def __init__(self, index: int, qindex: int, dev: NetDevice, f: memoryview, base: int,
+                 xmit_lock: int) -> None:
+        #: global index (TX ring, lock_stat row, report)
+        self.index = index
+        #: index within the device (queue_mapping)
+        self.qindex = qindex
+        self.dev = dev
+        self.f = f
+        self.base = base
+        #: lock id of txq->_xmit_lock
+        self.xmit_lock = xmit_lock
+        #: the driver's TX ring (physical devices), a shm.ring.Ring
+        self.ring = None
+        self.wake_thresh = 0
+
+    @property
+    def name(self) -> str:
+        return f"{self.dev.name}:tx-{self.qindex}"
+
+    def __repr__(self) -> str:
+        return f"<netdev_queue {self.name}>"
+
+
+# -- include/linux/netdevice.h ---------------------------------------------------------
+def netdev_get_tx_queue(dev: NetDevice, index: int) -> NetdevQueue:
+    return dev.txqs[index]
+
+
+def dev_cap_txqueue(dev: NetDevice, queue_index: int) -> int:
+    """net/core/dev.c: clamp a driver-chosen index to real_num_tx_queues."""
+    real = dev.f[NETDEV.real_num_tx_queues]
+    if queue_index >= real:
+        # the kernel: net_warn_ratelimited("%s selects TX queue %d, but real
+        # number of TX queues is %d\n", ...)
+        return 0
+    return queue_index
+
+
+def netif_xmit_stopped(txq: NetdevQueue) -> bool:
+    return bool(txq.f[_STATE] & _XOFF_ANY)
+
+
+def netif_xmit_frozen_or_stopped(txq: NetdevQueue) -> bool:
+    return bool(txq.f[_STATE] & _FROZEN_OR_STOPPED)
+
+
+def netif_tx_queue_stopped(txq: NetdevQueue) -> bool:
+    return bool(txq.f[_STATE] & _XOFF)
+
+
+def netif_tx_stop_queue(txq: NetdevQueue) -> None:
+    """set_bit(__QUEUE_STATE_DRV_XOFF)."""
+    this.net.atomics.set_bit(txq.base + _STATE, QUEUE_STATE_DRV_XOFF)
+
+
+def netif_tx_start_queue(txq: NetdevQueue) -> None:
+    """clear_bit(__QUEUE_STATE_DRV_XOFF) without scheduling the qdisc."""
+    this.net.atomics.clear_bit(txq.base + _STATE, QUEUE_STATE_DRV_XOFF)
+
+
+def netif_tx_wake_queue(txq: NetdevQueue, net=None) -> bool:
+    """Clear DRV_XOFF and, if it was set, __netif_schedule(txq->qdisc).
+
+    Mirrors netif_tx_wake_queue(); called from the NIC's completion path,
+    which runs "on" txq's interrupt CPU: the qdisc goes on that CPU's
+    output_queue.  Returns whether the queue had been stopped.
+    """
+    from .dev import netif_schedule_on  # dev.c imports this module
+
+    net = net or this.net
+    if net.atomics.test_and_clear_bit(txq.base + _STATE, QUEUE_STATE_DRV_XOFF):
+        netif_schedule_on(net, net.qdiscs[txq.f[NETDEV_QUEUE.qdisc]], txq.f[NETDEV_QUEUE.irq_cpu])
+        return True
+    return False
+
+
+def txq_trans_update(txq: NetdevQueue, now: int) -> None:
+    if txq.f[_OWNER] != -1:
+        txq.f[NETDEV_QUEUE.trans_start] = now
+
+
+def __netif_tx_lock(txq: NetdevQueue, cpu: int) -> None:
+    """spin_lock(&txq->_xmit_lock); txq->xmit_lock_owner = cpu."""
+    this.locks[txq.xmit_lock].lock()
+    txq.f[_OWNER] = cpu
+
+
+def __netif_tx_unlock(txq: NetdevQueue) -> None:
+    txq.f[_OWNER] = -1
+    this.locks[txq.xmit_lock].unlock()
+
+
+def HARD_TX_LOCK(dev: NetDevice, txq: NetdevQueue, cpu: int) -> None:
+    """Take the TX queue lock unless the driver is lockless (NETIF_F_LLTX)."""
+    if not dev.f[NETDEV.features] & NETIF_F_LLTX:
+        __netif_tx_lock(txq, cpu)
+
+
+def HARD_TX_UNLOCK(dev: NetDevice, txq: NetdevQueue) -> None:
+    if not dev.f[NETDEV.features] & NETIF_F_LLTX:
+        __netif_tx_unlock(txq)
+
+
+def dev_xmit_complete(rc: int) -> bool:
+    """True if the driver consumed the skb (sent it, or dropped it)."""
+    return rc < NET_XMIT_MASK

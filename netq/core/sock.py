@@ -1,0 +1,59 @@
+"""struct sock, the part the transmit path reads (include/net/sock.h).
+
+A socket belongs to one emulated CPU (its traffic generator), which stands
+for the socket lock: ``sk_tx_queue_mapping``, ``dst_cached``, ``sent`` and
+``dropped`` have that CPU as their only writer.  ``completed`` is written by
+the NIC, ``dropped_ctl`` by any other context through an atomic add.
+"""
+from __future__ import annotations
+
+from shm.kstructs import SOCK
+
+from .percpu import this
+
+_MAP = SOCK.sk_tx_queue_mapping
+
+
+class Sock:
+    __slots__ = ("id", "f", "base", "cpu", "proto", "sk_hash", "sk_txhash", "seq")
+
+    def __init__(self, sid: int, f: memoryview, base: int, cpu: int, proto: str,
+                 sk_hash: int, sk_txhash: int) -> None:
+        self.id = sid
+        self.f = f
+        self.base = base
+        self.cpu = cpu
+        self.proto = proto
+        self.sk_hash = sk_hash
+        self.sk_txhash = sk_txhash
+        #: next per-socket sequence number (owner CPU's private state)
+        self.seq = 0
+
+    def outstanding(self) -> int:
+        """Skbs sent and neither completed by the NIC nor dropped."""
+        f = self.f
+        return f[SOCK.sent] - f[SOCK.completed] - f[SOCK.dropped] - f[SOCK.dropped_ctl]
+
+    def __repr__(self) -> str:
+        return f"<sock {self.id} cpu{self.cpu} {self.proto}>"
+
+
+def sk_tx_queue_get(sk: Sock | None) -> int:
+    return sk.f[_MAP] if sk is not None else -1
+
+
+def sk_tx_queue_set(sk: Sock, tx_queue: int) -> None:
+    sk.f[_MAP] = tx_queue
+
+
+def sk_dst_cached(sk: Sock) -> bool:
+    """rcu_access_pointer(sk->sk_dst_cache) != NULL: a connected socket."""
+    return bool(sk.f[SOCK.dst_cached])
+
+
+def sk_dropped(sk: Sock) -> None:
+    """Count a dropped skb of ``sk`` (plain add by its owner, atomic otherwise)."""
+    if sk.cpu == this.cpu:
+        sk.f[SOCK.dropped] += 1
+    else:
+        this.net.atomics.fetch_add(sk.base + SOCK.dropped_ctl, 1)

@@ -1,0 +1,1 @@
+"""Drivers: what ndo_start_xmit does for each kind of device."""

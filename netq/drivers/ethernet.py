@@ -1,0 +1,57 @@
+"""The driver of a physical device: ndo_start_xmit writes a TX descriptor.
+
+Modelled on tg3_start_xmit / ixgbe_xmit_frame_ring: called with the TX
+queue's _xmit_lock held (HARD_TX_LOCK), it posts one descriptor to the
+queue's ring (the doorbell is the ring's producer index) and stops the queue
+when the ring is full, then re-checks after the stop, because the NIC may have
+freed descriptors in between (the smp_mb() dance of every real driver):
+
+    if (unlikely(tg3_tx_avail(tnapi) <= (MAX_SKB_FRAGS + 1))) {
+            netif_tx_stop_queue(txq);
+            smp_mb();
+            if (tg3_tx_avail(tnapi) > TG3_TX_WAKEUP_THRESH(tnapi))
+                    netif_tx_wake_queue(txq);
+    }
+
+An skb is one descriptor here (no fragments), so the stop threshold is "no
+free descriptor".  Called on a full ring (the stack should not do that while
+the queue is stopped) it returns NETDEV_TX_BUSY, as drivers do after logging
+"BUG! Tx Ring full when queue awake!".
+"""
+from __future__ import annotations
+
+from shm.kstructs import NETDEV_QUEUE
+
+from ..core.netdevice import (
+    NETDEV_TX_BUSY,
+    NETDEV_TX_OK,
+    NetDevice,
+    netif_tx_start_queue,
+    netif_tx_stop_queue,
+)
+from ..core.skbuff import SkBuff
+from ..sched.sch_generic import ndelay
+from ..core.percpu import this
+
+_PKTS, _BYTES = NETDEV_QUEUE.tx_packets, NETDEV_QUEUE.tx_bytes
+
+
+def eth_start_xmit(skb: SkBuff, dev: NetDevice) -> int:
+    """ndo_start_xmit of a physical device.  Called under HARD_TX_LOCK."""
+    txq = dev.txqs[skb.queue_mapping]
+    ring = txq.ring
+    ndelay(this.net.costs.xmit_ns)
+    if not ring.produce(skb.desc()):
+        txq.f[NETDEV_QUEUE.tx_busy] += 1
+        netif_tx_stop_queue(txq)
+        return NETDEV_TX_BUSY
+    f = txq.f
+    f[_PKTS] += 1
+    f[_BYTES] += skb.len
+    if ring.free() == 0:
+        netif_tx_stop_queue(txq)
+        f[NETDEV_QUEUE.tx_stops] += 1
+        # smp_mb(): the NIC may have completed descriptors since we looked
+        if ring.free() >= txq.wake_thresh:
+            netif_tx_start_queue(txq)
+    return NETDEV_TX_OK

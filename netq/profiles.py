@@ -1,0 +1,59 @@
+"""Kernel profiles: the version-dependent constants of the transmit path.
+
+A profile answers "which kernel are we emulating" for everything that changed
+between generations and that a run's numbers depend on.  Strategies (how
+``__dev_xmit_skb`` locks a qdisc) can also be chosen independently of the
+profile, so one workload can be run under each; the profile only supplies the
+default.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: How ``__dev_xmit_skb`` serialises senders on a locked qdisc (SPEC: Locking
+#: strategies).  Only these are implemented so far.
+STRATEGIES = ("rootlock", "busylock")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Constants of one kernel generation."""
+
+    name: str
+    #: RECURSION_LIMIT / XMIT_RECURSION_LIMIT: a noqueue transmission is
+    #: refused when the per-CPU counter already *exceeds* it
+    #: (``__this_cpu_read(xmit_recursion) > RECURSION_LIMIT``).
+    recursion_limit: int
+    #: default locking strategy of a locked qdisc
+    strategy: str
+    #: weight_p / dev_tx_weight: packets one __qdisc_run may send
+    dev_tx_weight: int
+    #: how skb_tx_hash and get_xps_queue hash a flow:
+    #: "jhash_sk_hash"   3.13: __flow_hash_1word(sk->sk_hash) = jhash_1word(h, hashrnd),
+    #:                   then ((u64)hash * qcount) >> 32
+    #: "skb_get_hash"    4.2+: reciprocal_scale(skb_get_hash(skb), qcount), where a
+    #:                   locally generated skb carries the socket's random sk_txhash
+    tx_hash: str
+    #: where it comes from, for the report
+    source: str
+
+
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in (
+        Profile(
+            "2.6.37", 3, "busylock", 64, "jhash_sk_hash",
+            "commit 745e20f1b626 (2010) adds xmit_recursion with RECURSION_LIMIT 3",
+        ),
+        Profile(
+            "3.13", 10, "busylock", 64, "jhash_sk_hash",
+            "the seed: net/core/dev.c of 3.13, RECURSION_LIMIT 10, busylock since 2.6.36",
+        ),
+        Profile(
+            "6.18", 8, "busylock", 64, "skb_get_hash",
+            "XMIT_RECURSION_LIMIT 8 (2020), busylock, reciprocal_scale(skb_get_hash)",
+        ),
+    )
+}
+
+DEFAULT_PROFILE = "3.13"

@@ -1,0 +1,432 @@
+"""Generic packet scheduler routines (net/sched/sch_generic.c, include/net/sch_generic.h).
+
+A qdisc kind is a small frozen ops table (:class:`Qdisc_ops`); a kind only
+moves packets.  All accounting (qlen, backlog, bstats/qstats, the counters
+behind the identities) happens here, in :func:`qdisc_enqueue` and
+:func:`qdisc_dequeue`, so every kind obeys
+
+    qlen == enqueued - (dequeued - requeues) - purged
+
+where ``dequeued - requeues`` counts the skbs that left for good (a requeued
+skb was dequeued once and comes back into ``q->gso_skb``).
+
+The dequeue side follows 3.13 (the seed): one skb per qdisc_restart, the
+requeued skb kept in ``q->gso_skb``, ``qdisc_run_end`` at the end of
+``__qdisc_run``.  Later kernels dequeue in bulk (BQL-sized) and let the caller
+run ``qdisc_run_end``; netq does not model bulk dequeue.
+
+Locking: every function that touches a qdisc's queue is called with
+``qdisc_lock(q)`` (root_lock) held, as its docstring says; ``state`` bits are
+atomic; ``running`` is protected by root_lock (3.13's ``__state``).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from shm.kstructs import (
+    DROP,
+    QDISC,
+    QDISC_STATE_DEACTIVATED,
+    QDISC_STATE_SCHED,
+    SOFTNET,
+    TCQ_F_ONETXQUEUE,
+)
+from shm.lock import STAT
+from shm.ring import DESC_WORDS
+
+from ..core.netdevice import (
+    NET_XMIT_CN,
+    NET_XMIT_DROP,
+    NET_XMIT_SUCCESS,
+    NETDEV_TX_BUSY,
+    HARD_TX_LOCK,
+    HARD_TX_UNLOCK,
+    dev_xmit_complete,
+    netif_xmit_frozen_or_stopped,
+)
+from ..core.percpu import this
+from ..core.skbuff import SkBuff, skb_from_desc
+from ..core.sock import sk_dropped
+
+# word indices used on the hot path
+_QLEN, _BACKLOG, _RUNNING = QDISC.qlen, QDISC.backlog, QDISC.running
+_ENQ, _DEQ, _DROPS = QDISC.enqueued, QDISC.dequeued, QDISC.drops
+_STATE = QDISC.state
+_L_CON, _L_AHEAD, _L_WTOT = STAT.contentions, STAT.ahead_total, STAT.wait_total
+
+
+@dataclass(frozen=True)
+class Qdisc_ops:
+    """struct Qdisc_ops: what a kind does.  A missing op is None; calling it
+    is a bug (mq has no enqueue/dequeue of its own, noqueue no enqueue)."""
+
+    id: str
+    #: (skb, q) -> NET_XMIT_*; only stores the skb (accounting is generic)
+    enqueue: Callable[[SkBuff, "Qdisc"], int] | None
+    #: (q) -> descriptor tuple or None; only removes it
+    dequeue: Callable[["Qdisc"], tuple | None] | None
+    peek: Callable[["Qdisc"], tuple | None] | None
+    #: (q) -> list of descriptors purged
+    reset: Callable[["Qdisc"], list] | None
+    static_flags: int = 0
+
+
+class Qdisc:
+    """A qdisc: shared fields in ``f`` (:data:`shm.kstructs.QDISC`), band
+    FIFOs as :class:`shm.ring.Ring`, and its two locks by id."""
+
+    __slots__ = ("id", "name", "ops", "f", "base", "dev", "dev_queue", "root_lock", "busylock",
+                 "bands", "children", "enqueue")
+
+    def __init__(self, qid: int, name: str, ops: Qdisc_ops, f: memoryview, base: int,
+                 root_lock: int, busylock: int) -> None:
+        self.id = qid
+        self.name = name
+        self.ops = ops
+        self.f = f
+        self.base = base
+        self.dev = None
+        self.dev_queue = None
+        self.root_lock = root_lock
+        self.busylock = busylock
+        self.bands: list = []
+        self.children: list[Qdisc] = []
+        #: q->enqueue: None for noqueue (the __dev_queue_xmit test)
+        self.enqueue = ops.enqueue
+
+    @property
+    def flags(self) -> int:
+        return self.f[QDISC.flags]
+
+    def __repr__(self) -> str:
+        return f"<Qdisc {self.ops.id} {self.name}>"
+
+
+# -- include/net/sch_generic.h -----------------------------------------------------------
+def qdisc_lock(q: Qdisc) -> int:
+    """The root lock's id (index into ``this.locks``)."""
+    return q.root_lock
+
+
+def qdisc_qlen(q: Qdisc) -> int:
+    return q.f[_QLEN]
+
+
+def qdisc_is_running(q: Qdisc) -> bool:
+    """A racy read, as in the kernel (the busylock heuristic relies on it)."""
+    return q.f[_RUNNING] != 0
+
+
+def qdisc_run_begin(q: Qdisc) -> bool:
+    """Mark the qdisc running unless it already is.  Called under root_lock."""
+    f = q.f
+    if f[_RUNNING]:
+        return False
+    f[_RUNNING] = this.cpu + 1
+    return True
+
+
+def qdisc_run_end(q: Qdisc) -> None:
+    """Called under root_lock."""
+    q.f[_RUNNING] = 0
+
+
+def qdisc_bstats_update(q: Qdisc, skb: SkBuff) -> None:
+    """bstats: bytes and packets sent.  Called under root_lock."""
+    f = q.f
+    f[QDISC.bytes] += skb.len
+    f[QDISC.packets] += 1
+
+
+def ndelay(ns: int) -> None:
+    """Busy-wait ``ns`` nanoseconds: an emulated cost (config ``costs``)."""
+    if ns:
+        end = time.perf_counter_ns() + ns
+        while time.perf_counter_ns() < end:
+            pass
+
+
+# -- generic enqueue/dequeue with all the accounting -------------------------------------------
+def qdisc_enqueue(skb: SkBuff, q: Qdisc) -> int:
+    """q->enqueue(skb, q) plus the bookkeeping.  Called under root_lock.
+
+    A drop is counted in qstats.drops and in this CPU's drops by reason.
+    """
+    ndelay(this.net.costs.enqueue_ns)
+    rc = q.ops.enqueue(skb, q)
+    f = q.f
+    if rc == NET_XMIT_SUCCESS:
+        f[_QLEN] += 1
+        f[_BACKLOG] += skb.len
+        f[_ENQ] += 1
+        this.sd[SOFTNET.enqueued] += 1
+    else:
+        f[_DROPS] += 1
+        reason = "NOOP_QDISC" if q.ops.id == "noop" else "QDISC_DROP"
+        kfree_skb(skb, reason)
+    return rc
+
+
+def qdisc_dequeue(q: Qdisc) -> tuple | None:
+    """q->dequeue(q) plus the bookkeeping.  Called under root_lock."""
+    d = q.ops.dequeue(q)
+    if d is not None:
+        ndelay(this.net.costs.dequeue_ns)
+        f = q.f
+        f[_QLEN] -= 1
+        f[_BACKLOG] -= d[4]
+        f[_DEQ] += 1
+        # bstats are updated at dequeue, as __qdisc_dequeue_head does
+        f[QDISC.bytes] += d[4]
+        f[QDISC.packets] += 1
+    return d
+
+
+def kfree_skb(skb: SkBuff, reason: str) -> None:
+    """Drop an skb in this CPU's context, counted by reason (kfree_skb_reason)."""
+    this.drops[DROP[reason]] += 1
+    sk = skb.sk
+    if sk is not None:
+        sk_dropped(sk)
+
+
+# -- net/sched/sch_generic.c ----------------------------------------------------------------
+def dequeue_skb(q: Qdisc) -> SkBuff | None:
+    """Mirrors 3.13 dequeue_skb(): the requeued q->gso_skb first, if its TX
+    queue can take it; else q->dequeue unless this one-queue qdisc's queue is
+    frozen or stopped.  Called under root_lock."""
+    f = q.f
+    net = this.net
+    if f[QDISC.requeue_pending]:
+        g = QDISC.gso_skb
+        d = tuple(f[g : g + DESC_WORDS])
+        txq = q.dev.txqs[d[7]]
+        if netif_xmit_frozen_or_stopped(txq):
+            return None
+        f[QDISC.requeue_pending] = 0
+        f[_QLEN] -= 1
+        f[_BACKLOG] -= d[4]
+        f[_DEQ] += 1
+        return skb_from_desc(d, net)
+    if not (f[QDISC.flags] & TCQ_F_ONETXQUEUE) or not netif_xmit_frozen_or_stopped(q.dev_queue):
+        d = qdisc_dequeue(q)
+        if d is not None:
+            return skb_from_desc(d, net)
+    return None
+
+
+def dev_requeue_skb(skb: SkBuff, q: Qdisc) -> int:
+    """Put the skb back as q->gso_skb and reschedule.  Called under root_lock.
+
+    Differs from 3.13 in one respect: backlog is restored too (as the kernel
+    does since 4.x with qdisc_qstats_backlog_inc), so the byte identity holds.
+    """
+    f = q.f
+    g = QDISC.gso_skb
+    f[g : g + DESC_WORDS] = _pack_words(skb)
+    f[QDISC.requeue_pending] = 1
+    f[QDISC.requeues] += 1
+    f[_QLEN] += 1
+    f[_BACKLOG] += skb.len
+    this.sd[SOFTNET.requeues] += 1
+    from ..core.dev import __netif_schedule
+
+    __netif_schedule(q)
+    return 0
+
+
+def _pack_words(skb: SkBuff):
+    from array import array
+
+    return array("q", skb.desc())
+
+
+def sch_direct_xmit(skb: SkBuff, q: Qdisc, dev, txq, root_lock: int) -> int:
+    """Transmit one skb: drop root_lock, HARD_TX_LOCK, hand it to the driver,
+    re-take root_lock.  Called with root_lock held and the qdisc running.
+
+    Returns 0 if the queue should not be run further (empty, or the TX queue
+    is frozen/stopped), else qlen (3.13 semantics).  The re-acquisition of
+    root_lock is the moment the busylock commit is about: the qdisc-running
+    CPU competing with every enqueuer.  What it finds ahead is counted
+    (softnet ``owner_*``).  NETDEV_TX_LOCKED (LLTX trylock collisions) is not
+    modelled: netq's LLTX drivers never return it.
+    """
+    from ..core.dev import dev_hard_start_xmit
+
+    locks = this.locks
+    root = locks[root_lock]
+    root.unlock()
+    cpu = this.cpu
+    ret = NETDEV_TX_BUSY
+    HARD_TX_LOCK(dev, txq, cpu)
+    if not netif_xmit_frozen_or_stopped(txq):
+        ret = dev_hard_start_xmit(skb, dev, txq)
+    HARD_TX_UNLOCK(dev, txq)
+
+    st = root.st
+    c0 = st[_L_CON]
+    a0 = st[_L_AHEAD]
+    w0 = st[_L_WTOT]
+    root.lock()
+    sd = this.sd
+    sd[SOFTNET.owner_relocks] += 1
+    if st[_L_CON] != c0:
+        sd[SOFTNET.owner_relock_contended] += 1
+        sd[SOFTNET.owner_ahead] += st[_L_AHEAD] - a0
+        sd[SOFTNET.owner_wait_ns] += st[_L_WTOT] - w0
+
+    if dev_xmit_complete(ret):
+        ret = q.f[_QLEN]
+    else:
+        sd[SOFTNET.tx_busy] += 1
+        ret = dev_requeue_skb(skb, q)
+    if ret and netif_xmit_frozen_or_stopped(txq):
+        ret = 0
+    return ret
+
+
+def qdisc_restart(q: Qdisc) -> int:
+    """Dequeue one skb and sch_direct_xmit it.  Returns 0 when done (empty,
+    throttled, or the TX queue stopped).  Called under root_lock."""
+    skb = dequeue_skb(q)
+    if skb is None:
+        return 0
+    f = q.f
+    f[QDISC.run_packets] += 1
+    this.sd[SOFTNET.run_packets] += 1
+    dev = q.dev
+    txq = dev.txqs[skb.queue_mapping]
+    return sch_direct_xmit(skb, q, dev, txq, q.root_lock)
+
+
+def __qdisc_run(q: Qdisc) -> None:
+    """Run the qdisc for at most dev_tx_weight packets, then reschedule it on
+    this CPU (NET_TX softirq).  3.13: ends with qdisc_run_end().  The kernel
+    also yields on need_resched(); the emulated CPU has no scheduler tick
+    inside a qdisc run, so only the quota applies.  Called under root_lock
+    with the qdisc running."""
+    from ..core.dev import __netif_schedule
+
+    quota = this.net.profile.dev_tx_weight
+    q.f[QDISC.runs] += 1
+    sd = this.sd
+    sd[SOFTNET.qdisc_runs] += 1
+    while qdisc_restart(q):
+        quota -= 1
+        if quota <= 0:
+            sd[SOFTNET.quota_exhausted] += 1
+            __netif_schedule(q)
+            break
+    qdisc_run_end(q)
+
+
+def qdisc_run(q: Qdisc) -> None:
+    """include/net/pkt_sched.h.  Called under root_lock."""
+    if qdisc_run_begin(q):
+        __qdisc_run(q)
+
+
+# -- noop and noqueue (builtin) ----------------------------------------------------------------
+def noop_enqueue(skb: SkBuff, q: Qdisc) -> int:
+    """The qdisc of a deactivated queue: drops everything (NET_XMIT_CN)."""
+    return NET_XMIT_CN
+
+
+def noop_dequeue(q: Qdisc) -> None:
+    return None
+
+
+noop_qdisc_ops = Qdisc_ops("noop", noop_enqueue, noop_dequeue, noop_dequeue, lambda q: [])
+#: noqueue has no enqueue at all: __dev_queue_xmit takes its noqueue branch.
+noqueue_qdisc_ops = Qdisc_ops("noqueue", None, noop_dequeue, noop_dequeue, lambda q: [])
+
+
+# -- pfifo_fast ---------------------------------------------------------------------------------
+TC_PRIO_MAX = 15
+prio2band = (1, 2, 2, 2, 1, 2, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)
+#: bitmap2band[b]: the first non-empty band for band bitmap b
+bitmap2band = (-1, 0, 1, 0, 2, 0, 1, 0)
+_BMAP = QDISC.band_bitmap
+
+
+def pfifo_fast_enqueue(skb: SkBuff, q: Qdisc) -> int:
+    """Tail-enqueue on band prio2band[skb->priority & TC_PRIO_MAX] while
+    qlen < limit (q->limit is dev->tx_queue_len), else qdisc_drop."""
+    f = q.f
+    if f[_QLEN] < f[QDISC.limit]:
+        band = prio2band[skb.priority & TC_PRIO_MAX]
+        q.bands[band].produce(skb.desc())
+        f[_BMAP] |= 1 << band
+        return NET_XMIT_SUCCESS
+    return NET_XMIT_DROP
+
+
+def pfifo_fast_dequeue(q: Qdisc) -> tuple | None:
+    f = q.f
+    band = bitmap2band[f[_BMAP]]
+    if band < 0:
+        return None
+    ring = q.bands[band]
+    d = ring.consume()
+    if not len(ring):
+        f[_BMAP] &= ~(1 << band)
+    return d
+
+
+def pfifo_fast_peek(q: Qdisc) -> tuple | None:
+    band = bitmap2band[q.f[_BMAP]]
+    if band < 0:
+        return None
+    ring = q.bands[band]
+    return tuple(ring.peek_batch(1)[0])
+
+
+def fifo_reset(q: Qdisc) -> list:
+    """Purge every band; returns the purged descriptors (qdisc_reset)."""
+    out = []
+    for ring in q.bands:
+        out.extend(tuple(int(x) for x in row) for row in ring.consume_batch(ring.size))
+    q.f[_BMAP] = 0
+    return out
+
+
+pfifo_fast_ops = Qdisc_ops("pfifo_fast", pfifo_fast_enqueue, pfifo_fast_dequeue,
+                           pfifo_fast_peek, fifo_reset, static_flags=4)  # TCQ_F_CAN_BYPASS
+
+
+def qdisc_reset(q: Qdisc) -> list:
+    """Purge the qdisc (and q->gso_skb).  Called under root_lock; returns the
+    purged descriptors so the caller can account them (QDISC_RESET)."""
+    f = q.f
+    purged = q.ops.reset(q) if q.ops.reset else []
+    if f[QDISC.requeue_pending]:
+        g = QDISC.gso_skb
+        purged.append(tuple(f[g : g + DESC_WORDS]))
+        f[QDISC.requeue_pending] = 0
+    f[_QLEN] = 0
+    f[_BACKLOG] = 0
+    return purged
+
+
+def qdisc_state_deactivated(q: Qdisc) -> bool:
+    return bool(q.f[_STATE] >> QDISC_STATE_DEACTIVATED & 1)
+
+
+def qdisc_state_scheduled(q: Qdisc) -> bool:
+    return bool(q.f[_STATE] >> QDISC_STATE_SCHED & 1)
+
+
+QDISC_OPS: dict[str, Qdisc_ops] = {}
+
+
+def register_qdisc(ops: Qdisc_ops) -> Qdisc_ops:
+    """register_qdisc(): make a kind known by its id."""
+    QDISC_OPS[ops.id] = ops
+    return ops
+
+
+for _ops in (noop_qdisc_ops, noqueue_qdisc_ops, pfifo_fast_ops):
+    register_qdisc(_ops)

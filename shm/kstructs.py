@@ -1,0 +1,217 @@
+"""The kernel structures netq shares between CPUs, declared once.
+
+Each record mirrors the part of a kernel struct that more than one CPU (or the
+NIC) touches; each field says which lock protects it, in the kernel's terms:
+
+* ``root_lock``   qdisc_lock(q), a :class:`shm.lock.SpinLock`
+* ``_xmit_lock``  the TX queue's lock taken by HARD_TX_LOCK
+* ``atomic``      changed only through :class:`shm.atomic.Atomics` RMW ops
+* ``softnet``     this CPU's local_irq_save, emulated by a per-CPU semaphore
+                  (the NIC's completion "interrupt" also takes it)
+* ``rtnl``        configuration changes, made by the control process only
+* ``owner``       a single writer (this CPU, or the NIC), read by anyone
+
+Bumping any record here needs :data:`shm.layout.LAYOUT_VERSION` bumped too.
+"""
+from __future__ import annotations
+
+from .layout import Record
+
+TC_MAX_QUEUE = 16
+MAX_TX_QUEUES = 64
+
+# -- run control ------------------------------------------------------------------
+PHASE_INIT, PHASE_RUN, PHASE_STOP, PHASE_EXIT = range(4)
+
+RUNCTL = Record(
+    "runctl",
+    [
+        ("phase", "PHASE_*; written by the supervisor only"),
+        ("abort", "non-zero: tear down now (waits give up); supervisor only"),
+        ("t_go", "monotonic ns when workers were released; supervisor"),
+        ("t_stop", "monotonic ns when generation stopped; supervisor"),
+        ("nic_delivered_at_stop", "NIC delivered count when t_stop was taken; supervisor"),
+        ("fault_inject", "test-only fault switch (see workers.cpu); supervisor"),
+    ],
+)
+
+# -- per-CPU: struct softnet_data and friends ------------------------------------------
+SOFTNET = Record(
+    "softnet_data",
+    [
+        ("xmit_recursion", "per-CPU xmit_recursion (softnet_data.xmit.recursion); owner"),
+        ("oq_head", "output_queue: first pending qdisc; softnet"),
+        ("oq_tail", "output_queue: past the last pending qdisc; softnet"),
+        ("generated", "skbs this CPU generated and passed to dev_queue_xmit; owner"),
+        ("xmit_ok", "dev_queue_xmit returned NET_XMIT_SUCCESS; owner"),
+        ("bypass", "skbs sent by the empty-qdisc bypass (sch_direct_xmit); owner"),
+        ("enqueued", "skbs this CPU enqueued into a qdisc; owner"),
+        ("qdisc_runs", "__qdisc_run calls on this CPU; owner"),
+        ("run_packets", "skbs sent by qdisc_restart inside __qdisc_run; owner"),
+        ("quota_exhausted", "__qdisc_run stopped by dev_tx_weight and rescheduled; owner"),
+        ("net_tx_action", "NET_TX softirq runs that found work; owner"),
+        ("resched_trylock", "net_tx_action could not trylock root_lock and rescheduled; owner"),
+        ("busylock_taken", "senders that found the qdisc running and took busylock; owner"),
+        ("owner_relocks", "root_lock re-acquisitions by the qdisc-running CPU; owner"),
+        ("owner_relock_contended", "... of those, contended; owner"),
+        ("owner_ahead", "holders+waiters found ahead by those re-acquisitions; owner"),
+        ("owner_wait_ns", "time those re-acquisitions waited; owner"),
+        ("requeues", "dev_requeue_skb calls on this CPU; owner"),
+        ("tx_busy", "driver returned NETDEV_TX_BUSY; owner"),
+        ("cpu_ns", "CPU time in the measured window; owner (written at stop)"),
+        ("nvcsw", "voluntary context switches in the window; owner"),
+        ("nivcsw", "involuntary context switches in the window; owner"),
+        ("pid", "process acting as this CPU; owner"),
+        ("host_core", "host core the process is pinned to; owner"),
+        ("state", "worker state (CPU_* in workers.cpu); owner"),
+        ("generated_at_stop", "generated when the worker saw PHASE_STOP; owner"),
+    ],
+)
+
+# Drop reasons (named, like enum skb_drop_reason).  Index = column of "drops".
+DROP_REASONS = (
+    "QDISC_DROP",          # qdisc limit reached (qdisc_drop from pfifo_fast/pfifo enqueue)
+    "QDISC_DEACTIVATED",   # __QDISC_STATE_DEACTIVATED seen in __dev_xmit_skb
+    "NOOP_QDISC",          # txq->qdisc is noop_qdisc (device down): noop_enqueue
+    "QDISC_RESET",         # purged by qdisc_reset() in dev_deactivate
+    "XMIT_RECURSION",      # noqueue: xmit_recursion > limit ("Dead loop on virtual device")
+    "DEAD_LOOP_OWNER",     # noqueue: txq->xmit_lock_owner == this CPU ("Dead loop ...")
+    "VIRT_QUEUE_STOPPED",  # noqueue: "Virtual device %s asks to queue packet!"
+    "DEV_DOWN",            # noqueue branch with !IFF_UP (-ENETDOWN)
+    "TX_QUEUE_GONE",       # skb on a TX queue >= real_num_tx_queues when purged
+)
+DROP = {name: i for i, name in enumerate(DROP_REASONS)}
+NDROP = len(DROP_REASONS)
+
+# Kernel messages, counted per CPU and device (net_crit_ratelimited)
+MSG_DEAD_LOOP, MSG_ASKS_TO_QUEUE = 0, 1
+MSG_TEXT = (
+    "Dead loop on virtual device %s, fix it urgently!",
+    "Virtual device %s asks to queue packet!",
+)
+MSG_PRINTED, MSG_SUPPRESSED = 0, 1
+
+# -- struct net_device ----------------------------------------------------------------
+IFF_UP = 1 << 0
+NETIF_F_LLTX = 1 << 0
+
+NETDEV = Record(
+    "net_device",
+    [
+        ("flags", "IFF_*; rtnl"),
+        ("features", "NETIF_F_*; rtnl"),
+        ("num_tx_queues", "allocated TX queues; rtnl"),
+        ("real_num_tx_queues", "queues in use (ethtool -L); rtnl, read locklessly"),
+        ("qdisc", "dev->qdisc: root qdisc id; rtnl"),
+        ("num_tc", "traffic classes (0: none); rtnl"),
+        ("tc_count", TC_MAX_QUEUE, "tc_to_txq[tc].count; rtnl"),
+        ("tc_offset", TC_MAX_QUEUE, "tc_to_txq[tc].offset; rtnl"),
+        ("prio_tc_map", TC_MAX_QUEUE, "prio_tc_map[prio & TC_BITMASK]; rtnl"),
+    ],
+)
+
+# -- struct netdev_queue --------------------------------------------------------------
+QUEUE_STATE_DRV_XOFF = 0
+QUEUE_STATE_STACK_XOFF = 1
+QUEUE_STATE_FROZEN = 2
+
+NETDEV_QUEUE = Record(
+    "netdev_queue",
+    [
+        ("state", "__QUEUE_STATE_* bits; atomic"),
+        ("xmit_lock_owner", "CPU holding _xmit_lock or -1; _xmit_lock"),
+        ("qdisc", "txq->qdisc (RCU pointer): qdisc id; rtnl"),
+        ("qdisc_sleeping", "txq->qdisc_sleeping: qdisc id; rtnl"),
+        ("irq_cpu", "CPU the completion interrupt is affine to; rtnl"),
+        ("trans_start", "monotonic ns of the last successful xmit; _xmit_lock"),
+        ("tx_packets", "driver: descriptors posted; _xmit_lock"),
+        ("tx_bytes", "driver: bytes posted; _xmit_lock"),
+        ("tx_stops", "netif_tx_stop_queue by the driver; _xmit_lock"),
+        ("tx_busy", "NETDEV_TX_BUSY returned; _xmit_lock"),
+        ("tx_restart", "netif_tx_wake_queue by the completion path; NIC"),
+        ("nic_packets", "packets put on the wire; NIC"),
+        ("nic_bytes", "bytes put on the wire; NIC"),
+        ("completions_local", "completions of skbs sent by irq_cpu; NIC"),
+        ("completions_remote", "completions of skbs sent by another CPU; NIC"),
+    ],
+)
+
+# -- struct Qdisc ---------------------------------------------------------------------
+QDISC_STATE_SCHED = 0
+QDISC_STATE_DEACTIVATED = 1
+
+TCQ_F_BUILTIN = 1
+TCQ_F_INGRESS = 2
+TCQ_F_CAN_BYPASS = 4
+TCQ_F_MQROOT = 8
+TCQ_F_ONETXQUEUE = 0x10
+TCQ_F_NOLOCK = 0x100
+
+QDISC_BANDS = 3
+
+QDISC = Record(
+    "Qdisc",
+    [
+        ("ops", "index into sch_generic.QDISC_OPS; rtnl"),
+        ("flags", "TCQ_F_*; rtnl"),
+        ("handle", "major:minor as 32 bits; rtnl"),
+        ("parent", "parent handle (TC_H_ROOT for a root); rtnl"),
+        ("dev", "owning device index; rtnl"),
+        ("dev_queue", "global TX queue index (q->dev_queue); rtnl"),
+        ("limit", "packets (tx_queue_len); rtnl"),
+        ("state", "__QDISC_STATE_* bits; atomic"),
+        ("running", "__QDISC___STATE_RUNNING: CPU+1 of the runner, 0 if idle; root_lock"),
+        ("qlen", "q->q.qlen (gso_skb included); root_lock"),
+        ("backlog", "qstats.backlog bytes; root_lock"),
+        ("bytes", "bstats.bytes; root_lock"),
+        ("packets", "bstats.packets; root_lock"),
+        ("drops", "qstats.drops; root_lock"),
+        ("requeues", "qstats.requeues; root_lock"),
+        ("overlimits", "qstats.overlimits; root_lock"),
+        ("enqueued", "skbs accepted by enqueue; root_lock"),
+        ("dequeued", "skbs handed out by dequeue (gso_skb re-dequeues included); root_lock"),
+        ("purged", "skbs removed by qdisc_reset; root_lock"),
+        ("requeue_pending", "1 while q->gso_skb holds a requeued skb; root_lock"),
+        ("gso_skb", 8, "q->gso_skb: the requeued skb as a descriptor; root_lock"),
+        ("runs", "__qdisc_run calls; root_lock"),
+        ("run_packets", "skbs sent by those runs; root_lock"),
+        ("bypass", "skbs sent through the bypass; root_lock"),
+        ("band_bitmap", "pfifo_fast: bit b set when band b is non-empty; root_lock"),
+    ],
+)
+
+# -- struct sock (the part the transmit path reads) ------------------------------------
+SOCK = Record(
+    "sock",
+    [
+        ("sk_tx_queue_mapping", "cached TX queue or -1; owner CPU (socket lock)"),
+        ("dst_cached", "1 if sk_dst_cache is set (a connected socket); owner CPU"),
+        ("sk_hash", "sk->sk_hash; rtnl"),
+        ("sk_txhash", "sk->sk_txhash (random per socket); rtnl"),
+        ("cpu", "emulated CPU that owns and sends on this socket; rtnl"),
+        ("sent", "skbs handed to dev_queue_xmit; owner CPU"),
+        ("dropped", "of those, dropped in the sending CPU's context; owner CPU"),
+        ("dropped_ctl", "of those, dropped by control (qdisc_reset); control"),
+        ("completed", "of those, completed by the NIC; NIC"),
+        ("queue_moves", "times the cached queue changed under ooo_okay; owner CPU"),
+    ],
+)
+
+# -- the NIC -----------------------------------------------------------------------------
+NIC = Record(
+    "nic",
+    [
+        ("pid", "NIC process; NIC"),
+        ("state", "worker state; NIC"),
+        ("delivered", "packets put on the wire; NIC"),
+        ("delivered_bytes", "bytes put on the wire; NIC"),
+        ("reorders", "skbs seen out of order within a flow that did not move; NIC"),
+        ("reorders_moved", "out-of-order skbs of flows that changed queue; NIC"),
+        ("flow_queue_changes", "times a flow was seen on a different queue; NIC"),
+        ("wakes", "netif_tx_wake_queue calls; NIC"),
+        ("busy_ns", "time spent transmitting (not idle) in the window; NIC"),
+        ("cpu_ns", "NIC process CPU time in the window; NIC"),
+        ("lat_blob_len", "bytes of the encoded latency histogram in nic_blob; NIC"),
+    ],
+)
+NIC_BLOB_BYTES = 64 * 1024

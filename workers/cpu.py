@@ -1,0 +1,178 @@
+"""An emulated CPU: one pinned process that generates traffic on its sockets,
+calls dev_queue_xmit for every skb and runs its NET_TX softirq in between.
+
+The loop mirrors what a CPU running senders does: a socket's sendmsg ends in
+``dev_queue_xmit`` with BHs disabled; ``rcu_read_unlock_bh`` →
+``local_bh_enable`` then runs pending softirqs, which is where ``net_tx_action``
+drains the output_queue.  So after every skb the worker checks its
+output_queue and runs ``net_tx_action`` if anything is pending.
+
+Lifecycle (``SOFTNET.state``): READY after pinning and binding, RUN once the
+supervisor opens the start gate, STOPPED when it sees PHASE_STOP (it records
+its CPU time and context switches for the measured window, then keeps running
+softirqs so that the queues drain), DONE when it sees PHASE_EXIT.
+"""
+from __future__ import annotations
+
+import os
+import random
+import resource
+import signal
+import time
+
+from shm.kstructs import PHASE_EXIT, PHASE_RUN, PHASE_STOP, RUNCTL, SOCK, SOFTNET
+from shm.lock import RunAborted
+
+from netq.core.dev import dev_queue_xmit, net_tx_action
+from netq.core.netdevice import NET_XMIT_SUCCESS
+from netq.core.skbuff import SkBuff
+
+CPU_NEW, CPU_READY, CPU_RUN, CPU_STOPPED, CPU_DONE, CPU_ABORTED = range(6)
+CPU_STATE_NAMES = ("new", "ready", "running", "stopped", "done", "aborted")
+
+#: skbs sent between checks of the run phase and the packet budget
+BURST = 16
+#: lock statistics are copied to shared memory at least this often
+FLUSH_NS = 50_000_000
+
+_GEN, _OK = SOFTNET.generated, SOFTNET.xmit_ok
+_OQH, _OQT = SOFTNET.oq_head, SOFTNET.oq_tail
+_SENT = SOCK.sent
+
+
+class Generator:
+    """This CPU's sockets and how an skb is made for one of them."""
+
+    def __init__(self, net, cpu: int, seed: int | None) -> None:
+        self.net = net
+        self.cpu = cpu
+        self.rng = random.Random(None if seed is None else seed * 1000 + cpu)
+        self.socks = []
+        for sid, c, t in net.sock_groups:
+            if c == cpu:
+                dev = net.dev_by_name[t.device or net.devices[0].name]
+                lo, hi = (t.length, t.length) if isinstance(t.length, int) else t.length
+                self.socks.append((net.socks[sid], dev, t, lo, hi))
+        self.next = 0
+        self.seq = 0
+        # a CPU floods if any of its groups floods; else it sends the sum of
+        # its groups' rates (each group's rate is per CPU, shared by its sockets)
+        groups = {id(t): t.rate_pps for _, c, t in net.sock_groups if c == cpu}
+        self.rate_pps = 0.0 if (not groups or 0.0 in groups.values()) else sum(groups.values())
+
+    def make_skb(self, now: int) -> SkBuff:
+        sk, dev, t, lo, hi = self.socks[self.next]
+        self.next = (self.next + 1) % len(self.socks)
+        length = lo if lo == hi else self.rng.randint(lo, hi)
+        # TCP sets ooo_okay when nothing is in flight on the socket; UDP never.
+        ooo = t.proto == "tcp" and sk.outstanding() == 0
+        skb = SkBuff(self.cpu, self.seq, sk, sk.seq, length, t.priority, now, dev,
+                     ooo_okay=ooo, rx_queue=t.rx_queue)
+        self.seq += 1
+        sk.seq += 1
+        return skb
+
+    def send_one(self, sd) -> int:
+        """Generate one skb and transmit it; returns dev_queue_xmit's rc."""
+        skb = self.make_skb(time.perf_counter_ns())
+        sd[_GEN] += 1
+        skb.sk.f[_SENT] += 1
+        rc = dev_queue_xmit(skb)
+        if rc == NET_XMIT_SUCCESS:
+            sd[_OK] += 1
+        return rc
+
+
+def softirq_pending(sd) -> bool:
+    return sd[_OQH] != sd[_OQT]
+
+
+def cpu_main(net, cpu: int, host_core: int, gate, quota: int) -> None:
+    """Entry point of an emulated CPU process (forked by the supervisor)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor handles Ctrl-C
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        os.sched_setaffinity(0, {host_core})
+    except OSError:
+        pass
+    net.bind_cpu(cpu)
+    sd = net.softnet[cpu]
+    rc = net.runctl
+    sd[SOFTNET.pid] = os.getpid()
+    sd[SOFTNET.host_core] = host_core
+    sd[SOFTNET.state] = CPU_READY
+    gen = Generator(net, cpu, net.cfg.seed)
+    try:
+        _wait_gate(gate, rc)
+        sd[SOFTNET.state] = CPU_RUN
+        _run(net, gen, sd, rc, quota)
+        sd[SOFTNET.state] = CPU_DONE
+    except RunAborted:
+        sd[SOFTNET.state] = CPU_ABORTED
+    finally:
+        net.locks.flush()
+    os._exit(0)
+
+
+def _wait_gate(gate, rc) -> None:
+    import posix_ipc
+
+    while True:
+        try:
+            gate.acquire(0.1)
+            return
+        except posix_ipc.BusyError:
+            if rc[RUNCTL.abort]:
+                raise RunAborted("aborted before start")
+        except posix_ipc.SignalError:
+            pass
+
+
+def _run(net, gen: Generator, sd, rc, quota: int) -> None:
+    locks = net.locks
+    pc = time.perf_counter_ns
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu0 = time.process_time_ns()
+    next_flush = pc() + FLUSH_NS
+    interval = 1e9 / gen.rate_pps if gen.rate_pps else 0.0
+    next_send = float(pc())
+    sent = 0
+    limit = quota if quota else None
+    while rc[RUNCTL.phase] == PHASE_RUN and not rc[RUNCTL.abort]:
+        if limit is not None and sent >= limit:
+            # budget done: keep serving softirqs until the phase changes
+            if not (softirq_pending(sd) and net_tx_action()):
+                time.sleep(0.0002)
+            continue
+        if interval:
+            now = pc()
+            if now < next_send:
+                if not (softirq_pending(sd) and net_tx_action()):
+                    time.sleep(min((next_send - now) / 1e9, 0.0002))
+                continue
+            next_send += interval
+            if next_send < now - 1e8:  # far behind: do not burst to catch up
+                next_send = now
+            n = 1
+        else:
+            n = BURST if limit is None else min(BURST, limit - sent)
+        for _ in range(n):
+            gen.send_one(sd)
+            if sd[_OQH] != sd[_OQT]:
+                net_tx_action()
+        sent += n
+        if pc() >= next_flush:
+            locks.flush()
+            next_flush = pc() + FLUSH_NS
+    # The measured window ends here for this CPU.
+    ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    sd[SOFTNET.cpu_ns] = time.process_time_ns() - cpu0
+    sd[SOFTNET.nvcsw] = ru1.ru_nvcsw - ru0.ru_nvcsw
+    sd[SOFTNET.nivcsw] = ru1.ru_nivcsw - ru0.ru_nivcsw
+    sd[SOFTNET.generated_at_stop] = sd[_GEN]
+    sd[SOFTNET.state] = CPU_STOPPED
+    locks.flush()
+    # Drain: keep running NET_TX until the supervisor says everything is out.
+    while rc[RUNCTL.phase] != PHASE_EXIT and not rc[RUNCTL.abort]:
+        if not (softirq_pending(sd) and net_tx_action()):
+            time.sleep(0.0002)
