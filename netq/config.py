@@ -134,7 +134,8 @@ class RunConfig:
     seed: int | None = None
     #: no delivered-packet progress for this long ends the run as stalled
     stall_timeout: float = 3.0
-    nic_batch: int = 64
+    #: most descriptors the NIC takes from one ring per round
+    nic_batch: int = 256
     devices: list[DeviceConfig] = field(default_factory=lambda: [DeviceConfig()])
     traffic: list[TrafficConfig] = field(default_factory=lambda: [TrafficConfig()])
     costs: CostConfig = field(default_factory=CostConfig)

@@ -171,6 +171,7 @@ class Net:
         lay.add_raw("xps", (len(devs), cfg.cpus, 1 + MAX_TX_QUEUES))
         lay.add("sock", SOCK, max(self.nsock, 1))
         lay.add("nic", NIC, 1)
+        lay.add_raw("nic_by_cpu", (cfg.cpus,))
         lay.add_raw("nic_blob", (NIC_BLOB_BYTES // 8,))
         lock_layout(lay, len(lock_names), nlockers)
         for i, d in enumerate(devs):
@@ -202,6 +203,7 @@ class Net:
         oq = region.span_words("output_queue")
         self.output_queue = [oq[c * nq:(c + 1) * nq] for c in range(cfg.cpus)]
         self.nic = region.section_words("nic")
+        self.nic_by_cpu = region.span_words("nic_by_cpu")
 
         self.devices: list[NetDevice] = []
         self.txqs: list[NetdevQueue] = []

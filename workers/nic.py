@@ -56,93 +56,194 @@ class Nic:
         self.sock_stride = SOCK.words
         #: count latencies only while measuring (set by the worker)
         self.record_latency = True
+        self._lat = np.empty(1 << 16, dtype=np.int64)
+        self._lat_n = 0
 
     def poll(self, now: int | None = None) -> int:
-        """Transmit and complete what the rings hold; returns packets sent."""
+        """Transmit and complete what the rings hold; returns packets sent.
+
+        Every ring whose device's wire is free gives up to ``nic_batch``
+        descriptors; the whole round is then processed as one numpy batch,
+        so the per-packet cost falls as the load (and the batch) grows.
+        """
         if now is None:
             now = time.perf_counter_ns()
-        sent = 0
+        parts = []
         for txq in self.txqs:
-            dev = txq.dev.index
-            if self.wire_t[dev] > now:
+            if self.wire_t[txq.dev.index] > now:
                 continue  # the wire of this device is still busy
             d = txq.ring.peek_batch(self.batch)
             if len(d):
-                self._transmit(txq, d, now)
-                txq.ring.advance(len(d))
+                parts.append((txq, d))
+        sent = 0
+        if parts:
+            finishes = []
+            for txq, d in parts:
+                finishes.append(self._wire(txq, d, now))
                 sent += len(d)
+            alld = parts[0][1] if len(parts) == 1 else np.concatenate([d for _, d in parts])
+            fin = finishes[0] if len(parts) == 1 else np.concatenate(finishes)
+            qidx = np.repeat([t.index for t, _ in parts], [len(d) for _, d in parts])
+            self._account(alld, fin, qidx)
+            for txq, d in parts:
+                txq.ring.advance(len(d))  # completion: the descriptors are free
+        for txq in self.txqs:
             if txq.f[NETDEV_QUEUE.state] & _XOFF and txq.ring.free() >= txq.wake_thresh:
                 if netif_tx_wake_queue(txq, self.net):
                     txq.f[NETDEV_QUEUE.tx_restart] += 1
                     self.f[NIC.wakes] += 1
         return sent
 
-    def _transmit(self, txq, d: np.ndarray, now: int) -> None:
+    def _wire(self, txq, d: np.ndarray, now: int) -> np.ndarray:
+        """Wire finish times of a ring's batch; per-queue counters."""
         lens = d[:, 4]
-        bps, pps, overhead = self.rate[txq.dev.index]
-        start = max(self.wire_t[txq.dev.index], now)
+        dev = txq.dev.index
+        bps, pps, overhead = self.rate[dev]
         if bps or pps:
-            per = np.zeros(len(d), dtype=np.float64)
-            if bps:
-                per = np.maximum(per, (lens + overhead) * (8e9 / bps))
+            start = max(self.wire_t[dev], now)
+            per = (lens + overhead) * (8e9 / bps) if bps else np.zeros(len(d))
             if pps:
                 per = np.maximum(per, 1e9 / pps)
             finish = start + np.cumsum(per).astype(np.int64)
-            self.wire_t[txq.dev.index] = int(finish[-1])
+            self.wire_t[dev] = int(finish[-1])
         else:
             finish = np.full(len(d), now, dtype=np.int64)
-        nbytes = int(lens.sum())
         f = txq.f
-        f[NETDEV_QUEUE.nic_packets] += len(d)
-        f[NETDEV_QUEUE.nic_bytes] += nbytes
-        local = int((d[:, 0] == f[NETDEV_QUEUE.irq_cpu]).sum())
+        n = len(d)
+        f[NETDEV_QUEUE.nic_packets] += n
+        f[NETDEV_QUEUE.nic_bytes] += int(lens.sum())
+        local = int(np.count_nonzero(d[:, 0] == f[NETDEV_QUEUE.irq_cpu]))
         f[NETDEV_QUEUE.completions_local] += local
-        f[NETDEV_QUEUE.completions_remote] += len(d) - local
-        nic = self.f
-        nic[NIC.delivered] += len(d)
-        nic[NIC.delivered_bytes] += nbytes
-        if self.record_latency:
-            lat = finish - d[:, 6]
-            vals, counts = np.unique(np.clip(lat, LAT_MIN_NS, LAT_MAX_NS), return_counts=True)
-            rec = self.hist.record_value
-            for v, c in zip(vals.tolist(), counts.tolist()):
-                rec(v, c)
-        self._check_order(d[:, 2], d[:, 3], txq.index)
+        f[NETDEV_QUEUE.completions_remote] += n - local
+        return finish
 
-    def _check_order(self, sk: np.ndarray, seq: np.ndarray, queue: int) -> None:
+    def _account(self, d: np.ndarray, finish: np.ndarray, qidx: np.ndarray) -> None:
+        """NIC totals, per-CPU deliveries, latency, flow order, socket completions."""
+        n = len(d)
+        nic = self.f
+        nic[NIC.delivered] += n
+        nic[NIC.delivered_bytes] += int(d[:, 4].sum())
+        by_cpu = self.net.nic_by_cpu
+        for c, k in enumerate(np.bincount(d[:, 0], minlength=self.net.ncpus).tolist()):
+            if k:
+                by_cpu[c] += k
+        if self.record_latency:
+            self._record_latency(finish - d[:, 6])
+        self._check_order(d[:, 2], d[:, 3], qidx)
+
+    def _record_latency(self, lat: np.ndarray) -> None:
+        """Buffer latencies; hand them to the HDR histogram in bulk."""
+        k = len(lat)
+        if self._lat_n + k > len(self._lat):
+            self.flush_latency()
+        if k > len(self._lat):
+            lat = lat[: len(self._lat)]
+            k = len(lat)
+        self._lat[self._lat_n : self._lat_n + k] = lat
+        self._lat_n += k
+
+    def flush_latency(self) -> None:
+        """Record the buffered latencies: values are first rounded to the
+        histogram's own precision (3 significant digits), so one
+        record_value call covers many packets."""
+        if not self._lat_n:
+            return
+        v = np.clip(self._lat[: self._lat_n], LAT_MIN_NS, LAT_MAX_NS)
+        self._lat_n = 0
+        scale = 10.0 ** np.maximum(np.floor(np.log10(v)) - (LAT_DIGITS - 1), 0)
+        q = (np.floor(v / scale) * scale).astype(np.int64)
+        vals, counts = np.unique(q, return_counts=True)
+        rec = self.hist.record_value
+        for val, c in zip(vals.tolist(), counts.tolist()):
+            rec(val, c)
+
+    def _check_order(self, sk: np.ndarray, seq: np.ndarray, queue: np.ndarray) -> None:
         """Per-flow order: within a flow, sequence numbers only grow."""
         valid = sk >= 0
         if not valid.all():
-            sk, seq = sk[valid], seq[valid]
+            sk, seq, queue = sk[valid], seq[valid], queue[valid]
         if not len(sk):
             return
         order = np.argsort(sk, kind="stable")
-        sks, seqs = sk[order], seq[order]
+        sks, seqs, qs = sk[order], seq[order], queue[order]
         same = sks[1:] == sks[:-1]
         first = np.concatenate(([True], ~same))
         last = np.concatenate((~same, [True]))
         fs = sks[first]
-        changed = (self.last_queue[fs] >= 0) & (self.last_queue[fs] != queue)
+        lq = self.last_queue[fs]
+        changed = np.zeros(len(sks), dtype=bool)
+        changed[first] = (lq >= 0) & (lq != qs[first])
+        changed[1:] |= same & (qs[1:] != qs[:-1])
         if changed.any():
-            self.moved[fs[changed]] = True
-            self.f[NIC.flow_queue_changes] += int(changed.sum())
-        self.last_queue[fs] = queue
+            self.moved[sks[changed]] = True
+            self.f[NIC.flow_queue_changes] += int(np.count_nonzero(changed))
+        self.last_queue[sks[last]] = qs[last]
         bad = np.zeros(len(sks), dtype=bool)
         bad[1:] = same & (seqs[1:] <= seqs[:-1])
         bad[first] = seqs[first] <= self.last_seq[fs]
         if bad.any():
-            badsk = sks[bad]
-            moved = self.moved[badsk]
-            self.f[NIC.reorders_moved] += int(moved.sum())
-            self.f[NIC.reorders] += int((~moved).sum())
+            moved = self.moved[sks[bad]]
+            self.f[NIC.reorders_moved] += int(np.count_nonzero(moved))
+            self.f[NIC.reorders] += int(np.count_nonzero(~moved))
         self.last_seq[sks[last]] = np.maximum(self.last_seq[sks[last]], seqs[last])
         # completions per socket (the sockets' wmem accounting)
-        uniq, counts = np.unique(sks, return_counts=True)
+        counts = np.bincount(sks, minlength=len(self.last_seq))
         w = self.net.words
         base, stride = self.sock_base + SOCK.completed, self.sock_stride
-        for s, c in zip(uniq.tolist(), counts.tolist()):
-            w[base + s * stride] += c
+        for s in np.flatnonzero(counts).tolist():
+            w[base + s * stride] += int(counts[s])
 
     def encode_latency(self) -> bytes:
         """The histogram, HdrHistogram-encoded (base64 text), for the report."""
+        self.flush_latency()
         return self.hist.encode()
+
+
+NIC_READY, NIC_RUN, NIC_DONE = 1, 2, 3
+
+
+def nic_main(net, host_core: int) -> None:
+    """Entry point of the NIC process (forked by the supervisor)."""
+    import os
+    import signal
+
+    from shm.kstructs import PHASE_EXIT, PHASE_INIT, PHASE_STOP, RUNCTL, NIC_BLOB_BYTES
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        os.sched_setaffinity(0, {host_core})
+    except OSError:
+        pass
+    net.bind_cpu(net.control_cpu)  # the NIC takes no kernel locks; atomics only
+    nic = Nic(net)
+    f = net.nic
+    rc = net.runctl
+    f[NIC.pid] = os.getpid()
+    f[NIC.state] = NIC_READY
+    while rc[RUNCTL.phase] == PHASE_INIT and not rc[RUNCTL.abort]:
+        time.sleep(0.001)
+    f[NIC.state] = NIC_RUN
+    cpu0 = time.process_time_ns()
+    idle = 0
+    stopped = False
+    while rc[RUNCTL.phase] != PHASE_EXIT and not rc[RUNCTL.abort]:
+        if nic.poll():
+            idle = 0
+            continue
+        idle += 1
+        if not stopped and rc[RUNCTL.phase] == PHASE_STOP:
+            stopped = True
+            f[NIC.cpu_ns] = time.process_time_ns() - cpu0
+        # spin briefly, then sleep: the NIC shares cores with the CPUs
+        if idle > 32:
+            time.sleep(0.00005)
+    if not stopped:
+        f[NIC.cpu_ns] = time.process_time_ns() - cpu0
+    blob = nic.encode_latency()
+    if len(blob) <= NIC_BLOB_BYTES:
+        off = net.layout["nic_blob"].offset * 8
+        net.region.mm[off : off + len(blob)] = blob
+        f[NIC.lat_blob_len] = len(blob)
+    f[NIC.state] = NIC_DONE
+    os._exit(0)

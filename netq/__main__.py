@@ -1,0 +1,5 @@
+import sys
+
+from netq.run import main
+
+sys.exit(main())

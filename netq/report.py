@@ -1,0 +1,204 @@
+"""The text report of a run, in the formats kernel engineers read every day:
+``tc -s qdisc show``, ``ethtool -S``, ``/proc/lock_stat``, dmesg.
+
+Everything here renders the result dict (:mod:`netq.result`); nothing reads
+shared memory, so a saved JSON can be rendered again.
+"""
+from __future__ import annotations
+
+import textwrap
+
+
+def wrap(s: str, width: int = 96) -> str:
+    return "\n".join(textwrap.wrap(s, width))
+
+
+def _si(x: float) -> str:
+    if x is None:
+        return "-"
+    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"{x / div:.2f}{unit}"
+    return f"{x:.0f}"
+
+
+def _ns(x) -> str:
+    if x is None:
+        return "-"
+    if x >= 1e9:
+        return f"{x / 1e9:.2f} s"
+    if x >= 1e6:
+        return f"{x / 1e6:.2f} ms"
+    if x >= 1e3:
+        return f"{x / 1e3:.1f} us"
+    return f"{x:.0f} ns"
+
+
+def derived(res: dict) -> dict:
+    """Per-packet figures the comparisons use."""
+    dw = max(res.get("delivered_in_window") or res.get("delivered") or 0, 1)
+    locks = res.get("locks", [])
+    qlocks = [r for r in locks if r["name"].endswith(("root_lock", "_xmit_lock"))]
+    acqb = sum(r["acq_bounces"] for r in qlocks)
+    con = sum(r["contentions"] for r in qlocks)
+    loc = sum(q["completions_local"] for q in res.get("queues", []))
+    rem = sum(q["completions_remote"] for q in res.get("queues", []))
+    m = res.get("mechanism", {})
+    return {
+        "pps": res.get("pps"),
+        "cpu_ns_per_packet": res.get("cpu_ns_per_packet"),
+        "acq_bounces_per_packet": acqb / dw,
+        "contentions_per_packet": con / dw,
+        "completion_locality": loc / (loc + rem) if loc + rem else None,
+        "owner_ahead_per_relock": m.get("owner_ahead_per_relock"),
+        "owner_wait_ns_per_relock": m.get("owner_wait_ns_per_relock"),
+        "packets_per_qdisc_run": m.get("packets_per_qdisc_run"),
+        "busylock_taken": m.get("busylock_taken"),
+        "ctx_switches_per_packet": m.get("ctx_switches_per_packet"),
+    }
+
+
+def _fmt(key: str, v) -> str:
+    if v is None:
+        return "-"
+    if key == "pps":
+        return _si(v)
+    if key.endswith("_ns_per_packet") or key.endswith("wait_ns_per_relock"):
+        return _ns(v)
+    if key == "completion_locality":
+        return f"{100 * v:.0f}%"
+    if isinstance(v, float):
+        return f"{v:.3f}" if v < 10 else f"{v:.1f}"
+    return str(v)
+
+
+def setup_block(res: dict) -> list[str]:
+    s = res["setup"]
+    lines = ["Setup"]
+    cmap = ", ".join(f"cpu{i}->core{c}" for i, c in enumerate(s["cpu_map"]))
+    lines.append(f"  emulated CPUs {s['cpus']} ({cmap}); NIC on core {s['nic_core']}; "
+                 f"host cores {len(s['host_cores'])}")
+    if s["shared_cores"]:
+        lines.append(f"  NOTE: {s['processes']} busy processes share {len(s['host_cores'])} cores: "
+                     "emulated CPUs are time-sliced, so waits include other processes' slices")
+    p = s["profile"]
+    lk = s["lock"]
+    lines.append(f"  profile {p['name']} (recursion limit {p['recursion_limit']}, dev_tx_weight "
+                 f"{p['dev_tx_weight']}, tx hash {p['tx_hash']}); strategy {s['strategy']}")
+    lines.append(f"  locks: {lk['fairness']}, {lk['waiting']} (spin {lk['spin_ns'] // 1000} us"
+                 f"{', yield while spinning' if lk['yield_spin'] else ''}) - {lk['why']}")
+    c = s["costs"]
+    if any(c.values()):
+        lines.append("  emulated costs: " + ", ".join(f"{k} {v}" for k, v in c.items() if v))
+    pl = s.get("platform") or {}
+    if pl:
+        lines.append("  platform: " + ", ".join(f"{k} {v}" for k, v in pl.items()))
+    for d in s["devices"]:
+        if d["kind"] == "phys":
+            xps = {q: m for q, m in d["xps"].items() if m.strip("0,")}
+            lines.append(f"  {d['name']}: {d['tx_queues']} TX queues ({d['real_num_tx_queues']} real), "
+                         f"ring {d['ring_size']}, txqueuelen {d['tx_queue_len']}, line "
+                         f"{_si(d['line_rate_bps'])}bit/s, irq cpus {d['irq_cpus']}"
+                         + (f", xps {xps}" if xps else ", no xps"))
+        else:
+            lines.append(f"  {d['name']}: {d['kind']} on {d['lower']}{' (LLTX)' if d['lltx'] else ''}")
+    return lines
+
+
+def text(res: dict) -> str:
+    out = []
+    label = res.get("label") or res.get("name", "")
+    st = res["status"]
+    out += setup_block(res)
+    out.append("")
+    out.append(f"Throughput ({res['window_s']:.2f} s window): delivered {_si(res['pps'])} pps, "
+               f"{_ns(res['cpu_ns_per_packet'])} CPU per delivered packet; generated "
+               f"{res['generated']}, delivered {res['delivered']}")
+    out.append("  per CPU: " + ", ".join(
+        f"cpu{c['cpu']} {_si(c['pps'])} pps ({_ns(c['cpu_ns_per_packet'])}/pkt, "
+        f"{c['nvcsw'] + c['nivcsw']} csw)" for c in res["cpus"]))
+    # tc -s qdisc show
+    out.append("")
+    out.append("tc -s qdisc show")
+    for q in res["qdiscs"]:
+        if q["kind"] == "noqueue":
+            out.append(f"qdisc noqueue 0: dev {q['device']} root refcnt 2")
+            continue
+        parent = "root" if q["parent"] == "root" else f"parent {q['parent']}"
+        extra = " bands 3 priomap 1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1" if q["kind"] == "pfifo_fast" else ""
+        out.append(f"qdisc {q['kind']} 0: dev {q['device']} {parent}{extra}")
+        out.append(f" Sent {q['sent_bytes']} bytes {q['sent_packets']} pkt (dropped {q['dropped']}, "
+                   f"overlimits {q['overlimits']} requeues {q['requeues']})")
+        out.append(f" backlog {q['backlog']}b {q['qlen']}p requeues {q['requeues']}  "
+                   f"[bypass {q['bypass']}, runs {q['runs']}, dequeued in runs {q['run_packets']}]")
+    # ethtool -S
+    out.append("")
+    out.append("ethtool -S (per TX queue)")
+    for q in res["queues"]:
+        if not q["tx_packets"] and not q["packets"]:
+            continue
+        out.append(f"  {q['device']} tx_queue_{q['queue']}: packets {q['packets']} bytes {q['bytes']} "
+                   f"({_si(q['pps'])} pps) stops {q['tx_stops']} restarts {q['tx_restart']} "
+                   f"busy {q['tx_busy']} irq cpu{q['irq_cpu']} completions local "
+                   f"{q['completions_local']} remote {q['completions_remote']}")
+    # lock_stat
+    if res["locks"]:
+        out.append("")
+        out.append("lock_stat (class name, con-bounces, contentions, waittime-min/max/total, "
+                   "acq-bounces, acquisitions, holdtime-min/max/total)")
+        w = max(len(r["name"]) for r in res["locks"])
+        for r in sorted(res["locks"], key=lambda r: -r["contentions"]):
+            out.append(f"  {r['name']:<{w}} {r['con_bounces']:>8} {r['contentions']:>8} "
+                       f"{_ns(r['waittime_min_ns']):>9} {_ns(r['waittime_max_ns']):>9} "
+                       f"{_ns(r['waittime_total_ns']):>9} {r['acq_bounces']:>8} {r['acquisitions']:>9} "
+                       f"{_ns(r['holdtime_min_ns']):>9} {_ns(r['holdtime_max_ns']):>9} "
+                       f"{_ns(r['holdtime_total_ns']):>9}")
+    # messages and drops
+    if res["messages"]:
+        out.append("")
+        out.append("kernel messages (net_crit_ratelimited)")
+        for m in res["messages"]:
+            out.append(f"  {m['text']}  x{m['printed']} printed, {m['suppressed']} callbacks suppressed")
+    drops = {k: v for k, v in res["drops"].items() if v}
+    out.append("")
+    out.append("drops by reason: " + (", ".join(f"{k} {v}" for k, v in drops.items()) or "none"))
+    lat = res["latency"]
+    if lat.get("count"):
+        out.append(f"enqueue->wire latency: p50 {_ns(lat['p50'])}, p90 {_ns(lat['p90'])}, "
+                   f"p99 {_ns(lat['p99'])}, p99.9 {_ns(lat['p999'])}, max {_ns(lat['max'])} "
+                   f"({lat['count']} packets)")
+    m = res["mechanism"]
+    n = res["nic"]
+    out.append(f"mechanism: qdisc owner found {m['owner_ahead_per_relock']:.2f} ahead per root_lock "
+               f"re-take (waited {_ns(m['owner_wait_ns_per_relock'])}), {m['packets_per_qdisc_run']:.2f} "
+               f"dequeued per qdisc run, bypass {m['bypass']}, enqueued {m['enqueued']}, busylock "
+               f"takes {m['busylock_taken']}, requeues {m['requeues']}, "
+               f"{m['ctx_switches_per_packet']:.3f} context switches per packet")
+    out.append(f"flows: {n['reorders']} reordered, {n['flow_queue_changes']} queue changes "
+               f"({n['reorders_moved']} reordered after a move)")
+    out.append("")
+    verdict = "all hold" if res["invariants_ok"] else "BROKEN"
+    out.append(f"invariants: {verdict}")
+    for c in res["invariants"]:
+        if not c["ok"]:
+            out.append(f"  FAIL {c['name']}: {c['detail']}")
+    if st != "ok":
+        out.append(f"RUN {st.upper()} (exit {res['exit_code']}) {label}")
+        for f in res.get("faults", []):
+            out.append(f"  {f}")
+        for h in res.get("lock_holders", []):
+            out.append(f"  lock {h['lock']}: owner cpu{h['owner_cpu']} pid {h['owner_pid']} "
+                       f"{'alive' if h['owner_alive'] else 'DEAD'}, waiters {h['waiters']}")
+    return "\n".join(out)
+
+
+def comparison(preset, results: list[dict]) -> str:
+    keys = preset.compare or (("pps", "delivered pps"), ("cpu_ns_per_packet", "CPU ns/pkt"))
+    rows = [[r.get("label", "")] + [_fmt(k, derived(r).get(k)) for k, _ in keys] for r in results]
+    head = ["variant"] + [h for _, h in keys]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    line = lambda cells: "  ".join(str(c).rjust(w) if i else str(c).ljust(w)
+                                   for i, (c, w) in enumerate(zip(cells, widths)))
+    out = ["", f"== {preset.name}: side by side ==", line(head)]
+    out += [line(r) for r in rows]
+    return "\n".join(out)

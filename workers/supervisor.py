@@ -1,0 +1,364 @@
+"""The supervisor: builds the shared state, starts and watches the workers,
+stops, drains, checks, reports, and removes every IPC object it created.
+
+Run lifecycle (``RUNCTL.phase``): INIT while workers start, pin themselves and
+report READY; RUN once the start gate opens (all CPUs are released by one
+semaphore post each, so they start together); STOP when the duration or the
+packet budget is reached (CPUs stop generating and only run softirqs, the NIC
+keeps draining); EXIT once everything is delivered or dropped.
+
+Watchdog (every ``TICK_S``): a worker that died ends the run at once (its
+exit code/signal is reported); a CPU whose generator stops moving while it
+should be sending, a NIC with full rings and no deliveries, or a drain that
+stops making progress, for ``stall_timeout`` seconds, ends the run as stalled
+with a report of every lock's owner and waiters.  Ctrl-C ends the run with a
+partial report and exit code 130 (SIGTERM: 143).  In every case ``RUNCTL.abort``
+is raised so that waiting workers give up, stragglers are killed, and the
+``IpcOwner`` unlinks every segment and semaphore.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+
+import multiprocess as mp
+
+from shm.ipc import IpcOwner, Terminated
+from shm.kstructs import (
+    NIC,
+    NETDEV_QUEUE,
+    PHASE_EXIT,
+    PHASE_RUN,
+    PHASE_STOP,
+    QDISC,
+    QDISC_STATE_SCHED,
+    RUNCTL,
+    SOFTNET,
+)
+
+from netq import invariants, result
+from netq.config import RunConfig
+from netq.net import Net
+
+from .cpu import CPU_DONE, CPU_READY, CPU_STATE_NAMES, CPU_STOPPED, cpu_main
+from .nic import NIC_READY, nic_main
+
+TICK_S = 0.02
+START_TIMEOUT_S = 20.0
+EXIT_CODES = {"ok": 0, "fault": 1, "stalled": 1, "invariant": 1, "interrupted": 130,
+              "terminated": 143}
+
+_CTX = mp.get_context("fork")
+
+
+@dataclass
+class Outcome:
+    status: str
+    result: dict
+    faults: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.status]
+
+
+def host_cpu_map(cfg: RunConfig) -> tuple[list[int], int, list[int]]:
+    """Emulated CPU → host core (i mod cores, or the explicit map), the NIC's
+    core, and the host cores available."""
+    cores = sorted(os.sched_getaffinity(0))
+    cmap = list(cfg.cpu_map) if cfg.cpu_map else [cores[i % len(cores)] for i in range(cfg.cpus)]
+    nic_core = cores[cfg.cpus % len(cores)]
+    return cmap, nic_core, cores
+
+
+class Supervisor:
+    def __init__(self, cfg: RunConfig, progress=None) -> None:
+        self.cfg = cfg.validate()
+        self.progress = progress  # callable(fraction) or None
+
+    def run(self) -> Outcome:
+        cfg = self.cfg
+        cmap, nic_core, cores = host_cpu_map(cfg)
+        with IpcOwner() as owner, owner.handle_signals():
+            net = Net(cfg, owner, host_cores=len(cores))
+            gate = owner.semaphore("gate", 0)
+            procs: dict[str, mp.Process] = {}
+            status, faults = "ok", []
+            at_stop = None
+            window_s = 0.0
+            platform: dict = {}
+            try:
+                from .platform import measure_platform
+
+                platform = measure_platform(owner)
+                quotas = _split(cfg.packets, cfg.cpus)
+                procs["nic"] = _CTX.Process(target=nic_main, args=(net, nic_core), daemon=True)
+                for c in range(cfg.cpus):
+                    procs[f"cpu{c}"] = _CTX.Process(
+                        target=cpu_main, args=(net, c, cmap[c], gate, quotas[c]), daemon=True)
+                for p in procs.values():
+                    p.start()
+                status, faults = self._wait_ready(net, procs)
+                if status == "ok":
+                    rc = net.runctl
+                    rc[RUNCTL.t_go] = time.perf_counter_ns()
+                    rc[RUNCTL.phase] = PHASE_RUN
+                    for _ in range(cfg.cpus):
+                        gate.release()
+                    status, faults = self._watch_run(net, procs)
+                    rc[RUNCTL.t_stop] = time.perf_counter_ns()
+                    at_stop = _snapshot(net)
+                    rc[RUNCTL.phase] = PHASE_STOP
+                    window_s = (rc[RUNCTL.t_stop] - rc[RUNCTL.t_go]) / 1e9
+                    if status == "ok":
+                        status, faults = self._drain(net, procs)
+            except KeyboardInterrupt:
+                status, faults = "interrupted", ["interrupted by Ctrl-C (SIGINT)"]
+            except Terminated as e:
+                status, faults = "terminated", [f"terminated by signal {e.signum}"]
+            finally:
+                lock_report = net.locks.holders()
+                if status != "ok":
+                    net.runctl[RUNCTL.abort] = 1
+                net.runctl[RUNCTL.phase] = PHASE_EXIT
+                dead = _reap(procs, grace_s=2.0 if status == "ok" else 0.5)
+                if dead and status == "ok":
+                    status = "fault"
+                    faults += dead
+            if at_stop is None:
+                at_stop = _snapshot(net)
+                window_s = max(window_s, 1e-9)
+            res = self._collect(net, cmap, nic_core, cores, platform,
+                                window_s, at_stop, status)
+            checks = invariants.check_all(net, final=status == "ok")
+            res["invariants"] = [c.as_dict() for c in checks]
+            res["invariants_ok"] = invariants.ok(checks)
+            if status == "ok" and not res["invariants_ok"]:
+                status = "invariant"
+            if status != "ok":
+                res["lock_holders"] = lock_report
+            res["status"] = status
+            res["faults"] = faults
+            res["exit_code"] = EXIT_CODES[status]
+            net.close()
+        return Outcome(status, res, faults)
+
+    # -- phases ------------------------------------------------------------------
+    def _wait_ready(self, net, procs) -> tuple[str, list[str]]:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            dead = _dead(procs)
+            if dead:
+                return "fault", dead
+            ready = all(sd[SOFTNET.state] >= CPU_READY for sd in net.softnet) and \
+                net.nic[NIC.state] >= NIC_READY
+            if ready:
+                return "ok", []
+            if time.monotonic() > deadline:
+                return "stalled", [f"workers not ready after {START_TIMEOUT_S:.0f} s"]
+            time.sleep(TICK_S)
+
+    def _watch_run(self, net, procs) -> tuple[str, list[str]]:
+        cfg = self.cfg
+        rc = net.runctl
+        t0 = time.monotonic()
+        stall = cfg.stall_timeout
+        last = [-1] * cfg.cpus
+        last_move = [t0] * cfg.cpus
+        nic_last, nic_move = -1, t0
+        quotas = _split(cfg.packets, cfg.cpus)
+        while True:
+            time.sleep(TICK_S)
+            now = time.monotonic()
+            dead = _dead(procs)
+            if dead:
+                return "fault", dead
+            gen = [sd[SOFTNET.generated] for sd in net.softnet]
+            for c in range(cfg.cpus):
+                if gen[c] != last[c] or (quotas[c] and gen[c] >= quotas[c]):
+                    last[c], last_move[c] = gen[c], now
+            delivered = net.nic[NIC.delivered]
+            if delivered != nic_last or not _rings_busy(net):
+                nic_last, nic_move = delivered, now
+            stalled = [f"cpu{c}" for c in range(cfg.cpus) if now - last_move[c] > stall]
+            if now - nic_move > stall:
+                stalled.append("nic")
+            if stalled:
+                return "stalled", [_stall_text(net, stalled, stall)]
+            if cfg.packets:
+                if sum(gen) >= cfg.packets:
+                    return "ok", []
+                if self.progress:
+                    self.progress(sum(gen) / cfg.packets)
+            else:
+                if self.progress:
+                    self.progress(min((now - t0) / cfg.duration, 1.0))
+                if now - t0 >= cfg.duration:
+                    return "ok", []
+
+    def _drain(self, net, procs) -> tuple[str, list[str]]:
+        stall = self.cfg.stall_timeout
+        last_sig, last_move = None, time.monotonic()
+        quiet = 0
+        while True:
+            time.sleep(TICK_S)
+            dead = _dead(procs)
+            if dead:
+                return "fault", dead
+            stopped = all(sd[SOFTNET.state] >= CPU_STOPPED for sd in net.softnet)
+            fl = invariants.in_flight(net)
+            busy = fl["qdiscs"] + fl["rings"]
+            sched = sum(1 for q in net.qdiscs if q.f[QDISC.state] >> QDISC_STATE_SCHED & 1 or
+                        q.f[QDISC.running])
+            pending = sum(sd[SOFTNET.oq_tail] - sd[SOFTNET.oq_head] for sd in net.softnet)
+            if stopped and busy == 0 and sched == 0 and pending == 0:
+                quiet += 1
+                if quiet >= 3:
+                    return "ok", []
+                continue
+            quiet = 0
+            sig = (busy, net.nic[NIC.delivered], sched, pending,
+                   tuple(sd[SOFTNET.net_tx_action] for sd in net.softnet))
+            now = time.monotonic()
+            if sig != last_sig:
+                last_sig, last_move = sig, now
+            elif now - last_move > stall:
+                what = (f"drain made no progress for {stall:.1f} s: {busy} skbs queued "
+                        f"({fl['qdiscs']} in qdiscs, {fl['rings']} in rings), {sched} qdiscs "
+                        f"scheduled/running, {pending} on output queues")
+                if busy and not sched and not pending:
+                    what += " — packets stuck in a qdisc that nobody will run"
+                return "stalled", [what + "; " + _stall_text(net, [], stall)]
+
+    # -- results -----------------------------------------------------------------
+    def _collect(self, net, cmap, nic_core, cores, platform, window_s, at_stop, status) -> dict:
+        cfg = self.cfg
+        delivered_window = at_stop["delivered"]
+        cpu_ns = sum(sd[SOFTNET.cpu_ns] for sd in net.softnet)
+        cpus = []
+        for c, sd in enumerate(net.softnet):
+            cpus.append({
+                "cpu": c, "host_core": cmap[c], "pid": int(sd[SOFTNET.pid]),
+                "state": CPU_STATE_NAMES[sd[SOFTNET.state]],
+                "generated": int(sd[SOFTNET.generated]),
+                "delivered_in_window": int(at_stop["by_cpu"][c]),
+                "pps": at_stop["by_cpu"][c] / window_s if window_s else 0.0,
+                "cpu_ns": int(sd[SOFTNET.cpu_ns]),
+                "cpu_ns_per_packet": sd[SOFTNET.cpu_ns] / at_stop["by_cpu"][c] if at_stop["by_cpu"][c] else None,
+                "nvcsw": int(sd[SOFTNET.nvcsw]), "nivcsw": int(sd[SOFTNET.nivcsw]),
+            })
+        nprocs = cfg.cpus + 1
+        blob_len = net.nic[NIC.lat_blob_len]
+        off = net.layout["nic_blob"].offset * 8
+        blob = bytes(net.region.mm[off:off + blob_len]) if blob_len else None
+        return {
+            "version": result.RESULT_VERSION,
+            "name": cfg.name,
+            "setup": {
+                "cpus": cfg.cpus, "cpu_map": cmap, "nic_core": nic_core, "host_cores": cores,
+                "processes": nprocs, "shared_cores": nprocs > len(cores),
+                "strategy": net.strategy,
+                "profile": {"name": net.profile.name, "recursion_limit": net.profile.recursion_limit,
+                            "dev_tx_weight": net.profile.dev_tx_weight, "tx_hash": net.profile.tx_hash,
+                            "source": net.profile.source},
+                "lock": {"fairness": net.lock_policy.fairness, "waiting": net.lock_policy.waiting,
+                         "spin_ns": net.lock_policy.spin_ns, "yield_spin": net.lock_policy.yield_spin,
+                         "why": net.lock_wait_reason},
+                "costs": vars(cfg.costs).copy(),
+                "devices": [_device_setup(net, d) for d in net.devices],
+                "traffic": [vars(t).copy() for t in cfg.traffic],
+                "platform": platform,
+                "seed": cfg.seed, "duration_s": cfg.duration, "packets": cfg.packets,
+                "hashrnd": net.hashrnd,
+            },
+            "window_s": window_s,
+            "generated": int(sum(sd[SOFTNET.generated] for sd in net.softnet)),
+            "delivered": int(net.nic[NIC.delivered]),
+            "delivered_in_window": int(delivered_window),
+            "pps": delivered_window / window_s if window_s else 0.0,
+            "pps_by_cpu": [c["pps"] for c in cpus],
+            "cpu_ns_per_packet": cpu_ns / delivered_window if delivered_window else None,
+            "cpus": cpus,
+            "queues": result.queue_rows(net, window_s, at_stop),
+            "qdiscs": result.qdisc_rows(net),
+            "locks": result.lock_rows(net),
+            "drops": result.drops(net),
+            "messages": result.messages(net),
+            "latency": result.latency(blob),
+            "mechanism": result.mechanism(net, delivered_window),
+            "nic": result.nic_row(net),
+        }
+
+
+def _device_setup(net, d) -> dict:
+    from netq.core.xps import xps_cpus_show
+
+    c = d.cfg
+    out = {"name": d.name, "kind": d.kind, "tx_queues": c.tx_queues,
+           "real_num_tx_queues": d.real_num_tx_queues, "lltx": d.lltx}
+    if not c.is_virtual:
+        out.update(ring_size=c.ring_size, tx_queue_len=c.tx_queue_len,
+                   line_rate_bps=c.line_rate_bps, line_rate_pps=c.line_rate_pps,
+                   xps={q: xps_cpus_show(net, d, q) for q in range(c.tx_queues)},
+                   irq_cpus=[int(t.f[NETDEV_QUEUE.irq_cpu]) for t in d.txqs])
+    else:
+        out["lower"] = d.lower.name
+    return out
+
+
+def _split(total: int, n: int) -> list[int]:
+    if not total:
+        return [0] * n
+    return [total // n + (1 if i < total % n else 0) for i in range(n)]
+
+
+def _snapshot(net) -> dict:
+    return {
+        "delivered": int(net.nic[NIC.delivered]),
+        "by_cpu": [int(x) for x in net.nic_by_cpu],
+        "queue_packets": [int(t.f[NETDEV_QUEUE.nic_packets]) for t in net.txqs],
+    }
+
+
+def _rings_busy(net) -> bool:
+    return any(len(t.ring) for t in net.txqs if t.ring is not None)
+
+
+def _dead(procs) -> list[str]:
+    out = []
+    for name, p in procs.items():
+        code = p.exitcode
+        if code is not None and code != 0:
+            how = f"killed by signal {-code} ({signal.Signals(-code).name})" if code < 0 else f"exit code {code}"
+            out.append(f"{name} (pid {p.pid}) died: {how}")
+    return out
+
+
+def _reap(procs, grace_s: float) -> list[str]:
+    """Join every worker; kill what does not exit within ``grace_s``."""
+    deadline = time.monotonic() + grace_s
+    for p in procs.values():
+        p.join(max(0.0, deadline - time.monotonic()))
+    out = []
+    for name, p in procs.items():
+        if p.is_alive():
+            os.kill(p.pid, signal.SIGCONT)
+            os.kill(p.pid, signal.SIGKILL)
+            p.join(5)
+            out.append(f"{name} (pid {p.pid}) did not exit and was killed")
+    return out
+
+
+def _stall_text(net, stalled: list[str], secs: float) -> str:
+    parts = []
+    if stalled:
+        parts.append(f"no progress for {secs:.1f} s from {', '.join(stalled)}")
+    for c, sd in enumerate(net.softnet):
+        parts.append(f"cpu{c} pid {sd[SOFTNET.pid]} {CPU_STATE_NAMES[sd[SOFTNET.state]]} "
+                     f"generated {sd[SOFTNET.generated]}")
+    for h in net.locks.holders():
+        parts.append(f"lock {h['lock']!r}: owner cpu {h['owner_cpu']} (pid {h['owner_pid']}, "
+                     f"{'alive' if h['owner_alive'] else 'dead'}), waiters {h['waiters']}")
+    return "; ".join(parts)
