@@ -186,7 +186,7 @@ class Net:
         # -- IPC objects --------------------------------------------------------------
         self.region = region = Region(owner, "net", lay)
         self.words = region.words
-        self.atomics = Atomics(owner, region.words)
+        self.atomics = Atomics(owner, region)
         self.softnet_sems = [owner.semaphore(f"softnet{c}", 1) for c in range(cfg.cpus)]
         self.runctl = region.section_words("runctl")
         rc = self.runctl

@@ -32,7 +32,9 @@ handoff_ns_<waiting>[_unfair]
 
 Micro-benchmarks run the loop inside a function with locals bound, subtract
 the cost of an empty loop of the same length, and report the median of
-several repetitions.  Targets are checked and printed but never change the
+several repetitions; the repetitions of all micro-benchmarks are interleaved
+(and the process pinned to one core) so that a VM's drifting speed hits them
+alike: their ratios are reliable even when the absolute values wander.  Targets are checked and printed but never change the
 exit status: this is a benchmark, not a test.
 
 Every segment and semaphore is created through an :class:`shm.ipc.IpcOwner`
@@ -62,7 +64,7 @@ except ImportError:  # running from a checkout: scripts/ is one below the root
 import numpy as np
 import posix_ipc
 
-from shm.ipc import IpcOwner, netq_objects
+from shm.ipc import IpcOwner, Terminated, netq_objects
 from shm.layout import Layout
 from shm.lock import WAITER, LockPolicy, LockSpace, lock_layout
 from shm.region import Region
@@ -77,6 +79,7 @@ CTX = mp.get_context("fork")
 
 #: Targets: name -> (description, function(results) -> limit in ns)
 TARGETS = {
+    # judged on spin_lock_ratio_fifo (median of per-repetition ratios)
     "spin_lock_pair_ns": ("<= 4 x raw_sem_pair_ns", lambda r: 4.0 * r["raw_sem_pair_ns"]),
     "ring_single_ns": ("<= 400", lambda r: 400.0),
     "ring_batch64_ns": ("<= 50", lambda r: 50.0),
@@ -347,12 +350,14 @@ def micro_benchmarks(n_lock: int, n_ring: int, reps: int, core: int):
             ("spin_lock_pair_ns_unfair", loop_lock_pair(locks["unfair"][1]), n_lock, 1),
             ("ring_single_ns", loop_ring_single(ring), n_ring, 1),
             ("ring_batch64_ns", loop_ring_batch(ring, 64), max(1, n_ring // 64), 64),
+            # a yardstick of this machine's Python speed (VMs drift a lot)
+            ("ref_method_call_ns", _loop_of(_Empty().method), n_lock, 1),
         ]
         vals = measure_interleaved(benches, reps)
         assert len(ring) == 0
         rows = {}
         for fairness, (space, _) in locks.items():
-            space.flush()
+            pass  # statistics are written in place
             (rows[fairness],) = space.stats()
         breakdown = lock_breakdown(sem, locks["fifo"][1], n_lock, reps)
         del ring, locks, space, lk, benches  # drop views before the regions close
@@ -364,7 +369,7 @@ def micro_benchmarks(n_lock: int, n_ring: int, reps: int, core: int):
 # handoff between two pinned processes
 # --------------------------------------------------------------------------
 # flag words
-_HELD, _DONE, _ABORT, _FAIL = 0, 1, 2, 3
+_HELD, _DONE, _ABORT = 0, 1, 2
 #: the handoff space has one lock
 _LOCK_ID = 0
 
@@ -390,7 +395,6 @@ def _player(me, space, region, cores, rounds, hold_ns, yield_poll, limit_s):
         if w[f + _ABORT]:
             raise _Timeout(f"cpu {me}: aborted while waiting for {what}")
         if pc() > deadline:
-            w[f + _FAIL] = 1
             raise _Timeout(f"cpu {me}: timed out waiting for {what}")
         if yield_poll:
             sched_yield()
@@ -424,7 +428,7 @@ def _player(me, space, region, cores, rounds, hold_ns, yield_poll, limit_s):
                 w[f + _DONE] = k + 1
         if (rounds - 1) & 1 != me:
             unlock()  # the last acquirer still holds it
-        space.flush()
+        pass  # statistics are written in place
     except _Timeout as e:
         print(f"bench_shm: {e}", file=sys.stderr)
         os._exit(2)
@@ -547,7 +551,7 @@ def main(argv=None) -> int:
     if args.quick:
         n_lock, n_ring, reps, rounds, limit = 2_000, 2_048, 5, 200, 20.0
     else:
-        n_lock, n_ring, reps, rounds, limit = 20_000, 25_600, 21, 4_000, 120.0
+        n_lock, n_ring, reps, rounds, limit = 10_000, 12_800, 41, 4_000, 120.0
     cores, core_note = pick_cores()
     machine = machine_info(cores)
     machine["handoff_pinning"] = core_note
@@ -563,9 +567,14 @@ def main(argv=None) -> int:
         res["raw_sem_pair_ns"] = meds["raw_sem_pair_ns"]
         for fairness, key in (("fifo", "spin_lock_pair_ns"), ("unfair", "spin_lock_pair_ns_unfair")):
             res[key] = meds[key]
-            res[f"spin_lock_ratio_{fairness}"] = meds[key] / meds["raw_sem_pair_ns"]
+            # Median of per-repetition ratios: each lock repetition ran right
+            # after a raw one, under the same machine conditions.
+            res[f"spin_lock_ratio_{fairness}"] = statistics.median(
+                a / b for a, b in zip(vals[key], vals["raw_sem_pair_ns"])
+            )
         res["ring_single_ns"] = meds["ring_single_ns"]
         res["ring_batch64_ns"] = meds["ring_batch64_ns"]
+        res["ref_method_call_ns"] = meds["ref_method_call_ns"]
         details["reps_ns"] = vals
         details["spin_lock_acquisitions"] = {f: r["acquisitions"] for f, r in rows.items()}
 
@@ -589,6 +598,11 @@ def main(argv=None) -> int:
     for name, (desc, limit_of) in TARGETS.items():
         lim = limit_of(res)
         targets[name] = {"target": desc, "limit_ns": lim, "value_ns": res[name], "met": res[name] <= lim}
+    # The lock target is a ratio: judge it on the per-repetition ratio, which
+    # machine drift does not skew (the two medians may come from different reps).
+    t = targets["spin_lock_pair_ns"]
+    t["ratio"] = res["spin_lock_ratio_fifo"]
+    t["met"] = t["ratio"] <= 4.0
 
     # -- table ------------------------------------------------------------------
     print(f"netq shm benchmark ({'quick' if args.quick else 'full'}), {elapsed:.1f} s")
@@ -623,11 +637,14 @@ def main(argv=None) -> int:
 
     line("raw_sem_pair_ns", res["raw_sem_pair_ns"])
     tline("spin_lock_pair_ns")
-    line("spin_lock_ratio_fifo", res["spin_lock_ratio_fifo"], unit="x")
+    line("spin_lock_ratio_fifo", res["spin_lock_ratio_fifo"], unit="x",
+         target="<= 4x (median of per-rep ratios)",
+         status="ok" if targets["spin_lock_pair_ns"]["met"] else "over")
     line("spin_lock_pair_ns_unfair", res["spin_lock_pair_ns_unfair"], target="(no target)")
     line("spin_lock_ratio_unfair", res["spin_lock_ratio_unfair"], unit="x")
     tline("ring_single_ns")
     tline("ring_batch64_ns")
+    line("ref_method_call_ns", res["ref_method_call_ns"], target="(yardstick: empty Python call)")
     for _, _, _, key in handoff_runs:
         d = details[key]
         line(key, res[key], target=f"p90 {fmt(d['p90_ns'])}, slept {d['sleep_fraction']:.0%}")
@@ -682,3 +699,6 @@ if __name__ == "__main__":
     except KeyboardInterrupt:
         print("bench_shm: interrupted", file=sys.stderr)
         sys.exit(130)
+    except Terminated as e:
+        print(f"bench_shm: {e}", file=sys.stderr)
+        sys.exit(128 + e.signum)

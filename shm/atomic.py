@@ -1,19 +1,23 @@
-"""Atomic read-modify-write on shared words, the way parisc does it.
+"""Atomic read-modify-write on shared words.
 
-Pure Python has no atomic instructions on shared memory.  Architectures
-without them face the same problem, and arch/parisc/include/asm/atomic.h
-answers it with ``__atomic_hash``: a small array of spinlocks indexed by a
-hash of the word's address, taken around every read-modify-write.  This
-module does exactly that with POSIX semaphores.  A plain read or a plain
-store of a word needs no lock (each is one machine access); only
-read-modify-write operations (``test_and_set_bit``, ``fetch_add``,
-``cmpxchg``, ``xchg``) go through here.
-
-Used for the kernel's atomic bit operations on ``Qdisc->state``
+The kernel's atomic bit operations on ``Qdisc->state``
 (``__QDISC_STATE_SCHED``, ``__QDISC_STATE_DEACTIVATED``) and
-``netdev_queue->state`` (``__QUEUE_STATE_DRV_XOFF``), which several CPUs and
-the NIC's completion path change concurrently.  Every word must be changed
-*only* through these functions (or under a lock that all its writers take).
+``netdev_queue->state`` (``__QUEUE_STATE_DRV_XOFF``) are changed
+concurrently by several CPUs and by the NIC's completion path.  Two backends:
+
+* **native** — the compiled helper (:mod:`shm.native`) uses the compiler's
+  ``__atomic`` builtins: real ``lock``-prefixed instructions on the shared
+  word, as the kernel does.
+* **hashed locks** — when the helper cannot be built, pure Python has no
+  atomic instruction on shared memory.  Architectures without them face the
+  same problem, and arch/parisc/include/asm/atomic.h answers it with
+  ``__atomic_hash``: a small array of spinlocks indexed by a hash of the
+  word's address, taken around every read-modify-write.  This backend does
+  exactly that with POSIX semaphores.
+
+A plain read or store of a word needs neither (one machine access each);
+only read-modify-writes go through here, and a word changed here must never
+be changed any other way.
 """
 from __future__ import annotations
 
@@ -25,13 +29,27 @@ ATOMIC_HASH_SIZE = 16
 
 
 class Atomics:
-    """Hashed-lock atomics over one region's words."""
+    """Atomic RMW on the words of one region (indices are word indices)."""
 
-    __slots__ = ("words", "sems")
+    __slots__ = ("words", "sems", "_lib", "_p")
 
-    def __init__(self, owner: IpcOwner, words: memoryview, nhash: int = ATOMIC_HASH_SIZE) -> None:
-        self.words = words
-        self.sems = [owner.semaphore(f"atomic{i}", 1) for i in range(nhash)]
+    def __init__(self, owner: IpcOwner, region, nhash: int = ATOMIC_HASH_SIZE,
+                 native: bool = True) -> None:
+        self.words = region.words
+        self._lib = None
+        self._p = None
+        self.sems = []
+        if native and region.cptr is not None:
+            from . import native as _n
+
+            self._lib = _n.lib
+            self._p = region.cptr
+        else:
+            self.sems = [owner.semaphore(f"atomic{i}", 1) for i in range(nhash)]
+
+    @property
+    def backend(self) -> str:
+        return "native" if self._lib is not None else "hashed-semaphores"
 
     def _lock(self, i: int) -> posix_ipc.Semaphore:
         s = self.sems[i % len(self.sems)]
@@ -44,6 +62,8 @@ class Atomics:
 
     def test_and_set_bit(self, i: int, bit: int) -> bool:
         """Set ``bit`` of word ``i``; return whether it was set before."""
+        if self._lib is not None:
+            return bool(self._lib.netq_test_and_set_bit(self._p + i, bit))
         s = self._lock(i)
         w = self.words
         old = w[i]
@@ -52,6 +72,8 @@ class Atomics:
         return bool(old >> bit & 1)
 
     def test_and_clear_bit(self, i: int, bit: int) -> bool:
+        if self._lib is not None:
+            return bool(self._lib.netq_test_and_clear_bit(self._p + i, bit))
         s = self._lock(i)
         w = self.words
         old = w[i]
@@ -67,6 +89,8 @@ class Atomics:
 
     def fetch_add(self, i: int, delta: int) -> int:
         """atomic_fetch_add: add ``delta`` to word ``i``; return the old value."""
+        if self._lib is not None:
+            return self._lib.netq_fetch_add(self._p + i, delta)
         s = self._lock(i)
         w = self.words
         old = w[i]
@@ -76,6 +100,8 @@ class Atomics:
 
     def cmpxchg(self, i: int, old: int, new: int) -> int:
         """Store ``new`` if word ``i`` equals ``old``; return the prior value."""
+        if self._lib is not None:
+            return self._lib.netq_cmpxchg(self._p + i, old, new)
         s = self._lock(i)
         w = self.words
         cur = w[i]
@@ -85,6 +111,8 @@ class Atomics:
         return cur
 
     def xchg(self, i: int, new: int) -> int:
+        if self._lib is not None:
+            return self._lib.netq_xchg(self._p + i, new)
         s = self._lock(i)
         w = self.words
         cur = w[i]

@@ -62,12 +62,17 @@ class IpcOwner:
         self.prefix = f"/{PREFIX}.{self.pid}.{self.token}."
         self._segments: list[posix_ipc.SharedMemory] = []
         self._semaphores: list[posix_ipc.Semaphore] = []
+        self._used: dict[str, int] = {}
         self._closed = False
         atexit.register(self.close)
 
     # -- creation -----------------------------------------------------------
     def name(self, what: str) -> str:
-        return self.prefix + what
+        """A fresh name for ``what``: a repeated ``what`` gets a numeric suffix,
+        so independent parts of a run (two lock spaces) never collide."""
+        n = self._used.get(what, 0)
+        self._used[what] = n + 1
+        return self.prefix + (what if n == 0 else f"{what}.{n}")
 
     def segment(self, what: str, size: int) -> posix_ipc.SharedMemory:
         """Create a new owner-only shared-memory segment of ``size`` bytes."""

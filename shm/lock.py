@@ -35,10 +35,10 @@ acquisitions, contentions, con-bounces, acq-bounces, wait time and hold time
 min/max/total.  "bounce" here means the lock was last held by a different
 emulated CPU, which is what makes the lock's cache line travel in the kernel
 and is how XPS locality shows.  As in the kernel (``lock_class_stats`` is
-per-CPU and summed when read), each CPU counts into its own private row: a
-Python list on the hot path, copied to its shared row by :meth:`LockSpace.flush`
-(the CPU worker flushes periodically and at exit; the uncontended path then
-costs a few list updates instead of shared-memory read-modify-writes).
+per-CPU and summed when read), each CPU counts into its own row of shared
+memory; nobody else writes it, so no lock is needed and a crashed worker's
+counts survive it.  The uncontended paths (and the atomics) are one call into
+a small compiled helper when it can be built (:mod:`shm.native`).
 
 Who holds each lock (emulated CPU) and who waits for which lock are always in
 shared memory, so a watchdog can name them and recover a lock whose holder
@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import os
 import time
-from array import array
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -184,7 +183,6 @@ class LockSpace:
         self.ncpus = ncpus
         self.policy = policy
         self.abort = abort
-        self.cpu = NO_CPU
         self.sems = [owner.semaphore(f"lock{i}", 1) for i in range(len(self.names))]
         self.handoff = (
             [owner.semaphore(f"handoff{c}", 0) for c in range(ncpus)]
@@ -200,7 +198,17 @@ class LockSpace:
         wt = region.array("lock_waiters")
         wt["waiting_for"] = -1
         del recs, st, wt
-        self._handles: list[SpinLock] = []
+        self._waiter_rows: dict[int, memoryview] = {}
+        #: the compiled helper's handles on the same semaphores
+        from . import native
+
+        self.native = native.lib is not None and getattr(region, "cptr", None) is not None
+        if self.native:
+            self.csems = [native.lib.netq_sem_open(s.name.encode()) for s in self.sems]
+            self.chandoff = native.ffi.new(
+                "void *[]", [native.lib.netq_sem_open(s.name.encode()) for s in self.handoff] or 1)
+            if any(p == native.ffi.NULL for p in self.csems):
+                raise OSError("sem_open of a lock semaphore failed")
 
     def __len__(self) -> int:
         return len(self.names)
@@ -209,18 +217,17 @@ class LockSpace:
         """Handles for every lock, acting as emulated CPU ``cpu``."""
         if not 0 <= cpu < self.ncpus:
             raise ValueError(f"cpu {cpu} out of range 0..{self.ncpus - 1}")
-        self.cpu = cpu
-        w = self.region.section_words("lock_waiters", cpu)
+        w = self.waiter_row(cpu)
         w[WAITER.pid] = os.getpid()
         w[WAITER.waiting_for] = -1
-        self._waiter = w
-        self._handles = [SpinLock(self, i, cpu) for i in range(len(self.names))]
-        return self._handles
+        cls = FifoLock if self.policy.fairness == "fifo" else UnfairLock
+        return [cls(self, i, cpu) for i in range(len(self.names))]
 
-    def flush(self) -> None:
-        """Copy this CPU's private statistics rows to shared memory."""
-        for h in self._handles:
-            h._flush()
+    def waiter_row(self, cpu: int) -> memoryview:
+        w = self._waiter_rows.get(cpu)
+        if w is None:
+            w = self._waiter_rows[cpu] = self.region.section_words("lock_waiters", cpu)
+        return w
 
     # -- reading (any process) ------------------------------------------------
     def owner(self, lock_id: int) -> int:
@@ -285,99 +292,58 @@ class LockSpace:
 
 
 class SpinLock:
-    """One lock as seen by one emulated CPU: ``spin_lock``/``spin_unlock``."""
+    """One lock as seen by one emulated CPU: ``lock``/``unlock``/``trylock``.
 
-    __slots__ = (
-        "space", "id", "name", "cpu", "rec", "sem", "st", "_st_shared", "_t_acq",
-        "_fifo", "_waiting", "_spin_ns", "_yield", "_handoff",
-    )
+    :meth:`LockSpace.bind` returns the subclass for the run's fairness and
+    the available backend: the uncontended paths are a single call into the
+    compiled helper (:mod:`shm.native`) when it is available, else Python.
+    The contended wait is Python in every case (it sleeps or spins anyway).
+    Statistics are written straight into this CPU's row in shared memory.
+    """
 
-    def __init__(self, space: LockSpace, lock_id: int, cpu: int) -> None:
+    __slots__ = ("space", "id", "name", "cpu", "rec", "sem", "st", "_spin_ns", "_yield",
+                 "_handoff", "_ch", "_cl", "_cu", "_ct")
+
+    def __init__(self, space: "LockSpace", lock_id: int, cpu: int) -> None:
         self.space = space
         self.id = lock_id
         self.name = space.names[lock_id]
         self.cpu = cpu
-        self.rec = space.region.section_words("locks", lock_id)
-        self._st_shared = space.region.section_words("lock_stats", lock_id * space.ncpus + cpu)
-        #: private statistics row, flushed to ``_st_shared``
-        self.st = list(self._st_shared)
+        region = space.region
+        self.rec = region.section_words("locks", lock_id)
+        #: this CPU's lock_class_stats row (shared memory, STAT indices)
+        self.st = region.section_words("lock_stats", lock_id * space.ncpus + cpu)
         self.sem = space.sems[lock_id]
-        self._t_acq = 0
         p = space.policy
-        self._fifo = p.fairness == "fifo"
-        self._waiting = p.waiting
         self._spin_ns = p.spin_ns if p.waiting == "adaptive" else (0 if p.waiting == "block" else -1)
         self._yield = p.yield_spin
-        self._handoff = space.handoff[cpu] if self._fifo else None
+        self._handoff = space.handoff[cpu] if space.handoff else None
+        #: the compiled helper: a netq_lk handle and the lock/unlock/trylock calls
+        self._ch = self._cl = self._cu = self._ct = None
+        if space.native:
+            from . import native
 
-    # -- the kernel API -------------------------------------------------------
-    def lock(self) -> None:
-        """spin_lock(): acquire, waiting as the run's policy says."""
-        if self._fifo:
-            self._fifo_lock()
-            return
-        try:
-            self.sem.acquire(0)
-        except posix_ipc.BusyError:
-            self._contended()
-            return
-        self._got()
-
-    def unlock(self) -> None:
-        """spin_unlock(): release; a fifo lock is handed to its oldest waiter."""
-        now = time.perf_counter_ns()
-        h = now - self._t_acq
-        st = self.st
-        st[_HTOT] += h
-        if h > st[_HMAX]:
-            st[_HMAX] = h
-        if h < st[_HMIN] or st[_HMIN] < 0:
-            st[_HMIN] = h
-        rec = self.rec
-        if self._fifo:
-            self._guard()
-            head = rec[_QH]
-            if head != rec[_QT]:
-                nxt = rec[_QC + head % MAX_WAITERS]
-                rec[_QH] = head + 1
-                rec[_OWNER] = nxt
-                self.sem.release()
-                self.space.handoff[nxt].release()
-                return
-            rec[_OWNER] = NO_CPU
-            self.sem.release()
-            return
-        rec[_OWNER] = NO_CPU
-        self.sem.release()
-
-    def trylock(self) -> bool:
-        """spin_trylock(): take the lock only if it is free right now."""
-        if self._fifo:
-            self._guard()
-            rec = self.rec
-            if rec[_OWNER] == NO_CPU and rec[_QH] == rec[_QT]:
-                rec[_OWNER] = self.cpu
-                self.sem.release()
-                self._got()
-                return True
-            self.sem.release()
-            self.st[_TRYF] += 1
-            return False
-        try:
-            self.sem.acquire(0)
-        except posix_ipc.BusyError:
-            self.st[_TRYF] += 1
-            return False
-        self._got()
-        return True
+            sec = region.layout
+            self._ch = native.ffi.new("netq_lk *", {
+                "sem": space.csems[lock_id],
+                "rec": region.cptr + sec["locks"].base(lock_id),
+                "st": region.cptr + sec["lock_stats"].base(lock_id * space.ncpus + cpu),
+                "cpu": cpu, "hand": space.chandoff})
+            lib = native.lib
+            if space.policy.fairness == "fifo":
+                self._cl, self._cu, self._ct = (lib.netq_lock_fifo, lib.netq_unlock_fifo,
+                                                lib.netq_trylock_fifo)
+            else:
+                self._cl = self._ct = lib.netq_trylock_unfair
+                self._cu = lib.netq_unlock_unfair
 
     def is_locked(self) -> bool:
         """spin_is_locked() (a racy read, as in the kernel)."""
         return self.rec[_OWNER] != NO_CPU
 
-    # -- internals ---------------------------------------------------------------
+    # -- shared pieces ---------------------------------------------------------------
     def _got(self) -> None:
-        """Bookkeeping of an uncontended acquisition (we hold the lock)."""
+        """Bookkeeping of an acquisition (we hold the lock)."""
         rec = self.rec
         cpu = self.cpu
         st = self.st
@@ -386,13 +352,134 @@ class SpinLock:
             st[_ACQB] += 1
             rec[_LAST] = cpu
         rec[_OWNER] = cpu
-        self._t_acq = time.perf_counter_ns()
+        rec[_TACQ] = time.perf_counter_ns()
+
+    def _hold_time(self) -> None:
+        h = time.perf_counter_ns() - self.rec[_TACQ]
+        st = self.st
+        st[_HTOT] += h
+        if h > st[_HMAX]:
+            st[_HMAX] = h
+        if h < st[_HMIN] or st[_HMIN] < 0:
+            st[_HMIN] = h
+
+    def _account_contended(self, t0: int, holder: int, ahead: int, slept: bool) -> None:
+        """Bookkeeping of a contended acquisition (owner_cpu already ours)."""
+        rec = self.rec
+        cpu = self.cpu
+        now = time.perf_counter_ns()
+        w = now - t0
+        st = self.st
+        st[_ACQ] += 1
+        st[_CON] += 1
+        st[_AHEAD] += ahead
+        if slept:
+            st[_SLEEPS] += 1
+        if holder != cpu and holder != NO_CPU:
+            st[_CONB] += 1
+        if rec[_LAST] != cpu:
+            st[_ACQB] += 1
+            rec[_LAST] = cpu
+        st[_WTOT] += w
+        if w > st[_WMAX]:
+            st[_WMAX] = w
+        if w < st[_WMIN] or st[_WMIN] < 0:
+            st[_WMIN] = w
+        rec[_TACQ] = now
+
+    def _begin_wait(self, t0: int) -> None:
+        w = self.space.waiter_row(self.cpu)
+        w[WAITER.since_ns] = t0
+        w[WAITER.waiting_for] = self.id
+
+    def _end_wait(self) -> None:
+        self.space.waiter_row(self.cpu)[WAITER.waiting_for] = -1
+
+    def _count_waiters(self) -> int:
+        n = 0
+        for c in range(self.space.ncpus):
+            if self.space.waiter_row(c)[WAITER.waiting_for] == self.id:
+                n += 1
+        return n
+
+    def _sleep(self, sem) -> bool:
+        """One bounded sleep in ``sem``; True when acquired."""
+        try:
+            sem.acquire(BLOCK_SLICE_S)
+            return True
+        except posix_ipc.BusyError:
+            if self.space.abort():
+                raise RunAborted(f"{self.name}: run aborted while sleeping")
+            return False
+        except posix_ipc.SignalError:
+            return False
+
+    def recover(self) -> bool:
+        """Release the lock on behalf of a holder whose process died.
+
+        Returns True if the lock was held by a dead process and has been
+        released (handed to the next fifo waiter, or freed).  A live holder is
+        never disturbed.  The dead holder's hold time is not known: the
+        recovering CPU is charged a hold of ~0 ns instead.
+        """
+        owner = self.rec[_OWNER]
+        if owner == NO_CPU or pid_alive(self.space.pid_of(owner)):
+            return False
+        self.rec[_TACQ] = time.perf_counter_ns()
+        self.unlock()
+        return True
+
+
+class UnfairLock(SpinLock):
+    """Whoever grabs the semaphore wins."""
+
+    __slots__ = ()
+
+    def lock(self) -> None:
+        """spin_lock()."""
+        f = self._cl
+        if f is not None:
+            if f(self._ch) == 0:
+                return
+        else:
+            try:
+                self.sem.acquire(0)
+            except posix_ipc.BusyError:
+                pass
+            else:
+                self._got()
+                return
+        self._contended()
+
+    def unlock(self) -> None:
+        """spin_unlock()."""
+        f = self._cu
+        if f is not None:
+            f(self._ch)
+            return
+        self._hold_time()
+        self.rec[_OWNER] = NO_CPU
+        self.sem.release()
+
+    def trylock(self) -> bool:
+        """spin_trylock()."""
+        f = self._ct
+        if f is not None:
+            if f(self._ch) == 0:
+                return True
+        else:
+            try:
+                self.sem.acquire(0)
+                self._got()
+                return True
+            except posix_ipc.BusyError:
+                pass
+        self.st[_TRYF] += 1
+        return False
 
     def _contended(self) -> None:
-        """Unfair lock: the try failed; wait per policy."""
         t0 = time.perf_counter_ns()
-        rec = self.rec
-        holder = rec[_OWNER]
+        holder = self.rec[_OWNER]
         ahead = 1 + self._count_waiters()
         self._begin_wait(t0)
         sem = self.sem
@@ -408,7 +495,7 @@ class SpinLock:
                     break
         finally:
             self._end_wait()
-        rec[_OWNER] = self.cpu
+        self.rec[_OWNER] = self.cpu
         self._account_contended(t0, holder, ahead, slept)
 
     def _spin_try(self, sem, limit: int | None) -> bool:
@@ -430,63 +517,121 @@ class SpinLock:
             if n & 255 == 0 and abort():
                 raise RunAborted(f"{self.name}: run aborted while spinning")
 
-    def _sleep(self, sem) -> bool:
-        """One bounded sleep in ``sem``; True when acquired."""
-        try:
-            sem.acquire(BLOCK_SLICE_S)
-            return True
-        except posix_ipc.BusyError:
-            if self.space.abort():
-                raise RunAborted(f"{self.name}: run aborted while sleeping")
-            return False
-        except posix_ipc.SignalError:
-            return False
 
-    def _guard(self) -> None:
-        """fifo: take the lock's guard semaphore (protects the waiter queue)."""
-        sem = self.sem
-        while True:
-            try:
-                sem.acquire(BLOCK_SLICE_S)
+class FifoLock(SpinLock):
+    """Waiters are served in arrival order (ticket lock / qspinlock)."""
+
+    __slots__ = ()
+
+    def lock(self) -> None:
+        """spin_lock()."""
+        f = self._cl
+        if f is not None:
+            r = f(self._ch)
+            if r == 0:
                 return
-            except posix_ipc.BusyError:
-                if self.space.abort():
-                    raise RunAborted(f"{self.name}: run aborted waiting for the guard")
-            except posix_ipc.SignalError:
-                pass
+        else:
+            r = self._py_lock()
+        while True:
+            if r == 0:
+                return
+            if r > 0:
+                self._wait_handoff(r)
+                return
+            if r == -2:
+                raise RuntimeError(f"{self.name}: more than {MAX_WAITERS} waiters")
+            if self.space.abort():  # -1: the guard wait timed out
+                raise RunAborted(f"{self.name}: run aborted waiting for the guard")
+            r = f(self._ch) if f is not None else self._py_lock()
 
-    def _fifo_lock(self) -> None:
-        self._guard()
+    def unlock(self) -> None:
+        """spin_unlock(): hand the lock to the oldest waiter, if any."""
+        f = self._cu
+        while True:
+            r = f(self._ch) if f is not None else self._py_unlock()
+            if r != -3:
+                return
+            if self.space.abort():
+                raise RunAborted(f"{self.name}: run aborted waiting for the guard")
+
+    def trylock(self) -> bool:
+        """spin_trylock(): only if free and nobody is queued."""
+        f = self._ct
+        while True:
+            r = f(self._ch) if f is not None else self._py_trylock()
+            if r >= 0:
+                return r == 0
+            if self.space.abort():
+                raise RunAborted(f"{self.name}: run aborted waiting for the guard")
+
+    # -- the Python backend of the three calls above ------------------------------------
+    def _guard(self) -> bool:
+        try:
+            self.sem.acquire(BLOCK_SLICE_S)
+            return True
+        except (posix_ipc.BusyError, posix_ipc.SignalError):
+            return False
+
+    def _py_lock(self) -> int:
+        if not self._guard():
+            return -1
         rec = self.rec
-        cpu = self.cpu
         if rec[_OWNER] == NO_CPU and rec[_QH] == rec[_QT]:
-            rec[_OWNER] = cpu
+            self._got()
             self.sem.release()
-            st = self.st
-            st[_ACQ] += 1
-            if rec[_LAST] != cpu:
-                st[_ACQB] += 1
-                rec[_LAST] = cpu
-            self._t_acq = time.perf_counter_ns()
-            return
-        # Queue up behind the holder and everyone already waiting.
-        t0 = time.perf_counter_ns()
-        holder = rec[_OWNER]
+            return 0
         tail = rec[_QT]
         ahead = 1 + tail - rec[_QH]
         if ahead > MAX_WAITERS:
             self.sem.release()
-            raise RuntimeError(f"{self.name}: more than {MAX_WAITERS} waiters")
-        rec[_QC + tail % MAX_WAITERS] = cpu
+            return -2
+        rec[_QC + tail % MAX_WAITERS] = self.cpu
         rec[_QT] = tail + 1
         self.sem.release()
+        return ahead
+
+    def _py_trylock(self) -> int:
+        if not self._guard():
+            return -1
+        rec = self.rec
+        if rec[_OWNER] == NO_CPU and rec[_QH] == rec[_QT]:
+            self._got()
+            self.sem.release()
+            return 0
+        self.sem.release()
+        self.st[_TRYF] += 1
+        return 1
+
+    def _py_unlock(self) -> int:
+        if not self._guard():
+            return -3
+        self._hold_time()
+        rec = self.rec
+        head = rec[_QH]
+        if head != rec[_QT]:
+            nxt = rec[_QC + head % MAX_WAITERS]
+            rec[_QH] = head + 1
+            rec[_OWNER] = nxt
+            self.sem.release()
+            self.space.handoff[nxt].release()
+            return nxt
+        rec[_OWNER] = NO_CPU
+        self.sem.release()
+        return -1
+
+    # -- the contended wait ------------------------------------------------------------
+    def _wait_handoff(self, ahead: int) -> None:
+        """Queued behind ``ahead`` CPUs: wait until the releaser hands over.
+
+        The releaser sets owner_cpu to us, then posts our handoff semaphore;
+        spinning watches the word, sleeping waits in the semaphore."""
+        t0 = time.perf_counter_ns()
+        holder = self.rec[_OWNER]
         self._begin_wait(t0)
         hand = self._handoff
         slept = False
         try:
             while True:
-                # The releaser sets owner_cpu to us and then posts our handoff
-                # semaphore; spinning watches the word, sleeping the semaphore.
                 if self._spin_ns != 0 and self._spin_owner(t0):
                     hand.acquire()  # already posted: consume it, no sleep
                     break
@@ -513,68 +658,6 @@ class SpinLock:
                     os.sched_yield()
                 if n & 4095 == 0 and self.space.abort():
                     raise RunAborted(f"{self.name}: run aborted while spinning")
-        return True
-
-    def _account_contended(self, t0: int, holder: int, ahead: int, slept: bool) -> None:
-        rec = self.rec
-        cpu = self.cpu
-        now = time.perf_counter_ns()
-        w = now - t0
-        st = self.st
-        st[_ACQ] += 1
-        st[_CON] += 1
-        st[_AHEAD] += ahead
-        if slept:
-            st[_SLEEPS] += 1
-        if holder != cpu and holder != NO_CPU:
-            st[_CONB] += 1
-        if rec[_LAST] != cpu:
-            st[_ACQB] += 1
-            rec[_LAST] = cpu
-        st[_WTOT] += w
-        if w > st[_WMAX]:
-            st[_WMAX] = w
-        if w < st[_WMIN] or st[_WMIN] < 0:
-            st[_WMIN] = w
-        self._t_acq = now
-
-    def _count_waiters(self) -> int:
-        wt = self.space.region.array("lock_waiters")["waiting_for"]
-        return int((wt == self.id).sum())
-
-    def _begin_wait(self, t0: int) -> None:
-        w = self.space._waiter
-        w[WAITER.since_ns] = t0
-        w[WAITER.waiting_for] = self.id
-
-    def _end_wait(self) -> None:
-        self.space._waiter[WAITER.waiting_for] = -1
-
-    def _flush(self) -> None:
-        self._st_shared[:] = array("q", self.st)
-
-    # -- recovery (watchdog / supervisor) -------------------------------------
-    def recover(self) -> bool:
-        """Release the lock on behalf of a holder whose process died.
-
-        Returns True if the lock was held by a dead process and has been
-        released (handed to the next fifo waiter, or freed).  A live holder is
-        never disturbed.
-        """
-        owner = self.rec[_OWNER]
-        if owner == NO_CPU or pid_alive(self.space.pid_of(owner)):
-            return False
-        if self._fifo:
-            self._t_acq = time.perf_counter_ns()
-            save = self.st
-            self.st = [0] * _S  # do not charge the dead holder's hold to us
-            try:
-                self.unlock()
-            finally:
-                self.st = save
-            return True
-        self.rec[_OWNER] = NO_CPU
-        self.sem.release()
         return True
 
 

@@ -20,7 +20,7 @@ from .layout import Layout
 class Region:
     """One segment, mapped read/write, with its layout."""
 
-    def __init__(self, owner: IpcOwner, what: str, layout: Layout) -> None:
+    def __init__(self, owner: IpcOwner, what: str, layout: Layout, native: bool = True) -> None:
         self.layout = layout
         shm = owner.segment(what, layout.size)
         try:
@@ -33,6 +33,13 @@ class Region:
         self._views: list[memoryview] = [self.words]
         self._arrays: dict[str, np.ndarray] = {}
         layout.stamp(self.words)
+        #: int64_t* to word 0 for the compiled helper (None without it)
+        self.cptr = None
+        use_native = native
+        from . import native
+
+        if use_native and native.ffi is not None:
+            self.cptr = native.ffi.from_buffer("int64_t[]", self.mm)
 
     def section_words(self, name: str, i: int = 0) -> memoryview:
         """A memoryview of element ``i`` of section ``name`` (a record's words).
@@ -70,6 +77,11 @@ class Region:
         if self.mm.closed:
             return
         self._arrays.clear()
+        if self.cptr is not None:
+            from . import native
+
+            native.ffi.release(self.cptr)
+            self.cptr = None
         for v in self._views:
             v.release()
         self._views.clear()

@@ -5,19 +5,24 @@ import os
 
 import pytest
 
-from shm.ipc import IpcOwner, netq_objects
+from shm.ipc import IpcOwner, netq_objects, pid_alive
 
 
 def _mine() -> set[str]:
-    return {o.entry for o in netq_objects()}
+    """netq objects that this test process (or a dead child of it) owns.
+
+    Objects of other live processes (a parallel pytest, a run in another
+    shell) are not ours to judge."""
+    me = os.getpid()
+    return {o.entry for o in netq_objects() if o.pid == me or not pid_alive(o.pid)}
 
 
 @pytest.fixture(autouse=True)
 def no_ipc_leak():
     """Fail a test that leaves a netq segment or semaphore in /dev/shm.
 
-    Objects present before the test (another run's, e.g. a parallel pytest
-    worker) are not blamed on it.
+    Objects present before the test, and objects of other live processes,
+    are not blamed on it.
     """
     before = _mine()
     yield

@@ -12,14 +12,25 @@ from shm.lock import NO_CPU, LockPolicy, LockSpace, lock_layout
 from shm.region import Region
 from tests.shmutil import join_all, start, wait_until
 
+from shm import native
+
 MODES = [(f, w) for f in ("fifo", "unfair") for w in ("spin", "block", "adaptive")]
+#: every test runs on the compiled helper (if it builds here) and on pure Python
+BACKENDS = [pytest.param(True, id="native",
+                         marks=pytest.mark.skipif(native.lib is None, reason=native.unavailable_reason)),
+            pytest.param(False, id="python")]
 
 
-def make_space(owner, nlocks: int, ncpus: int, policy: LockPolicy):
+@pytest.fixture(params=BACKENDS)
+def use_native(request):
+    return request.param
+
+
+def make_space(owner, nlocks: int, ncpus: int, policy: LockPolicy, use_native: bool = True):
     layout = Layout()
     lock_layout(layout, nlocks, ncpus)
     layout.add_raw("scratch", (64,))
-    region = Region(owner, "test", layout)
+    region = Region(owner, "test", layout, native=use_native)
     space = LockSpace(owner, region, [f"lock{i}" for i in range(nlocks)], ncpus, policy)
     return region, space
 
@@ -29,10 +40,10 @@ def scratch(region) -> int:
 
 
 @pytest.mark.parametrize("fairness,waiting", MODES)
-def test_mutual_exclusion(owner, fairness, waiting):
+def test_mutual_exclusion(owner, fairness, waiting, use_native):
     nproc, iters = 4, 1500
     policy = LockPolicy(fairness, waiting, spin_ns=5_000, yield_spin=True)
-    region, space = make_space(owner, 1, nproc, policy)
+    region, space = make_space(owner, 1, nproc, policy, use_native)
     s = scratch(region)
 
     def worker(cpu):
@@ -45,7 +56,7 @@ def test_mutual_exclusion(owner, fairness, waiting):
                 os.sched_yield()  # widen the window for a lost update
             w[s] = v + 1
             lk.unlock()
-        space.flush()
+
 
     procs = [start(worker, c) for c in range(nproc)]
     assert join_all(procs, 60) == [0] * nproc
@@ -64,10 +75,10 @@ def test_mutual_exclusion(owner, fairness, waiting):
 
 
 @pytest.mark.parametrize("waiting", ["spin", "block", "adaptive"])
-def test_fifo_serves_waiters_in_arrival_order(owner, waiting):
+def test_fifo_serves_waiters_in_arrival_order(owner, waiting, use_native):
     nwait = 4
     policy = LockPolicy("fifo", waiting, spin_ns=2_000, yield_spin=True)
-    region, space = make_space(owner, 1, nwait + 1, policy)
+    region, space = make_space(owner, 1, nwait + 1, policy, use_native)
     s = scratch(region)
     holder_cpu = nwait
     (lk,) = space.bind(holder_cpu)
@@ -98,8 +109,8 @@ def test_fifo_serves_waiters_in_arrival_order(owner, waiting):
     region.close()
 
 
-def test_unfair_trylock_and_stats(owner):
-    region, space = make_space(owner, 2, 1, LockPolicy("unfair", "block"))
+def test_unfair_trylock_and_stats(owner, use_native):
+    region, space = make_space(owner, 2, 1, LockPolicy("unfair", "block"), use_native)
     a, b = space.bind(0)
     assert a.trylock()
     assert a.is_locked() and not b.is_locked()
@@ -107,7 +118,7 @@ def test_unfair_trylock_and_stats(owner):
     a.unlock()
     b.lock()
     b.unlock()
-    space.flush()
+
     ra, rb = space.stats()
     assert (ra["acquisitions"], ra["trylock_fail"], ra["acq_bounces"]) == (1, 1, 1)
     assert (rb["acquisitions"], rb["contentions"]) == (1, 0)
@@ -115,8 +126,8 @@ def test_unfair_trylock_and_stats(owner):
 
 
 @pytest.mark.parametrize("fairness", ["fifo", "unfair"])
-def test_holder_killed_is_detected_and_recovered(owner, fairness):
-    region, space = make_space(owner, 1, 2, LockPolicy(fairness, "block"))
+def test_holder_killed_is_detected_and_recovered(owner, fairness, use_native):
+    region, space = make_space(owner, 1, 2, LockPolicy(fairness, "block"), use_native)
 
     def holder():
         (lk,) = space.bind(1)

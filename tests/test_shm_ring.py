@@ -4,16 +4,27 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from shm import native
 from shm.layout import Layout
 from shm.region import Region
 from shm.ring import DESC_WORDS, Ring, ring_sections
 from tests.shmutil import join_all, start
 
 
-def make_ring(owner, size: int):
+BACKENDS = [pytest.param(True, id="native",
+                         marks=pytest.mark.skipif(native.lib is None, reason=native.unavailable_reason)),
+            pytest.param(False, id="python")]
+
+
+@pytest.fixture(params=BACKENDS)
+def use_native(request):
+    return request.param
+
+
+def make_ring(owner, size: int, use_native: bool = True):
     layout = Layout()
     ring_sections(layout, "r", 1, size)
-    region = Region(owner, "ring", layout)
+    region = Region(owner, "ring", layout, native=use_native)
     return region, Ring(region, "r", 0)
 
 
@@ -22,8 +33,8 @@ def test_size_must_be_power_of_two():
         ring_sections(Layout(), "r", 1, 1000)
 
 
-def test_single_and_batch_wrap(owner):
-    region, ring = make_ring(owner, 8)
+def test_single_and_batch_wrap(owner, use_native):
+    region, ring = make_ring(owner, 8, use_native)
     for i in range(6):
         assert ring.produce((0, i, 1, i, 100, 0, 0, 0))
     assert [ring.consume()[1] for _ in range(5)] == [0, 1, 2, 3, 4]
@@ -38,13 +49,17 @@ def test_single_and_batch_wrap(owner):
     region.close()
 
 
-def test_million_descriptors_between_processes(owner):
+def test_million_descriptors_between_processes(owner, use_native):
     n = 1_000_000
-    region, ring = make_ring(owner, 1024)
+    region, ring = make_ring(owner, 1024, use_native)
 
     def producer():
         r = Ring(region, "r", 0)
         seq = 0
+        # alternate single descriptors and batches of 64
+        while seq < n and seq < 2000:
+            if r.produce((0, seq, 0, seq * 3, 0, 0, 0, 0)):
+                seq += 1
         block = np.zeros((64, DESC_WORDS), dtype=np.int64)
         while seq < n:
             k = min(64, n - seq)

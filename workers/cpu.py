@@ -32,8 +32,6 @@ CPU_STATE_NAMES = ("new", "ready", "running", "stopped", "done", "aborted")
 
 #: skbs sent between checks of the run phase and the packet budget
 BURST = 16
-#: lock statistics are copied to shared memory at least this often
-FLUSH_NS = 50_000_000
 
 _GEN, _OK = SOFTNET.generated, SOFTNET.xmit_ok
 _OQH, _OQT = SOFTNET.oq_head, SOFTNET.oq_tail
@@ -109,8 +107,6 @@ def cpu_main(net, cpu: int, host_core: int, gate, quota: int) -> None:
         sd[SOFTNET.state] = CPU_DONE
     except RunAborted:
         sd[SOFTNET.state] = CPU_ABORTED
-    finally:
-        net.locks.flush()
     os._exit(0)
 
 
@@ -129,11 +125,9 @@ def _wait_gate(gate, rc) -> None:
 
 
 def _run(net, gen: Generator, sd, rc, quota: int) -> None:
-    locks = net.locks
     pc = time.perf_counter_ns
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     cpu0 = time.process_time_ns()
-    next_flush = pc() + FLUSH_NS
     interval = 1e9 / gen.rate_pps if gen.rate_pps else 0.0
     next_send = float(pc())
     sent = 0
@@ -161,9 +155,6 @@ def _run(net, gen: Generator, sd, rc, quota: int) -> None:
             if sd[_OQH] != sd[_OQT]:
                 net_tx_action()
         sent += n
-        if pc() >= next_flush:
-            locks.flush()
-            next_flush = pc() + FLUSH_NS
     # The measured window ends here for this CPU.
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     sd[SOFTNET.cpu_ns] = time.process_time_ns() - cpu0
@@ -171,7 +162,6 @@ def _run(net, gen: Generator, sd, rc, quota: int) -> None:
     sd[SOFTNET.nivcsw] = ru1.ru_nivcsw - ru0.ru_nivcsw
     sd[SOFTNET.generated_at_stop] = sd[_GEN]
     sd[SOFTNET.state] = CPU_STOPPED
-    locks.flush()
     # Drain: keep running NET_TX until the supervisor says everything is out.
     while rc[RUNCTL.phase] != PHASE_EXIT and not rc[RUNCTL.abort]:
         if not (softirq_pending(sd) and net_tx_action()):

@@ -14,7 +14,7 @@ a seeded run picks the same queues every time.
 """
 from __future__ import annotations
 
-from shm.kstructs import NETDEV
+from shm.kstructs import NETDEV, SOCK
 
 from .jhash import jhash_1word, reciprocal_scale
 from .netdevice import NetDevice, NetdevQueue, dev_cap_txqueue, netdev_get_tx_queue
@@ -123,8 +123,6 @@ def __netdev_pick_tx(dev: NetDevice, skb: SkBuff) -> int:
             new_index = skb_tx_hash(dev, skb)
         if queue_index != new_index and sk is not None and sk_dst_cached(sk):
             if queue_index >= 0:
-                from shm.kstructs import SOCK
-
                 sk.f[SOCK.queue_moves] += 1
             sk_tx_queue_set(sk, new_index)
         queue_index = new_index

@@ -158,7 +158,7 @@ def netif_tx_wake_queue(txq: NetdevQueue, net=None) -> bool:
     which runs "on" txq's interrupt CPU: the qdisc goes on that CPU's
     output_queue.  Returns whether the queue had been stopped.
     """
-    from .dev import netif_schedule_on  # dev.c imports this module
+    from .dev import netif_schedule_on  # dev.c imports this module (not per packet)
 
     net = net or this.net
     if net.atomics.test_and_clear_bit(txq.base + _STATE, QUEUE_STATE_DRV_XOFF):

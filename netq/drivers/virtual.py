@@ -15,18 +15,14 @@ from ..core.skbuff import SkBuff
 
 
 def vlan_dev_hard_start_xmit(skb: SkBuff, dev: NetDevice) -> int:
-    from ..core.dev import dev_queue_xmit
-
     skb.dev = dev.lower
-    dev_queue_xmit(skb)
+    _dev.dev_queue_xmit(skb)
     return NETDEV_TX_OK
 
 
 def ip_tunnel_xmit(skb: SkBuff, dev: NetDevice) -> int:
-    from ..core.dev import dev_queue_xmit
-
     skb.dev = dev.lower
-    dev_queue_xmit(skb)
+    _dev.dev_queue_xmit(skb)
     return NETDEV_TX_OK
 
 
@@ -34,3 +30,6 @@ def select_queue_by_priority(dev: NetDevice, skb: SkBuff) -> int:
     """An ndo_select_queue hook: skb->priority modulo the real queue count
     (as a driver with hardware priority queues might)."""
     return skb.priority % dev.real_num_tx_queues
+
+
+from ..core import dev as _dev  # noqa: E402  (dev.c calls the drivers and back)

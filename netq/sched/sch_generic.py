@@ -22,6 +22,7 @@ atomic; ``running`` is protected by root_lock (3.13's ``__state``).
 from __future__ import annotations
 
 import time
+from array import array
 from dataclasses import dataclass
 from typing import Callable
 
@@ -231,15 +232,11 @@ def dev_requeue_skb(skb: SkBuff, q: Qdisc) -> int:
     f[_QLEN] += 1
     f[_BACKLOG] += skb.len
     this.sd[SOFTNET.requeues] += 1
-    from ..core.dev import __netif_schedule
-
-    __netif_schedule(q)
+    _dev.__netif_schedule(q)
     return 0
 
 
-def _pack_words(skb: SkBuff):
-    from array import array
-
+def _pack_words(skb: SkBuff) -> array:
     return array("q", skb.desc())
 
 
@@ -254,8 +251,6 @@ def sch_direct_xmit(skb: SkBuff, q: Qdisc, dev, txq, root_lock: int) -> int:
     (softnet ``owner_*``).  NETDEV_TX_LOCKED (LLTX trylock collisions) is not
     modelled: netq's LLTX drivers never return it.
     """
-    from ..core.dev import dev_hard_start_xmit
-
     locks = this.locks
     root = locks[root_lock]
     root.unlock()
@@ -263,7 +258,7 @@ def sch_direct_xmit(skb: SkBuff, q: Qdisc, dev, txq, root_lock: int) -> int:
     ret = NETDEV_TX_BUSY
     HARD_TX_LOCK(dev, txq, cpu)
     if not netif_xmit_frozen_or_stopped(txq):
-        ret = dev_hard_start_xmit(skb, dev, txq)
+        ret = _dev.dev_hard_start_xmit(skb, dev, txq)
     HARD_TX_UNLOCK(dev, txq)
 
     st = root.st
@@ -308,8 +303,6 @@ def __qdisc_run(q: Qdisc) -> None:
     also yields on need_resched(); the emulated CPU has no scheduler tick
     inside a qdisc run, so only the quota applies.  Called under root_lock
     with the qdisc running."""
-    from ..core.dev import __netif_schedule
-
     quota = this.net.profile.dev_tx_weight
     q.f[QDISC.runs] += 1
     sd = this.sd
@@ -318,7 +311,7 @@ def __qdisc_run(q: Qdisc) -> None:
         quota -= 1
         if quota <= 0:
             sd[SOFTNET.quota_exhausted] += 1
-            __netif_schedule(q)
+            _dev.__netif_schedule(q)
             break
     qdisc_run_end(q)
 
@@ -430,3 +423,8 @@ def register_qdisc(ops: Qdisc_ops) -> Qdisc_ops:
 
 for _ops in (noop_qdisc_ops, noqueue_qdisc_ops, pfifo_fast_ops):
     register_qdisc(_ops)
+
+
+# dev.c and sch_generic.c call each other (as in the kernel); bound last so
+# that either module may be imported first.
+from ..core import dev as _dev  # noqa: E402

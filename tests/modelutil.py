@@ -1,0 +1,237 @@
+"""Helpers for single-process tests of the kernel model (tests/test_model_*.py).
+
+One process plays every emulated CPU in turn (``net.bind_cpu(cpu)``) and the
+NIC (``Nic(net).poll()``).  Nothing here changes the model: the helpers only
+build a :class:`~netq.net.Net`, make skbs the way ``workers.cpu.Generator``
+does, and read counters.
+
+The :func:`mknet` fixture builds nets through the test's ``owner`` (so every
+IPC name is unlinked at the end) and, on teardown, drops this process's
+references to them before trying ``Net.close()``.
+"""
+from __future__ import annotations
+
+import gc
+import time
+
+import pytest
+
+from netq.config import DeviceConfig, RunConfig, TrafficConfig
+from netq.core.dev import dev_queue_xmit, net_tx_action
+from netq.core.netdevice import NET_XMIT_SUCCESS
+from netq.core.percpu import this
+from netq.core.skbuff import SkBuff
+from netq.net import Net
+from shm.kstructs import DROP, MSG_PRINTED, MSG_SUPPRESSED, NIC, QDISC, SOCK, SOFTNET
+
+SEED = 1
+
+
+# -- configuration --------------------------------------------------------------------------
+def phys(name: str = "eth0", **kw) -> DeviceConfig:
+    """A physical device with an unlimited wire (deterministic NIC polls)."""
+    kw.setdefault("line_rate_bps", 0.0)
+    kw.setdefault("line_rate_pps", 0.0)
+    return DeviceConfig(name=name, kind="phys", **kw)
+
+
+def vlan(name: str, lower: str, **kw) -> DeviceConfig:
+    return DeviceConfig(name=name, kind="vlan", lower=lower, **kw)
+
+
+def tunnel(name: str, lower: str, **kw) -> DeviceConfig:
+    return DeviceConfig(name=name, kind="tunnel", lower=lower, **kw)
+
+
+def traffic(**kw) -> TrafficConfig:
+    return TrafficConfig(**kw)
+
+
+def config(cpus: int = 1, devices=None, traffic_=None, **kw) -> RunConfig:
+    kw.setdefault("seed", SEED)
+    return RunConfig(
+        cpus=cpus,
+        devices=devices if devices is not None else [phys()],
+        traffic=traffic_ if traffic_ is not None else [TrafficConfig(sockets_per_cpu=1)],
+        **kw,
+    )
+
+
+# -- the fixture ----------------------------------------------------------------------------
+@pytest.fixture
+def mknet(owner):
+    """``mknet(cfg)`` -> a Net bound as CPU 0; cleaned up after the test."""
+    nets: list[Net] = []
+
+    def build(cfg: RunConfig) -> Net:
+        net = Net(cfg, owner)
+        nets.append(net)
+        net.bind_cpu(0)
+        return net
+
+    yield build
+    this.__init__()
+    while nets:
+        net = nets.pop()
+        gc.collect()
+        try:
+            net.close()
+        except BufferError:
+            # A failing test's traceback may still hold views; the owner
+            # unlinks the names anyway, the mapping goes with the process.
+            pass
+        del net
+    gc.collect()
+
+
+# -- making and sending skbs ----------------------------------------------------------------
+def socks_of(net: Net, cpu: int) -> list:
+    """The sockets whose owner CPU is ``cpu`` (in creation order)."""
+    return [net.socks[sid] for sid, c, _ in net.sock_groups if c == cpu]
+
+
+def group_of(net: Net, sk):
+    return net.sock_groups[sk.id][2]
+
+
+def make_skb(net: Net, sk, dev=None, *, priority: int | None = None, ooo_okay: bool | None = None,
+             rx_queue: int | None = None, length: int | None = None) -> SkBuff:
+    """An skb of socket ``sk`` generated on the current CPU (``this.cpu``),
+    made as workers.cpu.Generator.make_skb makes it; keyword overrides."""
+    t = group_of(net, sk)
+    if dev is None:
+        dev = net.dev_by_name[t.device or net.devices[0].name]
+    if ooo_okay is None:
+        ooo_okay = t.proto == "tcp" and sk.outstanding() == 0
+    if length is None:
+        length = t.length if isinstance(t.length, int) else t.length[0]
+    cpu = this.cpu
+    seq = _next_seq(net, cpu)
+    skb = SkBuff(cpu, seq, sk, sk.seq, length, t.priority if priority is None else priority,
+                 time.perf_counter_ns(), dev, ooo_okay=ooo_okay,
+                 rx_queue=t.rx_queue if rx_queue is None else rx_queue)
+    sk.seq += 1
+    return skb
+
+
+def _next_seq(net: Net, cpu: int) -> int:
+    seqs = net.__dict__.setdefault("_test_seq", {})
+    s = seqs.get(cpu, 0)
+    seqs[cpu] = s + 1
+    return s
+
+
+def xmit(net: Net, cpu: int, sk, dev=None, *, softirq: bool = True, **kw) -> int:
+    """Act as ``cpu``: make an skb of ``sk`` and dev_queue_xmit it, counting
+    it as Generator.send_one does; then, like the CPU worker, run NET_TX if
+    something is pending (``softirq``)."""
+    if this.cpu != cpu or this.net is not net:
+        net.bind_cpu(cpu)
+    skb = make_skb(net, sk, dev, **kw)
+    sd = net.softnet[cpu]
+    sd[SOFTNET.generated] += 1
+    sk.f[SOCK.sent] += 1
+    rc = dev_queue_xmit(skb)
+    if rc == NET_XMIT_SUCCESS:
+        sd[SOFTNET.xmit_ok] += 1
+    if softirq and softirq_pending(net, cpu):
+        net_tx_action()
+    return rc
+
+
+def pick(net: Net, cpu: int, sk, dev=None, **kw) -> int:
+    """The queue netdev_pick_tx chooses for a new skb of ``sk`` sent on ``cpu``
+    (updates the socket's cache as the kernel would; transmits nothing)."""
+    from netq.core.flow_dissector import netdev_pick_tx
+
+    if this.cpu != cpu or this.net is not net:
+        net.bind_cpu(cpu)
+    skb = make_skb(net, sk, dev, **kw)
+    txq = netdev_pick_tx(skb.dev, skb)
+    assert skb.queue_mapping == txq.qindex
+    return txq.qindex
+
+
+def softirq_pending(net: Net, cpu: int) -> bool:
+    sd = net.softnet[cpu]
+    return sd[SOFTNET.oq_head] != sd[SOFTNET.oq_tail]
+
+
+def output_queue(net: Net, cpu: int) -> list[int]:
+    """Qdisc ids pending on ``cpu``'s output_queue, in order."""
+    sd = net.softnet[cpu]
+    oq = net.output_queue[cpu]
+    return [oq[i % len(oq)] for i in range(sd[SOFTNET.oq_head], sd[SOFTNET.oq_tail])]
+
+
+def run_softirq(net: Net, cpu: int) -> bool:
+    net.bind_cpu(cpu)
+    return net_tx_action()
+
+
+def drain(net: Net, nic, rounds: int = 1000) -> None:
+    """Poll the NIC and run every CPU's NET_TX until nothing is left."""
+    for _ in range(rounds):
+        moved = nic.poll()
+        for c in range(net.ncpus):
+            if softirq_pending(net, c):
+                run_softirq(net, c)
+                moved += 1
+        if not moved and not in_flight(net):
+            return
+    raise AssertionError(f"not drained: {in_flight(net)} in flight")
+
+
+# -- reading counters -----------------------------------------------------------------------
+def drops(net: Net, reason: str | None = None) -> int:
+    """Drops by reason summed over every CPU (and the control row)."""
+    if reason is None:
+        return sum(sum(row) for row in net.drops)
+    return sum(row[DROP[reason]] for row in net.drops)
+
+
+def msgs(net: Net, dev_name: str, msg: int, cpu: int = 0) -> tuple[int, int]:
+    """(printed, suppressed) kernel messages ``msg`` for a device on ``cpu``."""
+    dev = net.dev_by_name[dev_name]
+    row = net.msgs[cpu]
+    base = (dev.index * 2 + msg) * 2
+    return row[base + MSG_PRINTED], row[base + MSG_SUPPRESSED]
+
+
+def sd(net: Net, cpu: int, field: str) -> int:
+    return net.softnet[cpu][getattr(SOFTNET, field)]
+
+
+def qf(q, field: str) -> int:
+    return q.f[getattr(QDISC, field)]
+
+
+def leaf_qdiscs(net: Net) -> list:
+    """Qdiscs that hold packets (pfifo_fast / pfifo)."""
+    return [q for q in net.qdiscs if q.bands]
+
+
+def qdisc_of(net: Net, dev_name: str = "eth0", queue: int = 0):
+    from shm.kstructs import NETDEV_QUEUE
+
+    txq = net.dev_by_name[dev_name].txqs[queue]
+    return net.qdiscs[txq.f[NETDEV_QUEUE.qdisc]]
+
+
+def in_flight(net: Net) -> int:
+    """Skbs inside the machine: in qdiscs (gso_skb included) and TX rings."""
+    return (sum(q.f[QDISC.qlen] for q in leaf_qdiscs(net))
+            + sum(len(t.ring) for t in net.txqs if t.ring is not None))
+
+
+def generated(net: Net) -> int:
+    return sum(net.softnet[c][SOFTNET.generated] for c in range(net.ncpus))
+
+
+def delivered(net: Net) -> int:
+    return net.nic[NIC.delivered]
+
+
+def ring_descs(txq):
+    """The descriptors waiting in a TX ring, in the order the NIC sends them."""
+    return txq.ring.peek_batch(txq.ring.size)
