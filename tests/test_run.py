@@ -1,0 +1,202 @@
+"""python -m netq.run: the default experiment, JSON, faults, Ctrl-C, stalls, bad input.
+
+Each test runs the tool as a user would, in a subprocess with a hard timeout,
+and checks exit codes, what the report names, and that /dev/shm is clean.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from shm.ipc import netq_objects
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KEYS = ("version", "setup", "pps", "cpu_ns_per_packet", "queues", "qdiscs", "locks", "drops",
+        "latency", "invariants_ok")
+
+
+class Ran:
+    def __init__(self, code: int, stdout: str, stderr: str, pid: int) -> None:
+        self.returncode, self.stdout, self.stderr, self.pid = code, stdout, stderr, pid
+
+
+def netq(*args, timeout=120) -> Ran:
+    p = start_netq(*args)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        raise AssertionError(f"netq {args} did not end within {timeout}s")
+    return Ran(p.returncode, out, err, p.pid)
+
+
+def leftovers(pid: int) -> list[str]:
+    return [o.entry for o in netq_objects() if o.pid == pid]
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid:
+                    out.append(int(p))
+            except (OSError, IndexError):
+                pass
+    return sorted(out)
+
+
+def start_netq(*args):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.Popen([sys.executable, "-m", "netq.run", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_children(p, n: int, timeout: float = 30.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        kids = children(p.pid)
+        if len(kids) >= n:
+            return kids
+        time.sleep(0.05)
+    p.kill()
+    raise AssertionError("workers did not start")
+
+
+def finish(p, timeout: float = 60.0) -> tuple[int, str]:
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        raise AssertionError(f"netq did not end within {timeout}s:\n{out}\n{err}")
+    return p.returncode, out + err
+
+
+def test_default_experiment_conserves_packets(tmp_path):
+    path = tmp_path / "out.json"
+    r = netq("--duration", "0.5", "--json", str(path))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "side by side" in r.stdout and "xps 1:1" in r.stdout
+    doc = json.loads(path.read_text())
+    for k in KEYS:
+        assert k in doc, k
+    assert doc["version"] == 1 and len(doc["variants"]) == 2
+    for v in doc["variants"]:
+        assert v["invariants_ok"] and v["status"] == "ok"
+        assert v["generated"] == v["delivered"] + sum(v["drops"].values())
+        assert {"device", "queue", "packets", "bytes"} <= set(v["queues"][0])
+        assert v["setup"]["cpus"] == 2 and len(v["queues"]) == 4
+
+
+def test_json_of_a_single_run_has_every_documented_key(tmp_path):
+    path = tmp_path / "one.json"
+    r = netq("--config", str(_toml(tmp_path, 'cpus = 1\nduration = 0.3\n[[devices]]\nname = "eth0"\n'
+                                   'tx_queues = 2\nxps = {0 = "1"}\n')), "--json", str(path), "--quiet")
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads(path.read_text())
+    for k in KEYS:
+        assert k in doc, k
+    assert doc["setup"]["devices"][0]["xps"]["0"] == "1"
+    assert all(q["device"] == "eth0" for q in doc["queues"])
+
+
+def _toml(tmp_path, text: str):
+    p = tmp_path / "exp.toml"
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize("victim", ["cpu", "nic"])
+def test_killed_worker_ends_run_with_report_and_clean_shm(victim):
+    p = start_netq("--duration", "20", "--cpus", "2", "--stall-timeout", "5")
+    kids = wait_children(p, 3)
+    time.sleep(1.0)
+    # the NIC is started first (lowest pid), the CPUs after it
+    target = kids[0] if victim == "nic" else kids[-1]
+    t0 = time.monotonic()
+    os.kill(target, signal.SIGKILL)
+    code, out = finish(p)
+    assert code == 1, out
+    assert time.monotonic() - t0 < 10
+    assert f"(pid {target}) died: killed by signal 9" in out
+    assert not leftovers(p.pid)
+
+
+def test_ctrl_c_gives_partial_report_exit_130_and_clean_shm():
+    p = start_netq("--duration", "20", "--cpus", "2")
+    wait_children(p, 3)
+    time.sleep(1.0)
+    p.send_signal(signal.SIGINT)
+    code, out = finish(p)
+    assert code == 130, out
+    assert "INTERRUPTED" in out and "tc -s qdisc show" in out
+    assert not leftovers(p.pid)
+    assert not children(p.pid)
+
+
+def test_stopped_worker_is_reported_as_a_stall():
+    p = start_netq("--duration", "30", "--cpus", "2", "--stall-timeout", "1")
+    kids = wait_children(p, 3)
+    time.sleep(1.0)
+    os.kill(kids[-1], signal.SIGSTOP)
+    code, out = finish(p)
+    assert code == 1, out
+    assert "STALLED" in out and "no progress" in out
+    assert not leftovers(p.pid)
+
+
+BAD = [
+    (["--cpus", "0"], "cpus"),
+    (["--tx-queues", "0"], "tx_queues"),
+    (["--ring-size", "1000"], "ring_size"),
+    (["--xps", "0=4", "--cpus", "2", "--tx-queues", "2"], "names a CPU"),
+    (["--xps", "0=zz", "--tx-queues", "2"], "xps"),
+    (["--xps", "7=1", "--tx-queues", "2"], "queue 7"),
+    (["--rate", "-5"], "rate_pps"),
+    (["--strategy", "spinny"], "strategy"),
+    (["--profile", "9.9"], "profile"),
+    (["--lock-fairness", "ticket"], "lock_fairness"),
+    (["--duration", "0"], "duration"),
+    (["nosuchpreset"], "unknown preset"),
+    (["--cpu-map", "0,x"], "--cpu-map"),
+    (["--bogus"], "unrecognized"),
+]
+
+
+@pytest.mark.parametrize("args,needle", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_one_line_exit_2_nothing_created(args, needle):
+    r = netq(*args, timeout=60)
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], r.stderr
+    assert r.stdout == ""
+    assert not leftovers(r.pid)
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("cpus = 2\nwibble = 3\n", "wibble: unknown key"),
+    ("[[devices]]\nname = \"eth0\"\nring_size = 300\n", "ring_size"),
+    ("cpus = [\n", "not valid TOML"),
+    ("[[devices]]\nname = \"v0\"\nkind = \"vlan\"\n", "lower"),
+    ("[[traffic]]\ndevice = \"nope\"\n", "traffic[0].device"),
+])
+def test_bad_experiment_file(tmp_path, text, needle):
+    r = netq("--config", str(_toml(tmp_path, text)), timeout=60)
+    assert r.returncode == 2 and needle in r.stderr, r.stderr
+
+
+def test_list_and_help():
+    r = netq("--list", timeout=60)
+    assert r.returncode == 0 and "busylock" in r.stdout and "recursion" in r.stdout
+    r = netq("--help", timeout=60)
+    assert r.returncode == 0 and "--xps QUEUE=MASK" in r.stdout
