@@ -58,6 +58,16 @@ COMPARE_LOCK = (
 )
 
 
+COMPARE_RECURSION = (
+    ("recursion_limit", "limit"),
+    ("xmit_recursion_max", "deepest passed"),
+    ("xmit_recursion_cut", "cut at"),
+    ("drops_XMIT_RECURSION", "XMIT_RECURSION drops"),
+    ("drops_DEAD_LOOP_OWNER", "DEAD_LOOP_OWNER drops"),
+    ("pps", "delivered pps"),
+)
+
+
 def _busylock_variants(duration: float) -> list[tuple[str, RunConfig]]:
     out = []
     for strategy in ("rootlock", "busylock"):
@@ -139,5 +149,5 @@ def presets(duration: float = 2.0) -> dict[str, Preset]:
             "vlan loop is cut when the counter exceeds the profile's limit (3.13: 10, 6.18: 8), "
             "the tunnel loop (not LLTX) by the xmit_lock_owner == cpu test, each with the "
             "kernel's rate-limited message and a named drop reason.",
-            _recursion_variants(duration), (("pps", "delivered pps"),)),
+            _recursion_variants(duration), COMPARE_RECURSION),
     )}

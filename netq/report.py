@@ -55,6 +55,10 @@ def derived(res: dict) -> dict:
         "packets_per_qdisc_run": m.get("packets_per_qdisc_run"),
         "busylock_taken": m.get("busylock_taken"),
         "ctx_switches_per_packet": m.get("ctx_switches_per_packet"),
+        "xmit_recursion_max": m.get("xmit_recursion_max"),
+        "xmit_recursion_cut": m.get("xmit_recursion_cut"),
+        "recursion_limit": res["setup"]["profile"]["recursion_limit"],
+        **{f"drops_{k}": v for k, v in res.get("drops", {}).items()},
     }
 
 
@@ -174,6 +178,12 @@ def text(res: dict) -> str:
                f"dequeued per qdisc run, bypass {m['bypass']}, enqueued {m['enqueued']}, busylock "
                f"takes {m['busylock_taken']}, requeues {m['requeues']}, "
                f"{m['ctx_switches_per_packet']:.3f} context switches per packet")
+    if m.get("xmit_recursion_max") or m.get("xmit_recursion_cut"):
+        lim = res["setup"]["profile"]["recursion_limit"]
+        cut = m.get("xmit_recursion_cut")
+        out.append(f"xmit_recursion: deepest noqueue xmit passed at counter {m['xmit_recursion_max']}"
+                   + (f"; cut when the counter reached {cut} (> limit {lim})" if cut else
+                      f" (limit {lim}: never exceeded)"))
     out.append(f"flows: {n['reorders']} reordered, {n['flow_queue_changes']} queue changes "
                f"({n['reorders_moved']} reordered after a move)")
     out.append("")

@@ -140,6 +140,8 @@ def mechanism(net, delivered_window: int) -> dict:
         "owner_relocks", "owner_relock_contended", "owner_ahead", "owner_wait_ns", "qdisc_runs",
         "run_packets", "bypass", "enqueued", "busylock_taken", "quota_exhausted", "requeues",
         "net_tx_action", "resched_trylock", "nvcsw", "nivcsw", "generated")}
+    tot["xmit_recursion_max"] = int(max(sd[SOFTNET.xmit_recursion_max] for sd in sds))
+    tot["xmit_recursion_cut"] = int(max(sd[SOFTNET.xmit_recursion_cut] for sd in sds))
     relocks = tot["owner_relocks"]
     dw = max(delivered_window, 1)
     return {

@@ -40,6 +40,8 @@ SOFTNET = Record(
     "softnet_data",
     [
         ("xmit_recursion", "per-CPU xmit_recursion (softnet_data.xmit.recursion); owner"),
+        ("xmit_recursion_max", "deepest xmit_recursion at which a noqueue xmit passed; owner"),
+        ("xmit_recursion_cut", "xmit_recursion found by the last recursion_alert; owner"),
         ("oq_head", "output_queue: first pending qdisc; softnet"),
         ("oq_tail", "output_queue: past the last pending qdisc; softnet"),
         ("generated", "skbs this CPU generated and passed to dev_queue_xmit; owner"),

@@ -326,3 +326,26 @@ def test_single_queue_device_skips_selection(mknet):
     for sk in socks_of(net, 0):
         assert pick(net, 0, sk) == 0
         assert cached(sk) == -1
+
+
+def test_writing_xps_cpus_at_runtime_moves_unconnected_flows(mknet):
+    """xps_cpus_store: CPU 0 leaves tx-0's mask and joins tx-3's; removing a
+    queue from a CPU's map moves the last entry into the hole."""
+    from netq.core.xps import xps_cpus_show, xps_cpus_store
+
+    net = mknet(config(cpus=2, devices=[phys(tx_queues=4, xps={0: "1", 1: "1", 2: "1"})],
+                       traffic_=[traffic(cpus=[0], sockets_per_cpu=4, connected=False)]))
+    dev = net.dev_by_name["eth0"]
+    assert [net.xps[0][0][i] for i in range(4)] == [3, 0, 1, 2]  # len, queues...
+    xps_cpus_store(net, dev, 0, "0")
+    assert [net.xps[0][0][i] for i in range(3)] == [2, 2, 1]
+    assert xps_cpus_show(net, dev, 0) == "0"
+    xps_cpus_store(net, dev, 1, "2")
+    xps_cpus_store(net, dev, 2, "2")
+    xps_cpus_store(net, dev, 3, "3")
+    assert net.xps[0][0][0] == 1 and net.xps[0][0][1] == 3
+    assert xps_cpus_show(net, dev, 3) == "3"
+    for sk in socks_of(net, 0):
+        assert pick(net, 0, sk) == 3
+    for sk in socks_of(net, 0):  # CPU 1's map is now [1, 2, 3]: by hash
+        assert pick(net, 1, sk) == [1, 2, 3][hash313(net, sk, 3)]

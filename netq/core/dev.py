@@ -95,11 +95,15 @@ def __dev_queue_xmit(skb: SkBuff, accel_priv: object | None) -> int:
         cpu = this.cpu
         if txq.f[_OWNER] != cpu:
             sd = this.sd
-            if sd[_REC] > this.net.profile.recursion_limit:
+            depth = sd[_REC]
+            if depth > this.net.profile.recursion_limit:
+                sd[SOFTNET.xmit_recursion_cut] = depth
                 return _recursion_alert(skb, dev, "XMIT_RECURSION")
             HARD_TX_LOCK(dev, txq, cpu)
             if not netif_xmit_stopped(txq):
-                sd[_REC] += 1
+                if depth > sd[SOFTNET.xmit_recursion_max]:
+                    sd[SOFTNET.xmit_recursion_max] = depth
+                sd[_REC] = depth + 1
                 rc = dev_hard_start_xmit(skb, dev, txq)
                 sd[_REC] -= 1
                 if dev_xmit_complete(rc):
