@@ -226,7 +226,7 @@ class RunConfig:
                 if not isinstance(q, int) or not 0 <= q < d.tx_queues:
                     raise ConfigError(f"{p}.xps", f"queue {q!r} does not exist (tx-0..tx-{d.tx_queues - 1})")
                 try:
-                    m = bitmap_parse(mask, MAX_CPUS)
+                    m = bitmap_parse(mask, self.cpus)
                 except MaskError as e:
                     raise ConfigError(f"{p}.xps tx-{q}", str(e)) from None
                 if m >> self.cpus:

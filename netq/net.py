@@ -306,6 +306,8 @@ class Net:
                     self.socks.append(sk)
                     self.sock_groups.append((sid, c, t))
         self._bound: dict[int, list] = {}
+        #: net_ratelimit() state per CPU (see dev.net_ratelimit)
+        self._ratelimit: dict[int, list[int]] = {}
 
     # -- per-process binding ----------------------------------------------------------
     def bind_cpu(self, cpu: int) -> None:
@@ -322,7 +324,7 @@ class Net:
         this.drops = self.drops[cpu]
         this.msgs = self.msgs[cpu]
         this.locks = locks
-        this.ratelimit = [0, 0]
+        this.ratelimit = self._ratelimit.setdefault(cpu, [0, 0])
 
     def close(self) -> None:
         """Drop every view of the segment held here, then unmap it.

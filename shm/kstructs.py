@@ -195,7 +195,8 @@ SOCK = Record(
         ("dropped", "of those, dropped in the sending CPU's context; owner CPU"),
         ("dropped_ctl", "of those, dropped by control (qdisc_reset); control"),
         ("completed", "of those, completed by the NIC; NIC"),
-        ("queue_moves", "times the cached queue changed under ooo_okay; owner CPU"),
+        ("queue_moves", "times the cached queue changed (ooo_okay, or the cached queue went out "
+                        "of range after real_num_tx_queues shrank); owner CPU"),
     ],
 )
 

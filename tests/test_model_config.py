@@ -32,10 +32,6 @@ def test_xps_for_a_queue_that_does_not_exist():
     rejected(config(cpus=2, devices=[phys(tx_queues=2, xps={2: "1"})]), "device eth0.xps")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: RunConfig._validate_devices parses xps masks with "
-                   "MAX_CPUS bits but Net.__init__ with cfg.cpus bits: a mask with more 32-bit "
-                   "groups than the CPUs need passes validation, then Net raises MaskError "
-                   "(not ConfigError) after creating its IPC objects")
 def test_xps_mask_with_more_groups_than_cpus_is_a_config_error(owner):
     cfg = config(cpus=2, devices=[phys(tx_queues=2, xps={0: "00000000,00000001"})])
     with pytest.raises(ConfigError) as e:

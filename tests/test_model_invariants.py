@@ -117,9 +117,6 @@ def test_identities_hold_at_every_quiescent_point(mknet):
 
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: sch_generic.qdisc_reset zeroes qlen/backlog but does "
-                   "not count the purged skbs in QDISC.purged, so the per-qdisc identity breaks "
-                   "after a reset")
 def test_qdisc_reset_keeps_the_qdisc_identity(mknet):
     from netq.core.netdevice import netif_tx_stop_queue
     from netq.core.percpu import this

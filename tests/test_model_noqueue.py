@@ -186,8 +186,6 @@ def test_rate_limit_is_per_cpu(mknet):
     assert msgs(net, "b", MSG_DEAD_LOOP, cpu=1) == (10, 2)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Net.bind_cpu resets this CPU's net_ratelimit "
-                   "state on every re-bind (netq/net.py: this.ratelimit = [0, 0])")
 def test_rate_limit_state_survives_acting_as_another_cpu(mknet):
     """A single process acting as CPU 0, then CPU 1, then CPU 0 again (as
     percpu.py allows) must not give CPU 0 a fresh burst of 10."""
@@ -278,9 +276,6 @@ def test_noop_qdisc_of_a_deactivated_queue_drops(mknet):
     assert len(ring_descs(txq)) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: drivers/virtual.vlan_dev_hard_start_xmit always returns "
-                   "NETDEV_TX_OK; the kernel's (3.x..6.x) returns dev_queue_xmit()'s rc, so a drop "
-                   "below a vlan must reach the caller (and not count as SOFTNET.xmit_ok)")
 @pytest.mark.parametrize("profile", ["3.13", "6.18"])
 @pytest.mark.parametrize("below", ["deactivated_qdisc", "recursion"])
 def test_vlan_returns_the_lower_devices_rc(mknet, profile, below):

@@ -3,10 +3,12 @@ on the lower device, which is how a stack of them — or a loop — nests the
 per-CPU xmit_recursion counter.
 
 ``vlan_dev_hard_start_xmit`` (net/8021q/vlan_dev.c) sets skb->dev to the real
-device and calls dev_queue_xmit; it always returns NETDEV_TX_OK (a drop below
-was already counted there).  A tunnel (ip_tunnel_xmit → iptunnel_xmit →
-ip_local_out → dev_queue_xmit) behaves the same for the transmit path; the
-encapsulation header is not added (lengths are kept so byte counts match).
+device and returns what dev_queue_xmit returned, so a drop below reaches the
+sender (dev_xmit_complete() still treats it as consumed: it was freed below).
+A tunnel (ipip_tunnel_xmit → ip_tunnel_xmit → iptunnel_xmit → ip_local_out →
+dev_queue_xmit) always returns NETDEV_TX_OK and counts a failure in its own
+tx_errors.  The encapsulation header is not added (lengths are kept so byte
+counts match end to end).
 """
 from __future__ import annotations
 
@@ -16,8 +18,7 @@ from ..core.skbuff import SkBuff
 
 def vlan_dev_hard_start_xmit(skb: SkBuff, dev: NetDevice) -> int:
     skb.dev = dev.lower
-    _dev.dev_queue_xmit(skb)
-    return NETDEV_TX_OK
+    return _dev.dev_queue_xmit(skb)
 
 
 def ip_tunnel_xmit(skb: SkBuff, dev: NetDevice) -> int:

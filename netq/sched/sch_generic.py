@@ -399,6 +399,7 @@ def qdisc_reset(q: Qdisc) -> list:
         g = QDISC.gso_skb
         purged.append(tuple(f[g : g + DESC_WORDS]))
         f[QDISC.requeue_pending] = 0
+    f[QDISC.purged] += len(purged)
     f[_QLEN] = 0
     f[_BACKLOG] = 0
     return purged
