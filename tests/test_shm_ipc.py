@@ -51,3 +51,32 @@ def test_cleanup_removes_dead_owners_only():
         removed = cleanup_stale()
         assert sorted(dead) == sorted(r for r in removed if f".{p.pid}." in r)
         assert any(x.token == live.token for x in netq_objects())
+
+
+import signal
+import time
+
+import pytest
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_owner_unlinks_on_signal(sig):
+    """A run interrupted by SIGTERM or Ctrl-C removes what it created."""
+    from tests.shmutil import CTX, wait_until
+
+    ready = CTX.Event()
+
+    def victim():
+        with IpcOwner() as o, o.handle_signals():
+            o.segment("seg", 4096)
+            o.semaphore("sem", 1)
+            ready.set()
+            time.sleep(30)
+
+    p = start(victim)
+    assert ready.wait(10)
+    assert [x for x in netq_objects() if x.pid == p.pid]
+    os.kill(p.pid, sig)
+    p.join(10)
+    assert p.exitcode != 0
+    assert not [x for x in netq_objects() if x.pid == p.pid]
