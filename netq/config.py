@@ -92,6 +92,8 @@ class TrafficConfig:
     #: a connected socket caches its dst, so sk_tx_queue_set() sticks
     connected: bool = True
     priority: int = 0
+    #: IP TOS byte; if set, skb->priority = rt_tos2priority(tos) (overrides priority)
+    tos: int | None = None
     #: packet length in bytes: fixed, or [min, max] uniformly
     length: int | list[int] = 1000
     #: packets/s per CPU for this group; 0 floods
@@ -273,6 +275,8 @@ class RunConfig:
             if t.proto not in PROTOS:
                 raise ConfigError(f"{p}.proto", f"one of {', '.join(PROTOS)}")
             _int_range(f"{p}.priority", t.priority, 0, 2**32 - 1)
+            if t.tos is not None:
+                _int_range(f"{p}.tos", t.tos, 0, 255)
             lo, hi = (t.length, t.length) if isinstance(t.length, int) else tuple(t.length + [None])[:2]
             if not isinstance(lo, int) or not isinstance(hi, int) or not 1 <= lo <= hi <= 65535:
                 raise ConfigError(f"{p}.length", "bytes: N or [min, max] with 1 <= min <= max <= 65535")

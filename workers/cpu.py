@@ -50,7 +50,8 @@ class Generator:
             if c == cpu:
                 dev = net.dev_by_name[t.device or net.devices[0].name]
                 lo, hi = (t.length, t.length) if isinstance(t.length, int) else t.length
-                self.socks.append((net.socks[sid], dev, t, lo, hi))
+                prio = t.priority if t.tos is None else rt_tos2priority(t.tos)
+                self.socks.append((net.socks[sid], dev, t, lo, hi, prio))
         self.next = 0
         self.seq = 0
         # a CPU floods if any of its groups floods; else it sends the sum of
@@ -59,12 +60,12 @@ class Generator:
         self.rate_pps = 0.0 if (not groups or 0.0 in groups.values()) else sum(groups.values())
 
     def make_skb(self, now: int) -> SkBuff:
-        sk, dev, t, lo, hi = self.socks[self.next]
+        sk, dev, t, lo, hi, prio = self.socks[self.next]
         self.next = (self.next + 1) % len(self.socks)
         length = lo if lo == hi else self.rng.randint(lo, hi)
         # TCP sets ooo_okay when nothing is in flight on the socket; UDP never.
         ooo = t.proto == "tcp" and sk.outstanding() == 0
-        skb = SkBuff(self.cpu, self.seq, sk, sk.seq, length, t.priority, now, dev,
+        skb = SkBuff(self.cpu, self.seq, sk, sk.seq, length, prio, now, dev,
                      ooo_okay=ooo, rx_queue=t.rx_queue)
         self.seq += 1
         sk.seq += 1
@@ -79,6 +80,15 @@ class Generator:
         if rc == NET_XMIT_SUCCESS:
             sd[_OK] += 1
         return rc
+
+
+#: include/net/route.h ip_tos2prio (net/ipv4/route.c): TOS -> TC_PRIO_*
+IP_TOS2PRIO = (0, 0, 0, 0, 2, 2, 2, 2, 6, 6, 6, 6, 4, 4, 4, 4)
+
+
+def rt_tos2priority(tos: int) -> int:
+    """skb->priority that IP gives a socket's TOS (IPTOS_TOS(tos) >> 1)."""
+    return IP_TOS2PRIO[(tos & 0x1E) >> 1]
 
 
 def softirq_pending(sd) -> bool:

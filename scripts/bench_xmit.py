@@ -1,0 +1,704 @@
+#!/usr/bin/env python3
+"""Per-packet cost of ``dev_queue_xmit`` on one emulated CPU, uncontended.
+
+    python scripts/bench_xmit.py [--json PATH] [--quick]
+
+One process, one emulated CPU (``Net.bind_cpu(0)``), no NIC process: the NIC
+is polled in-process *outside* the timed regions to empty the TX rings between
+repetitions.  Devices have ``line_rate_bps = 0`` (the NIC does not pace) and
+rings of 65536 descriptors, so a timed repetition never fills a ring.
+
+Measured in one run (ns per packet, medians of interleaved repetitions):
+
+raw_sem_pair_ns
+    ``posix_ipc.Semaphore.acquire()`` + ``release()`` of a semaphore made by
+    the same :class:`shm.ipc.IpcOwner`: the floor every netq lock is built on.
+lock_pair_ns
+    ``lock()`` + ``unlock()`` of the qdisc's root_lock as emulated CPU 0 (the
+    lock kind the run uses: fifo, lock_stat bookkeeping on).  The bypass takes
+    three such pairs (root_lock, root_lock again after the driver, _xmit_lock).
+make_skb_ns
+    ``Generator.make_skb`` (the traffic generator building one skb).
+bypass_ns_per_pkt
+    ``dev_queue_xmit(skb)`` on pre-built skbs, device ``eth0`` with 2 TX queues
+    (mq, pfifo_fast children) and XPS tx-0 = CPU 0, as ``bench_run.py`` uses:
+    the qdisc is empty and idle, so every skb takes the bypass
+    (``sch_direct_xmit`` → driver → TX ring).  Checked: softnet ``bypass``
+    grows by exactly the packets sent.
+bypass_1q_ns_per_pkt
+    The same on a single-queue device (pfifo_fast root, no netdev_pick_tx work).
+send_one_ns_per_pkt
+    ``Generator.send_one``: make_skb + counters + dev_queue_xmit, i.e. what the
+    emulated CPU's flood loop pays per packet (bypass path).
+enqueue_ns_per_pkt
+    ``dev_queue_xmit(skb)`` with the TX queue stopped
+    (``netif_tx_stop_queue``): one untimed primer skb takes the bypass, finds
+    the queue stopped and is requeued (q->gso_skb); every timed skb then takes
+    the enqueue branch (``qdisc_enqueue``, then ``qdisc_run_begin`` and a
+    ``__qdisc_run`` that dequeues nothing because the queue is stopped — the
+    kernel does the same).  Checked: softnet ``enqueued`` grows by exactly the
+    packets sent.  Afterwards the queue is started and the NET_TX softirq
+    (``net_tx_action``) drains the qdisc; that drain is timed separately as
+    ``qdisc_run_ns_per_pkt`` (dequeue + sch_direct_xmit, 64 per run).
+
+Each is also given as a ratio to raw_sem_pair_ns (median of per-repetition
+ratios: each repetition of a path ran right after one of the raw semaphore).
+
+Lock backend: the run's is printed (``shm.native.backend()``).  ``Net`` has no
+switch for the pure-Python backend, so the script re-runs itself in a
+subprocess with ``NETQ_NATIVE=0`` (a hidden ``--_child`` flag) and reports that
+run's values beside the native ones (ratios are within each process).
+
+Target: bypass_ns_per_pkt <= 5000 ns (with the default backend).  When it is
+missed, the script prints the cost of the pieces of the bypass path and a
+cProfile of it.  Targets never change the exit status: this is a benchmark.
+
+Every segment and semaphore is created through an :class:`shm.ipc.IpcOwner`
+used as a context manager, so nothing is left in /dev/shm after Ctrl-C,
+SIGTERM or an error.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import datetime
+import gc
+import io
+import json
+import os
+import platform
+import pstats
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+try:
+    import netq  # noqa: F401  (installed package)
+except ImportError:  # running from a checkout: scripts/ is one below the root
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import netq  # noqa: F401
+
+import numpy as np
+import posix_ipc
+
+from shm import native
+from shm.ipc import IpcOwner, Terminated, netq_objects
+from shm.kstructs import NETDEV_QUEUE, QDISC, SOFTNET
+
+from netq.config import DeviceConfig, RunConfig, TrafficConfig
+from netq.core.dev import dev_queue_xmit, net_tx_action
+from netq.core.flow_dissector import netdev_pick_tx
+from netq.core.netdevice import netif_tx_start_queue, netif_tx_stop_queue
+from netq.core.percpu import this
+from netq.net import Net
+from workers.cpu import Generator
+from workers.nic import Nic
+
+#: Targets: name -> (description, limit in ns)
+TARGETS = {
+    "bypass_ns_per_pkt": ("<= 5000", 5000.0),
+}
+
+RING_SIZE = 65536
+TX_QUEUE_LEN = 32768
+SEED = 1
+
+
+# --------------------------------------------------------------------------
+# the emulated machine
+# --------------------------------------------------------------------------
+class Bed:
+    """A Net acting as CPU 0, its generator and an in-process NIC."""
+
+    def __init__(self, owner: IpcOwner, queues: int) -> None:
+        if queues == 1:
+            dev = DeviceConfig(name="eth0", tx_queues=1, ring_size=RING_SIZE,
+                               tx_queue_len=TX_QUEUE_LEN, line_rate_bps=0.0)
+        else:
+            dev = DeviceConfig(name="eth0", tx_queues=queues, ring_size=RING_SIZE,
+                               tx_queue_len=TX_QUEUE_LEN, line_rate_bps=0.0, xps={0: "1"})
+        cfg = RunConfig(name=f"bench_xmit_{queues}q", cpus=1, seed=SEED, devices=[dev],
+                        traffic=[TrafficConfig(sockets_per_cpu=4, proto="udp", connected=True)])
+        self.net = Net(cfg, owner)
+        self.net.bind_cpu(0)
+        self.gen = Generator(self.net, 0, SEED)
+        self.nic = Nic(self.net)
+        self.nic.record_latency = False  # the drain is untimed; keep it cheap
+        self.sd = self.net.softnet[0]
+        # XPS sends CPU 0 to tx-0; its qdisc (a pfifo_fast child of mq, or the root)
+        self.txq = self.net.txqs[0]
+        self.q = self.net.qdiscs[self.txq.f[NETDEV_QUEUE.qdisc]]
+
+    def activate(self) -> None:
+        self.net.bind_cpu(0)
+
+    def skbs(self, n: int) -> list:
+        pc = time.perf_counter_ns
+        mk = self.gen.make_skb
+        return [mk(pc()) for _ in range(n)]
+
+    def drain_rings(self) -> None:
+        poll = self.nic.poll
+        while poll():
+            pass
+        assert not any(len(t.ring) for t in self.net.txqs if t.ring is not None)
+
+    def close(self) -> None:
+        net = self.net
+        del self.gen, self.nic, self.sd, self.txq, self.q
+        with contextlib.suppress(BufferError):
+            net.close()
+
+
+# --------------------------------------------------------------------------
+# timing helpers (as in bench_shm.py)
+# --------------------------------------------------------------------------
+def _empty_loop(n: int) -> int:
+    pc = time.perf_counter_ns
+    r = range(n)
+    t0 = pc()
+    for _ in r:
+        pass
+    return pc() - t0
+
+
+def measure_interleaved(benches, reps: int) -> dict[str, list[float]]:
+    """Per-op ns of each bench, one repetition of each in turn, ``reps`` times.
+
+    ``benches`` is a list of ``(name, loop, n)``: ``loop(n)`` does any setup
+    and teardown itself and returns the ns of its timed region, which runs the
+    body ``n`` times.  Each repetition subtracts an empty loop of the same
+    length.  Interleaving puts every bench under the same machine conditions,
+    so ratios between them are stable even when absolute values drift.
+    """
+    for _, loop, n in benches:
+        loop(max(1, min(n, 500)))  # warm up: caches, specialisation, freelists
+    vals: dict[str, list[float]] = {name: [] for name, *_ in benches}
+    gc_was = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(reps):
+            for name, loop, n in benches:
+                t = loop(n)
+                e = _empty_loop(n)
+                vals[name].append(max(0.0, (t - e) / n))
+            gc.collect()  # untimed: the skb lists of this round
+    finally:
+        if gc_was:
+            gc.enable()
+    return vals
+
+
+def _loop_of(call):
+    def run(n: int) -> int:
+        c = call
+        r = range(n)
+        pc = time.perf_counter_ns
+        t0 = pc()
+        for _ in r:
+            c()
+        return pc() - t0
+
+    return run
+
+
+class _Empty:
+    def method(self) -> None:
+        pass
+
+
+# --------------------------------------------------------------------------
+# loops
+# --------------------------------------------------------------------------
+def loop_sem_pair(sem):
+    def run(n: int) -> int:
+        acq, rel = sem.acquire, sem.release
+        r = range(n)
+        pc = time.perf_counter_ns
+        t0 = pc()
+        for _ in r:
+            acq()
+            rel()
+        return pc() - t0
+
+    return run
+
+
+def loop_lock_pair(bed: Bed):
+    def run(n: int) -> int:
+        bed.activate()
+        lk = this.locks[bed.q.root_lock]
+        lock, unlock = lk.lock, lk.unlock
+        r = range(n)
+        pc = time.perf_counter_ns
+        t0 = pc()
+        for _ in r:
+            lock()
+            unlock()
+        return pc() - t0
+
+    return run
+
+
+def loop_make_skb(bed: Bed):
+    def run(n: int) -> int:
+        mk = bed.gen.make_skb
+        r = range(n)
+        pc = time.perf_counter_ns
+        t0 = pc()
+        for _ in r:
+            mk(0)
+        return pc() - t0
+
+    return run
+
+
+def loop_bypass(bed: Bed):
+    """dev_queue_xmit on pre-built skbs; the rings are drained afterwards."""
+
+    def run(n: int) -> int:
+        bed.activate()
+        skbs = bed.skbs(n)
+        sd = bed.sd
+        b0 = sd[SOFTNET.bypass]
+        xmit = dev_queue_xmit
+        pc = time.perf_counter_ns
+        t0 = pc()
+        for skb in skbs:
+            xmit(skb)
+        t = pc() - t0
+        got = sd[SOFTNET.bypass] - b0
+        if got != n:
+            raise RuntimeError(f"bypass: {got} of {n} skbs took the bypass")
+        bed.drain_rings()
+        return t
+
+    return run
+
+
+def loop_send_one(bed: Bed):
+    """Generator.send_one (make_skb + counters + dev_queue_xmit)."""
+
+    def run(n: int) -> int:
+        bed.activate()
+        sd = bed.sd
+        send = bed.gen.send_one
+        b0 = sd[SOFTNET.bypass]
+        r = range(n)
+        pc = time.perf_counter_ns
+        t0 = pc()
+        for _ in r:
+            send(sd)
+        t = pc() - t0
+        got = sd[SOFTNET.bypass] - b0
+        if got != n:
+            raise RuntimeError(f"send_one: {got} of {n} skbs took the bypass")
+        bed.drain_rings()
+        return t
+
+    return run
+
+
+def loop_enqueue(bed: Bed, drain_ns: list):
+    """dev_queue_xmit with the TX queue stopped: the enqueue branch.
+
+    Appends (ns, packets) of the untimed-by-the-caller softirq drain to
+    ``drain_ns`` so that the qdisc-run cost per packet can be reported too.
+    """
+
+    def run(n: int) -> int:
+        bed.activate()
+        skbs = bed.skbs(n + 1)
+        sd, q, txq = bed.sd, bed.q, bed.txq
+        netif_tx_stop_queue(txq)
+        dev_queue_xmit(skbs[0])  # primer: bypass → queue stopped → requeued as gso_skb
+        if not q.f[QDISC.requeue_pending]:
+            raise RuntimeError("enqueue: the primer skb was not requeued")
+        e0 = sd[SOFTNET.enqueued]
+        xmit = dev_queue_xmit
+        it = skbs[1:]
+        pc = time.perf_counter_ns
+        t0 = pc()
+        for skb in it:
+            xmit(skb)
+        t = pc() - t0
+        got = sd[SOFTNET.enqueued] - e0
+        if got != n:
+            raise RuntimeError(f"enqueue: {got} of {n} skbs were enqueued")
+        # reset: start the queue; the NET_TX softirq runs the qdisc dry
+        netif_tx_start_queue(txq)
+        action = net_tx_action
+        t1 = pc()
+        while action():
+            pass
+        drain_ns.append((pc() - t1, n + 1))
+        if q.f[QDISC.qlen] or q.f[QDISC.requeue_pending]:
+            raise RuntimeError(f"enqueue: qdisc not drained (qlen {q.f[QDISC.qlen]})")
+        bed.drain_rings()
+        return t
+
+    return run
+
+
+# --------------------------------------------------------------------------
+# breakdown of the bypass path (printed when the target is missed)
+# --------------------------------------------------------------------------
+def bypass_breakdown(bed: Bed, sem, n: int, reps: int) -> dict[str, float]:
+    """Per-call costs of the pieces the bypass path is made of."""
+    bed.activate()
+    skb = bed.gen.make_skb(0)
+    dev = skb.dev
+    lk = this.locks[bed.q.root_lock]
+    xl = this.locks[bed.txq.xmit_lock]
+    ring = bed.txq.ring
+    f = bed.q.f
+    desc = skb.desc
+
+    def ring_pair(n):
+        produce, consume = ring.produce, ring.consume
+        d = skb.desc()
+        r = range(n)
+        pc = time.perf_counter_ns
+        t0 = pc()
+        for _ in r:
+            produce(d)
+            consume()
+        return pc() - t0
+
+    def shared_rmw(n):
+        w = f
+        k = QDISC.bytes
+        r = range(n)
+        pc = time.perf_counter_ns
+        t0 = pc()
+        for _ in r:
+            w[k] += 1
+        return pc() - t0
+
+    benches = [
+        ("posix_ipc sem acquire+release", loop_sem_pair(sem), n),
+        ("root_lock lock+unlock (x2 per bypass)", _loop_pair(lk), n),
+        ("_xmit_lock lock+unlock (x1 per bypass)", _loop_pair(xl), n),
+        ("netdev_pick_tx (socket-cached queue)", _loop_of(lambda: netdev_pick_tx(dev, skb)), n),
+        ("skb.desc() (8-tuple)", _loop_of(desc), n),
+        ("TX ring produce+consume (one desc)", ring_pair, n),
+        ("shared word += 1 (memoryview)", shared_rmw, n),
+        ("make_skb (generator, not in bypass)", loop_make_skb(bed), n),
+        ("time.perf_counter_ns()", _loop_of(time.perf_counter_ns), n),
+        ("Python method call (empty body)", _loop_of(_Empty().method), n),
+    ]
+    return {k: statistics.median(v) for k, v in measure_interleaved(benches, reps).items()}
+
+
+def _loop_pair(lk):
+    def run(n: int) -> int:
+        lock, unlock = lk.lock, lk.unlock
+        r = range(n)
+        pc = time.perf_counter_ns
+        t0 = pc()
+        for _ in r:
+            lock()
+            unlock()
+        return pc() - t0
+
+    return run
+
+
+def bypass_profile(bed: Bed, n: int, top: int = 22) -> tuple[list[dict], str]:
+    """cProfile of n bypass transmissions: functions by own time."""
+    bed.activate()
+    skbs = bed.skbs(n)
+    prof = cProfile.Profile()
+    gc.disable()
+    try:
+        prof.enable()
+        for skb in skbs:
+            dev_queue_xmit(skb)
+        prof.disable()
+    finally:
+        gc.enable()
+    bed.drain_rings()
+    st = pstats.Stats(prof)
+    total = st.total_tt or 1e-12
+    rows = []
+    for (fn, line, name), (cc, nc, tt, ct, _callers) in st.stats.items():
+        where = f"{os.path.relpath(fn) if fn.startswith('/') else fn}:{line}({name})"
+        rows.append({"function": where, "calls_per_pkt": nc / n, "tottime_share": tt / total,
+                     "cumtime_share": ct / total})
+    rows.sort(key=lambda r: -r["tottime_share"])
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(top)
+    return rows[:top], buf.getvalue()
+
+
+# --------------------------------------------------------------------------
+# the measurement (run by the parent and by the NETQ_NATIVE=0 child)
+# --------------------------------------------------------------------------
+def run_all(n_pkt: int, reps: int, core: int, want_breakdown: bool) -> dict:
+    old_aff = os.sched_getaffinity(0)
+    out: dict = {"backend": native.backend()}
+    with contextlib.ExitStack() as stack:
+        os.sched_setaffinity(0, {core})
+        stack.callback(os.sched_setaffinity, 0, old_aff)
+        owner = stack.enter_context(IpcOwner())
+        sem = owner.semaphore("bench_sem", 1)
+        mq = Bed(owner, 2)
+        stack.callback(mq.close)
+        one = Bed(owner, 1)
+        stack.callback(one.close)
+        out["atomics"] = mq.net.atomics.backend
+        out["lock_policy"] = {"fairness": mq.net.lock_policy.fairness,
+                              "waiting": mq.net.lock_policy.waiting,
+                              "lock_native": mq.net.locks.native}
+        out["strategy"] = mq.net.strategy
+        drain: list = []
+        benches = [
+            ("raw_sem_pair_ns", loop_sem_pair(sem), n_pkt),
+            ("lock_pair_ns", loop_lock_pair(mq), n_pkt),
+            ("make_skb_ns", loop_make_skb(mq), n_pkt),
+            ("bypass_ns_per_pkt", loop_bypass(mq), n_pkt),
+            ("bypass_1q_ns_per_pkt", loop_bypass(one), n_pkt),
+            ("send_one_ns_per_pkt", loop_send_one(mq), n_pkt),
+            ("enqueue_ns_per_pkt", loop_enqueue(mq, drain), n_pkt),
+        ]
+        vals = measure_interleaved(benches, reps)
+        drain = drain[-reps:]  # the warm-up's drain is not one of the repetitions
+        res = {k: statistics.median(v) for k, v in vals.items()}
+        res["qdisc_run_ns_per_pkt"] = statistics.median(t / k for t, k in drain)
+        raw = vals["raw_sem_pair_ns"]
+        for k in ("lock_pair_ns", "bypass_ns_per_pkt", "bypass_1q_ns_per_pkt",
+                  "send_one_ns_per_pkt", "enqueue_ns_per_pkt"):
+            res[k.replace("_ns_per_pkt", "").replace("_ns", "") + "_ratio_to_raw_sem"] = \
+                statistics.median(a / b for a, b in zip(vals[k], raw) if b > 0)
+        out["results"] = res
+        out["reps_ns"] = vals
+        out["qdisc_counters"] = {
+            "bypass": int(mq.sd[SOFTNET.bypass]), "enqueued": int(mq.sd[SOFTNET.enqueued]),
+            "qdisc_runs": int(mq.sd[SOFTNET.qdisc_runs]),
+            "requeues": int(mq.sd[SOFTNET.requeues]),
+            "drops": int(sum(mq.net.drops[0])),
+        }
+        if want_breakdown:
+            out["breakdown_ns"] = bypass_breakdown(mq, sem, n_pkt, max(3, reps // 2))
+            out["profile"], out["profile_text"] = bypass_profile(mq, n_pkt)
+        del benches
+    return out
+
+
+def child_main(path: str, n_pkt: int, reps: int, core: int) -> int:
+    with IpcOwner() as scope, scope.handle_signals():
+        out = run_all(n_pkt, reps, core, want_breakdown=False)
+    with open(path, "w") as fh:
+        json.dump(out, fh)
+    return 0
+
+
+def run_python_backend(args, core: int, timeout: float) -> dict:
+    """Re-run the measurement in a subprocess with NETQ_NATIVE=0."""
+    env = dict(os.environ, NETQ_NATIVE="0")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "child.json")
+        cmd = [sys.executable, os.path.abspath(__file__), "--_child", path, "--_core", str(core)]
+        if args.quick:
+            cmd.append("--quick")
+        try:
+            p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {"skipped": f"NETQ_NATIVE=0 child timed out after {timeout:.0f} s"}
+        if p.returncode != 0 or not os.path.exists(path):
+            tail = (p.stderr or p.stdout).strip().splitlines()[-3:]
+            return {"skipped": f"NETQ_NATIVE=0 child exited {p.returncode}: {' | '.join(tail)}"}
+        with open(path) as fh:
+            return json.load(fh)
+
+
+# --------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------
+def machine_info(core: int) -> dict:
+    model = ""
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    return {
+        "cpu_count": os.cpu_count(),
+        "sched_getaffinity": sorted(os.sched_getaffinity(0)),
+        "cpu_model": model,
+        "pinned_core": core,
+        "python": sys.version.split()[0],
+        "python_implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "numpy": np.__version__,
+        "posix_ipc": getattr(posix_ipc, "VERSION", "?"),
+        "lock_backend": native.backend(),
+        "loadavg": os.getloadavg(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def fmt(v: float) -> str:
+    return f"{v:,.1f}"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
+    ap.add_argument("--quick", action="store_true", help="small N: a smoke run of a few seconds")
+    ap.add_argument("--_child", metavar="PATH", help=argparse.SUPPRESS)
+    ap.add_argument("--_core", type=int, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+
+    if args.quick:
+        n_pkt, reps = 1_000, 5
+    else:
+        n_pkt, reps = 5_000, 21
+    core = args._core if args._core is not None else sorted(os.sched_getaffinity(0))[0]
+
+    if args._child:
+        return child_main(args._child, n_pkt, reps, core)
+
+    machine = machine_info(core)
+    t_start = time.monotonic()
+    with IpcOwner() as scope_owner, scope_owner.handle_signals():
+        main_run = run_all(n_pkt, reps, core, want_breakdown=False)
+    res = main_run["results"]
+    met = res["bypass_ns_per_pkt"] <= TARGETS["bypass_ns_per_pkt"][1]
+    if not met:  # where the time goes: pieces and a profile (separate, after the timing)
+        with IpcOwner() as scope_owner, scope_owner.handle_signals():
+            extra = run_all(min(n_pkt, 2_000), 3, core, want_breakdown=True)
+        main_run["breakdown_ns"] = extra["breakdown_ns"]
+        main_run["profile"] = extra["profile"]
+        main_run["profile_text"] = extra["profile_text"]
+    if main_run["backend"].startswith("native"):
+        py = run_python_backend(args, core, timeout=600)
+    else:
+        py = {"skipped": "the default backend is already pure Python: " + main_run["backend"]}
+    elapsed = time.monotonic() - t_start
+
+    targets = {}
+    for name, (desc, lim) in TARGETS.items():
+        targets[name] = {"target": desc, "limit_ns": lim, "value_ns": res[name],
+                         "met": res[name] <= lim, "backend": main_run["backend"]}
+
+    # -- table ------------------------------------------------------------------
+    print(f"netq dev_queue_xmit benchmark ({'quick' if args.quick else 'full'}), {elapsed:.1f} s")
+    print(
+        f"machine: {machine['cpu_count']} CPUs (affinity {machine['sched_getaffinity']}), "
+        f"{machine['cpu_model'] or machine['machine']}; Python {machine['python']}; "
+        f"{machine['platform']}; load {machine['loadavg'][0]:.2f}; {machine['date']}"
+    )
+    pol = main_run["lock_policy"]
+    print(
+        f"params: median of {reps} interleaved reps x {n_pkt} packets, pinned to core {core}; "
+        f"1 emulated CPU, strategy {main_run['strategy']}, locks {pol['fairness']}/{pol['waiting']}; "
+        f"eth0: 2 TX queues (mq/pfifo_fast, XPS tx-0=CPU0) and a 1-queue variant, "
+        f"ring {RING_SIZE}, line_rate 0"
+    )
+    print(f"backend: locks {main_run['backend']}, atomics {main_run['atomics']}")
+    print()
+    w = 32
+    print(f"{'name':<{w}} {'value':>12} {'x raw sem':>10}  {'target':<14} status")
+    print("-" * (w + 48))
+
+    def line(name, value, ratio=None, target="", status=""):
+        rs = f"{ratio:.1f}x" if ratio is not None else ""
+        print(f"{name:<{w}} {fmt(value):>12} {rs:>10}  {target:<14} {status}")
+
+    def rows(r, prefix=""):
+        line(prefix + "raw_sem_pair_ns", r["raw_sem_pair_ns"], 1.0)
+        line(prefix + "lock_pair_ns", r["lock_pair_ns"], r["lock_pair_ratio_to_raw_sem"])
+        line(prefix + "make_skb_ns", r["make_skb_ns"])
+        for k, rk in (("bypass_ns_per_pkt", "bypass_ratio_to_raw_sem"),
+                      ("bypass_1q_ns_per_pkt", "bypass_1q_ratio_to_raw_sem"),
+                      ("send_one_ns_per_pkt", "send_one_ratio_to_raw_sem"),
+                      ("enqueue_ns_per_pkt", "enqueue_ratio_to_raw_sem")):
+            if k in TARGETS and not prefix:
+                t = targets[k]
+                line(prefix + k, r[k], r[rk], t["target"], "ok" if t["met"] else "over")
+            elif k in TARGETS:
+                ok = r[k] <= TARGETS[k][1]
+                line(prefix + k, r[k], r[rk], f"({TARGETS[k][0]})", "ok" if ok else "over")
+            else:
+                line(prefix + k, r[k], r[rk])
+        line(prefix + "qdisc_run_ns_per_pkt", r["qdisc_run_ns_per_pkt"],
+             r["qdisc_run_ns_per_pkt"] / r["raw_sem_pair_ns"] if r["raw_sem_pair_ns"] else None)
+
+    rows(res)
+    if "results" in py:
+        print(f"-- pure-Python backend (NETQ_NATIVE=0 subprocess: locks {py['backend']}, "
+              f"atomics {py['atomics']}; informational)")
+        rows(py["results"], "py:")
+    else:
+        print(f"-- pure-Python backend: skipped ({py.get('skipped')})")
+    print()
+    met_l = [k for k, t in targets.items() if t["met"]]
+    missed = [k for k, t in targets.items() if not t["met"]]
+    print(f"targets met ({len(met_l)}/{len(targets)}): {', '.join(met_l) or 'none'}")
+    print(f"targets missed: {', '.join(missed) or 'none'}")
+    print("bypass = 3 lock pairs (root_lock twice, _xmit_lock once) + pick_tx + driver + "
+          "counters; qdisc_run_ns_per_pkt = the softirq's dequeue + sch_direct_xmit")
+
+    if "breakdown_ns" in main_run:
+        print()
+        print("bypass_ns_per_pkt is over its target; cost of the pieces (ns per call):")
+        for k, v in main_run["breakdown_ns"].items():
+            print(f"  {k:<46} {fmt(v):>10}")
+        print()
+        print("cProfile of the bypass path (own time share; profiling inflates call overhead):")
+        print(f"  {'function':<62} {'calls/pkt':>9} {'own':>6} {'cum':>6}")
+        for r in main_run["profile"]:
+            print(f"  {r['function'][-62:]:<62} {r['calls_per_pkt']:>9.1f} "
+                  f"{r['tottime_share']:>6.1%} {r['cumtime_share']:>6.1%}")
+
+    if args.json:
+        doc = {
+            "version": 1,
+            "benchmark": "xmit",
+            "machine": machine,
+            "params": {
+                "quick": args.quick,
+                "reps": reps,
+                "packets_per_rep": n_pkt,
+                "ring_size": RING_SIZE,
+                "tx_queue_len": TX_QUEUE_LEN,
+                "seed": SEED,
+                "elapsed_s": round(elapsed, 2),
+            },
+            "backend": {"locks": main_run["backend"], "atomics": main_run["atomics"],
+                        "lock_policy": main_run["lock_policy"], "strategy": main_run["strategy"]},
+            "results": res,
+            "results_python_backend": py.get("results"),
+            "python_backend": {k: v for k, v in py.items() if k not in ("results", "profile_text")},
+            "targets": targets,
+            "details": {"reps_ns": main_run["reps_ns"], "qdisc_counters": main_run["qdisc_counters"]},
+            "breakdown_ns": main_run.get("breakdown_ns"),
+            "profile": main_run.get("profile"),
+        }
+        with open(args.json, "w") as fh:
+            json.dump(doc, fh, indent=2)
+            fh.write("\n")
+        print(f"\nwrote {args.json}")
+
+    left = [o.entry for o in netq_objects() if o.pid == os.getpid()]
+    if left:  # cannot happen with the owners above; say so loudly if it does
+        print(f"warning: IPC objects left in /dev/shm: {left}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("bench_xmit: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Terminated as e:
+        print(f"bench_xmit: {e}", file=sys.stderr)
+        sys.exit(128 + e.signum)
