@@ -75,12 +75,11 @@ DROP_REASONS = (
     "QDISC_DROP",          # qdisc limit reached (qdisc_drop from pfifo_fast/pfifo enqueue)
     "QDISC_DEACTIVATED",   # __QDISC_STATE_DEACTIVATED seen in __dev_xmit_skb
     "NOOP_QDISC",          # txq->qdisc is noop_qdisc (device down): noop_enqueue
-    "QDISC_RESET",         # purged by qdisc_reset() in dev_deactivate
+    "QDISC_RESET",         # purged by qdisc_reset(): dev_deactivate, ethtool -L
     "XMIT_RECURSION",      # noqueue: xmit_recursion > limit ("Dead loop on virtual device")
     "DEAD_LOOP_OWNER",     # noqueue: txq->xmit_lock_owner == this CPU ("Dead loop ...")
     "VIRT_QUEUE_STOPPED",  # noqueue: "Virtual device %s asks to queue packet!"
     "DEV_DOWN",            # noqueue branch with !IFF_UP (-ENETDOWN)
-    "TX_QUEUE_GONE",       # skb on a TX queue >= real_num_tx_queues when purged
 )
 DROP = {name: i for i, name in enumerate(DROP_REASONS)}
 NDROP = len(DROP_REASONS)

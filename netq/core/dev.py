@@ -275,3 +275,41 @@ def net_crit_ratelimited(msg: int, dev: NetDevice) -> None:
     """Count a kernel message for ``dev``: printed or suppressed."""
     col = MSG_PRINTED if net_ratelimit() else MSG_SUPPRESSED
     this.msgs[(dev.index * 2 + msg) * 2 + col] += 1
+
+
+# -- configuration (control context, under rtnl) -----------------------------------------
+def netif_set_real_num_tx_queues(dev: NetDevice, txq: int) -> None:
+    """ethtool -L: change the number of TX queues in use.  Shrinking purges
+    the qdiscs of the queues that go away (qdisc_reset_all_tx_gt); sockets
+    that cached such a queue re-pick (__netdev_pick_tx's range check)."""
+    from ..sched.sch_generic import qdisc_reset_purge
+
+    if not 1 <= txq <= dev.f[NETDEV.num_tx_queues]:
+        raise ValueError(f"{dev.name}: real_num_tx_queues must be 1..{dev.f[NETDEV.num_tx_queues]}")
+    if txq < dev.f[NETDEV.real_num_tx_queues]:
+        net = this.net
+        seen = set()
+        for q_txq in dev.txqs[txq:]:
+            q = net.qdiscs[q_txq.f[NETDEV_QUEUE.qdisc_sleeping]]
+            if q.id not in seen:  # a shared root qdisc is reset once (and wholly)
+                seen.add(q.id)
+                qdisc_reset_purge(q)
+    dev.f[NETDEV.real_num_tx_queues] = txq
+
+
+def dev_close(dev: NetDevice) -> int:
+    """ip link set DEV down: dev_deactivate, then clear IFF_UP.  Returns the
+    skbs purged from its qdiscs."""
+    from ..sched.sch_generic import dev_deactivate
+
+    n = dev_deactivate(dev)
+    dev.f[NETDEV.flags] &= ~IFF_UP
+    return n
+
+
+def dev_open(dev: NetDevice) -> None:
+    """ip link set DEV up: set IFF_UP, then dev_activate."""
+    from ..sched.sch_generic import dev_activate
+
+    dev.f[NETDEV.flags] |= IFF_UP
+    dev_activate(dev)

@@ -28,6 +28,8 @@ from typing import Callable
 
 from shm.kstructs import (
     DROP,
+    NETDEV_QUEUE,
+    TCQ_F_BUILTIN,
     QDISC,
     QDISC_STATE_DEACTIVATED,
     QDISC_STATE_SCHED,
@@ -403,6 +405,81 @@ def qdisc_reset(q: Qdisc) -> list:
     f[_QLEN] = 0
     f[_BACKLOG] = 0
     return purged
+
+
+def qdisc_reset_purge(q: Qdisc) -> int:
+    """qdisc_reset() under root_lock, with every purged skb freed in this
+    (control) context: counted as QDISC_RESET and charged to its socket."""
+    root = this.locks[q.root_lock]
+    root.lock()
+    try:
+        purged = qdisc_reset(q)
+    finally:
+        root.unlock()
+    net = this.net
+    for d in purged:
+        this.drops[DROP["QDISC_RESET"]] += 1
+        if d[2] >= 0:
+            sk_dropped(net.socks[d[2]])
+    return len(purged)
+
+
+def dev_deactivate_queue(txq, qdisc_default: "Qdisc") -> int:
+    """Point txq->qdisc at noop_qdisc, mark the old one DEACTIVATED (unless
+    builtin) and purge it.  Returns the skbs purged.  Control context."""
+    net = this.net
+    q = net.qdiscs[txq.f[NETDEV_QUEUE.qdisc]]
+    root = this.locks[q.root_lock]
+    root.lock()
+    try:
+        if not q.f[QDISC.flags] & TCQ_F_BUILTIN:
+            net.atomics.set_bit(q.base + _STATE, QDISC_STATE_DEACTIVATED)
+        txq.f[NETDEV_QUEUE.qdisc] = qdisc_default.id  # rcu_assign_pointer
+        purged = qdisc_reset(q)
+    finally:
+        root.unlock()
+    for d in purged:
+        this.drops[DROP["QDISC_RESET"]] += 1
+        if d[2] >= 0:
+            sk_dropped(net.socks[d[2]])
+    return len(purged)
+
+
+def some_qdisc_is_busy(dev) -> bool:
+    """A qdisc of dev is still running or scheduled (3.13 checks RUNNING and
+    SCHED under the root lock; a racy read is enough to wait on)."""
+    net = this.net
+    for txq in dev.txqs:
+        q = net.qdiscs[txq.f[NETDEV_QUEUE.qdisc_sleeping]]
+        if q.f[_RUNNING] or q.f[_STATE] >> QDISC_STATE_SCHED & 1:
+            return True
+    return False
+
+
+def dev_deactivate(dev, wait_s: float = 2.0) -> int:
+    """Take the device's qdiscs out of service (as ``ip link set DEV down``
+    does via dev_deactivate_many): every TX queue gets noop_qdisc, the old
+    qdiscs are marked DEACTIVATED and purged, then wait for running qdiscs
+    to finish (some_qdisc_is_busy; a scheduled one is dropped from the
+    softirq by net_tx_action when it sees DEACTIVATED).  Control context.
+    Returns the skbs purged."""
+    noop = this.net.qdiscs[0]
+    n = sum(dev_deactivate_queue(txq, noop) for txq in dev.txqs)
+    deadline = time.monotonic() + wait_s
+    while some_qdisc_is_busy(dev) and time.monotonic() < deadline:
+        time.sleep(0.0005)  # yield()
+    return n
+
+
+def dev_activate(dev) -> None:
+    """Give every TX queue its qdisc_sleeping back and clear DEACTIVATED
+    (transition_one_qdisc).  Control context."""
+    net = this.net
+    for txq in dev.txqs:
+        q = net.qdiscs[txq.f[NETDEV_QUEUE.qdisc_sleeping]]
+        if not q.f[QDISC.flags] & TCQ_F_BUILTIN:
+            net.atomics.clear_bit(q.base + _STATE, QDISC_STATE_DEACTIVATED)
+        txq.f[NETDEV_QUEUE.qdisc] = q.id
 
 
 def qdisc_state_deactivated(q: Qdisc) -> bool:
