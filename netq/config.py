@@ -102,6 +102,26 @@ class TrafficConfig:
     rx_queue: int = -1
 
 
+EVENT_ACTIONS = ("dev_close", "dev_open", "set_real_num_tx_queues", "slow_nic", "kill", "stop")
+
+
+@dataclass
+class EventConfig:
+    """Something done to a running experiment ``at`` seconds after the start.
+
+    dev_close / dev_open DEVICE         ip link set DEVICE down / up
+    set_real_num_tx_queues DEVICE VALUE ethtool -L DEVICE tx VALUE
+    slow_nic VALUE                      the NIC spends VALUE ns more per packet
+    kill WORKER / stop WORKER           SIGKILL / SIGSTOP "cpuN" or "nic" (faults)
+    """
+
+    at: float = 0.0
+    action: str = "dev_close"
+    device: str | None = None
+    worker: str | None = None
+    value: int = 0
+
+
 @dataclass
 class CostConfig:
     """Emulated per-operation costs (busy-waits), reported in the setup.
@@ -141,6 +161,7 @@ class RunConfig:
     devices: list[DeviceConfig] = field(default_factory=lambda: [DeviceConfig()])
     traffic: list[TrafficConfig] = field(default_factory=lambda: [TrafficConfig()])
     costs: CostConfig = field(default_factory=CostConfig)
+    events: list[EventConfig] = field(default_factory=list)
 
     # -- derived -----------------------------------------------------------------
     @property
@@ -187,7 +208,27 @@ class RunConfig:
             _int_range(f"costs.{k}", getattr(self.costs, k), 0, 10**8)
         self._validate_devices()
         self._validate_traffic()
+        self._validate_events()
         return self
+
+    def _validate_events(self) -> None:
+        names = {d.name: d for d in self.devices}
+        workers = {"nic"} | {f"cpu{c}" for c in range(self.cpus)}
+        for i, e in enumerate(self.events):
+            p = f"events[{i}]"
+            if not isinstance(e.at, (int, float)) or e.at < 0:
+                raise ConfigError(f"{p}.at", "seconds after the start, >= 0")
+            if e.action not in EVENT_ACTIONS:
+                raise ConfigError(f"{p}.action", f"one of {', '.join(EVENT_ACTIONS)}")
+            if e.action in ("dev_close", "dev_open", "set_real_num_tx_queues"):
+                if e.device not in names:
+                    raise ConfigError(f"{p}.device", f"name a device; have {sorted(names)}")
+            if e.action == "set_real_num_tx_queues":
+                _int_range(f"{p}.value", e.value, 1, names[e.device].tx_queues)
+            if e.action == "slow_nic":
+                _int_range(f"{p}.value", e.value, 0, 10**9)
+            if e.action in ("kill", "stop") and e.worker not in workers:
+                raise ConfigError(f"{p}.worker", f"one of {', '.join(sorted(workers))}")
 
     def _validate_devices(self) -> None:
         if not self.devices:
@@ -292,7 +333,7 @@ def _int_range(name: str, v: Any, lo: int, hi: int) -> None:
 
 
 # -- building from dicts (TOML, presets) -------------------------------------------
-_SECTIONS = {"devices": DeviceConfig, "traffic": TrafficConfig}
+_SECTIONS = {"devices": DeviceConfig, "traffic": TrafficConfig, "events": EventConfig}
 
 
 def from_dict(d: dict, base: RunConfig | None = None) -> RunConfig:

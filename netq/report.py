@@ -121,6 +121,8 @@ def text(res: dict) -> str:
     out.append("  per CPU: " + ", ".join(
         f"cpu{c['cpu']} {_si(c['pps'])} pps ({_ns(c['cpu_ns_per_packet'])}/pkt, "
         f"{c['nvcsw'] + c['nivcsw']} csw)" for c in res["cpus"]))
+    for e in res.get("events", []):
+        out.append(f"  event at {e['done_at']:.2f} s: {e['action']} - {e['result']}")
     # tc -s qdisc show
     out.append("")
     out.append("tc -s qdisc show")

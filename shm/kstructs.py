@@ -214,6 +214,7 @@ NIC = Record(
         ("busy_ns", "time spent transmitting (not idle) in the window; NIC"),
         ("cpu_ns", "NIC process CPU time in the window; NIC"),
         ("lat_blob_len", "bytes of the encoded latency histogram in nic_blob; NIC"),
+        ("slow_ns", "extra ns the NIC spends per packet (a slow NIC); supervisor"),
     ],
 )
 NIC_BLOB_BYTES = 64 * 1024

@@ -200,3 +200,21 @@ def test_list_and_help():
     assert r.returncode == 0 and "busylock" in r.stdout and "recursion" in r.stdout
     r = netq("--help", timeout=60)
     assert r.returncode == 0 and "--xps QUEUE=MASK" in r.stdout
+
+
+def test_events_change_a_running_experiment(tmp_path):
+    """ethtool -L, ip link down/up and a slow NIC mid-run: every skb still accounted."""
+    path = tmp_path / "ev.json"
+    text = ('cpus = 2\nduration = 1.6\n[[devices]]\nname = "eth0"\ntx_queues = 4\n'
+            '[[events]]\nat = 0.3\naction = "set_real_num_tx_queues"\ndevice = "eth0"\nvalue = 2\n'
+            '[[events]]\nat = 0.6\naction = "dev_close"\ndevice = "eth0"\n'
+            '[[events]]\nat = 0.9\naction = "dev_open"\ndevice = "eth0"\n'
+            '[[events]]\nat = 1.2\naction = "slow_nic"\nvalue = 5000\n')
+    r = netq("--config", str(_toml(tmp_path, text)), "--json", str(path), "--quiet")
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads(path.read_text())
+    assert [e["action"] for e in doc["events"]] == [
+        "set_real_num_tx_queues", "dev_close", "dev_open", "slow_nic"]
+    assert doc["invariants_ok"]
+    assert doc["drops"]["NOOP_QDISC"] > 0  # senders met noop_qdisc while down
+    assert doc["setup"]["devices"][0]["real_num_tx_queues"] == 2

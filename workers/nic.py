@@ -99,11 +99,14 @@ class Nic:
         lens = d[:, 4]
         dev = txq.dev.index
         bps, pps, overhead = self.rate[dev]
-        if bps or pps:
+        slow = self.f[NIC.slow_ns]
+        if bps or pps or slow:
             start = max(self.wire_t[dev], now)
             per = (lens + overhead) * (8e9 / bps) if bps else np.zeros(len(d))
             if pps:
                 per = np.maximum(per, 1e9 / pps)
+            if slow:
+                per = per + slow
             finish = start + np.cumsum(per).astype(np.int64)
             self.wire_t[dev] = int(finish[-1])
         else:
@@ -215,7 +218,8 @@ def nic_main(net, host_core: int) -> None:
         os.sched_setaffinity(0, {host_core})
     except OSError:
         pass
-    net.bind_cpu(net.control_cpu)  # the NIC takes no kernel locks; atomics only
+    # The NIC takes no kernel locks: it changes queue state with atomics and
+    # schedules qdiscs on the irq CPU's output_queue under its softnet lock.
     nic = Nic(net)
     f = net.nic
     rc = net.runctl

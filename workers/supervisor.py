@@ -77,6 +77,7 @@ class Supervisor:
     def __init__(self, cfg: RunConfig, progress=None) -> None:
         self.cfg = cfg.validate()
         self.progress = progress  # callable(fraction) or None
+        self.events_done: list[dict] = []
 
     def run(self) -> Outcome:
         cfg = self.cfg
@@ -101,6 +102,7 @@ class Supervisor:
                 for p in procs.values():
                     p.start()
                 status, faults = self._wait_ready(net, procs)
+                net.bind_cpu(net.control_cpu)  # events act as the control process (rtnl)
                 if status == "ok":
                     rc = net.runctl
                     rc[RUNCTL.t_go] = time.perf_counter_ns()
@@ -141,6 +143,7 @@ class Supervisor:
                 res["lock_holders"] = lock_report
             res["status"] = status
             res["faults"] = faults
+            res["events"] = self.events_done
             res["exit_code"] = EXIT_CODES[status]
             net.close()
         return Outcome(status, res, faults)
@@ -160,10 +163,31 @@ class Supervisor:
                 return "stalled", [f"workers not ready after {START_TIMEOUT_S:.0f} s"]
             time.sleep(TICK_S)
 
+    def _event(self, net, procs, e) -> str:
+        """Carry out one scheduled event (control context, as rtnl would)."""
+        from netq.core.dev import dev_close, dev_open, netif_set_real_num_tx_queues
+
+        if e.action in ("kill", "stop"):
+            p = procs[e.worker]
+            os.kill(p.pid, signal.SIGKILL if e.action == "kill" else signal.SIGSTOP)
+            return f"{e.worker} (pid {p.pid}) sent {'SIGKILL' if e.action == 'kill' else 'SIGSTOP'}"
+        if e.action == "slow_nic":
+            net.nic[NIC.slow_ns] = e.value
+            return f"NIC slowed by {e.value} ns per packet"
+        dev = net.dev_by_name[e.device]
+        if e.action == "dev_close":
+            return f"{dev.name} down: {dev_close(dev)} skbs purged from its qdiscs"
+        if e.action == "dev_open":
+            dev_open(dev)
+            return f"{dev.name} up"
+        netif_set_real_num_tx_queues(dev, e.value)
+        return f"{dev.name} real_num_tx_queues = {e.value}"
+
     def _watch_run(self, net, procs) -> tuple[str, list[str]]:
         cfg = self.cfg
         rc = net.runctl
         t0 = time.monotonic()
+        pending = sorted(cfg.events, key=lambda e: e.at)
         stall = cfg.stall_timeout
         last = [-1] * cfg.cpus
         last_move = [t0] * cfg.cpus
@@ -172,6 +196,16 @@ class Supervisor:
         while True:
             time.sleep(TICK_S)
             now = time.monotonic()
+            while pending and now - t0 >= pending[0].at:
+                e = pending.pop(0)
+                self.events_done.append({"at": e.at, "action": e.action, "device": e.device,
+                                         "worker": e.worker, "value": e.value,
+                                         "done_at": round(time.monotonic() - t0, 3),
+                                         "result": self._event(net, procs, e)})
+                if e.action in ("stop", "slow_nic"):
+                    # progress is judged from now on
+                    last_move = [time.monotonic()] * cfg.cpus
+                    nic_move = time.monotonic()
             dead = _dead(procs)
             if dead:
                 return "fault", dead
