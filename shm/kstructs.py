@@ -22,6 +22,9 @@ MAX_TX_QUEUES = 64
 
 # -- run control ------------------------------------------------------------------
 PHASE_INIT, PHASE_RUN, PHASE_STOP, PHASE_EXIT = range(4)
+#: test-only faults (NETQ_FAULT_INJECT): the NIC loses one skb silently
+FAULT_NONE, FAULT_LOSE_ONE = 0, 1
+FAULTS = {"lose_one": FAULT_LOSE_ONE}
 
 RUNCTL = Record(
     "runctl",
@@ -31,7 +34,7 @@ RUNCTL = Record(
         ("t_go", "monotonic ns when workers were released; supervisor"),
         ("t_stop", "monotonic ns when generation stopped; supervisor"),
         ("nic_delivered_at_stop", "NIC delivered count when t_stop was taken; supervisor"),
-        ("fault_inject", "test-only fault switch (see workers.cpu); supervisor"),
+        ("fault_inject", "test-only fault switch FAULT_*; supervisor sets, NIC clears"),
     ],
 )
 

@@ -23,7 +23,7 @@ import time
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from shm.kstructs import NETDEV_QUEUE, NIC, QUEUE_STATE_DRV_XOFF, SOCK
+from shm.kstructs import FAULT_LOSE_ONE, NETDEV_QUEUE, NIC, QUEUE_STATE_DRV_XOFF, RUNCTL, SOCK
 
 from netq.core.netdevice import netif_tx_wake_queue
 
@@ -76,6 +76,15 @@ class Nic:
             if len(d):
                 parts.append((txq, d))
         sent = 0
+        if parts and self.net.runctl[RUNCTL.fault_inject] == FAULT_LOSE_ONE:
+            # Test-only: lose one skb without a trace, so that conservation
+            # must catch it (NETQ_FAULT_INJECT=lose_one; see supervisor).
+            self.net.runctl[RUNCTL.fault_inject] = 0
+            txq, d = parts[0]
+            txq.ring.advance(1)
+            parts[0] = (txq, d[1:])
+            if not len(parts[0][1]):
+                parts.pop(0)
         if parts:
             finishes = []
             for txq, d in parts:

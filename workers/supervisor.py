@@ -27,6 +27,7 @@ import multiprocess as mp
 
 from shm.ipc import IpcOwner, Terminated
 from shm.kstructs import (
+    FAULTS,
     NIC,
     NETDEV_QUEUE,
     PHASE_EXIT,
@@ -105,6 +106,12 @@ class Supervisor:
                 net.bind_cpu(net.control_cpu)  # events act as the control process (rtnl)
                 if status == "ok":
                     rc = net.runctl
+                    fault = os.environ.get("NETQ_FAULT_INJECT")
+                    if fault:
+                        rc[RUNCTL.fault_inject] = FAULTS[fault]
+                        self.events_done.append({"at": 0, "action": "fault_inject", "device": None,
+                                                 "worker": "nic", "value": 0, "done_at": 0,
+                                                 "result": f"test-only fault {fault!r} armed"})
                     rc[RUNCTL.t_go] = time.perf_counter_ns()
                     rc[RUNCTL.phase] = PHASE_RUN
                     for _ in range(cfg.cpus):
