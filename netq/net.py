@@ -36,6 +36,7 @@ from shm.kstructs import (
     TCQ_F_CAN_BYPASS,
     TCQ_F_BUILTIN,
     TCQ_F_MQROOT,
+    TCQ_F_NOLOCK,
     TCQ_F_ONETXQUEUE,
 )
 from shm.layout import Layout
@@ -56,6 +57,8 @@ from .sched import sch_fifo, sch_mq  # noqa: F401  (register their ops)
 
 NOOP_QDISC = 0
 NOQUEUE_QDISC = 1
+#: root_lock, busylock, seqlock, one producer_lock per band
+LOCKS_PER_QDISC = 3 + QDISC_BANDS
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,13 @@ class Net:
         self.owner = owner
         self.profile = PROFILES[cfg.profile]
         self.strategy = cfg.effective_strategy
-        self.busylock = self.strategy == "busylock"
+        #: locked qdiscs take busylock when found running (2.6.36 .. 6.18;
+        #: still so for locked qdiscs in nolock-era kernels)
+        self.busylock = self.strategy in ("busylock", "nolock")
+        #: pfifo_fast is TCQ_F_NOLOCK (4.16+)
+        self.nolock = self.strategy == "nolock"
+        #: locked qdiscs are entered through q->defer_list (6.19)
+        self.defer = self.strategy == "defer"
         self.costs: CostConfig = cfg.costs
         self.ncpus = cfg.cpus
         #: the locker id of the control process (supervisor, tests)
@@ -153,7 +162,8 @@ class Net:
 
         lock_names = []
         for p in plans:
-            lock_names += [f"{p.name} root_lock", f"{p.name} busylock"]
+            lock_names += [f"{p.name} root_lock", f"{p.name} busylock", f"{p.name} seqlock"]
+            lock_names += [f"{p.name} band{b} producer_lock" for b in range(QDISC_BANDS)]
         xmit_lock0 = len(lock_names)
         for i, d in enumerate(devs):
             lock_names += [f"{d.name}:tx-{k} _xmit_lock" for k in range(d.tx_queues)]
@@ -256,10 +266,17 @@ class Net:
         qsec = lay["qdisc"]
         for qid, p in enumerate(plans):
             q = Qdisc(qid, p.name, QDISC_OPS[p.kind], region.section_words("qdisc", qid),
-                      qsec.base(qid), 2 * qid, 2 * qid + 1)
+                      qsec.base(qid), LOCKS_PER_QDISC * qid, LOCKS_PER_QDISC * qid + 1)
+            q.seqlock = LOCKS_PER_QDISC * qid + 2
+            q.band_locks = [LOCKS_PER_QDISC * qid + 3 + b for b in range(QDISC_BANDS)]
             f = q.f
             f[QDISC.ops] = list(QDISC_OPS).index(p.kind)
-            f[QDISC.flags] = p.flags
+            flags = p.flags
+            if p.kind == "pfifo_fast" and self.nolock:
+                flags |= TCQ_F_NOLOCK
+                if not self.profile.nolock_bypass:
+                    flags &= ~TCQ_F_CAN_BYPASS
+            f[QDISC.flags] = flags
             f[QDISC.dev] = p.dev
             f[QDISC.dev_queue] = p.txq
             f[QDISC.limit] = p.limit

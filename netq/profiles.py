@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: How ``__dev_xmit_skb`` serialises senders on a locked qdisc (SPEC: Locking
-#: strategies).  Only these are implemented so far.
-STRATEGIES = ("rootlock", "busylock")
+#: How ``__dev_xmit_skb`` serialises senders on a qdisc (SPEC: Locking
+#: strategies): rootlock (before 2.6.36), busylock (2.6.36 .. 6.18), nolock
+#: (TCQ_F_NOLOCK pfifo_fast, 4.16+), defer (the lock-free defer_list, 6.19).
+STRATEGIES = ("rootlock", "busylock", "nolock", "defer")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class Profile:
     tx_hash: str
     #: where it comes from, for the report
     source: str
+    #: nolock: the empty-qdisc bypass of commit ba27b4cdaaa6 (5.14); 4.19's
+    #: lockless pfifo_fast always enqueued
+    nolock_bypass: bool = True
 
 
 PROFILES: dict[str, Profile] = {
@@ -50,8 +54,17 @@ PROFILES: dict[str, Profile] = {
             "the seed: net/core/dev.c of 3.13, RECURSION_LIMIT 10, busylock since 2.6.36",
         ),
         Profile(
+            "4.19", 10, "nolock", 64, "skb_get_hash",
+            "TCQ_F_NOLOCK pfifo_fast (4.16): seqlock trylock, no bypass; XMIT_RECURSION_LIMIT 10",
+            nolock_bypass=False,
+        ),
+        Profile(
             "6.18", 8, "busylock", 64, "skb_get_hash",
             "XMIT_RECURSION_LIMIT 8 (2020), busylock, reciprocal_scale(skb_get_hash)",
+        ),
+        Profile(
+            "6.19", 8, "defer", 64, "skb_get_hash",
+            "commit 100dfa74cad9 (2025): senders push on q->defer_list; one splices and runs",
         ),
     )
 }

@@ -143,6 +143,8 @@ NETDEV_QUEUE = Record(
 # -- struct Qdisc ---------------------------------------------------------------------
 QDISC_STATE_SCHED = 0
 QDISC_STATE_DEACTIVATED = 1
+#: nolock: a CPU failed to take the seqlock; whoever holds it must run again
+QDISC_STATE_MISSED = 2
 
 TCQ_F_BUILTIN = 1
 TCQ_F_INGRESS = 2

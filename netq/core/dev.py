@@ -28,12 +28,14 @@ from shm.kstructs import (
     QDISC_STATE_SCHED,
     SOFTNET,
     TCQ_F_CAN_BYPASS,
+    TCQ_F_NOLOCK,
 )
 
 from ..sched.sch_generic import (
     Qdisc,
     __qdisc_run,
     kfree_skb,
+    nolock_qdisc_is_empty,
     qdisc_bstats_update,
     qdisc_enqueue,
     qdisc_is_running,
@@ -137,6 +139,9 @@ def __dev_xmit_skb(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue) -> i
     2.6.36): every sender goes straight for root_lock.  6.x differences not
     modelled: the TC_RECLASSIFY_LOOP owner test, bulk dequeue.
     """
+    f = q.f
+    if f[_QFLAGS] & TCQ_F_NOLOCK:
+        return _dev_xmit_skb_nolock(skb, q, dev, txq)
     locks = this.locks
     root = locks[q.root_lock]
     contended = False
@@ -146,7 +151,6 @@ def __dev_xmit_skb(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue) -> i
             locks[q.busylock].lock()
             this.sd[SOFTNET.busylock_taken] += 1
     root.lock()
-    f = q.f
     if f[_QSTATE] & _DEACT:
         kfree_skb(skb, "QDISC_DEACTIVATED")
         rc = NET_XMIT_DROP
@@ -174,6 +178,38 @@ def __dev_xmit_skb(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue) -> i
     root.unlock()
     if contended:
         locks[q.busylock].unlock()
+    return rc
+
+
+def _dev_xmit_skb_nolock(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue) -> int:
+    """The TCQ_F_NOLOCK branch of __dev_xmit_skb (4.16+): no root_lock.
+
+    4.19: enqueue, then qdisc_run() (whose run_begin is a trylock of the
+    seqlock).  5.14+ (profile with nolock_bypass): an empty qdisc that we
+    manage to start running takes the bypass, re-testing emptiness under
+    the seqlock (commit ba27b4cdaaa6).  The DEACTIVATED test is 4.19's; 6.x
+    relies on synchronize_net() in dev_deactivate instead.
+    """
+    f = q.f
+    if f[_QSTATE] & _DEACT:
+        kfree_skb(skb, "QDISC_DEACTIVATED")
+        return NET_XMIT_DROP
+    if f[_QFLAGS] & TCQ_F_CAN_BYPASS and nolock_qdisc_is_empty(q) and qdisc_run_begin(q):
+        if not nolock_qdisc_is_empty(q):
+            rc = qdisc_enqueue(skb, q) & NET_XMIT_MASK
+            __qdisc_run(q)  # ends with qdisc_run_end
+            return rc
+        f[QDISC.bytes] += skb.len  # qdisc_bstats_cpu_update (the seqlock is ours)
+        f[QDISC.packets] += 1
+        f[QDISC.bypass] += 1
+        this.sd[SOFTNET.bypass] += 1
+        if sch_direct_xmit(skb, q, dev, txq, -1) and not nolock_qdisc_is_empty(q):
+            __qdisc_run(q)
+        else:
+            qdisc_run_end(q)
+        return NET_XMIT_SUCCESS
+    rc = qdisc_enqueue(skb, q) & NET_XMIT_MASK
+    qdisc_run(q)
     return rc
 
 
@@ -242,6 +278,12 @@ def net_tx_action() -> bool:
     atomics = net.atomics
     for qid in batch:
         q = net.qdiscs[qid]
+        if q.f[_QFLAGS] & TCQ_F_NOLOCK:
+            # no root_lock: qdisc_run's trylock of the seqlock serialises
+            atomics.clear_bit(q.base + _QSTATE, QDISC_STATE_SCHED)
+            if not q.f[_QSTATE] & _DEACT:
+                qdisc_run(q)
+            continue
         root = locks[q.root_lock]
         if root.trylock():
             atomics.clear_bit(q.base + _QSTATE, QDISC_STATE_SCHED)

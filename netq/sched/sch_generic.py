@@ -32,8 +32,10 @@ from shm.kstructs import (
     TCQ_F_BUILTIN,
     QDISC,
     QDISC_STATE_DEACTIVATED,
+    QDISC_STATE_MISSED,
     QDISC_STATE_SCHED,
     SOFTNET,
+    TCQ_F_NOLOCK,
     TCQ_F_ONETXQUEUE,
 )
 from shm.lock import STAT
@@ -57,6 +59,7 @@ from ..core.sock import sk_dropped
 _QLEN, _BACKLOG, _RUNNING = QDISC.qlen, QDISC.backlog, QDISC.running
 _ENQ, _DEQ, _DROPS = QDISC.enqueued, QDISC.dequeued, QDISC.drops
 _STATE = QDISC.state
+_QFLAGS = QDISC.flags
 _L_CON, _L_AHEAD, _L_WTOT = STAT.contentions, STAT.ahead_total, STAT.wait_total
 
 
@@ -81,7 +84,7 @@ class Qdisc:
     FIFOs as :class:`shm.ring.Ring`, and its two locks by id."""
 
     __slots__ = ("id", "name", "ops", "f", "base", "dev", "dev_queue", "root_lock", "busylock",
-                 "bands", "children", "enqueue")
+                 "seqlock", "band_locks", "bands", "children", "enqueue")
 
     def __init__(self, qid: int, name: str, ops: Qdisc_ops, f: memoryview, base: int,
                  root_lock: int, busylock: int) -> None:
@@ -94,6 +97,10 @@ class Qdisc:
         self.dev_queue = None
         self.root_lock = root_lock
         self.busylock = busylock
+        #: TCQ_F_NOLOCK: q->seqlock (the "running" trylock) and each band's
+        #: ptr_ring producer_lock
+        self.seqlock = -1
+        self.band_locks: list[int] = []
         self.bands: list = []
         self.children: list[Qdisc] = []
         #: q->enqueue: None for noqueue (the __dev_queue_xmit test)
@@ -123,8 +130,25 @@ def qdisc_is_running(q: Qdisc) -> bool:
 
 
 def qdisc_run_begin(q: Qdisc) -> bool:
-    """Mark the qdisc running unless it already is.  Called under root_lock."""
+    """Become the CPU that runs the qdisc, unless another one is.
+
+    Locked qdisc (called under root_lock): test and set RUNNING.
+    TCQ_F_NOLOCK (4.16+, with the MISSED fix of commit a90c57f2cedd): trylock
+    q->seqlock; on failure set MISSED (the holder will run again) and try
+    once more, so that either we get the lock or the holder sees MISSED.
+    """
     f = q.f
+    if f[_QFLAGS] & TCQ_F_NOLOCK:
+        seq = this.locks[q.seqlock]
+        if seq.trylock():
+            f[_RUNNING] = this.cpu + 1
+            return True
+        if this.net.atomics.test_and_set_bit(q.base + _STATE, QDISC_STATE_MISSED):
+            return False
+        if seq.trylock():
+            f[_RUNNING] = this.cpu + 1
+            return True
+        return False
     if f[_RUNNING]:
         return False
     f[_RUNNING] = this.cpu + 1
@@ -132,8 +156,31 @@ def qdisc_run_begin(q: Qdisc) -> bool:
 
 
 def qdisc_run_end(q: Qdisc) -> None:
-    """Called under root_lock."""
-    q.f[_RUNNING] = 0
+    """Stop running the qdisc.  Locked: under root_lock.  NOLOCK: release
+    the seqlock, then reschedule if someone MISSED it meanwhile."""
+    f = q.f
+    f[_RUNNING] = 0
+    if f[_QFLAGS] & TCQ_F_NOLOCK:
+        this.locks[q.seqlock].unlock()
+        if f[_STATE] >> QDISC_STATE_MISSED & 1:
+            _dev.__netif_schedule(q)
+
+
+def nolock_qdisc_is_empty(q: Qdisc) -> bool:
+    """The kernel tests its NON_EMPTY state bits; netq reads the (atomic)
+    qlen and MISSED, which is what those bits stand for."""
+    f = q.f
+    return not f[_QLEN] and not f[_STATE] >> QDISC_STATE_MISSED & 1
+
+
+def _qadd(q: Qdisc, field: int, delta: int) -> None:
+    """Add to a qdisc counter: atomically on a NOLOCK qdisc (senders and the
+    runner change it concurrently; the kernel keeps per-CPU stats there),
+    plainly under root_lock otherwise."""
+    if q.f[_QFLAGS] & TCQ_F_NOLOCK:
+        this.net.atomics.fetch_add(q.base + field, delta)
+    else:
+        q.f[field] += delta
 
 
 def qdisc_bstats_update(q: Qdisc, skb: SkBuff) -> None:
@@ -153,13 +200,25 @@ def ndelay(ns: int) -> None:
 
 # -- generic enqueue/dequeue with all the accounting -------------------------------------------
 def qdisc_enqueue(skb: SkBuff, q: Qdisc) -> int:
-    """q->enqueue(skb, q) plus the bookkeeping.  Called under root_lock.
+    """q->enqueue(skb, q) plus the bookkeeping.  Called under root_lock
+    (a NOLOCK qdisc: without it; its counters are then atomic).
 
     A drop is counted in qstats.drops and in this CPU's drops by reason.
     """
     ndelay(this.net.costs.enqueue_ns)
     rc = q.ops.enqueue(skb, q)
     f = q.f
+    if f[_QFLAGS] & TCQ_F_NOLOCK:
+        if rc == NET_XMIT_SUCCESS:
+            at = this.net.atomics
+            at.fetch_add(q.base + _QLEN, 1)
+            at.fetch_add(q.base + _BACKLOG, skb.len)
+            at.fetch_add(q.base + _ENQ, 1)
+            this.sd[SOFTNET.enqueued] += 1
+        else:
+            this.net.atomics.fetch_add(q.base + _DROPS, 1)
+            kfree_skb(skb, "QDISC_DROP")
+        return rc
     if rc == NET_XMIT_SUCCESS:
         f[_QLEN] += 1
         f[_BACKLOG] += skb.len
@@ -178,9 +237,14 @@ def qdisc_dequeue(q: Qdisc) -> tuple | None:
     if d is not None:
         ndelay(this.net.costs.dequeue_ns)
         f = q.f
-        f[_QLEN] -= 1
-        f[_BACKLOG] -= d[4]
-        f[_DEQ] += 1
+        if f[_QFLAGS] & TCQ_F_NOLOCK:
+            at = this.net.atomics
+            at.fetch_add(q.base + _QLEN, -1)
+            at.fetch_add(q.base + _BACKLOG, -d[4])
+        else:
+            f[_QLEN] -= 1
+            f[_BACKLOG] -= d[4]
+        f[_DEQ] += 1  # the runner's only (root_lock or seqlock)
         # bstats are updated at dequeue, as __qdisc_dequeue_head does
         f[QDISC.bytes] += d[4]
         f[QDISC.packets] += 1
@@ -199,40 +263,71 @@ def kfree_skb(skb: SkBuff, reason: str) -> None:
 def dequeue_skb(q: Qdisc) -> SkBuff | None:
     """Mirrors 3.13 dequeue_skb(): the requeued q->gso_skb first, if its TX
     queue can take it; else q->dequeue unless this one-queue qdisc's queue is
-    frozen or stopped.  Called under root_lock."""
+    frozen or stopped.  Called under root_lock (NOLOCK: under the seqlock;
+    q->gso_skb is then handled under root_lock, as the kernel does)."""
     f = q.f
-    net = this.net
     if f[QDISC.requeue_pending]:
-        g = QDISC.gso_skb
-        d = tuple(f[g : g + DESC_WORDS])
-        txq = q.dev.txqs[d[7]]
-        if netif_xmit_frozen_or_stopped(txq):
-            return None
-        f[QDISC.requeue_pending] = 0
-        f[_QLEN] -= 1
-        f[_BACKLOG] -= d[4]
-        f[_DEQ] += 1
-        return skb_from_desc(d, net)
+        if f[_QFLAGS] & TCQ_F_NOLOCK:
+            root = this.locks[q.root_lock]
+            root.lock()
+            try:
+                return _take_gso_skb(q)
+            finally:
+                root.unlock()
+        return _take_gso_skb(q)
     if not (f[QDISC.flags] & TCQ_F_ONETXQUEUE) or not netif_xmit_frozen_or_stopped(q.dev_queue):
         d = qdisc_dequeue(q)
         if d is not None:
-            return skb_from_desc(d, net)
+            return skb_from_desc(d, this.net)
+    elif f[_QFLAGS] & TCQ_F_NOLOCK:
+        _missed_but_stopped(q)
     return None
 
 
+def _missed_but_stopped(q: Qdisc) -> None:
+    """NOLOCK, TX queue stopped: clear MISSED so that qdisc_run_end does not
+    reschedule a qdisc that cannot send; netif_tx_wake_queue will (commit
+    dcad9ee9e069, 5.14)."""
+    this.net.atomics.clear_bit(q.base + _STATE, QDISC_STATE_MISSED)
+
+
+def _take_gso_skb(q: Qdisc) -> SkBuff | None:
+    f = q.f
+    if not f[QDISC.requeue_pending]:
+        return None
+    g = QDISC.gso_skb
+    d = tuple(f[g : g + DESC_WORDS])
+    txq = q.dev.txqs[d[7]]
+    if netif_xmit_frozen_or_stopped(txq):
+        if f[_QFLAGS] & TCQ_F_NOLOCK:
+            _missed_but_stopped(q)
+        return None
+    f[QDISC.requeue_pending] = 0
+    _qadd(q, _QLEN, -1)
+    _qadd(q, _BACKLOG, -d[4])
+    f[_DEQ] += 1
+    return skb_from_desc(d, this.net)
+
+
 def dev_requeue_skb(skb: SkBuff, q: Qdisc) -> int:
-    """Put the skb back as q->gso_skb and reschedule.  Called under root_lock.
+    """Put the skb back as q->gso_skb and reschedule.  Called under root_lock
+    (NOLOCK: takes root_lock for q->gso_skb, as 5.x does).
 
     Differs from 3.13 in one respect: backlog is restored too (as the kernel
     does since 4.x with qdisc_qstats_backlog_inc), so the byte identity holds.
     """
     f = q.f
+    nolock = f[_QFLAGS] & TCQ_F_NOLOCK
+    if nolock:
+        this.locks[q.root_lock].lock()
     g = QDISC.gso_skb
     f[g : g + DESC_WORDS] = _pack_words(skb)
     f[QDISC.requeue_pending] = 1
     f[QDISC.requeues] += 1
-    f[_QLEN] += 1
-    f[_BACKLOG] += skb.len
+    _qadd(q, _QLEN, 1)
+    _qadd(q, _BACKLOG, skb.len)
+    if nolock:
+        this.locks[q.root_lock].unlock()
     this.sd[SOFTNET.requeues] += 1
     _dev.__netif_schedule(q)
     return 0
@@ -244,7 +339,8 @@ def _pack_words(skb: SkBuff) -> array:
 
 def sch_direct_xmit(skb: SkBuff, q: Qdisc, dev, txq, root_lock: int) -> int:
     """Transmit one skb: drop root_lock, HARD_TX_LOCK, hand it to the driver,
-    re-take root_lock.  Called with root_lock held and the qdisc running.
+    re-take root_lock.  Called with root_lock held and the qdisc running
+    (NOLOCK: ``root_lock`` is -1, nothing to drop; the seqlock is held).
 
     Returns 0 if the queue should not be run further (empty, or the TX queue
     is frozen/stopped), else qlen (3.13 semantics).  The re-acquisition of
@@ -254,26 +350,28 @@ def sch_direct_xmit(skb: SkBuff, q: Qdisc, dev, txq, root_lock: int) -> int:
     modelled: netq's LLTX drivers never return it.
     """
     locks = this.locks
-    root = locks[root_lock]
-    root.unlock()
     cpu = this.cpu
+    if root_lock >= 0:
+        root = locks[root_lock]
+        root.unlock()
     ret = NETDEV_TX_BUSY
     HARD_TX_LOCK(dev, txq, cpu)
     if not netif_xmit_frozen_or_stopped(txq):
         ret = _dev.dev_hard_start_xmit(skb, dev, txq)
     HARD_TX_UNLOCK(dev, txq)
 
-    st = root.st
-    c0 = st[_L_CON]
-    a0 = st[_L_AHEAD]
-    w0 = st[_L_WTOT]
-    root.lock()
     sd = this.sd
-    sd[SOFTNET.owner_relocks] += 1
-    if st[_L_CON] != c0:
-        sd[SOFTNET.owner_relock_contended] += 1
-        sd[SOFTNET.owner_ahead] += st[_L_AHEAD] - a0
-        sd[SOFTNET.owner_wait_ns] += st[_L_WTOT] - w0
+    if root_lock >= 0:
+        st = root.st
+        c0 = st[_L_CON]
+        a0 = st[_L_AHEAD]
+        w0 = st[_L_WTOT]
+        root.lock()
+        sd[SOFTNET.owner_relocks] += 1
+        if st[_L_CON] != c0:
+            sd[SOFTNET.owner_relock_contended] += 1
+            sd[SOFTNET.owner_ahead] += st[_L_AHEAD] - a0
+            sd[SOFTNET.owner_wait_ns] += st[_L_WTOT] - w0
 
     if dev_xmit_complete(ret):
         ret = q.f[_QLEN]
@@ -296,7 +394,7 @@ def qdisc_restart(q: Qdisc) -> int:
     this.sd[SOFTNET.run_packets] += 1
     dev = q.dev
     txq = dev.txqs[skb.queue_mapping]
-    return sch_direct_xmit(skb, q, dev, txq, q.root_lock)
+    return sch_direct_xmit(skb, q, dev, txq, -1 if f[_QFLAGS] & TCQ_F_NOLOCK else q.root_lock)
 
 
 def __qdisc_run(q: Qdisc) -> None:
@@ -313,7 +411,11 @@ def __qdisc_run(q: Qdisc) -> None:
         quota -= 1
         if quota <= 0:
             sd[SOFTNET.quota_exhausted] += 1
-            _dev.__netif_schedule(q)
+            if q.f[_QFLAGS] & TCQ_F_NOLOCK:
+                # 5.14+: qdisc_run_end() will see MISSED and reschedule
+                this.net.atomics.set_bit(q.base + _STATE, QDISC_STATE_MISSED)
+            else:
+                _dev.__netif_schedule(q)
             break
     qdisc_run_end(q)
 
@@ -349,8 +451,18 @@ _BMAP = QDISC.band_bitmap
 
 def pfifo_fast_enqueue(skb: SkBuff, q: Qdisc) -> int:
     """Tail-enqueue on band prio2band[skb->priority & TC_PRIO_MAX] while
-    qlen < limit (q->limit is dev->tx_queue_len), else qdisc_drop."""
+    qlen < limit (q->limit is dev->tx_queue_len), else qdisc_drop.
+
+    TCQ_F_NOLOCK (4.16+): each band is a ptr_ring (skb_array) whose producer
+    side has its own spinlock; no root_lock."""
     f = q.f
+    if f[_QFLAGS] & TCQ_F_NOLOCK:
+        band = prio2band[skb.priority & TC_PRIO_MAX]
+        lk = this.locks[q.band_locks[band]]
+        lk.lock()
+        ok = f[_QLEN] < f[QDISC.limit] and q.bands[band].produce(skb.desc())
+        lk.unlock()
+        return NET_XMIT_SUCCESS if ok else NET_XMIT_DROP
     if f[_QLEN] < f[QDISC.limit]:
         band = prio2band[skb.priority & TC_PRIO_MAX]
         q.bands[band].produce(skb.desc())
@@ -361,6 +473,8 @@ def pfifo_fast_enqueue(skb: SkBuff, q: Qdisc) -> int:
 
 def pfifo_fast_dequeue(q: Qdisc) -> tuple | None:
     f = q.f
+    if f[_QFLAGS] & TCQ_F_NOLOCK:
+        return _pfifo_fast_dequeue_nolock(q)
     band = bitmap2band[f[_BMAP]]
     if band < 0:
         return None
@@ -369,6 +483,20 @@ def pfifo_fast_dequeue(q: Qdisc) -> tuple | None:
     if not len(ring):
         f[_BMAP] &= ~(1 << band)
     return d
+
+
+def _pfifo_fast_dequeue_nolock(q: Qdisc) -> tuple | None:
+    """5.14+ pfifo_fast_dequeue: the first non-empty band; if all are empty
+    and MISSED is set, clear it and look once more (an enqueue may have
+    raced with us).  Called with the seqlock held (the only consumer)."""
+    for need_retry in (True, False):
+        for ring in q.bands:
+            if len(ring):
+                return ring.consume()
+        if not need_retry or not q.f[_STATE] >> QDISC_STATE_MISSED & 1:
+            return None
+        this.net.atomics.clear_bit(q.base + _STATE, QDISC_STATE_MISSED)
+    return None
 
 
 def pfifo_fast_peek(q: Qdisc) -> tuple | None:
@@ -393,8 +521,10 @@ pfifo_fast_ops = Qdisc_ops("pfifo_fast", pfifo_fast_enqueue, pfifo_fast_dequeue,
 
 
 def qdisc_reset(q: Qdisc) -> list:
-    """Purge the qdisc (and q->gso_skb).  Called under root_lock; returns the
-    purged descriptors so the caller can account them (QDISC_RESET)."""
+    """Purge the qdisc (and q->gso_skb).  Called under root_lock (NOLOCK:
+    and the seqlock); returns the purged descriptors so the caller can
+    account them (QDISC_RESET).  qlen and backlog are lowered by what was
+    purged (on a NOLOCK qdisc a racing sender may add meanwhile)."""
     f = q.f
     purged = q.ops.reset(q) if q.ops.reset else []
     if f[QDISC.requeue_pending]:
@@ -402,20 +532,34 @@ def qdisc_reset(q: Qdisc) -> list:
         purged.append(tuple(f[g : g + DESC_WORDS]))
         f[QDISC.requeue_pending] = 0
     f[QDISC.purged] += len(purged)
-    f[_QLEN] = 0
-    f[_BACKLOG] = 0
+    _qadd(q, _QLEN, -len(purged))
+    _qadd(q, _BACKLOG, -sum(d[4] for d in purged))
     return purged
+
+
+def _reset_locked(q: Qdisc, before=None) -> list:
+    """Take what qdisc_reset needs (seqlock for NOLOCK, then root_lock), run
+    ``before`` (e.g. the DEACTIVATED mark) and reset."""
+    locks = this.locks
+    nolock = q.f[_QFLAGS] & TCQ_F_NOLOCK
+    if nolock:
+        locks[q.seqlock].lock()
+    root = locks[q.root_lock]
+    root.lock()
+    try:
+        if before is not None:
+            before()
+        return qdisc_reset(q)
+    finally:
+        root.unlock()
+        if nolock:
+            locks[q.seqlock].unlock()
 
 
 def qdisc_reset_purge(q: Qdisc) -> int:
     """qdisc_reset() under root_lock, with every purged skb freed in this
     (control) context: counted as QDISC_RESET and charged to its socket."""
-    root = this.locks[q.root_lock]
-    root.lock()
-    try:
-        purged = qdisc_reset(q)
-    finally:
-        root.unlock()
+    purged = _reset_locked(q)
     net = this.net
     for d in purged:
         this.drops[DROP["QDISC_RESET"]] += 1
@@ -429,15 +573,13 @@ def dev_deactivate_queue(txq, qdisc_default: "Qdisc") -> int:
     builtin) and purge it.  Returns the skbs purged.  Control context."""
     net = this.net
     q = net.qdiscs[txq.f[NETDEV_QUEUE.qdisc]]
-    root = this.locks[q.root_lock]
-    root.lock()
-    try:
+
+    def deactivate() -> None:
         if not q.f[QDISC.flags] & TCQ_F_BUILTIN:
             net.atomics.set_bit(q.base + _STATE, QDISC_STATE_DEACTIVATED)
         txq.f[NETDEV_QUEUE.qdisc] = qdisc_default.id  # rcu_assign_pointer
-        purged = qdisc_reset(q)
-    finally:
-        root.unlock()
+
+    purged = _reset_locked(q, deactivate)
     for d in purged:
         this.drops[DROP["QDISC_RESET"]] += 1
         if d[2] >= 0:
