@@ -98,6 +98,10 @@ class TrafficConfig:
     length: int | list[int] = 1000
     #: packets/s per CPU for this group; 0 floods
     rate_pps: float = 0.0
+    #: SO_SNDBUF in bytes (net.core.wmem_default); a socket whose unfreed skbs
+    #: (truesize) would exceed it waits for TX completions, as sendmsg does
+    #: in sock_alloc_send_skb; 0 = unlimited
+    sndbuf: int = 212992
     #: forwarded traffic: the skb carries this recorded rx queue (-1: none)
     rx_queue: int = -1
 
@@ -321,6 +325,7 @@ class RunConfig:
             lo, hi = (t.length, t.length) if isinstance(t.length, int) else tuple(t.length + [None])[:2]
             if not isinstance(lo, int) or not isinstance(hi, int) or not 1 <= lo <= hi <= 65535:
                 raise ConfigError(f"{p}.length", "bytes: N or [min, max] with 1 <= min <= max <= 65535")
+            _int_range(f"{p}.sndbuf", t.sndbuf, 0, 2**31 - 1)
             if t.rate_pps < 0:
                 raise ConfigError(f"{p}.rate_pps", "packets/s per CPU, >= 0 (0 floods)")
             if t.rx_queue < -1 or t.rx_queue > 65535:

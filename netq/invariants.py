@@ -14,6 +14,8 @@ import numpy as np
 from shm.kstructs import NIC, QDISC, SOCK, SOFTNET
 from shm.lock import NO_CPU
 
+from .core.sock import sk_wmem_alloc
+
 
 @dataclass(frozen=True)
 class Check:
@@ -29,7 +31,9 @@ def in_flight(net) -> dict:
     """Skbs inside qdiscs and TX rings right now."""
     qlen = sum(q.f[QDISC.qlen] for q in net.qdiscs)
     ring = sum(len(t.ring) for t in net.txqs if t.ring is not None)
-    return {"qdiscs": int(qlen), "rings": int(ring)}
+    # skbs on a defer_list: the nodes marked in use
+    nodes = net.region.array("defer_nodes")["state"]
+    return {"qdiscs": int(qlen), "rings": int(ring), "defer": int(nodes.sum())}
 
 
 def totals(net) -> dict:
@@ -43,12 +47,13 @@ def check_all(net, final: bool = True) -> list[Check]:
     out = []
     t = totals(net)
     fl = in_flight(net)
-    inflight = fl["qdiscs"] + fl["rings"]
+    inflight = fl["qdiscs"] + fl["rings"] + fl["defer"]
     out.append(Check(
         "conservation",
         t["generated"] == t["delivered"] + t["dropped"] + inflight,
         f"generated {t['generated']} = delivered {t['delivered']} + dropped {t['dropped']}"
-        f" + in flight {inflight} (qdiscs {fl['qdiscs']}, rings {fl['rings']})",
+        f" + in flight {inflight} (qdiscs {fl['qdiscs']}, rings {fl['rings']},"
+        f" defer lists {fl['defer']})",
     ))
     if final:
         out.append(Check("drained", inflight == 0, f"{inflight} skbs still queued after drain"))
@@ -79,6 +84,8 @@ def check_all(net, final: bool = True) -> list[Check]:
             if f[SOCK.sent] != acc:
                 bad.append(f"sock {sk.id}: sent {f[SOCK.sent]} != completed {f[SOCK.completed]}"
                            f" + dropped {f[SOCK.dropped] + f[SOCK.dropped_ctl]}")
+            elif sk_wmem_alloc(sk):
+                bad.append(f"sock {sk.id}: {sk_wmem_alloc(sk)} send-buffer bytes never freed")
         out.append(Check("sockets", not bad, "; ".join(bad[:5]) or
                          "every socket's skbs were completed or dropped"))
 

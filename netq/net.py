@@ -38,6 +38,8 @@ from shm.kstructs import (
     TCQ_F_MQROOT,
     TCQ_F_NOLOCK,
     TCQ_F_ONETXQUEUE,
+    DEFER_NODE,
+    DEFER_NODES_PER_CPU,
 )
 from shm.layout import Layout
 from shm.lock import LockPolicy, LockSpace, lock_layout
@@ -183,6 +185,8 @@ class Net:
         lay.add("nic", NIC, 1)
         lay.add_raw("nic_by_cpu", (cfg.cpus,))
         lay.add_raw("nic_blob", (NIC_BLOB_BYTES // 8,))
+        self.defer_nodes_per_cpu = DEFER_NODES_PER_CPU if self.defer else 1
+        lay.add("defer_nodes", DEFER_NODE, cfg.cpus * self.defer_nodes_per_cpu)
         lock_layout(lay, len(lock_names), nlockers)
         for i, d in enumerate(devs):
             if not d.is_virtual:
@@ -214,6 +218,10 @@ class Net:
         self.output_queue = [oq[c * nq:(c + 1) * nq] for c in range(cfg.cpus)]
         self.nic = region.section_words("nic")
         self.nic_by_cpu = region.span_words("nic_by_cpu")
+        #: the node pool as one int64 view (DEFER_NODE.words per node)
+        self.defer_nodes = region.span_words("defer_nodes")
+        self.defer_off = lay["defer_nodes"].offset * 8
+        self.defer_cursor = 0
 
         self.devices: list[NetDevice] = []
         self.txqs: list[NetdevQueue] = []

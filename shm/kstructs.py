@@ -83,6 +83,7 @@ DROP_REASONS = (
     "DEAD_LOOP_OWNER",     # noqueue: txq->xmit_lock_owner == this CPU ("Dead loop ...")
     "VIRT_QUEUE_STOPPED",  # noqueue: "Virtual device %s asks to queue packet!"
     "DEV_DOWN",            # noqueue branch with !IFF_UP (-ENETDOWN)
+    "DEFER_LIMIT",         # defer: defer_count > q->limit (the kernel says QDISC_DROP)
 )
 DROP = {name: i for i, name in enumerate(DROP_REASONS)}
 NDROP = len(DROP_REASONS)
@@ -183,8 +184,25 @@ QDISC = Record(
         ("run_packets", "skbs sent by those runs; root_lock"),
         ("bypass", "skbs sent through the bypass; root_lock"),
         ("band_bitmap", "pfifo_fast: bit b set when band b is non-empty; root_lock"),
+        ("defer_first", "defer_list.first: node index + 1, 0 if empty; atomic (cmpxchg/xchg)"),
+        ("defer_count", "skbs pushed onto a non-empty defer_list; atomic"),
+        ("defer_splices", "defer_list splices by the CPU that found it empty; root_lock"),
+        ("defer_spliced", "skbs taken by those splices; root_lock"),
     ],
 )
+
+# -- defer_list nodes (6.19): an skb waiting on a qdisc's lock-free list --------------------
+DEFER_NODE = Record(
+    "defer_node",
+    [
+        ("desc", 8, "the skb as a descriptor; written by the pushing CPU before the push"),
+        ("next", "ll_node.next: node index + 1, 0 at the end; written before the push"),
+        ("state", "1 while on a list; set by the owner CPU, cleared by the splicer"),
+    ],
+    pad=False,
+)
+#: nodes each CPU owns (allocates from); a CPU waits if all are on lists
+DEFER_NODES_PER_CPU = 2048
 
 # -- struct sock (the part the transmit path reads) ------------------------------------
 SOCK = Record(
@@ -199,6 +217,11 @@ SOCK = Record(
         ("dropped", "of those, dropped in the sending CPU's context; owner CPU"),
         ("dropped_ctl", "of those, dropped by control (qdisc_reset); control"),
         ("completed", "of those, completed by the NIC; NIC"),
+        ("sent_bytes", "truesize of the skbs sent (sk_wmem_alloc charges); owner CPU"),
+        ("completed_bytes", "truesize freed by TX completion (sock_wfree); NIC"),
+        ("dropped_bytes", "truesize freed by drops in the owner's context; owner CPU"),
+        ("dropped_ctl_bytes", "truesize freed by drops elsewhere; atomic"),
+        ("wmem_blocked", "times the socket was skipped with a full send buffer; owner CPU"),
         ("queue_moves", "times the cached queue changed (ooo_okay, or the cached queue went out "
                         "of range after real_num_tx_queues shrank); owner CPU"),
     ],

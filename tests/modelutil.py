@@ -21,6 +21,7 @@ from netq.core.dev import dev_queue_xmit, net_tx_action
 from netq.core.netdevice import NET_XMIT_SUCCESS
 from netq.core.percpu import this
 from netq.core.skbuff import SkBuff
+from netq.core.sock import skb_truesize
 from netq.net import Net
 from shm.kstructs import DROP, MSG_PRINTED, MSG_SUPPRESSED, NIC, QDISC, SOCK, SOFTNET
 
@@ -131,6 +132,7 @@ def xmit(net: Net, cpu: int, sk, dev=None, *, softirq: bool = True, **kw) -> int
     sd = net.softnet[cpu]
     sd[SOFTNET.generated] += 1
     sk.f[SOCK.sent] += 1
+    sk.f[SOCK.sent_bytes] += skb_truesize(skb.len)
     rc = dev_queue_xmit(skb)
     if rc == NET_XMIT_SUCCESS:
         sd[SOFTNET.xmit_ok] += 1

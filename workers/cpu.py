@@ -26,6 +26,7 @@ from shm.lock import RunAborted
 from netq.core.dev import dev_queue_xmit, net_tx_action
 from netq.core.netdevice import NET_XMIT_SUCCESS
 from netq.core.skbuff import SkBuff
+from netq.core.sock import SKB_TRUESIZE_OVERHEAD, sk_wmem_alloc
 
 CPU_NEW, CPU_READY, CPU_RUN, CPU_STOPPED, CPU_DONE, CPU_ABORTED = range(6)
 CPU_STATE_NAMES = ("new", "ready", "running", "stopped", "done", "aborted")
@@ -35,7 +36,7 @@ BURST = 16
 
 _GEN, _OK = SOFTNET.generated, SOFTNET.xmit_ok
 _OQH, _OQT = SOFTNET.oq_head, SOFTNET.oq_tail
-_SENT = SOCK.sent
+_SENT, _SENT_BYTES = SOCK.sent, SOCK.sent_bytes
 
 
 class Generator:
@@ -59,10 +60,21 @@ class Generator:
         groups = {id(t): t.rate_pps for _, c, t in net.sock_groups if c == cpu}
         self.rate_pps = 0.0 if (not groups or 0.0 in groups.values()) else sum(groups.values())
 
-    def make_skb(self, now: int) -> SkBuff:
-        sk, dev, t, lo, hi, prio = self.socks[self.next]
-        self.next = (self.next + 1) % len(self.socks)
-        length = lo if lo == hi else self.rng.randint(lo, hi)
+    def make_skb(self, now: int) -> SkBuff | None:
+        """The next socket's next skb, or None if every socket's send buffer
+        is full (the CPU then waits for TX completions, as a sender blocked
+        in sock_alloc_send_skb would)."""
+        n = len(self.socks)
+        for _ in range(n):
+            sk, dev, t, lo, hi, prio = self.socks[self.next]
+            self.next = (self.next + 1) % n
+            length = lo if lo == hi else self.rng.randint(lo, hi)
+            if t.sndbuf and sk_wmem_alloc(sk) + length + SKB_TRUESIZE_OVERHEAD > t.sndbuf:
+                sk.f[SOCK.wmem_blocked] += 1
+                continue
+            break
+        else:
+            return None
         # TCP sets ooo_okay when nothing is in flight on the socket; UDP never.
         ooo = t.proto == "tcp" and sk.outstanding() == 0
         skb = SkBuff(self.cpu, self.seq, sk, sk.seq, length, prio, now, dev,
@@ -71,11 +83,16 @@ class Generator:
         sk.seq += 1
         return skb
 
-    def send_one(self, sd) -> int:
-        """Generate one skb and transmit it; returns dev_queue_xmit's rc."""
+    def send_one(self, sd) -> int | None:
+        """Generate one skb and transmit it; returns dev_queue_xmit's rc, or
+        None if every socket waits for send-buffer space."""
         skb = self.make_skb(time.perf_counter_ns())
+        if skb is None:
+            return None
         sd[_GEN] += 1
-        skb.sk.f[_SENT] += 1
+        f = skb.sk.f
+        f[_SENT] += 1
+        f[_SENT_BYTES] += skb.len + SKB_TRUESIZE_OVERHEAD
         rc = dev_queue_xmit(skb)
         if rc == NET_XMIT_SUCCESS:
             sd[_OK] += 1
@@ -161,10 +178,16 @@ def _run(net, gen: Generator, sd, rc, quota: int) -> None:
         else:
             n = BURST if limit is None else min(BURST, limit - sent)
         for _ in range(n):
-            gen.send_one(sd)
+            if gen.send_one(sd) is None:
+                # every socket waits for TX completions (sock_alloc_send_skb
+                # sleeping in sock_wait_for_wmem): serve softirqs, else let
+                # the NIC run
+                if not (softirq_pending(sd) and net_tx_action()):
+                    time.sleep(0.00005)
+                break
+            sent += 1
             if sd[_OQH] != sd[_OQT]:
                 net_tx_action()
-        sent += n
     # The measured window ends here for this CPU.
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     sd[SOFTNET.cpu_ns] = time.process_time_ns() - cpu0

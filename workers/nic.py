@@ -26,6 +26,7 @@ from hdrh.histogram import HdrHistogram
 from shm.kstructs import FAULT_LOSE_ONE, NETDEV_QUEUE, NIC, QUEUE_STATE_DRV_XOFF, RUNCTL, SOCK
 
 from netq.core.netdevice import netif_tx_wake_queue
+from netq.core.sock import SKB_TRUESIZE_OVERHEAD
 
 #: latency histogram: 1 ns .. 60 s, 3 significant digits
 LAT_MIN_NS, LAT_MAX_NS, LAT_DIGITS = 1, 60_000_000_000, 3
@@ -141,7 +142,7 @@ class Nic:
                 by_cpu[c] += k
         if self.record_latency:
             self._record_latency(finish - d[:, 6])
-        self._check_order(d[:, 2], d[:, 3], qidx)
+        self._check_order(d[:, 2], d[:, 3], qidx, d[:, 4])
 
     def _record_latency(self, lat: np.ndarray) -> None:
         """Buffer latencies; hand them to the HDR histogram in bulk."""
@@ -169,11 +170,13 @@ class Nic:
         for val, c in zip(vals.tolist(), counts.tolist()):
             rec(val, c)
 
-    def _check_order(self, sk: np.ndarray, seq: np.ndarray, queue: np.ndarray) -> None:
-        """Per-flow order: within a flow, sequence numbers only grow."""
+    def _check_order(self, sk: np.ndarray, seq: np.ndarray, queue: np.ndarray,
+                     lens: np.ndarray) -> None:
+        """Per-flow order: within a flow, sequence numbers only grow.  Also
+        completes each skb on its socket (count and send-buffer bytes)."""
         valid = sk >= 0
         if not valid.all():
-            sk, seq, queue = sk[valid], seq[valid], queue[valid]
+            sk, seq, queue, lens = sk[valid], seq[valid], queue[valid], lens[valid]
         if not len(sk):
             return
         order = np.argsort(sk, kind="stable")
@@ -198,11 +201,15 @@ class Nic:
             self.f[NIC.reorders_moved] += int(np.count_nonzero(moved))
             self.f[NIC.reorders] += int(np.count_nonzero(~moved))
         self.last_seq[sks[last]] = np.maximum(self.last_seq[sks[last]], seqs[last])
-        # completions per socket (the sockets' wmem accounting)
-        counts = np.bincount(sks, minlength=len(self.last_seq))
+        # completions per socket: sock_wfree() frees the send-buffer charge
+        n = len(self.last_seq)
+        counts = np.bincount(sks, minlength=n)
+        nbytes = np.bincount(sks, weights=lens[order] + SKB_TRUESIZE_OVERHEAD, minlength=n)
         w = self.net.words
-        base, stride = self.sock_base + SOCK.completed, self.sock_stride
+        stride = self.sock_stride
+        base, bbase = self.sock_base + SOCK.completed, self.sock_base + SOCK.completed_bytes
         for s in np.flatnonzero(counts).tolist():
+            w[bbase + s * stride] += int(nbytes[s])
             w[base + s * stride] += int(counts[s])
 
     def encode_latency(self) -> bytes:

@@ -250,7 +250,7 @@ class Supervisor:
                 return "fault", dead
             stopped = all(sd[SOFTNET.state] >= CPU_STOPPED for sd in net.softnet)
             fl = invariants.in_flight(net)
-            busy = fl["qdiscs"] + fl["rings"]
+            busy = fl["qdiscs"] + fl["rings"] + fl["defer"]
             sched = sum(1 for q in net.qdiscs if q.f[QDISC.state] >> QDISC_STATE_SCHED & 1 or
                         q.f[QDISC.running])
             pending = sum(sd[SOFTNET.oq_tail] - sd[SOFTNET.oq_head] for sd in net.softnet)

@@ -13,10 +13,14 @@ this CPU).
 """
 from __future__ import annotations
 
+import os
+import struct
 import time
 
 from shm.kstructs import (
+    DEFER_NODE,
     IFF_UP,
+    RUNCTL,
     MSG_ASKS_TO_QUEUE,
     MSG_DEAD_LOOP,
     MSG_PRINTED,
@@ -30,6 +34,8 @@ from shm.kstructs import (
     TCQ_F_CAN_BYPASS,
     TCQ_F_NOLOCK,
 )
+
+from shm.lock import RunAborted
 
 from ..sched.sch_generic import (
     Qdisc,
@@ -60,7 +66,7 @@ from .netdevice import (
     txq_trans_update,
 )
 from .percpu import this
-from .skbuff import SkBuff
+from .skbuff import SkBuff, skb_from_desc
 
 _DEACT = 1 << QDISC_STATE_DEACTIVATED
 _QSTATE, _QFLAGS, _QLEN = QDISC.state, QDISC.flags, QDISC.qlen
@@ -142,6 +148,8 @@ def __dev_xmit_skb(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue) -> i
     f = q.f
     if f[_QFLAGS] & TCQ_F_NOLOCK:
         return _dev_xmit_skb_nolock(skb, q, dev, txq)
+    if this.net.defer:
+        return _dev_xmit_skb_defer(skb, q, dev, txq)
     locks = this.locks
     root = locks[q.root_lock]
     contended = False
@@ -210,6 +218,114 @@ def _dev_xmit_skb_nolock(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue
         return NET_XMIT_SUCCESS
     rc = qdisc_enqueue(skb, q) & NET_XMIT_MASK
     qdisc_run(q)
+    return rc
+
+
+# -- 6.19: the lock-free defer_list (commit 100dfa74cad9) ---------------------------------
+_NODE_W = DEFER_NODE.words
+_N_NEXT, _N_STATE = DEFER_NODE.next, DEFER_NODE.state
+_DFIRST, _DCOUNT = QDISC.defer_first, QDISC.defer_count
+_PACK8 = struct.Struct("<8q")
+
+
+def _defer_node_alloc(net) -> int:
+    """A free node of this CPU's pool (index).  Nodes are freed by whoever
+    splices the list they are on; if all are on lists, wait for a splice."""
+    k = net.defer_nodes_per_cpu
+    base = this.cpu * k
+    nodes = net.defer_nodes
+    cur = net.defer_cursor
+    spins = 0
+    while True:
+        for i in range(k):
+            idx = base + (cur + i) % k
+            if not nodes[idx * _NODE_W + _N_STATE]:
+                net.defer_cursor = (cur + i + 1) % k
+                return idx
+        spins += 1
+        os.sched_yield()
+        if spins & 63 == 0 and net.runctl[RUNCTL.abort]:
+            raise RunAborted("run aborted waiting for a defer_list node")
+
+
+def _dev_xmit_skb_defer(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue) -> int:
+    """__dev_xmit_skb of 6.19 for a locked qdisc: push the skb on
+    q->defer_list with a compare-and-swap (llist_add open-coded, bounded by
+    defer_count against q->limit); only the sender that found the list
+    empty takes root_lock, takes the whole list (llist_del_all), restores
+    arrival order (llist_reverse_order), then bypasses a lone skb into an
+    idle empty qdisc or enqueues them all and runs the qdisc.  Everyone
+    else returns at once: the CPU owning root_lock sends for them.
+
+    The nodes live in shared memory (each CPU allocates from its own pool);
+    the cmpxchg/xchg are real atomics with the compiled helper, hashed
+    semaphores without it (see the setup's atomics backend).
+    """
+    net = this.net
+    at = net.atomics
+    f = q.f
+    base = q.base
+    nodes = net.defer_nodes
+    node = _defer_node_alloc(net)
+    nb = node * _NODE_W
+    _PACK8.pack_into(net.region.mm, net.defer_off + nb * 8, *skb.desc())
+    nodes[nb + _N_STATE] = 1
+    first = f[_DFIRST]
+    defer_count = 0
+    while True:
+        if first and not defer_count:
+            defer_count = at.fetch_add(base + _DCOUNT, 1) + 1
+            if defer_count > f[QDISC.limit]:
+                nodes[nb + _N_STATE] = 0
+                kfree_skb(skb, "DEFER_LIMIT")
+                return NET_XMIT_DROP
+        nodes[nb + _N_NEXT] = first
+        prev = at.cmpxchg(base + _DFIRST, first, node + 1)
+        if prev == first:
+            break
+        first = prev
+    if first:
+        # the CPU that queued the first skb will process the whole list
+        return NET_XMIT_SUCCESS
+
+    root = this.locks[q.root_lock]
+    root.lock()
+    ll = at.xchg(base + _DFIRST, 0)  # llist_del_all
+    f[_DCOUNT] = 0  # not atomic with the del_all: the list may exceed the limit a little
+    batch = []
+    mm, off = net.region.mm, net.defer_off
+    while ll:
+        nb = (ll - 1) * _NODE_W
+        batch.append(skb_from_desc(_PACK8.unpack_from(mm, off + nb * 8), net))
+        ll = nodes[nb + _N_NEXT]
+        nodes[nb + _N_STATE] = 0
+    batch.reverse()  # llist_reverse_order: arrival order
+    f[QDISC.defer_splices] += 1
+    f[QDISC.defer_spliced] += len(batch)
+    for s in batch:
+        s.dev = dev
+    if f[_QSTATE] & _DEACT:
+        for s in batch:
+            kfree_skb(s, "QDISC_DEACTIVATED")
+        rc = NET_XMIT_DROP
+    elif f[_QFLAGS] & TCQ_F_CAN_BYPASS and not f[_QLEN] and len(batch) == 1 and qdisc_run_begin(q):
+        s = batch[0]
+        qdisc_bstats_update(q, s)
+        f[QDISC.bypass] += 1
+        this.sd[SOFTNET.bypass] += 1
+        if sch_direct_xmit(s, q, dev, dev.txqs[s.queue_mapping], q.root_lock):
+            __qdisc_run(q)
+        else:
+            qdisc_run_end(q)
+        rc = NET_XMIT_SUCCESS
+    else:
+        rc = NET_XMIT_SUCCESS
+        for s in batch:
+            rc = qdisc_enqueue(s, q) & NET_XMIT_MASK
+        qdisc_run(q)
+        if len(batch) != 1:
+            rc = NET_XMIT_SUCCESS
+    root.unlock()
     return rc
 
 

@@ -51,9 +51,29 @@ def sk_dst_cached(sk: Sock) -> bool:
     return bool(sk.f[SOCK.dst_cached])
 
 
-def sk_dropped(sk: Sock) -> None:
-    """Count a dropped skb of ``sk`` (plain add by its owner, atomic otherwise)."""
+#: what an skb charges to sk_wmem_alloc beyond its data: SKB_TRUESIZE()'s
+#: sk_buff + skb_shared_info, cache-aligned, on x86-64
+SKB_TRUESIZE_OVERHEAD = 576
+
+
+def skb_truesize(length: int) -> int:
+    return length + SKB_TRUESIZE_OVERHEAD
+
+
+def sk_wmem_alloc(sk: Sock) -> int:
+    """Bytes charged to the socket's send buffer and not yet freed."""
+    f = sk.f
+    return (f[SOCK.sent_bytes] - f[SOCK.completed_bytes] - f[SOCK.dropped_bytes]
+            - f[SOCK.dropped_ctl_bytes])
+
+
+def sk_dropped(sk: Sock, length: int) -> None:
+    """Count a dropped skb of ``sk`` and free its send-buffer charge (plain
+    adds by its owner CPU, atomic adds from any other context)."""
     if sk.cpu == this.cpu:
         sk.f[SOCK.dropped] += 1
+        sk.f[SOCK.dropped_bytes] += length + SKB_TRUESIZE_OVERHEAD
     else:
-        this.net.atomics.fetch_add(sk.base + SOCK.dropped_ctl, 1)
+        at = this.net.atomics
+        at.fetch_add(sk.base + SOCK.dropped_ctl, 1)
+        at.fetch_add(sk.base + SOCK.dropped_ctl_bytes, length + SKB_TRUESIZE_OVERHEAD)

@@ -256,7 +256,7 @@ def kfree_skb(skb: SkBuff, reason: str) -> None:
     this.drops[DROP[reason]] += 1
     sk = skb.sk
     if sk is not None:
-        sk_dropped(sk)
+        sk_dropped(sk, skb.len)
 
 
 # -- net/sched/sch_generic.c ----------------------------------------------------------------
@@ -564,7 +564,7 @@ def qdisc_reset_purge(q: Qdisc) -> int:
     for d in purged:
         this.drops[DROP["QDISC_RESET"]] += 1
         if d[2] >= 0:
-            sk_dropped(net.socks[d[2]])
+            sk_dropped(net.socks[d[2]], d[4])
     return len(purged)
 
 
@@ -583,7 +583,7 @@ def dev_deactivate_queue(txq, qdisc_default: "Qdisc") -> int:
     for d in purged:
         this.drops[DROP["QDISC_RESET"]] += 1
         if d[2] >= 0:
-            sk_dropped(net.socks[d[2]])
+            sk_dropped(net.socks[d[2]], d[4])
     return len(purged)
 
 
