@@ -136,7 +136,10 @@ class CostConfig:
     enqueue_ns: int = 0
     dequeue_ns: int = 0
     xmit_ns: int = 0
-    #: paid when a CPU takes a qdisc/queue lock another CPU held last
+    #: paid when a CPU takes a lock another CPU held last (root_lock,
+    #: busylock, _xmit_lock, seqlock: the lock word and the qdisc/queue data
+    #: it protects move between caches), and when a CPU pushes onto a
+    #: defer_list another CPU touched last
     bounce_ns: int = 0
 
 

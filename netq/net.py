@@ -115,7 +115,8 @@ class Net:
         if cfg.spin_ns is not None:
             spin_ns = cfg.spin_ns
         self.lock_policy = LockPolicy(cfg.lock_fairness, waiting, spin_ns,
-                                      yield_spin=cfg.cpus + 1 > host_cores)
+                                      yield_spin=cfg.cpus + 1 > host_cores,
+                                      bounce_ns=cfg.costs.bounce_ns)
         self.lock_wait_reason = why
 
         # -- plan the objects --------------------------------------------------------

@@ -510,13 +510,13 @@ def _default(f: dataclasses.Field) -> Any:
     return dataclasses.MISSING
 
 
-def _toml_fields(obj: Any, skip: tuple[str, ...] = ()) -> list[str]:
+def _toml_fields(obj: Any, skip: tuple[str, ...] = (), always: tuple[str, ...] = ()) -> list[str]:
     lines = []
     for f in dataclasses.fields(obj):
         if f.name in skip:
             continue
         v = getattr(obj, f.name)
-        if v is None or v == _default(f):
+        if v is None or (v == _default(f) and f.name not in always):
             continue
         lines.append(f"{f.name} = {_toml_value(v)}")
     return lines
@@ -531,7 +531,7 @@ def to_toml(cfg: RunConfig, comments: list[str] = ()) -> str:
         out += ["", "[costs]"] + _toml_fields(cfg.costs)
     for section in ("devices", "traffic", "events"):
         for item in getattr(cfg, section):
-            out += ["", f"[[{section}]]"] + _toml_fields(item)
+            out += ["", f"[[{section}]]"] + _toml_fields(item, always=("name", "device", "action"))
     return "\n".join(out) + "\n"
 
 

@@ -186,6 +186,7 @@ QDISC = Record(
         ("band_bitmap", "pfifo_fast: bit b set when band b is non-empty; root_lock"),
         ("defer_first", "defer_list.first: node index + 1, 0 if empty; atomic (cmpxchg/xchg)"),
         ("defer_count", "skbs pushed onto a non-empty defer_list; atomic"),
+        ("defer_last_cpu", "CPU that last pushed onto defer_list (bounce cost); racy, hint only"),
         ("defer_splices", "defer_list splices by the CPU that found it empty; root_lock"),
         ("defer_spliced", "skbs taken by those splices; root_lock"),
     ],

@@ -115,6 +115,14 @@ _OWNER, _LAST, _TACQ = LOCK.owner_cpu, LOCK.last_cpu, LOCK.acquired_ns
 _QH, _QT, _QC = LOCK.q_head, LOCK.q_tail, LOCK.q_cpu
 
 
+def _bounce(ns: int) -> None:
+    """Busy-wait an emulated cache-line bounce."""
+    if ns:
+        end = time.perf_counter_ns() + ns
+        while time.perf_counter_ns() < end:
+            pass
+
+
 class RunAborted(Exception):
     """A wait was abandoned because the run is being torn down."""
 
@@ -129,6 +137,9 @@ class LockPolicy:
     spin_ns: int = 20_000
     #: spin: yield the core between tries (set when processes > cores)
     yield_spin: bool = False
+    #: emulated cost of an acquisition after another CPU held the lock: the
+    #: cache lines of the lock and of what it protects moving (0: none)
+    bounce_ns: int = 0
 
     def __post_init__(self) -> None:
         if self.fairness not in FAIRNESS:
@@ -328,7 +339,7 @@ class SpinLock:
                 "sem": space.csems[lock_id],
                 "rec": region.cptr + sec["locks"].base(lock_id),
                 "st": region.cptr + sec["lock_stats"].base(lock_id * space.ncpus + cpu),
-                "cpu": cpu, "hand": space.chandoff})
+                "cpu": cpu, "hand": space.chandoff, "bounce_ns": space.policy.bounce_ns})
             lib = native.lib
             if space.policy.fairness == "fifo":
                 self._cl, self._cu, self._ct = (lib.netq_lock_fifo, lib.netq_unlock_fifo,
@@ -351,6 +362,7 @@ class SpinLock:
         if rec[_LAST] != cpu:
             st[_ACQB] += 1
             rec[_LAST] = cpu
+            _bounce(self.space.policy.bounce_ns)
         rec[_OWNER] = cpu
         rec[_TACQ] = time.perf_counter_ns()
 
@@ -380,6 +392,7 @@ class SpinLock:
         if rec[_LAST] != cpu:
             st[_ACQB] += 1
             rec[_LAST] = cpu
+            _bounce(self.space.policy.bounce_ns)
         st[_WTOT] += w
         if w > st[_WMAX]:
             st[_WMAX] = w

@@ -37,8 +37,10 @@ import tempfile
 
 
 CDEF = """
-typedef struct { void *sem; int64_t *rec; int64_t *st; int64_t cpu; void **hand; } netq_lk;
+typedef struct { void *sem; int64_t *rec; int64_t *st; int64_t cpu; void **hand;
+                 int64_t bounce_ns; } netq_lk;
 int64_t netq_now(void);
+void netq_ndelay(int64_t ns);
 int64_t netq_test_and_set_bit(int64_t *p, int bit);
 int64_t netq_test_and_clear_bit(int64_t *p, int bit);
 int64_t netq_fetch_add(int64_t *p, int64_t v);
@@ -68,7 +70,8 @@ SOURCE = r"""
 
 /* one lock as seen by one CPU: its semaphore, record, stats row, the CPU,
    and (fifo) every CPU's handoff semaphore */
-typedef struct { void *sem; int64_t *rec; int64_t *st; int64_t cpu; void **hand; } netq_lk;
+typedef struct { void *sem; int64_t *rec; int64_t *st; int64_t cpu; void **hand;
+                 int64_t bounce_ns; } netq_lk;
 
 int64_t netq_now(void) {
     struct timespec ts;
@@ -102,12 +105,23 @@ void *netq_sem_open(const char *name) {
 }
 int netq_sem_post(void *s) { return sem_post((sem_t *)s); }
 
-/* lock_stat bookkeeping of an acquisition; the caller holds the lock */
-static inline void got(int64_t *rec, int64_t *st, int64_t cpu) {
+/* busy-wait: an emulated cost */
+void netq_ndelay(int64_t ns) {
+    if (ns <= 0) return;
+    int64_t end = netq_now() + ns;
+    while (netq_now() < end) ;
+}
+
+/* lock_stat bookkeeping of an acquisition; the caller holds the lock.  An
+   acquisition after another CPU held the lock pays the emulated cache-line
+   bounce (the lock word and the data it protects travel to this CPU). */
+static inline void got(netq_lk *l) {
+    int64_t *rec = l->rec, *st = l->st, cpu = l->cpu;
     st[S_ACQ]++;
     if (rec[L_LAST] != cpu) {
         st[S_ACQB]++;
         rec[L_LAST] = cpu;
+        if (l->bounce_ns) netq_ndelay(l->bounce_ns);
     }
     rec[L_OWNER] = cpu;
     rec[L_TACQ] = netq_now();
@@ -123,7 +137,7 @@ static inline void hold_time(int64_t *rec, int64_t *st) {
 /* 0: acquired; 1: busy (nothing changed) */
 int64_t netq_trylock_unfair(netq_lk *l) {
     if (sem_trywait((sem_t *)l->sem) != 0) return 1;
-    got(l->rec, l->st, l->cpu);
+    got(l);
     return 0;
 }
 
@@ -155,7 +169,7 @@ int64_t netq_lock_fifo(netq_lk *l) {
     int64_t *rec = l->rec, cpu = l->cpu;
     if (guard(g)) return -1;
     if (rec[L_OWNER] == NO_CPU && rec[L_QH] == rec[L_QT]) {
-        got(rec, l->st, cpu);
+        got(l);
         sem_post(g);
         return 0;
     }
@@ -174,7 +188,7 @@ int64_t netq_trylock_fifo(netq_lk *l) {
     int64_t *rec = l->rec;
     if (guard(g)) return -1;
     if (rec[L_OWNER] == NO_CPU && rec[L_QH] == rec[L_QT]) {
-        got(rec, l->st, l->cpu);
+        got(l);
         sem_post(g);
         return 0;
     }

@@ -127,13 +127,24 @@ def cpu_main(net, cpu: int, host_core: int, gate, quota: int) -> None:
     sd[SOFTNET.host_core] = host_core
     sd[SOFTNET.state] = CPU_READY
     gen = Generator(net, cpu, net.cfg.seed)
+    prof_dir = os.environ.get("NETQ_PROFILE_DIR")  # developers: cProfile each CPU
+    prof = None
+    if prof_dir:
+        import cProfile
+
+        prof = cProfile.Profile()
     try:
         _wait_gate(gate, rc)
         sd[SOFTNET.state] = CPU_RUN
-        _run(net, gen, sd, rc, quota)
+        if prof is not None:
+            prof.runcall(_run, net, gen, sd, rc, quota)
+        else:
+            _run(net, gen, sd, rc, quota)
         sd[SOFTNET.state] = CPU_DONE
     except RunAborted:
         sd[SOFTNET.state] = CPU_ABORTED
+    if prof is not None:
+        prof.dump_stats(os.path.join(prof_dir, f"cpu{cpu}.prof"))
     os._exit(0)
 
 

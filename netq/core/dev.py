@@ -41,6 +41,7 @@ from ..sched.sch_generic import (
     Qdisc,
     __qdisc_run,
     kfree_skb,
+    ndelay,
     nolock_qdisc_is_empty,
     qdisc_bstats_update,
     qdisc_enqueue,
@@ -267,6 +268,10 @@ def _dev_xmit_skb_defer(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue)
     base = q.base
     nodes = net.defer_nodes
     node = _defer_node_alloc(net)
+    if f[QDISC.defer_last_cpu] != this.cpu:
+        # the defer_list head's cache line comes from another CPU
+        f[QDISC.defer_last_cpu] = this.cpu
+        ndelay(net.costs.bounce_ns)
     nb = node * _NODE_W
     _PACK8.pack_into(net.region.mm, net.defer_off + nb * 8, *skb.desc())
     nodes[nb + _N_STATE] = 1
