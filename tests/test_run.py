@@ -159,7 +159,7 @@ BAD = [
     (["--cpus", "0"], "cpus"),
     (["--tx-queues", "0"], "tx_queues"),
     (["--ring-size", "1000"], "ring_size"),
-    (["--xps", "0=4", "--cpus", "2", "--tx-queues", "2"], "names a CPU"),
+    (["--xps", "0=4", "--cpus", "2", "--tx-queues", "2"], "(CPU 2)"),
     (["--xps", "0=zz", "--tx-queues", "2"], "xps"),
     (["--xps", "7=1", "--tx-queues", "2"], "queue 7"),
     (["--rate", "-5"], "rate_pps"),
