@@ -175,6 +175,27 @@ class RunConfig:
     def effective_strategy(self) -> str:
         return self.strategy or PROFILES[self.profile].strategy
 
+    def device_loops(self) -> list[list[str]]:
+        """Cycles in the device graph (virtual device -> lower), each as the
+        list of device names around it, starting at its first-declared
+        member.  A loop is legal: the xmit_recursion limit is what cuts it."""
+        lower = {d.name: d.lower for d in self.devices if d.is_virtual}
+        order = {d.name: i for i, d in enumerate(self.devices)}
+        loops, seen = [], set()
+        for start in lower:
+            path, node = [], start
+            while node in lower and node not in path:
+                path.append(node)
+                node = lower[node]
+            if node in path:
+                cyc = path[path.index(node):]
+                key = frozenset(cyc)
+                if key not in seen:
+                    seen.add(key)
+                    i = min(range(len(cyc)), key=lambda k: order[cyc[k]])
+                    loops.append(cyc[i:] + cyc[:i])
+        return loops
+
     def device(self, name: str) -> DeviceConfig:
         for d in self.devices:
             if d.name == name:

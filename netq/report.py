@@ -97,6 +97,9 @@ def setup_block(res: dict) -> list[str]:
     pl = s.get("platform") or {}
     if pl:
         lines.append("  platform: " + ", ".join(f"{k} {v}" for k, v in pl.items()))
+    for loop in s.get("device_loops", []):
+        lines.append("  device loop: " + " -> ".join(loop + loop[:1]) +
+                     " (legal: xmit_recursion or the xmit_lock_owner test cuts it)")
     for d in s["devices"]:
         if d["kind"] == "phys":
             xps = {q: m for q, m in d["xps"].items() if m.strip("0,")}

@@ -126,3 +126,12 @@ def test_valid_config_passes():
                     devices=[phys(tx_queues=4, xps={0: "1", 1: "2", 2: "3"}), vlan("v0", "eth0")],
                     traffic=[TrafficConfig(device="v0")])
     assert cfg.validate() is cfg
+
+
+def test_device_loops_are_found_and_legal():
+    from netq.presets import recursion_devices
+
+    cfg = config(cpus=1, devices=recursion_devices(stack_depth=3))
+    cfg.validate()
+    assert cfg.device_loops() == [["loopa", "loopb"], ["tun0", "tun1"]]
+    assert config(cpus=1).device_loops() == []

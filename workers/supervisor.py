@@ -309,6 +309,7 @@ class Supervisor:
                          "why": net.lock_wait_reason},
                 "costs": vars(cfg.costs).copy(),
                 "devices": [_device_setup(net, d) for d in net.devices],
+                "device_loops": cfg.device_loops(),
                 "traffic": [vars(t).copy() for t in cfg.traffic],
                 "platform": platform,
                 "seed": cfg.seed, "duration_s": cfg.duration, "packets": cfg.packets,
