@@ -97,6 +97,42 @@ def _recursion_variants(duration: float) -> list[tuple[str, RunConfig]]:
     return out
 
 
+COMPARE_GENERATIONS = (
+    ("pps", "delivered pps"),
+    ("cpu_ns_per_packet", "CPU ns/pkt"),
+    ("top_lock", "top contended lock"),
+    ("top_lock_wait_ns", "its wait"),
+    ("owner_ahead_per_relock", "ahead of qdisc owner"),
+    ("anchor", "kernel's figure"),
+)
+
+#: the kernel's own figures for each generation (SPEC.md)
+ANCHORS = {
+    "rootlock": "~50 kpps (32 UDP senders, tg3; before 79640a4ca695)",
+    "busylock": "~600 kpps (same box, busylock); 16 Mpps (240 senders, FQ, 6.18)",
+    "nolock": "1/2/4 threads 2465/4304/7898 kpps (pktgen, no bypass)",
+    "nolock+bypass": "2889/5188/9589 kpps (ba27b4cdaaa6)",
+    "defer": "29 Mpps, system CPU 52% -> 24% (100dfa74cad9)",
+}
+
+
+def _generation_variants(duration: float) -> list[tuple[str, RunConfig]]:
+    """One workload (4 senders flooding one TX queue) under every generation."""
+    gens = [("rootlock", "2.6.37", "rootlock"), ("busylock", "3.13", "busylock"),
+            ("nolock", "4.19", "nolock"), ("nolock+bypass", "6.18", "nolock"),
+            ("defer", "6.19", "defer")]
+    out = []
+    for label, profile, strategy in gens:
+        out.append((label, RunConfig(
+            name=f"gen-{label}", cpus=4, duration=duration, seed=1, profile=profile,
+            strategy=strategy,
+            costs=CostConfig(enqueue_ns=1000, dequeue_ns=1000, xmit_ns=2000, bounce_ns=1000),
+            devices=[DeviceConfig(name="eth0", tx_queues=1, ring_size=256)],
+            traffic=[TrafficConfig(sockets_per_cpu=1, proto="udp", length=1000)],
+        )))
+    return out
+
+
 def recursion_devices(stack_depth: int = 9) -> list[DeviceConfig]:
     """eth0; a legal stack stk0→…→stk{n-1}→eth0 of vlans; a vlan loop
     loopa→loopb→loopa (LLTX: cut by xmit_recursion); a tunnel loop
@@ -142,6 +178,18 @@ def presets(duration: float = 2.0) -> dict[str, Preset]:
             "Emulated costs (1 us enqueue, 1 us dequeue, 2 us driver xmit) give the critical "
             "sections kernel-like proportions.",
             _busylock_variants(duration), COMPARE_LOCK),
+        Preset(
+            "generations", "fifteen years of answers to the contended qdisc lock, one workload",
+            "Four senders flood one TX queue under each kernel generation's strategy: every "
+            "sender takes root_lock (rootlock); senders that find the qdisc running queue on "
+            "busylock first (busylock); pfifo_fast without a root lock, serialised by a "
+            "seqlock trylock and the MISSED bit (nolock, then with the empty-queue bypass); "
+            "senders push onto a lock-free defer_list and one of them sends for all "
+            "(defer). Emulated costs include a 1 us cache-line bounce whenever a lock or the "
+            "defer_list head changes CPU. The kernel's own figures are beside each row; "
+            "compare the direction and the mechanism, not the magnitude (see README: Load "
+            "studies).",
+            _generation_variants(duration), COMPARE_GENERATIONS),
         Preset(
             "recursion", "stacked virtual devices: a legal stack of 9 vlans and two loops",
             "Each noqueue device re-enters dev_queue_xmit on its lower device with the per-CPU "

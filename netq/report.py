@@ -59,7 +59,26 @@ def derived(res: dict) -> dict:
         "xmit_recursion_cut": m.get("xmit_recursion_cut"),
         "recursion_limit": res["setup"]["profile"]["recursion_limit"],
         **{f"drops_{k}": v for k, v in res.get("drops", {}).items()},
+        **_top_lock(locks),
+        "anchor": _anchor(res),
     }
+
+
+def _top_lock(locks: list[dict]) -> dict:
+    """The lock with the most wait time (lock_stat's usual sort key)."""
+    if not locks:
+        return {"top_lock": None, "top_lock_wait_ns": None}
+    top = max(locks, key=lambda r: r["waittime_total_ns"])
+    if not top["waittime_total_ns"]:
+        return {"top_lock": "none contended", "top_lock_wait_ns": 0}
+    name = top["name"].split(" ")[-1]
+    return {"top_lock": name, "top_lock_wait_ns": top["waittime_total_ns"]}
+
+
+def _anchor(res: dict) -> str | None:
+    from .presets import ANCHORS
+
+    return ANCHORS.get(res.get("label", ""))
 
 
 def _fmt(key: str, v) -> str:
@@ -67,7 +86,7 @@ def _fmt(key: str, v) -> str:
         return "-"
     if key == "pps":
         return _si(v)
-    if key.endswith("_ns_per_packet") or key.endswith("wait_ns_per_relock"):
+    if key.endswith("_ns_per_packet") or key.endswith("wait_ns_per_relock") or key.endswith("wait_ns"):
         return _ns(v)
     if key == "completion_locality":
         return f"{100 * v:.0f}%"
