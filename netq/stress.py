@@ -45,6 +45,15 @@ flip the switch to exercise them again once fixed):
   leaves the other CPUs without sockets, and such a CPU worker dies with
   IndexError in ``workers/cpu.py`` (``Generator.make_skb``).  The generator
   therefore gives the first traffic group every CPU.
+* ``LLTX_NOQUEUE_PHYS``: a physical device with ``lltx = true`` and
+  ``qdisc = "noqueue"`` lets several CPUs call ``eth_start_xmit`` at once
+  without any lock, on a single-producer TX ring: skbs vanish and
+  conservation breaks.  The generator gives LLTX only to physical devices
+  with a qdisc (where the qdisc's single runner serialises the driver).
+
+Not a netq bug, but a trap for a generator: a loop of non-LLTX virtual
+devices entered at two devices by two CPUs deadlocks on its _xmit_locks
+(ABBA), in the kernel as here; see :func:`_no_lock_order_cycle`.
 """
 from __future__ import annotations
 
@@ -87,6 +96,9 @@ CHAOS_KINDS = tuple(CHAOS_EXPECT)
 #: give the first traffic group every CPU (a CPU without sockets crashes; see
 #: the module docstring)
 COVER_EVERY_CPU = True
+#: allow a physical device that is both LLTX and noqueue (several CPUs then
+#: write one TX ring at once and skbs are lost; see the module docstring)
+LLTX_NOQUEUE_PHYS = False
 #: longest drain the generator allows itself (backlog / line rate), seconds
 DRAIN_BOUND_S = 0.4
 #: most sockets in one configuration
@@ -199,6 +211,7 @@ def _random_config(rng: random.Random, seed: int, index: int, run_seconds: float
         groups.append(_traffic(rng, dev, cpus_of))
     _cap_sockets(groups, cpus)
     cfg.traffic = groups
+    _no_lock_order_cycle(cfg)
 
     # how long: a duration, or a packet budget the slowest CPU can send in time
     rates = cpu_rates(cfg)
@@ -232,6 +245,9 @@ def _phys(rng: random.Random, name: str, cpus: int, min_queues: int = 1) -> Devi
     d.tx_queue_len = rng.choice([8, 32, 100, 500, 1000])
     qdiscs = ["default", "default", "pfifo_fast", "pfifo"] + (["mq", "mq"] if tx > 1 else [])
     d.qdisc = "noqueue" if rng.random() < 0.07 else rng.choice(qdiscs)
+    d.lltx = rng.choice([None, None, None, False, True])
+    if d.lltx and d.qdisc == "noqueue" and not LLTX_NOQUEUE_PHYS:
+        d.lltx = None
     style = rng.choice(["none", "none", "1:1", "shared", "random"])
     full = (1 << cpus) - 1
     if style == "1:1":
@@ -311,6 +327,40 @@ def path_verdict(devices: dict[str, DeviceConfig], name: str, limit: int) -> str
         depth += 1
         d = devices[d.lower]
     raise AssertionError("unreachable: every loop is cut")
+
+
+def loop_entries(cfg: RunConfig) -> set[str]:
+    """The devices of the loop (``lp*``) at which traffic enters it."""
+    by_name = {d.name: d for d in cfg.devices}
+    entries = set()
+    for t in cfg.traffic:
+        d = by_name[t.device or cfg.devices[0].name]
+        seen = set()
+        while d.is_virtual and d.name not in seen and not d.name.startswith("lp"):
+            seen.add(d.name)
+            d = by_name[d.lower]
+        if d.name.startswith("lp"):
+            entries.add(d.name)
+    return entries
+
+
+def _no_lock_order_cycle(cfg: RunConfig) -> None:
+    """Keep a device loop from deadlocking on its _xmit_locks.
+
+    A noqueue device that is not LLTX holds its queue's _xmit_lock while its
+    xmit re-enters dev_queue_xmit on the lower device (HARD_TX_LOCK around
+    dev_hard_start_xmit, as in the kernel).  Two CPUs that enter a loop at
+    different devices take two such locks in opposite orders: an ABBA
+    deadlock, in the kernel as in netq, which the watchdog then reports as a
+    stall.  Entering at one device only, or with at most one non-LLTX device
+    in the loop, cannot deadlock, so the generator makes the other loop
+    devices LLTX when traffic enters the loop at several devices.
+    """
+    loop = [d for d in cfg.devices if d.name.startswith("lp")]
+    locked = [d for d in loop if not (d.lltx if d.lltx is not None else d.kind == "vlan")]
+    if cfg.cpus > 1 and len(locked) > 1 and len(loop_entries(cfg)) > 1:
+        for d in locked[1:]:
+            d.lltx = True
 
 
 def _traffic(rng: random.Random, dev: str, cpus: list[int] | None) -> TrafficConfig:
@@ -412,6 +462,8 @@ def _add_chaos(rng: random.Random, cfg: RunConfig, kind: str, run_seconds: float
         for d in cfg.devices:  # room for the slowdown
             d.tx_queue_len = min(d.tx_queue_len, 100)
             d.ring_size = min(d.ring_size, 64)
+            if d.wake_thresh is not None:
+                d.wake_thresh = min(d.wake_thresh, d.ring_size)
         top = max(1000, _max_slow_ns(cfg))
         at = round(rng.uniform(0.05, 0.3) * cfg.duration, 3)
         cfg.events = [EventConfig(at=at, action="slow_nic", value=rng.randint(1000, min(top, 100_000)))]
@@ -555,8 +607,11 @@ class Record:
         return self.passed and self.case.expect != "ok"
 
 
-class _HardTimeout(BaseException):
-    pass
+class _HardTimeout(KeyboardInterrupt):
+    """A run outlived its hard limit.  A KeyboardInterrupt, because that is
+    the one exception posix_ipc (1.3.2) lets out of a semaphore wait that a
+    signal interrupts (others become posix_ipc.SignalError, which the lock
+    code retries), and the supervisor ends a run on it with full cleanup."""
 
 
 def child_pids(pid: int) -> list[int]:
@@ -726,11 +781,9 @@ class Job:
     def run_case(self, case: Case) -> Record:
         from workers.supervisor import Supervisor
 
-        from shm.ipc import Terminated
-
         rec = Record(case)
         est = estimate_s(case, self.overhead_s, self.args.run_seconds)
-        hard = max(1, int(math.ceil(est + HARD_LIMIT_SLACK_S)))
+        hard = max(1, int(math.ceil(est + self.args.hard_limit)))
         me = os.getpid()
         self._timed_out = False
         old = signal.signal(signal.SIGALRM, self._on_alarm)
@@ -740,22 +793,22 @@ class Job:
         try:
             try:
                 res = Supervisor(case.cfg).run().result
-            except Terminated:
-                if not self._timed_out:
-                    raise
+            except _HardTimeout:
+                pass  # raised outside the supervisor's own handling
         finally:
             signal.alarm(0)
             signal.signal(signal.SIGALRM, old)
             rec.seconds = time.monotonic() - t0
-        if res is not None and res.get("status") == "terminated" and not self._timed_out:
-            self.stopped = "terminated"
-        if res is not None and res.get("status") == "interrupted":
-            self.stopped = "interrupted"
         if self._timed_out:
-            rec.problems.append(f"the run did not end within its hard limit of {hard} s "
-                                "(the supervisor hung); ended with SIGALRM")
+            # The supervisor took the alarm for Ctrl-C and cleaned up; it hung.
+            hang = (f"the run did not end within its hard limit of {hard} s (the supervisor "
+                    "itself hung, its watchdog included); ended by SIGALRM")
+            res = dict(res or {}, status="hung")
+            res["faults"] = [hang] + list(res.get("faults") or [])
+        elif res is not None and res.get("status") in ("interrupted", "terminated"):
+            self.stopped = res["status"]
         rec.result = res
-        rec.status = res.get("status", "?") if res else ("hung" if self._timed_out else "?")
+        rec.status = res.get("status", "?") if res else "?"
         if res is not None:
             rec.problems += check(case, res)
         left = _own_ipc()
@@ -777,10 +830,9 @@ class Job:
         return rec
 
     def _on_alarm(self, signum: int, frame: object) -> None:
-        from shm.ipc import Terminated
-
         self._timed_out = True
-        raise Terminated(signum)
+        signal.alarm(10)  # once more if the cleanup hangs too
+        raise _HardTimeout()
 
     def fail_report(self, rec: Record) -> None:
         case = rec.case
@@ -1021,6 +1073,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run only these configurations of the seed (ignores --budget)")
     p.add_argument("--runs", type=int, metavar="N", help="at most N runs")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
+    p.add_argument("--hard-limit", type=float, default=HARD_LIMIT_SLACK_S, metavar="S",
+                   help="end a run (as hung, a failure) that takes S seconds longer than "
+                        f"expected (default {HARD_LIMIT_SLACK_S:g})")
     p.add_argument("--dry-run", action="store_true",
                    help="generate and validate the configurations (--runs, default 20) and print "
                         "them; run nothing")
@@ -1039,6 +1094,8 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError("--budget: seconds, 0 to 86400")
         if not 0.1 <= args.run_seconds <= 30:
             raise UsageError("--run-seconds: seconds, 0.1 to 30")
+        if not 1 <= args.hard_limit <= 3600:
+            raise UsageError("--hard-limit: seconds, 1 to 3600")
         if args.runs is not None and args.runs < 0:
             raise UsageError("--runs: a number >= 0")
     except UsageError as e:

@@ -85,11 +85,17 @@ class Ring:
 
     # -- both sides ---------------------------------------------------------
     def __len__(self) -> int:
-        """Descriptors produced and not yet consumed."""
-        return self.idx[self._prod] - self.idx[self._cons]
+        """Descriptors produced and not yet consumed.
+
+        Safe from any process: cons is read before prod, and prod never
+        falls behind a cons read earlier, so the difference is >= 0 (read
+        the other way round, a third party could see a negative length)."""
+        c = self.idx[self._cons]
+        return self.idx[self._prod] - c
 
     def free(self) -> int:
-        return self.size - (self.idx[self._prod] - self.idx[self._cons])
+        c = self.idx[self._cons]
+        return self.size - (self.idx[self._prod] - c)
 
     # -- producer -------------------------------------------------------------
     def produce(self, d: Sequence[int]) -> bool:

@@ -25,7 +25,7 @@ def run(cfg: RunConfig) -> dict:
     return res
 
 
-@pytest.mark.parametrize("strategy", ["rootlock", "busylock"])
+@pytest.mark.parametrize("strategy", ["rootlock", "busylock", "nolock", "defer"])
 @pytest.mark.parametrize("fairness", ["fifo", "unfair"])
 def test_contended_single_queue(strategy, fairness):
     """4 CPUs on one queue with a tiny ring: enqueue, requeue, stop/wake, reschedule."""
@@ -35,9 +35,10 @@ def test_contended_single_queue(strategy, fairness):
         traffic=[TrafficConfig(sockets_per_cpu=2, proto="tcp")]))
     m = res["mechanism"]
     assert m["enqueued"] > 0 and m["qdisc_runs"] > 0
+    assert res["nic"]["reorders"] == 0
     (q,) = res["queues"]
     assert q["tx_stops"] > 0 and q["tx_restart"] > 0  # the tiny ring filled and was woken
-    if strategy == "rootlock":
+    if strategy in ("rootlock", "defer"):
         assert m["busylock_taken"] == 0
     busy = [r for r in res["locks"] if r["name"].endswith("busylock")]
     assert sum(r["acquisitions"] for r in busy) == m["busylock_taken"]
@@ -66,3 +67,33 @@ def test_shared_root_qdisc_on_multiqueue_device_with_costs():
         costs=CostConfig(enqueue_ns=500, dequeue_ns=500, xmit_ns=500),
         devices=[DeviceConfig(tx_queues=2, qdisc="pfifo_fast", ring_size=16)],
         traffic=[TrafficConfig(sockets_per_cpu=2, length=[64, 1500], priority=6)]))
+
+
+@pytest.mark.parametrize("profile", ["4.19", "6.18"])
+def test_nolock_missed_path_leaves_nothing_stuck(profile):
+    """TCQ_F_NOLOCK pfifo_fast, with (6.18) and without (4.19) the bypass:
+    senders that lose the seqlock trylock set MISSED and leave; the drain
+    fails the run if anything stays in a qdisc that nobody will run."""
+    res = run(RunConfig(
+        cpus=4, packets=8000, seed=4, strategy="nolock", profile=profile,
+        costs=CostConfig(xmit_ns=1000),
+        devices=[DeviceConfig(tx_queues=1, ring_size=16)],
+        traffic=[TrafficConfig(sockets_per_cpu=2)]))
+    assert res["nic"]["reorders"] == 0
+    names = {r["name"].rsplit(" ", 1)[-1] for r in res["locks"]}
+    assert "seqlock" in names
+    if profile == "4.19":
+        assert res["mechanism"]["bypass"] == 0  # no bypass before ba27b4cdaaa6
+
+
+def test_defer_count_over_the_limit_is_a_counted_drop():
+    """defer: with a tiny q->limit, pushes beyond it are dropped as
+    DEFER_LIMIT - never silently - and every skb is still accounted for."""
+    res = run(RunConfig(
+        cpus=4, packets=6000, seed=5, strategy="defer",
+        costs=CostConfig(dequeue_ns=2000, xmit_ns=2000),
+        devices=[DeviceConfig(tx_queues=1, tx_queue_len=4, ring_size=16)],
+        traffic=[TrafficConfig(sockets_per_cpu=2, sndbuf=0)]))
+    assert res["drops"]["DEFER_LIMIT"] > 0
+    q = next(r for r in res["qdiscs"] if r["kind"] == "pfifo_fast")
+    assert q["sent_packets"] == res["delivered"]

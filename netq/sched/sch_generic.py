@@ -167,10 +167,20 @@ def qdisc_run_end(q: Qdisc) -> None:
 
 
 def nolock_qdisc_is_empty(q: Qdisc) -> bool:
-    """The kernel tests its NON_EMPTY state bits; netq reads the (atomic)
-    qlen and MISSED, which is what those bits stand for."""
+    """No skb waits in the bands or q->gso_skb, and nobody MISSED the seqlock.
+
+    The kernel tests its NON_EMPTY state bits (MISSED, DRAINING); netq also
+    looks at the band rings themselves, whose occupancy is exact.  The
+    qlen counter is not used: on a NOLOCK qdisc it lags (an enqueuer
+    preempted between its produce and its increment), and trusting it
+    lets a later skb of the same flow bypass an earlier one."""
     f = q.f
-    return not f[_QLEN] and not f[_STATE] >> QDISC_STATE_MISSED & 1
+    if f[_STATE] >> QDISC_STATE_MISSED & 1 or f[QDISC.requeue_pending]:
+        return False
+    for ring in q.bands:
+        if len(ring):
+            return False
+    return True
 
 
 def _qadd(q: Qdisc, field: int, delta: int) -> None:
@@ -374,7 +384,9 @@ def sch_direct_xmit(skb: SkBuff, q: Qdisc, dev, txq, root_lock: int) -> int:
             sd[SOFTNET.owner_wait_ns] += st[_L_WTOT] - w0
 
     if dev_xmit_complete(ret):
-        ret = q.f[_QLEN]
+        # 3.13: go on while the queue is not empty.  NOLOCK: qlen lags, so
+        # go on and let the next dequeue find out (5.x returns "true").
+        ret = 1 if root_lock < 0 else q.f[_QLEN]
     else:
         sd[SOFTNET.tx_busy] += 1
         ret = dev_requeue_skb(skb, q)
