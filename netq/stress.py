@@ -19,7 +19,9 @@ Why it is built this way:
   configuration gets its own ``RunConfig.seed`` (hashrnd, socket hashes,
   lengths), so a rerun picks the same queues; the OS schedule is the only
   thing that varies.  ``cpu_map`` names only host cores this process may use,
-  so a configuration is host-dependent there and nowhere else.
+  so a configuration is host-dependent there and nowhere else.  The mapping
+  from seed to configurations holds for one version of netq and of this file
+  (a new profile, say, changes it): the TOML a failure writes does not.
 * **Every generated config validates.**  The generator builds only what
   :meth:`RunConfig.validate` accepts; if validation rejects one, that is a bug
   here, and it is reported as such (not skipped).

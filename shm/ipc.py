@@ -150,8 +150,25 @@ class _SignalScope:
             signal.signal(s, h)
 
 
+#: a terminating signal that arrived and has not been raised yet (see below)
+_pending_signal = 0
+
+
 def _raise_terminated(signum: int, frame: object) -> None:
+    # Remembered as well as raised: posix_ipc turns an exception raised by a
+    # signal handler during a semaphore wait into SignalError, and a caller
+    # that retries on SignalError must then call raise_pending_signal().
+    global _pending_signal
+    _pending_signal = signum
     raise Terminated(signum)
+
+
+def raise_pending_signal() -> None:
+    """Raise Terminated if SIGTERM/SIGHUP arrived during a semaphore wait."""
+    global _pending_signal
+    if _pending_signal:
+        signum, _pending_signal = _pending_signal, 0
+        raise Terminated(signum)
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ from typing import Callable, Sequence
 import posix_ipc
 
 from .layout import Layout, Record
-from .ipc import IpcOwner, pid_alive
+from .ipc import IpcOwner, pid_alive, raise_pending_signal
 
 FAIRNESS = ("fifo", "unfair")
 WAITING = ("spin", "block", "adaptive")
@@ -425,6 +425,7 @@ class SpinLock:
                 raise RunAborted(f"{self.name}: run aborted while sleeping")
             return False
         except posix_ipc.SignalError:
+            raise_pending_signal()  # SIGTERM arrives here as SignalError
             return False
 
     def recover(self) -> bool:

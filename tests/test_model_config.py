@@ -135,3 +135,9 @@ def test_device_loops_are_found_and_legal():
     cfg.validate()
     assert cfg.device_loops() == [["loopa", "loopb"], ["tun0", "tun1"]]
     assert config(cpus=1).device_loops() == []
+
+
+def test_physical_devices_are_not_lltx():
+    cfg = config(cpus=1, devices=[phys(lltx=True)])
+    with pytest.raises(ConfigError, match="lltx"):
+        cfg.validate()

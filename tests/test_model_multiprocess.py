@@ -97,3 +97,21 @@ def test_defer_count_over_the_limit_is_a_counted_drop():
     assert res["drops"]["DEFER_LIMIT"] > 0
     q = next(r for r in res["qdiscs"] if r["kind"] == "pfifo_fast")
     assert q["sent_packets"] == res["delivered"]
+
+
+def test_a_cpu_without_sockets_only_serves_softirqs():
+    res = run(RunConfig(
+        cpus=2, packets=2000, seed=6,
+        devices=[DeviceConfig(tx_queues=2, irq_cpus=[1, 1])],
+        traffic=[TrafficConfig(cpus=[0], sockets_per_cpu=2)]))
+    assert res["cpus"][1]["generated"] == 0 and res["cpus"][0]["generated"] == 2000
+
+
+def test_deadlock_cycles_are_named():
+    from workers.supervisor import deadlock_cycles
+
+    holders = [{"lock": "A", "owner_cpu": 1, "waiters": [0]},
+               {"lock": "B", "owner_cpu": 0, "waiters": [1]},
+               {"lock": "C", "owner_cpu": 2, "waiters": [3]}]
+    (line,) = deadlock_cycles(holders, {0: "A", 1: "B", 3: "C"})
+    assert line == "deadlock: cpu0 waits for 'A' held by cpu1; cpu1 waits for 'B' held by cpu0"

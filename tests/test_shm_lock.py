@@ -154,3 +154,33 @@ def test_default_waiting_says_why():
     assert mode == "adaptive" and "oversubscribed" in why
     with pytest.raises(ValueError, match="fairness"):
         LockPolicy("ticket", "spin")
+
+
+def test_sigterm_ends_a_blocked_wait(owner, use_native):
+    """A process sleeping in a semaphore wait still honours SIGTERM: posix_ipc
+    reports the handler's exception as SignalError, and the wait re-raises it."""
+    import multiprocess as mp
+
+    from shm.ipc import IpcOwner, netq_objects
+
+    region, space = make_space(owner, 1, 2, LockPolicy("fifo", "block"), use_native)
+    (lk,) = space.bind(1)
+    lk.lock()
+    ready = mp.get_context("fork").Event()
+
+    def waiter():
+        with IpcOwner() as mine, mine.handle_signals():
+            mine.segment("own", 4096)
+            (w,) = space.bind(0)
+            ready.set()
+            w.lock()  # blocks: cpu 1 holds it
+
+    p = start(waiter)
+    assert ready.wait(10)
+    wait_until(lambda: space.waiters(0) == [0], what="child waiting")
+    os.kill(p.pid, signal.SIGTERM)
+    p.join(10)
+    assert p.exitcode is not None and p.exitcode != 0
+    assert not [o for o in netq_objects() if o.pid == p.pid]
+    lk.unlock()
+    region.close()

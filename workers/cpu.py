@@ -65,6 +65,8 @@ class Generator:
         is full (the CPU then waits for TX completions, as a sender blocked
         in sock_alloc_send_skb would)."""
         n = len(self.socks)
+        if not n:
+            return None  # a CPU without sockets only runs softirqs
         for _ in range(n):
             sk, dev, t, lo, hi, prio = self.socks[self.next]
             self.next = (self.next + 1) % n

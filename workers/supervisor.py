@@ -39,6 +39,8 @@ from shm.kstructs import (
     SOFTNET,
 )
 
+from shm.lock import RunAborted
+
 from netq import invariants, result
 from netq.config import RunConfig
 from netq.net import Net
@@ -95,7 +97,7 @@ class Supervisor:
                 from .platform import measure_platform
 
                 platform = measure_platform(owner)
-                quotas = _split(cfg.packets, cfg.cpus)
+                quotas = _split(cfg.packets, _senders(net))
                 procs["nic"] = _CTX.Process(target=nic_main, args=(net, nic_core), daemon=True)
                 for c in range(cfg.cpus):
                     procs[f"cpu{c}"] = _CTX.Process(
@@ -171,7 +173,20 @@ class Supervisor:
             time.sleep(TICK_S)
 
     def _event(self, net, procs, e) -> str:
-        """Carry out one scheduled event (control context, as rtnl would)."""
+        """Carry out one scheduled event (control context, as rtnl would).
+
+        A lock wait inside it gives up (RunAborted) after stall_timeout: a
+        stopped worker may hold the lock, and the watchdog is this loop."""
+        deadline = time.monotonic() + self.cfg.stall_timeout
+        space = net.locks
+        abort = space.abort
+        space.abort = lambda: abort() or time.monotonic() > deadline
+        try:
+            return self._do_event(net, procs, e)
+        finally:
+            space.abort = abort
+
+    def _do_event(self, net, procs, e) -> str:
         from netq.core.dev import dev_close, dev_open, netif_set_real_num_tx_queues
 
         if e.action in ("kill", "stop"):
@@ -199,16 +214,22 @@ class Supervisor:
         last = [-1] * cfg.cpus
         last_move = [t0] * cfg.cpus
         nic_last, nic_move = -1, t0
-        quotas = _split(cfg.packets, cfg.cpus)
+        senders = _senders(net)
+        quotas = _split(cfg.packets, senders)
         while True:
             time.sleep(TICK_S)
             now = time.monotonic()
             while pending and now - t0 >= pending[0].at:
                 e = pending.pop(0)
+                try:
+                    outcome = self._event(net, procs, e)
+                except RunAborted:
+                    return "stalled", [f"event {e.action} at {e.at} s could not finish within "
+                                       f"{stall:.1f} s; " + _stall_text(net, [], stall)]
                 self.events_done.append({"at": e.at, "action": e.action, "device": e.device,
                                          "worker": e.worker, "value": e.value,
                                          "done_at": round(time.monotonic() - t0, 3),
-                                         "result": self._event(net, procs, e)})
+                                         "result": outcome})
                 if e.action in ("stop", "slow_nic"):
                     # progress is judged from now on
                     last_move = [time.monotonic()] * cfg.cpus
@@ -218,7 +239,8 @@ class Supervisor:
                 return "fault", dead
             gen = [sd[SOFTNET.generated] for sd in net.softnet]
             for c in range(cfg.cpus):
-                if gen[c] != last[c] or (quotas[c] and gen[c] >= quotas[c]):
+                if (gen[c] != last[c] or not senders[c]
+                        or (quotas[c] and gen[c] >= quotas[c])):
                     last[c], last_move[c] = gen[c], now
             delivered = net.nic[NIC.delivered]
             if delivered != nic_last or not _rings_busy(net):
@@ -350,10 +372,22 @@ def _device_setup(net, d) -> dict:
     return out
 
 
-def _split(total: int, n: int) -> list[int]:
-    if not total:
-        return [0] * n
-    return [total // n + (1 if i < total % n else 0) for i in range(n)]
+def _senders(net) -> list[bool]:
+    """Which emulated CPUs have sockets (the others only run softirqs)."""
+    has = [False] * net.ncpus
+    for _, c, _ in net.sock_groups:
+        has[c] = True
+    return has
+
+
+def _split(total: int, senders: list[bool]) -> list[int]:
+    """The packet budget shared over the CPUs that send."""
+    idx = [c for c, s in enumerate(senders) if s]
+    out = [0] * len(senders)
+    if total:
+        for k, c in enumerate(idx):
+            out[c] = total // len(idx) + (1 if k < total % len(idx) else 0)
+    return out
 
 
 def _snapshot(net) -> dict:
@@ -393,14 +427,45 @@ def _reap(procs, grace_s: float) -> list[str]:
     return out
 
 
+def deadlock_cycles(holders: list[dict], waiting: dict[int, str]) -> list[str]:
+    """Cycles in the wait-for graph: CPU -> lock it waits for -> owner CPU.
+
+    ``holders`` as LockSpace.holders() gives them; ``waiting`` maps a CPU to
+    the lock it waits for.  Returns one line per cycle, e.g. "cpu0 waits for
+    A held by cpu1; cpu1 waits for B held by cpu0" (an ABBA deadlock, such
+    as two CPUs entering a loop of non-LLTX devices at different points)."""
+    owner = {h["lock"]: h["owner_cpu"] for h in holders if h["owner_cpu"] >= 0}
+    out, seen = [], set()
+    for start in waiting:
+        path, cpu = [], start
+        while cpu in waiting and cpu not in path:
+            path.append(cpu)
+            nxt = owner.get(waiting[cpu])
+            if nxt is None:
+                break
+            cpu = nxt
+        if cpu in path and frozenset(path[path.index(cpu):]) not in seen:
+            cyc = path[path.index(cpu):]
+            seen.add(frozenset(cyc))
+            steps = [f"cpu{c} waits for {waiting[c]!r} held by cpu{owner[waiting[c]]}" for c in cyc]
+            out.append("deadlock: " + "; ".join(steps))
+    return out
+
+
 def _stall_text(net, stalled: list[str], secs: float) -> str:
     parts = []
     if stalled:
         parts.append(f"no progress for {secs:.1f} s from {', '.join(stalled)}")
+    holders = net.locks.holders()
+    waiting = {}
+    for h in holders:
+        for c in h["waiters"]:
+            waiting[c] = h["lock"]
+    parts += deadlock_cycles(holders, waiting)
     for c, sd in enumerate(net.softnet):
         parts.append(f"cpu{c} pid {sd[SOFTNET.pid]} {CPU_STATE_NAMES[sd[SOFTNET.state]]} "
                      f"generated {sd[SOFTNET.generated]}")
-    for h in net.locks.holders():
+    for h in holders:
         parts.append(f"lock {h['lock']!r}: owner cpu {h['owner_cpu']} (pid {h['owner_pid']}, "
                      f"{'alive' if h['owner_alive'] else 'dead'}), waiters {h['waiters']}")
     return "; ".join(parts)
