@@ -85,7 +85,7 @@ import numpy as np
 import posix_ipc
 
 from shm import native
-from shm.ipc import IpcOwner, Terminated, netq_objects
+from shm.ipc import IpcOwner, Terminated, netq_objects, pid_alive
 from shm.kstructs import NETDEV_QUEUE, QDISC, SOFTNET
 
 from netq.config import DeviceConfig, RunConfig, TrafficConfig
@@ -519,6 +519,13 @@ def run_python_backend(args, core: int, timeout: float) -> dict:
 # --------------------------------------------------------------------------
 # report
 # --------------------------------------------------------------------------
+def other_netq_runs() -> set[int]:
+    """Pids of other live processes that own netq IPC objects right now: a
+    concurrent run or test shares the cores and disturbs the numbers."""
+    me = os.getpid()
+    return {o.pid for o in netq_objects() if o.pid != me and pid_alive(o.pid)}
+
+
 def machine_info(core: int) -> dict:
     model = ""
     with contextlib.suppress(OSError):
@@ -567,8 +574,10 @@ def main(argv=None) -> int:
 
     machine = machine_info(core)
     t_start = time.monotonic()
+    neighbours = other_netq_runs()
     with IpcOwner() as scope_owner, scope_owner.handle_signals():
         main_run = run_all(n_pkt, reps, core, want_breakdown=False)
+    neighbours |= other_netq_runs()
     res = main_run["results"]
     met = res["bypass_ns_per_pkt"] <= TARGETS["bypass_ns_per_pkt"][1]
     if not met:  # where the time goes: pieces and a profile (separate, after the timing)
@@ -581,7 +590,10 @@ def main(argv=None) -> int:
         py = run_python_backend(args, core, timeout=600)
     else:
         py = {"skipped": "the default backend is already pure Python: " + main_run["backend"]}
+    neighbours |= other_netq_runs()
     elapsed = time.monotonic() - t_start
+    machine["loadavg_end"] = os.getloadavg()
+    machine["other_netq_pids"] = sorted(neighbours)
 
     targets = {}
     for name, (desc, lim) in TARGETS.items():
@@ -593,8 +605,12 @@ def main(argv=None) -> int:
     print(
         f"machine: {machine['cpu_count']} CPUs (affinity {machine['sched_getaffinity']}), "
         f"{machine['cpu_model'] or machine['machine']}; Python {machine['python']}; "
-        f"{machine['platform']}; load {machine['loadavg'][0]:.2f}; {machine['date']}"
+        f"{machine['platform']}; load {machine['loadavg'][0]:.2f} -> "
+        f"{machine['loadavg_end'][0]:.2f}; {machine['date']}"
     )
+    if neighbours:
+        print(f"WARNING: other netq processes were running (pids {sorted(neighbours)}): they share "
+              "the cores, so the absolute numbers are disturbed (ratios less so)")
     pol = main_run["lock_policy"]
     print(
         f"params: median of {reps} interleaved reps x {n_pkt} packets, pinned to core {core}; "

@@ -1,0 +1,602 @@
+#!/usr/bin/env python3
+"""Whole-run benchmark: delivered pps and CPU per packet for 1 and 2 emulated
+CPUs through the supervisor, and the NIC's maximum drain rate.
+
+    python scripts/bench_run.py [--json PATH] [--quick]
+
+Part 1 — multi-process runs (``workers.supervisor.Supervisor``), XPS 1:1, so
+no queue, lock or qdisc is shared between CPUs:
+
+* device ``eth0``: 2 TX queues (mq with a pfifo_fast per queue), ring 256,
+  tx_queue_len 1000, 10 Gb/s line rate (the defaults; the wire never limits
+  at these rates); XPS tx-0 = CPU 0, tx-1 = CPU 1 (1-CPU runs: tx-0 = CPU 0);
+* traffic: 4 connected UDP sockets per CPU, 1000-byte packets, flood;
+* ``duration`` 3 s (``--quick``: 1 s), seed fixed; the two configurations are
+  run alternately ``reps`` times and the medians reported.
+
+Reported per configuration: delivered pps (NIC side, over the window), CPU
+time of the emulated CPUs per delivered packet, context switches per packet,
+the NIC process's CPU per packet, ``setup.shared_cores``.  The 2-over-1
+scaling ratio is the ratio of the median pps (the median of the per-pair
+ratios is shown beside it).  Target: >= 1.6.  On a 2-core host the 2-CPU run
+has 3 processes (2 CPUs + the NIC) on 2 cores, so one emulated CPU shares its
+core with the NIC: the report says so.
+
+Every run must end with status "ok" and all invariants holding; a run that
+does not is printed (faults, broken invariants) and left out of the medians.
+
+Part 2 — NIC drain rate, in-process: a Net with 4 TX rings of 4096
+descriptors (``line_rate_bps = 0``, so the wire does not pace) is filled with
+valid descriptors (each socket stays on one ring, its sk_seq increasing, so
+the NIC's per-flow order check passes) with ``Ring.produce_batch``; then
+``Nic.poll()`` is timed until every ring is empty (the latency histogram
+flush included).  ``nic_drain_pps`` is the median over repetitions.  The
+offered rate is what the CPUs of the 2-CPU runs generated per second
+(``generated / window_s``, median).  Target: drain >= 10 x offered.  The cost
+of one poll that finds a single descriptor, and of an empty poll, is
+measured too: it is what the NIC pays per poll when the CPUs trickle packets,
+which is the usual case in a run.
+
+Exit status is 0 whether or not targets are met (this is a benchmark); 130 on
+Ctrl-C.  Every IPC object is created through an :class:`shm.ipc.IpcOwner`
+(the supervisor's or this script's), so nothing is left in /dev/shm.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+try:
+    import netq  # noqa: F401  (installed package)
+except ImportError:  # running from a checkout: scripts/ is one below the root
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import netq  # noqa: F401
+
+import numpy as np
+import posix_ipc
+
+from shm import native
+from shm.ipc import IpcOwner, Terminated, netq_objects, pid_alive
+from shm.kstructs import NIC
+from shm.ring import DESC_WORDS
+
+from netq.config import DeviceConfig, RunConfig, TrafficConfig
+from netq.net import Net
+from workers.nic import Nic
+from workers.supervisor import Supervisor
+
+SEED = 1
+SOCKETS_PER_CPU = 4
+#: NIC drain measurement: rings x descriptors
+DRAIN_RINGS, DRAIN_RING_SIZE = 4, 4096
+
+TARGETS = {
+    "scaling_2_over_1": (">= 1.6", 1.6),
+    "nic_drain_ratio": (">= 10x offered", 10.0),
+}
+
+
+# --------------------------------------------------------------------------
+# part 1: supervisor runs
+# --------------------------------------------------------------------------
+def run_config(cpus: int, duration: float) -> RunConfig:
+    xps = {0: "1"} if cpus == 1 else {0: "1", 1: "2"}
+    return RunConfig(
+        name=f"bench_run_{cpus}cpu",
+        cpus=cpus,
+        duration=duration,
+        seed=SEED,
+        devices=[DeviceConfig(name="eth0", tx_queues=2, xps=xps)],
+        traffic=[TrafficConfig(sockets_per_cpu=SOCKETS_PER_CPU, proto="udp", connected=True,
+                               rate_pps=0.0)],
+    )
+
+
+def summarize(outcome) -> dict:
+    """What this benchmark keeps of one run's result dict."""
+    r = outcome.result
+    setup = r.get("setup", {})
+    window = r.get("window_s") or 0.0
+    dw = r.get("delivered_in_window") or 0
+    nic = r.get("nic", {})
+    mech = r.get("mechanism", {})
+    gen = r.get("generated", 0)
+    drops = {k: v for k, v in r.get("drops", {}).items() if v}
+    return {
+        "status": outcome.status,
+        "invariants_ok": bool(r.get("invariants_ok")),
+        "faults": list(outcome.faults),
+        "broken_invariants": [c for c in r.get("invariants", []) if not c.get("ok")],
+        "window_s": window,
+        "generated": gen,
+        "delivered": r.get("delivered"),
+        "delivered_in_window": dw,
+        "pps": r.get("pps", 0.0),
+        "offered_pps": gen / window if window else 0.0,
+        "cpu_ns_per_packet": r.get("cpu_ns_per_packet"),
+        "ctx_switches_per_packet": mech.get("ctx_switches_per_packet"),
+        "nic_cpu_ns": nic.get("cpu_ns"),
+        "nic_cpu_ns_per_packet": nic.get("cpu_ns", 0) / dw if dw else None,
+        "nic_cpu_share": nic.get("cpu_ns", 0) / (window * 1e9) if window else None,
+        "bypass_share": mech.get("bypass", 0) / gen if gen else None,
+        "enqueued": mech.get("enqueued"),
+        "drops": drops,
+        "per_cpu": [{k: c.get(k) for k in ("cpu", "host_core", "generated", "pps",
+                                            "cpu_ns_per_packet", "nvcsw", "nivcsw", "cpu_ns")}
+                    for c in r.get("cpus", [])],
+        "shared_cores": setup.get("shared_cores"),
+        "processes": setup.get("processes"),
+        "host_cores": setup.get("host_cores"),
+        "cpu_map": setup.get("cpu_map"),
+        "nic_core": setup.get("nic_core"),
+        "lock": setup.get("lock"),
+        "strategy": setup.get("strategy"),
+    }
+
+
+def supervisor_runs(reps: int, duration: float, log) -> dict[int, list[dict]]:
+    runs: dict[int, list[dict]] = {1: [], 2: []}
+    for rep in range(reps):
+        for cpus in (1, 2):  # interleaved: both see the same machine conditions
+            before = other_netq_runs()
+            out = Supervisor(run_config(cpus, duration)).run()
+            s = summarize(out)
+            s["other_netq_pids"] = sorted(before | other_netq_runs())
+            s["loadavg_after"] = os.getloadavg()
+            runs[cpus].append(s)
+            good = s["status"] == "ok" and s["invariants_ok"]
+            log(f"  rep {rep + 1}/{reps} cpus={cpus}: {s['status']}"
+                f"{'' if s['invariants_ok'] else ' (invariants broken)'}  "
+                f"{s['pps']:,.0f} pps, {_f(s['cpu_ns_per_packet'])} CPU-ns/pkt"
+                + (f"  [other netq pids running: {s['other_netq_pids']}]"
+                   if s["other_netq_pids"] else ""))
+            if not good:
+                log(f"    FAILED run (cpus={cpus}): status {s['status']!r}, "
+                    f"invariants_ok {s['invariants_ok']}")
+                for f in s["faults"]:
+                    log(f"      fault: {f}")
+                for c in s["broken_invariants"]:
+                    log(f"      invariant {c.get('name')}: {c.get('detail')}")
+            if out.status in ("interrupted", "terminated"):
+                raise KeyboardInterrupt if out.status == "interrupted" else Terminated(15)
+    return runs
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def aggregate(runs: list[dict]) -> dict:
+    ok = [s for s in runs if s["status"] == "ok" and s["invariants_ok"]]
+    a = {"runs": len(runs), "ok_runs": len(ok)}
+    for k in ("pps", "offered_pps", "cpu_ns_per_packet", "ctx_switches_per_packet",
+              "nic_cpu_ns_per_packet", "nic_cpu_share", "bypass_share", "window_s"):
+        a[k] = med([s[k] for s in ok])
+    ncpu = len(ok[0]["per_cpu"]) if ok else 0
+    a["per_cpu_pps"] = [med([s["per_cpu"][c]["pps"] for s in ok]) for c in range(ncpu)]
+    a["per_cpu_cpu_ns_per_packet"] = [med([s["per_cpu"][c]["cpu_ns_per_packet"] for s in ok])
+                                      for c in range(ncpu)]
+    a["drops_total"] = med([sum(s["drops"].values()) for s in ok])
+    a["shared_cores"] = sorted({s["shared_cores"] for s in runs if s["shared_cores"] is not None})
+    ref = ok[0] if ok else (runs[0] if runs else {})
+    for k in ("processes", "host_cores", "cpu_map", "nic_core", "lock", "strategy"):
+        a[k] = ref.get(k)
+    return a
+
+
+# --------------------------------------------------------------------------
+# part 2: NIC drain rate (in-process)
+# --------------------------------------------------------------------------
+def drain_config() -> RunConfig:
+    return RunConfig(
+        name="bench_nic_drain",
+        cpus=2,
+        seed=SEED,
+        devices=[DeviceConfig(name="eth0", tx_queues=DRAIN_RINGS, ring_size=DRAIN_RING_SIZE,
+                              line_rate_bps=0.0)],
+        traffic=[TrafficConfig(sockets_per_cpu=SOCKETS_PER_CPU)],
+    )
+
+
+class _Filler:
+    """Valid descriptors for every ring: ring k carries the sockets with
+    ``sid % rings == k`` (a flow stays on its queue), per-socket sk_seq and
+    per-CPU seq keep increasing from one fill to the next."""
+
+    def __init__(self, net) -> None:
+        self.net = net
+        self.rings = [t.ring for t in net.txqs]
+        self.nsock = len(net.socks)
+        self.sk_cpu = np.array([s.cpu for s in net.socks], dtype=np.int64)
+        self.sk_seq = np.zeros(self.nsock, dtype=np.int64)
+        self.cpu_seq = np.zeros(net.ncpus, dtype=np.int64)
+        self.per_ring = []
+        for k in range(len(self.rings)):
+            socks = np.array([s for s in range(self.nsock) if s % len(self.rings) == k],
+                             dtype=np.int64)
+            if not len(socks):
+                raise ValueError("more rings than sockets")
+            self.per_ring.append(socks)
+
+    def fill(self) -> int:
+        total = 0
+        now = time.perf_counter_ns()
+        for k, ring in enumerate(self.rings):
+            n = ring.free()
+            socks = self.per_ring[k]
+            sk = socks[np.arange(n) % len(socks)]
+            d = np.zeros((n, DESC_WORDS), dtype=np.int64)
+            d[:, 2] = sk
+            # sk_seq: per socket, increasing
+            d[:, 3] = self.sk_seq[sk] + np.arange(n) // len(socks)
+            np.add.at(self.sk_seq, sk, 1)
+            cpu = self.sk_cpu[sk]
+            d[:, 0] = cpu
+            # seq: per CPU, increasing (the skb id)
+            for c in range(self.net.ncpus):
+                m = cpu == c
+                cnt = int(m.sum())
+                d[m, 1] = self.cpu_seq[c] + np.arange(cnt)
+                self.cpu_seq[c] += cnt
+            d[:, 4] = 1000
+            d[:, 5] = 0
+            d[:, 6] = now
+            d[:, 7] = k
+            got = ring.produce_batch(d)
+            if got != n:
+                raise RuntimeError(f"ring {k}: produced {got} of {n}")
+            total += n
+        return total
+
+
+def nic_drain(reps: int, core: int) -> dict:
+    old_aff = os.sched_getaffinity(0)
+    with contextlib.ExitStack() as stack:
+        os.sched_setaffinity(0, {core})
+        stack.callback(os.sched_setaffinity, 0, old_aff)
+        owner = stack.enter_context(IpcOwner())
+        net = Net(drain_config(), owner)
+
+        def close_net():
+            with contextlib.suppress(BufferError):
+                net.close()
+
+        stack.callback(close_net)
+        net.bind_cpu(net.control_cpu)  # as the NIC worker does
+        nic = Nic(net)
+        filler = _Filler(net)
+        rings = filler.rings
+        poll = nic.poll
+        pc = time.perf_counter_ns
+
+        def one_drain() -> tuple[int, int, int]:
+            n = filler.fill()
+            polls = 0
+            t0 = pc()
+            while poll():
+                polls += 1
+            nic.flush_latency()
+            t = pc() - t0
+            if any(len(r) for r in rings):
+                raise RuntimeError("NIC drain: rings not empty after poll() returned 0")
+            return n, t, polls
+
+        gc.collect()
+        gc.disable()
+        try:
+            one_drain()  # warm-up
+            pps, per_pkt, polls_l = [], [], []
+            for _ in range(reps):
+                n, t, polls = one_drain()
+                pps.append(n / (t / 1e9))
+                per_pkt.append(t / n)
+                polls_l.append(polls)
+            # the cost of a poll that finds one descriptor, and of an empty poll
+            small, empty = [], []
+            one = np.zeros((1, DESC_WORDS), dtype=np.int64)
+            r0 = rings[0]
+            sk0 = int(filler.per_ring[0][0])
+            k = 2000 if reps > 5 else 500
+            for _ in range(max(3, reps // 3)):
+                t_small = 0
+                for _ in range(k):
+                    one[0] = (filler.sk_cpu[sk0], 0, sk0, filler.sk_seq[sk0], 1000, 0, pc(), 0)
+                    filler.sk_seq[sk0] += 1
+                    r0.produce_batch(one)
+                    t0 = pc()
+                    poll()
+                    t_small += pc() - t0
+                small.append(t_small / k)
+                t0 = pc()
+                for _ in range(k):
+                    poll()
+                empty.append((pc() - t0) / k)
+            nic.flush_latency()
+        finally:
+            gc.enable()
+        n_all = int(net.nic[NIC.delivered])
+        sent = int(filler.sk_seq.sum())
+        check = {
+            "delivered": n_all, "produced": sent,
+            "reorders": int(net.nic[NIC.reorders]),
+            "flow_queue_changes": int(net.nic[NIC.flow_queue_changes]),
+        }
+        if n_all != sent or check["reorders"] or check["flow_queue_changes"]:
+            raise RuntimeError(f"NIC drain: accounting does not match: {check}")
+        del nic, filler, rings, poll, r0
+    return {
+        "nic_drain_pps": statistics.median(pps),
+        "nic_drain_ns_per_pkt": statistics.median(per_pkt),
+        "nic_drain_pps_reps": pps,
+        "polls_per_drain": statistics.median(polls_l),
+        "packets_per_drain": DRAIN_RINGS * DRAIN_RING_SIZE,
+        "nic_poll_1pkt_ns": statistics.median(small),
+        "nic_poll_empty_ns": statistics.median(empty),
+        "nic_batch": drain_config().nic_batch,
+        "check": check,
+    }
+
+
+# --------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------
+def other_netq_runs() -> set[int]:
+    """Pids of other live processes that own netq IPC objects right now: a
+    concurrent run or test shares the cores and disturbs the numbers."""
+    me = os.getpid()
+    return {o.pid for o in netq_objects() if o.pid != me and pid_alive(o.pid)}
+
+
+def machine_info() -> dict:
+    model = ""
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    return {
+        "cpu_count": os.cpu_count(),
+        "sched_getaffinity": sorted(os.sched_getaffinity(0)),
+        "cpu_model": model,
+        "python": sys.version.split()[0],
+        "python_implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "numpy": np.__version__,
+        "posix_ipc": getattr(posix_ipc, "VERSION", "?"),
+        "lock_backend": native.backend(),
+        "loadavg": os.getloadavg(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _f(v, spec=",.1f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
+    ap.add_argument("--quick", action="store_true", help="1 s runs, fewer repetitions")
+    args = ap.parse_args(argv)
+
+    if args.quick:
+        reps, duration, drain_reps = 3, 1.0, 5
+    else:
+        reps, duration, drain_reps = 5, 3.0, 15
+    machine = machine_info()
+    core = machine["sched_getaffinity"][0]
+    t_start = time.monotonic()
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    neighbours = other_netq_runs()
+    with IpcOwner() as scope_owner, scope_owner.handle_signals():
+        log(f"bench_run: NIC drain ({drain_reps} reps of {DRAIN_RINGS}x{DRAIN_RING_SIZE})")
+        drain = nic_drain(drain_reps, core)
+        log(f"bench_run: {reps} x (1 CPU, 2 CPUs) supervisor runs of {duration:g} s")
+        runs = supervisor_runs(reps, duration, log)
+    elapsed = time.monotonic() - t_start
+    for c in (1, 2):
+        for s in runs[c]:
+            neighbours |= set(s["other_netq_pids"])
+    neighbours |= other_netq_runs()
+    machine["loadavg_end"] = os.getloadavg()
+    machine["other_netq_pids"] = sorted(neighbours)
+
+    agg = {c: aggregate(runs[c]) for c in (1, 2)}
+    res: dict = {}
+    for c in (1, 2):
+        a = agg[c]
+        res[f"pps_{c}cpu"] = a["pps"]
+        res[f"cpu_ns_per_packet_{c}cpu"] = a["cpu_ns_per_packet"]
+        res[f"ctx_switches_per_packet_{c}cpu"] = a["ctx_switches_per_packet"]
+        res[f"nic_cpu_ns_per_packet_{c}cpu"] = a["nic_cpu_ns_per_packet"]
+        res[f"nic_cpu_share_{c}cpu"] = a["nic_cpu_share"]
+        res[f"offered_pps_{c}cpu"] = a["offered_pps"]
+        res[f"shared_cores_{c}cpu"] = a["shared_cores"]
+        res[f"pps_by_cpu_{c}cpu"] = a["per_cpu_pps"]
+    p1, p2 = agg[1]["pps"], agg[2]["pps"]
+    res["scaling_2_over_1"] = p2 / p1 if p1 and p2 else None
+    pairs = [b["pps"] / a["pps"] for a, b in zip(runs[1], runs[2])
+             if a["pps"] and all(s["status"] == "ok" and s["invariants_ok"] for s in (a, b))]
+    res["scaling_2_over_1_paired_median"] = med(pairs)
+    res["nic_drain_pps"] = drain["nic_drain_pps"]
+    res["nic_drain_ns_per_pkt"] = drain["nic_drain_ns_per_pkt"]
+    res["nic_poll_1pkt_ns"] = drain["nic_poll_1pkt_ns"]
+    res["nic_poll_empty_ns"] = drain["nic_poll_empty_ns"]
+    res["offered_pps"] = agg[2]["offered_pps"]
+    res["nic_drain_ratio"] = (drain["nic_drain_pps"] / res["offered_pps"]
+                              if res["offered_pps"] else None)
+    failed = sum(a["runs"] - a["ok_runs"] for a in agg.values())
+    res["failed_runs"] = failed
+
+    targets = {}
+    for name, (desc, lim) in TARGETS.items():
+        v = res[name]
+        targets[name] = {"target": desc, "limit": lim, "value": v,
+                         "met": v is not None and v >= lim}
+
+    # -- table ------------------------------------------------------------------
+    print(f"netq whole-run benchmark ({'quick' if args.quick else 'full'}), {elapsed:.1f} s")
+    print(
+        f"machine: {machine['cpu_count']} CPUs (affinity {machine['sched_getaffinity']}), "
+        f"{machine['cpu_model'] or machine['machine']}; Python {machine['python']}; "
+        f"{machine['platform']}; load {machine['loadavg'][0]:.2f} -> "
+        f"{machine['loadavg_end'][0]:.2f}; {machine['date']}"
+    )
+    if neighbours:
+        print(f"WARNING: other netq processes were running (pids {sorted(neighbours)}): they share "
+              "the cores, so pps and scaling are disturbed")
+    a2 = agg[2]
+    lk = a2["lock"] or {}
+    print(
+        f"params: {reps} interleaved reps x (1 CPU, 2 CPUs), {duration:g} s each, seed {SEED}; "
+        f"eth0 2 TX queues (mq/pfifo_fast), XPS 1:1, ring 256, {SOCKETS_PER_CPU} connected UDP "
+        f"sockets per CPU, flood; strategy {a2['strategy']}, locks {lk.get('fairness')}/"
+        f"{lk.get('waiting')} (2 CPUs: {lk.get('why')}); lock backend {machine['lock_backend']}"
+    )
+    print(
+        f"NIC drain: {drain_reps} reps of {DRAIN_RINGS} rings x {DRAIN_RING_SIZE} descriptors, "
+        f"nic_batch {drain['nic_batch']}, line_rate 0, in-process pinned to core {core}"
+    )
+    for c in (1, 2):
+        a = agg[c]
+        print(f"{c} CPU{'s' if c > 1 else ''}: {a['processes']} processes on host cores "
+              f"{a['host_cores']}: emulated CPUs on {a['cpu_map']}, NIC on core {a['nic_core']}; "
+              f"setup.shared_cores = {a['shared_cores']}"
+              + ("  <- OVERSUBSCRIBED: CPU and NIC processes share cores"
+                 if True in a["shared_cores"] else ""))
+    print()
+    w = 34
+    print(f"{'name':<{w}} {'value':>14}  {'target':<16} status")
+    print("-" * (w + 40))
+
+    def line(name, value, spec=",.1f", target="", status=""):
+        print(f"{name:<{w}} {_f(value, spec):>14}  {target:<16} {status}")
+
+    def tline(name, spec):
+        t = targets[name]
+        line(name, res[name], spec, t["target"], "ok" if t["met"] else "over"
+             if t["value"] is not None else "n/a")
+
+    for c in (1, 2):
+        line(f"pps_{c}cpu", res[f"pps_{c}cpu"], ",.0f")
+    tline("scaling_2_over_1", ".2f")
+    line("scaling_2_over_1_paired_median", res["scaling_2_over_1_paired_median"], ".2f")
+    for c in (1, 2):
+        per = " / ".join(_f(x, ",.0f") for x in res[f"pps_by_cpu_{c}cpu"]) or "-"
+        print(f"{f'pps_by_cpu_{c}cpu':<{w}} {per:>14}  {'(cpu0 / cpu1)' if c == 2 else ''}")
+    for c in (1, 2):
+        line(f"cpu_ns_per_packet_{c}cpu", res[f"cpu_ns_per_packet_{c}cpu"], ",.0f")
+    for c in (1, 2):
+        line(f"ctx_switches_per_packet_{c}cpu", res[f"ctx_switches_per_packet_{c}cpu"], ".4f")
+    for c in (1, 2):
+        line(f"nic_cpu_ns_per_packet_{c}cpu", res[f"nic_cpu_ns_per_packet_{c}cpu"], ",.0f")
+    for c in (1, 2):
+        line(f"nic_cpu_share_{c}cpu", res[f"nic_cpu_share_{c}cpu"], ".0%")
+    for c in (1, 2):
+        print(f"{f'shared_cores_{c}cpu':<{w}} {str(res[f'shared_cores_{c}cpu']):>14}")
+    line("nic_drain_pps", res["nic_drain_pps"], ",.0f")
+    line("nic_drain_ns_per_pkt", res["nic_drain_ns_per_pkt"], ",.1f")
+    line("offered_pps (2 CPUs generated/s)", res["offered_pps"], ",.0f")
+    tline("nic_drain_ratio", ",.1f")
+    line("nic_poll_1pkt_ns", res["nic_poll_1pkt_ns"], ",.0f")
+    line("nic_poll_empty_ns", res["nic_poll_empty_ns"], ",.0f")
+    line("failed_runs", failed, "d", "0", "ok" if not failed else "FAILED")
+    print()
+    met = [k for k, t in targets.items() if t["met"]]
+    missed = [k for k, t in targets.items() if not t["met"]]
+    print(f"targets met ({len(met)}/{len(targets)}): {', '.join(met) or 'none'}")
+    print(f"targets missed: {', '.join(missed) or 'none'}")
+    if True in a2["shared_cores"]:
+        print(f"note: the 2-CPU runs oversubscribe the host: {a2['processes']} processes "
+              f"(2 emulated CPUs + NIC) on {len(a2['host_cores'] or [])} cores; the NIC (core "
+              f"{a2['nic_core']}) shares a core with an emulated CPU, and used "
+              f"{_f(res['nic_cpu_share_2cpu'], '.0%')} of a core for its polls")
+    if not targets["scaling_2_over_1"]["met"] and agg[1]["ok_runs"] and agg[2]["ok_runs"]:
+        a1 = agg[1]
+        share = a2["nic_cpu_share"] or 0.0
+        c1, c2 = a1["cpu_ns_per_packet"], a2["cpu_ns_per_packet"]
+        print()
+        print("scaling_2_over_1 is under its target; what the runs show:")
+        print(f"  pps by emulated CPU, 2 CPUs: {' / '.join(_f(x, ',.0f') for x in a2['per_cpu_pps'])}"
+              f" (CPU{a2['cpu_map'].index(a2['nic_core']) if a2['nic_core'] in (a2['cpu_map'] or []) else '?'}"
+              f" shares core {a2['nic_core']} with the NIC); 1 CPU alone: {_f(a1['pps'], ',.0f')}")
+        print(f"  NIC process CPU: {share:.0%} of a core with 2 CPUs, {a1['nic_cpu_share'] or 0:.0%} with 1"
+              f" (it polls small batches: one poll finding 1 descriptor costs "
+              f"{_f(drain['nic_poll_1pkt_ns'] / 1e3, ',.0f')} us, an empty poll "
+              f"{_f(drain['nic_poll_empty_ns'] / 1e3, ',.1f')} us; a full drain "
+              f"{_f(drain['nic_drain_ns_per_pkt'], ',.0f')} ns/pkt)")
+        if c1 and c2:
+            print(f"  CPU-ns per delivered packet: 1 CPU {_f(c1, ',.0f')}, 2 CPUs {_f(c2, ',.0f')}"
+                  f" ({c2 / c1 - 1:+.0%})")
+        print(f"  bypass share: 1 CPU {_f(a1['bypass_share'], '.1%')}, 2 CPUs "
+              f"{_f(a2['bypass_share'], '.1%')}; drops per run (median, all reasons): 1 CPU "
+              f"{_f(a1['drops_total'], ',.0f')}, 2 CPUs {_f(a2['drops_total'], ',.0f')}"
+              " (rings full while the NIC is off-core: the costlier enqueue/dequeue path)")
+        print(f"  bound if nothing but the NIC's core share were lost: 2 - {share:.2f} = "
+              f"{2 - share:.2f}; if, in addition, the per-packet cost grows as measured: "
+              f"{(2 - share) * (c1 / c2):.2f}" if c1 and c2 else "")
+    if failed:
+        print(f"WARNING: {failed} run(s) failed (status not ok or invariants broken); "
+              "they are left out of the medians:")
+        for c in (1, 2):
+            for i, s in enumerate(runs[c]):
+                if s["status"] == "ok" and s["invariants_ok"]:
+                    continue
+                print(f"  {c} CPU(s), rep {i + 1}: status {s['status']!r}, "
+                      f"invariants_ok {s['invariants_ok']}")
+                for f in s["faults"]:
+                    print(f"    fault: {f}")
+                for chk in s["broken_invariants"]:
+                    print(f"    invariant {chk.get('name')}: {chk.get('detail')}")
+
+    if args.json:
+        doc = {
+            "version": 1,
+            "benchmark": "run",
+            "machine": machine,
+            "params": {
+                "quick": args.quick, "reps": reps, "duration_s": duration, "seed": SEED,
+                "sockets_per_cpu": SOCKETS_PER_CPU, "drain_reps": drain_reps,
+                "drain_rings": DRAIN_RINGS, "drain_ring_size": DRAIN_RING_SIZE,
+                "elapsed_s": round(elapsed, 2),
+            },
+            "results": res,
+            "targets": targets,
+            "details": {"runs": {f"{c}cpu": runs[c] for c in (1, 2)},
+                        "aggregate": {f"{c}cpu": agg[c] for c in (1, 2)},
+                        "nic_drain": drain},
+        }
+        with open(args.json, "w") as fh:
+            json.dump(doc, fh, indent=2, default=str)
+            fh.write("\n")
+        print(f"\nwrote {args.json}")
+
+    left = [o.entry for o in netq_objects() if o.pid == os.getpid()]
+    if left:
+        print(f"warning: IPC objects left in /dev/shm: {left}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("bench_run: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Terminated as e:
+        print(f"bench_run: {e}", file=sys.stderr)
+        sys.exit(128 + e.signum)
