@@ -165,6 +165,9 @@ class RunConfig:
     stall_timeout: float = 3.0
     #: most descriptors the NIC takes from one ring per round
     nic_batch: int = 256
+    #: interrupt moderation (ethtool -C tx-usecs): after a round that found
+    #: fewer than nic_batch/4 descriptors the NIC waits this long; 0 = poll
+    nic_coalesce_us: int = 100
     devices: list[DeviceConfig] = field(default_factory=lambda: [DeviceConfig()])
     traffic: list[TrafficConfig] = field(default_factory=lambda: [TrafficConfig()])
     costs: CostConfig = field(default_factory=CostConfig)
@@ -230,6 +233,7 @@ class RunConfig:
         if not (0.1 <= self.stall_timeout <= 600):
             raise ConfigError("stall_timeout", "seconds, 0.1 to 600")
         _int_range("nic_batch", self.nic_batch, 1, 4096)
+        _int_range("nic_coalesce_us", self.nic_coalesce_us, 0, 100_000)
         if self.seed is not None:
             _int_range("seed", self.seed, 0, 2**32 - 1)
         for k in ("enqueue_ns", "dequeue_ns", "xmit_ns", "bounce_ns"):

@@ -113,6 +113,9 @@ def setup_block(res: dict) -> list[str]:
     c = s["costs"]
     if any(c.values()):
         lines.append("  emulated costs: " + ", ".join(f"{k} {v}" for k, v in c.items() if v))
+    if s.get("nic"):
+        lines.append(f"  NIC: batches of up to {s['nic']['batch']} per ring, interrupt moderation "
+                     f"{s['nic']['coalesce_us']} us (tx-usecs)")
     pl = s.get("platform") or {}
     if pl:
         lines.append("  platform: " + ", ".join(f"{k} {v}" for k, v in pl.items()))

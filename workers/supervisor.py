@@ -334,6 +334,7 @@ class Supervisor:
                 "device_loops": cfg.device_loops(),
                 "traffic": [vars(t).copy() for t in cfg.traffic],
                 "platform": platform,
+                "nic": {"batch": cfg.nic_batch, "coalesce_us": cfg.nic_coalesce_us},
                 "seed": cfg.seed, "duration_s": cfg.duration, "packets": cfg.packets,
                 "hashrnd": net.hashrnd,
             },
