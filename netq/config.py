@@ -283,9 +283,10 @@ class RunConfig:
                     raise ConfigError(f"{p}.qdisc", "virtual devices are noqueue (IFF_NO_QUEUE)")
                 if d.tx_queues != 1:
                     raise ConfigError(f"{p}.tx_queues", "virtual devices have 1 TX queue")
-            if d.kind == "phys" and d.lltx:
-                raise ConfigError(f"{p}.lltx", "only virtual devices are LLTX: netq's NIC driver "
-                                               "relies on HARD_TX_LOCK (its ring has one producer)")
+            if d.kind == "phys" and d.lltx and d.qdisc == "noqueue":
+                raise ConfigError(f"{p}.lltx", "a physical LLTX device needs a qdisc: without "
+                                               "HARD_TX_LOCK or a qdisc runner, several CPUs would "
+                                               "write its TX ring (one producer) at once")
             _int_range(f"{p}.tx_queues", d.tx_queues, 1, MAX_TX_QUEUES)
             _int_range(f"{p}.real_tx_queues", d.real_queues, 1, d.tx_queues)
             if not is_power_of_two(d.ring_size) or not 4 <= d.ring_size <= 65536:

@@ -40,18 +40,15 @@ Why it is built this way:
   ``python -m netq.run --config FILE`` runs, written next to the JUnit/JSON
   output (else to a temporary directory), and the command lines.
 
-Known netq issues the generator steers around (see the stress job's report;
-flip the switch to exercise them again once fixed):
+Switches for configurations netq once mishandled (both fixed; kept so a
+regression can be chased with the generator):
 
-* ``COVER_EVERY_CPU``: a traffic group limited to some CPUs (``cpus = [0]``)
-  leaves the other CPUs without sockets, and such a CPU worker dies with
-  IndexError in ``workers/cpu.py`` (``Generator.make_skb``).  The generator
-  therefore gives the first traffic group every CPU.
+* ``COVER_EVERY_CPU``: give the first traffic group every CPU.  A CPU
+  without sockets used to crash; it now only serves softirqs, so the
+  generator leaves some CPUs without sockets.
 * ``LLTX_NOQUEUE_PHYS``: a physical device with ``lltx = true`` and
-  ``qdisc = "noqueue"`` lets several CPUs call ``eth_start_xmit`` at once
-  without any lock, on a single-producer TX ring: skbs vanish and
-  conservation breaks.  The generator gives LLTX only to physical devices
-  with a qdisc (where the qdisc's single runner serialises the driver).
+  ``qdisc = "noqueue"`` let several CPUs write one single-producer TX ring;
+  validation now rejects it, so the generator never makes it.
 
 Not a netq bug, but a trap for a generator: a loop of non-LLTX virtual
 devices entered at two devices by two CPUs deadlocks on its _xmit_locks
@@ -95,11 +92,10 @@ CHAOS_EXPECT: dict[str, str] = {
     "dev_close": "ok",
 }
 CHAOS_KINDS = tuple(CHAOS_EXPECT)
-#: give the first traffic group every CPU (a CPU without sockets crashes; see
-#: the module docstring)
-COVER_EVERY_CPU = True
-#: allow a physical device that is both LLTX and noqueue (several CPUs then
-#: write one TX ring at once and skbs are lost; see the module docstring)
+#: give the first traffic group every CPU (see the module docstring)
+COVER_EVERY_CPU = False
+#: allow a physical device that is both LLTX and noqueue (rejected by
+#: validation; see the module docstring)
 LLTX_NOQUEUE_PHYS = False
 #: longest drain the generator allows itself (backlog / line rate), seconds
 DRAIN_BOUND_S = 0.4

@@ -137,7 +137,8 @@ def test_device_loops_are_found_and_legal():
     assert config(cpus=1).device_loops() == []
 
 
-def test_physical_devices_are_not_lltx():
-    cfg = config(cpus=1, devices=[phys(lltx=True)])
+def test_a_physical_lltx_device_needs_a_qdisc():
+    config(cpus=1, devices=[phys(lltx=True)]).validate()  # the qdisc runner serialises
+    cfg = config(cpus=1, devices=[phys(lltx=True, qdisc="noqueue")])
     with pytest.raises(ConfigError, match="lltx"):
         cfg.validate()
