@@ -200,8 +200,10 @@ def text(res: dict) -> str:
                    f"({lat['count']} packets)")
     m = res["mechanism"]
     n = res["nic"]
-    out.append(f"mechanism: qdisc owner found {m['owner_ahead_per_relock']:.2f} ahead per root_lock "
-               f"re-take (waited {_ns(m['owner_wait_ns_per_relock'])}), {m['packets_per_qdisc_run']:.2f} "
+    owner = ("the qdisc owner never re-took root_lock" if m["owner_ahead_per_relock"] is None else
+             f"qdisc owner found {m['owner_ahead_per_relock']:.2f} ahead per root_lock re-take "
+             f"(waited {_ns(m['owner_wait_ns_per_relock'])})")
+    out.append(f"mechanism: {owner}, {m['packets_per_qdisc_run']:.2f} "
                f"dequeued per qdisc run, bypass {m['bypass']}, enqueued {m['enqueued']}, busylock "
                f"takes {m['busylock_taken']}, requeues {m['requeues']}, "
                f"{m['ctx_switches_per_packet']:.3f} context switches per packet")

@@ -146,8 +146,9 @@ def mechanism(net, delivered_window: int) -> dict:
     dw = max(delivered_window, 1)
     return {
         **tot,
-        "owner_ahead_per_relock": tot["owner_ahead"] / relocks if relocks else 0.0,
-        "owner_wait_ns_per_relock": tot["owner_wait_ns"] / relocks if relocks else 0.0,
+        # None when the qdisc owner never re-took root_lock (nolock, noqueue)
+        "owner_ahead_per_relock": tot["owner_ahead"] / relocks if relocks else None,
+        "owner_wait_ns_per_relock": tot["owner_wait_ns"] / relocks if relocks else None,
         "packets_per_qdisc_run": tot["run_packets"] / tot["qdisc_runs"] if tot["qdisc_runs"] else 0.0,
         "ctx_switches_per_packet": (tot["nvcsw"] + tot["nivcsw"]) / dw,
     }

@@ -166,7 +166,33 @@ def test_ctrl_c_exits_130_cleanly_and_resume_finishes(tmp_path):
     _, rows = rows_of(path)
     assert sorted(keys_of(rows)) == sorted(plan_keys("xps"))
     check_exit(code, rows)
-    assert json.loads((out / "xps.json").read_text())["complete"] is True
+    doc = json.loads((out / "xps.json").read_text())
+    assert doc["complete"] is True
+    assert len(doc["commands"]) == 2 and doc["commands"][-1] == doc["command"]
+    assert "--resume" in doc["command"] and "--resume" not in doc["commands"][0]
+
+
+@needs_extras
+def test_sigterm_exits_143_cleanly(tmp_path):
+    out = tmp_path / "q"
+    path = out / "queues.csv"
+    p = start("queues", "--quick", "--out", str(out))
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline and p.poll() is None:
+        if path.exists() and len(path.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.05)
+    assert p.poll() is None, "the sweep ended before it could be terminated"
+    time.sleep(0.2)
+    p.terminate()
+    try:
+        _, err = p.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        raise AssertionError("the sweep did not end after SIGTERM")
+    assert p.returncode == 143, err
+    assert not [o.entry for o in netq_objects() if o.pid == p.pid]
+    assert json.loads((out / "queues.json").read_text())["complete"] is False
 
 
 # -- usage -----------------------------------------------------------------------------------

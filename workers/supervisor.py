@@ -134,7 +134,7 @@ class Supervisor:
                 if status != "ok":
                     net.runctl[RUNCTL.abort] = 1
                 net.runctl[RUNCTL.phase] = PHASE_EXIT
-                dead = _reap(procs, grace_s=2.0 if status == "ok" else 0.5)
+                dead = _reap(procs, grace_s=5.0 if status == "ok" else 0.5)
                 if dead and status == "ok":
                     status = "fault"
                     faults += dead

@@ -290,15 +290,21 @@ def dequeue_skb(q: Qdisc) -> SkBuff | None:
         if d is not None:
             return skb_from_desc(d, this.net)
     elif f[_QFLAGS] & TCQ_F_NOLOCK:
-        _missed_but_stopped(q)
+        qdisc_maybe_clear_missed(q, q.dev_queue)
     return None
 
 
-def _missed_but_stopped(q: Qdisc) -> None:
+def qdisc_maybe_clear_missed(q: Qdisc, txq) -> None:
     """NOLOCK, TX queue stopped: clear MISSED so that qdisc_run_end does not
-    reschedule a qdisc that cannot send; netif_tx_wake_queue will (commit
-    dcad9ee9e069, 5.14)."""
-    this.net.atomics.clear_bit(q.base + _STATE, QDISC_STATE_MISSED)
+    reschedule a qdisc that cannot send (netif_tx_wake_queue will), then
+    re-test the queue: if it was woken meanwhile, the MISSED we may have just
+    cleared was the rescheduled softirq's, so set it again (5.14,
+    include/net/sch_generic.h).  Without the re-test a wake can be lost and
+    the qdisc keeps its packets with nobody to run it."""
+    at = this.net.atomics
+    at.clear_bit(q.base + _STATE, QDISC_STATE_MISSED)
+    if not netif_xmit_frozen_or_stopped(txq):
+        at.set_bit(q.base + _STATE, QDISC_STATE_MISSED)
 
 
 def _take_gso_skb(q: Qdisc) -> SkBuff | None:
@@ -310,7 +316,7 @@ def _take_gso_skb(q: Qdisc) -> SkBuff | None:
     txq = q.dev.txqs[d[7]]
     if netif_xmit_frozen_or_stopped(txq):
         if f[_QFLAGS] & TCQ_F_NOLOCK:
-            _missed_but_stopped(q)
+            qdisc_maybe_clear_missed(q, txq)
         return None
     f[QDISC.requeue_pending] = 0
     _qadd(q, _QLEN, -1)

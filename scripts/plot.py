@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""Plots of a load study (``scripts/sweep.py``), from its JSON.
+
+    python scripts/plot.py DIR/STUDY.json [--out PNG]
+
+One PNG per study: a row of panels per ``bounce_ns`` value, one line per
+series (contention: strategy x lock fairness; xps: XPS mode x TX queues;
+queues: XPS mode).  Each marker is the median over the repetitions that
+ended ``ok``; the bar spans their minimum to maximum; a red ring marks a
+point where some repetition did not end ok, a cross on the x axis a point
+where none did.  The grey band is where the
+emulated CPUs plus the NIC outnumber the host's cores (time-sliced: waits
+include other processes' slices).
+
+Needs matplotlib (the ``plot`` extra), imported when a plot is drawn.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+from typing import Any
+
+#: per study: x key and label, series keys, panels (figure key, axis label, scale, log y)
+SPECS: dict[str, dict[str, Any]] = {
+    "contention": {
+        "x": ("cpus", "senders (emulated CPUs, 1 TX queue)"),
+        "series": ("strategy", "lock_fairness"),
+        "panels": (
+            ("pps", "delivered kpps", 1e-3, False),
+            ("cpu_ns_per_packet", "CPU us per delivered packet", 1e-3, True),
+            ("owner_ahead_per_relock", "CPUs ahead of the qdisc owner\nper root_lock re-take", 1, False),
+            ("ctx_switches_per_packet", "context switches per packet", 1, True),
+        ),
+    },
+    "xps": {
+        "x": ("cpus", "emulated CPUs"),
+        "series": ("xps", "tx_queues"),
+        "panels": (
+            ("pps", "delivered kpps", 1e-3, False),
+            ("cpu_ns_per_packet", "CPU us per delivered packet", 1e-3, False),
+            ("acq_bounces_per_packet", "queue-lock acq-bounces per packet", 1, False),
+            ("contentions_per_packet", "queue-lock contentions per packet", 1, False),
+            ("completion_locality", "completions on the sending CPU", 1, False),
+        ),
+    },
+    "queues": {
+        "x": ("tx_queues", "TX queues (2 CPUs)"),
+        "series": ("xps",),
+        "panels": (
+            ("pps", "delivered kpps", 1e-3, False),
+            ("cpu_ns_per_packet", "CPU us per delivered packet", 1e-3, False),
+            ("acq_bounces_per_packet", "queue-lock acq-bounces per packet", 1, False),
+            ("contentions_per_packet", "queue-lock contentions per packet", 1, False),
+            ("completion_locality", "completions on the sending CPU", 1, False),
+        ),
+    },
+}
+
+COLORS = {"rootlock": "C3", "busylock": "C0", "nolock": "C2", "defer": "C1",
+          "1:1": "C0", "none": "C3", "shared": "C2"}
+STYLES = {"fifo": ("-", "o"), "unfair": ("--", "s"), 2: ("-", "o"), 4: ("--", "s")}
+
+
+def _import_pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise SystemExit("plot: matplotlib is not installed; install the plot extra: "
+                         "pip install '.[plot]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _series_label(keys: tuple[str, ...], vals: tuple) -> str:
+    out = []
+    for k, v in zip(keys, vals):
+        if k == "xps":
+            out.append(f"xps {v}" if v != "none" else "no xps (hash)")
+        elif k == "tx_queues":
+            out.append(f"{v} txq")
+        else:
+            out.append(str(v))
+    return " ".join(out)
+
+
+def plot_study(doc: dict, path: str) -> str:
+    """Draw ``doc`` (a sweep JSON) into ``path``; returns ``path``."""
+    plt = _import_pyplot()
+    study = doc["study"]
+    spec = SPECS[study]
+    xkey, xlabel = spec["x"]
+    skeys = spec["series"]
+    panels = spec["panels"]
+    rows = doc["rows"]
+    bounces = sorted({r["bounce_ns"] for r in rows}) or [0]
+    cores = len(doc["machine"]["host_cores"])
+    fig, axes = plt.subplots(len(bounces), len(panels), squeeze=False,
+                             figsize=(4.4 * len(panels) + 1.8, 3.9 * len(bounces) + 0.6))
+    # (bounce, series, x) -> rows
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["bounce_ns"], tuple(r[k] for k in skeys), r[xkey]), []).append(r)
+    series = sorted({k[1] for k in groups}, key=lambda s: tuple(str(x) for x in s))
+    if study == "contention":
+        order = {"rootlock": 0, "busylock": 1, "nolock": 2, "defer": 3}
+        series.sort(key=lambda s: (order.get(s[0], 9), s[1]))
+    xs_all = sorted({k[2] for k in groups})
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+    from matplotlib.transforms import blended_transform_factory
+
+    handles: dict[str, Any] = {}
+    for i, b in enumerate(bounces):
+        for j, (fk, flabel, scale, logy) in enumerate(panels):
+            ax = axes[i][j]
+            at_bottom = blended_transform_factory(ax.transData, ax.transAxes)
+            for s in series:
+                if fk.startswith("owner_") and s[0] == "nolock":
+                    continue  # TCQ_F_NOLOCK: the owner never re-takes root_lock
+                xs, ys, lo, hi, bad, none_ok = [], [], [], [], [], []
+                for x in xs_all:
+                    rs = groups.get((b, s, x))
+                    if not rs:
+                        continue
+                    vals = [r[fk] for r in rs if r["status"] == "ok" and r.get(fk) is not None]
+                    if any(r["status"] != "ok" for r in rs):
+                        bad.append(x)
+                    if not any(r["status"] == "ok" for r in rs):
+                        none_ok.append(x)
+                    if not vals:
+                        continue
+                    m = statistics.median(vals) * scale
+                    xs.append(x)
+                    ys.append(m)
+                    lo.append(m - min(vals) * scale)
+                    hi.append(max(vals) * scale - m)
+                color = COLORS.get(s[0], None)
+                ls, mk = STYLES.get(s[-1], ("-", "o")) if len(s) > 1 else ("-", "o")
+                label = _series_label(skeys, s)
+                if xs:
+                    h = ax.errorbar(xs, ys, yerr=[lo, hi], color=color, linestyle=ls, marker=mk,
+                                    markersize=4, capsize=2, linewidth=1.4, label=label)
+                    handles.setdefault(label, h)
+                for x in bad:
+                    if x in xs:
+                        ax.plot([x], [ys[xs.index(x)]], "o", markersize=11, markerfacecolor="none",
+                                markeredgecolor="red", markeredgewidth=1.2)
+                for x in none_ok:  # no run of this point ended ok: a cross on the axis
+                    ax.plot([x], [0.03], marker="x", color=color, markersize=9,
+                            markeredgewidth=2, transform=at_bottom, clip_on=False)
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(xs_all)
+            ax.set_xticklabels([str(x) for x in xs_all])
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            if xkey == "cpus" and xs_all and max(xs_all) >= cores:
+                ax.axvspan(cores * 0.92, max(xs_all) * 1.15, color="0.88", zorder=0)
+            if logy:
+                ax.set_yscale("log")
+                ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+                ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+                ax.yaxis.set_minor_formatter(NullFormatter())
+            elif fk == "completion_locality":
+                ax.set_ylim(-0.05, 1.05)
+            else:
+                ax.set_ylim(bottom=0)
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(flabel)
+            title = f"bounce_ns {b}"
+            if fk.startswith("owner_") and study == "contention":
+                title += " (nolock: no root_lock, not shown)"
+            ax.set_title(title, fontsize=9)
+            ax.grid(True, alpha=0.3)
+    fig.legend(list(handles.values()), list(handles), loc="center right", fontsize=8,
+               title="x on the axis: no run ok", title_fontsize=7)
+    p = doc["parameters"]
+    fig.suptitle(
+        f"netq {study}: {doc['summary']}\nmedian of {p['repeat']} run(s) x {p['duration_s']:g} s per "
+        f"point (bars: min-max; red ring: a run not ok; grey: CPUs + NIC > {cores} host cores)",
+        fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1 - 1.9 / (4.4 * len(panels) + 1.8), 0.93))
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="plot.py", description="redraw a sweep's PNG from its JSON")
+    ap.add_argument("json", help="DIR/STUDY.json written by scripts/sweep.py")
+    ap.add_argument("--out", help="PNG path (default: beside the JSON)")
+    a = ap.parse_args(argv)
+    try:
+        with open(a.json) as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        print(f"plot: error: cannot read {a.json}: {e}", file=sys.stderr)
+        return 2
+    if doc.get("study") not in SPECS:
+        print(f"plot: error: {a.json} is not a sweep JSON (study {doc.get('study')!r})", file=sys.stderr)
+        return 2
+    out = a.out or os.path.splitext(a.json)[0] + ".png"
+    print(plot_study(doc, out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
