@@ -260,6 +260,7 @@ class Net:
                 tf[NETDEV_QUEUE.qdisc] = txq_qdisc[g]
                 tf[NETDEV_QUEUE.qdisc_sleeping] = txq_qdisc[g]
                 tf[NETDEV_QUEUE.irq_cpu] = d.irq_cpus[k] if d.irq_cpus else k % cfg.cpus
+                txq.lltx = lltx
                 if not d.is_virtual:
                     txq.ring = Ring(region, f"txring{i}", k)
                     txq.wake_thresh = d.wake_thresh or max(1, d.ring_size // 4)

@@ -313,7 +313,7 @@ class SpinLock:
     """
 
     __slots__ = ("space", "id", "name", "cpu", "rec", "sem", "st", "_spin_ns", "_yield",
-                 "_handoff", "_ch", "_cl", "_cu", "_ct")
+                 "_handoff", "_ch", "_cl", "_cu", "_ct", "last_ahead", "last_wait_ns")
 
     def __init__(self, space: "LockSpace", lock_id: int, cpu: int) -> None:
         self.space = space
@@ -329,6 +329,9 @@ class SpinLock:
         self._spin_ns = p.spin_ns if p.waiting == "adaptive" else (0 if p.waiting == "block" else -1)
         self._yield = p.yield_spin
         self._handoff = space.handoff[cpu] if space.handoff else None
+        #: what the last contended lock() found: CPUs ahead, ns waited
+        self.last_ahead = 0
+        self.last_wait_ns = 0
         #: the compiled helper: a netq_lk handle and the lock/unlock/trylock calls
         self._ch = self._cl = self._cu = self._ct = None
         if space.native:
@@ -399,6 +402,8 @@ class SpinLock:
         if w < st[_WMIN] or st[_WMIN] < 0:
             st[_WMIN] = w
         rec[_TACQ] = now
+        self.last_ahead = ahead
+        self.last_wait_ns = w
 
     def _begin_wait(self, t0: int) -> None:
         w = self.space.waiter_row(self.cpu)
@@ -449,12 +454,13 @@ class UnfairLock(SpinLock):
 
     __slots__ = ()
 
-    def lock(self) -> None:
-        """spin_lock()."""
+    def lock(self) -> bool:
+        """spin_lock().  Returns whether it had to wait (then ``last_ahead``
+        and ``last_wait_ns`` say what it found)."""
         f = self._cl
         if f is not None:
             if f(self._ch) == 0:
-                return
+                return False
         else:
             try:
                 self.sem.acquire(0)
@@ -462,8 +468,9 @@ class UnfairLock(SpinLock):
                 pass
             else:
                 self._got()
-                return
+                return False
         self._contended()
+        return True
 
     def unlock(self) -> None:
         """spin_unlock()."""
@@ -537,21 +544,22 @@ class FifoLock(SpinLock):
 
     __slots__ = ()
 
-    def lock(self) -> None:
-        """spin_lock()."""
+    def lock(self) -> bool:
+        """spin_lock().  Returns whether it had to wait (then ``last_ahead``
+        and ``last_wait_ns`` say what it found)."""
         f = self._cl
         if f is not None:
             r = f(self._ch)
             if r == 0:
-                return
+                return False
         else:
             r = self._py_lock()
         while True:
             if r == 0:
-                return
+                return False
             if r > 0:
                 self._wait_handoff(r)
-                return
+                return True
             if r == -2:
                 raise RuntimeError(f"{self.name}: more than {MAX_WAITERS} waiters")
             if self.space.abort():  # -1: the guard wait timed out

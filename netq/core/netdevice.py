@@ -89,7 +89,7 @@ class NetDevice:
 
 
 class NetdevQueue:
-    __slots__ = ("index", "qindex", "dev", "f", "base", "xmit_lock", "ring", "wake_thresh")
+    __slots__ = ("index", "qindex", "dev", "f", "base", "xmit_lock", "ring", "wake_thresh", "lltx")
 
     def __init__(self, index: int, qindex: int, dev: NetDevice, f: memoryview, base: int,
                  xmit_lock: int) -> None:
@@ -105,6 +105,8 @@ class NetdevQueue:
         #: the driver's TX ring (physical devices), a shm.ring.Ring
         self.ring = None
         self.wake_thresh = 0
+        #: NETIF_F_LLTX of its device (features are fixed once registered)
+        self.lltx = False
 
     @property
     def name(self) -> str:

@@ -40,7 +40,9 @@ def eth_start_xmit(skb: SkBuff, dev: NetDevice) -> int:
     """ndo_start_xmit of a physical device.  Called under HARD_TX_LOCK."""
     txq = dev.txqs[skb.queue_mapping]
     ring = txq.ring
-    ndelay(this.net.costs.xmit_ns)
+    c = this.net.costs.xmit_ns
+    if c:
+        ndelay(c)
     if not ring.produce(skb.desc()):
         txq.f[NETDEV_QUEUE.tx_busy] += 1
         netif_tx_stop_queue(txq)

@@ -34,11 +34,13 @@ from shm.kstructs import (
     QDISC_STATE_DEACTIVATED,
     QDISC_STATE_MISSED,
     QDISC_STATE_SCHED,
+    QUEUE_STATE_DRV_XOFF,
+    QUEUE_STATE_FROZEN,
+    QUEUE_STATE_STACK_XOFF,
     SOFTNET,
     TCQ_F_NOLOCK,
     TCQ_F_ONETXQUEUE,
 )
-from shm.lock import STAT
 from shm.ring import DESC_WORDS
 
 from ..core.netdevice import (
@@ -46,8 +48,6 @@ from ..core.netdevice import (
     NET_XMIT_DROP,
     NET_XMIT_SUCCESS,
     NETDEV_TX_BUSY,
-    HARD_TX_LOCK,
-    HARD_TX_UNLOCK,
     dev_xmit_complete,
     netif_xmit_frozen_or_stopped,
 )
@@ -60,7 +60,9 @@ _QLEN, _BACKLOG, _RUNNING = QDISC.qlen, QDISC.backlog, QDISC.running
 _ENQ, _DEQ, _DROPS = QDISC.enqueued, QDISC.dequeued, QDISC.drops
 _STATE = QDISC.state
 _QFLAGS = QDISC.flags
-_L_CON, _L_AHEAD, _L_WTOT = STAT.contentions, STAT.ahead_total, STAT.wait_total
+_XMIT_OWNER, _TXQ_STATE = NETDEV_QUEUE.xmit_lock_owner, NETDEV_QUEUE.state
+_FROZEN_OR_STOPPED = ((1 << QUEUE_STATE_DRV_XOFF) | (1 << QUEUE_STATE_STACK_XOFF)
+                      | (1 << QUEUE_STATE_FROZEN))
 
 
 @dataclass(frozen=True)
@@ -215,7 +217,9 @@ def qdisc_enqueue(skb: SkBuff, q: Qdisc) -> int:
 
     A drop is counted in qstats.drops and in this CPU's drops by reason.
     """
-    ndelay(this.net.costs.enqueue_ns)
+    c = this.net.costs.enqueue_ns
+    if c:
+        ndelay(c)
     rc = q.ops.enqueue(skb, q)
     f = q.f
     if f[_QFLAGS] & TCQ_F_NOLOCK:
@@ -245,7 +249,9 @@ def qdisc_dequeue(q: Qdisc) -> tuple | None:
     """q->dequeue(q) plus the bookkeeping.  Called under root_lock."""
     d = q.ops.dequeue(q)
     if d is not None:
-        ndelay(this.net.costs.dequeue_ns)
+        c = this.net.costs.dequeue_ns
+        if c:
+            ndelay(c)
         f = q.f
         if f[_QFLAGS] & TCQ_F_NOLOCK:
             at = this.net.atomics
@@ -366,28 +372,29 @@ def sch_direct_xmit(skb: SkBuff, q: Qdisc, dev, txq, root_lock: int) -> int:
     modelled: netq's LLTX drivers never return it.
     """
     locks = this.locks
-    cpu = this.cpu
     if root_lock >= 0:
         root = locks[root_lock]
         root.unlock()
     ret = NETDEV_TX_BUSY
-    HARD_TX_LOCK(dev, txq, cpu)
-    if not netif_xmit_frozen_or_stopped(txq):
+    # HARD_TX_LOCK / HARD_TX_UNLOCK, inlined on this per-packet path
+    tf = txq.f
+    xl = None if txq.lltx else locks[txq.xmit_lock]
+    if xl is not None:
+        xl.lock()
+        tf[_XMIT_OWNER] = this.cpu
+    if not tf[_TXQ_STATE] & _FROZEN_OR_STOPPED:
         ret = _dev.dev_hard_start_xmit(skb, dev, txq)
-    HARD_TX_UNLOCK(dev, txq)
+    if xl is not None:
+        tf[_XMIT_OWNER] = -1
+        xl.unlock()
 
     sd = this.sd
     if root_lock >= 0:
-        st = root.st
-        c0 = st[_L_CON]
-        a0 = st[_L_AHEAD]
-        w0 = st[_L_WTOT]
-        root.lock()
         sd[SOFTNET.owner_relocks] += 1
-        if st[_L_CON] != c0:
+        if root.lock():
             sd[SOFTNET.owner_relock_contended] += 1
-            sd[SOFTNET.owner_ahead] += st[_L_AHEAD] - a0
-            sd[SOFTNET.owner_wait_ns] += st[_L_WTOT] - w0
+            sd[SOFTNET.owner_ahead] += root.last_ahead
+            sd[SOFTNET.owner_wait_ns] += root.last_wait_ns
 
     if dev_xmit_complete(ret):
         # 3.13: go on while the queue is not empty.  NOLOCK: qlen lags, so
