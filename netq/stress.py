@@ -79,6 +79,8 @@ from .config import (
     RunConfig,
     TrafficConfig,
 )
+from shm.ipc import child_pids
+
 from .profiles import PROFILES
 
 #: configuration i is a chaos run when --chaos is given and i % CHAOS_EVERY == CHAOS_AT
@@ -612,21 +614,6 @@ class _HardTimeout(KeyboardInterrupt):
     code retries), and the supervisor ends a run on it with full cleanup."""
 
 
-def child_pids(pid: int) -> list[int]:
-    """Processes whose parent is ``pid`` (zombies included)."""
-    out = []
-    for p in os.listdir("/proc"):
-        if p.isdigit():
-            try:
-                with open(f"/proc/{p}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                if int(fields[1]) == pid:
-                    out.append(int(p))
-            except (OSError, IndexError, ValueError):
-                pass
-    return sorted(out)
-
-
 def _own_ipc() -> list:
     from shm.ipc import netq_objects
 
@@ -635,16 +622,8 @@ def _own_ipc() -> list:
 
 
 def _remove_ipc(objs) -> None:
-    import posix_ipc
-
     for o in objs:
-        try:
-            if o.is_semaphore:
-                posix_ipc.unlink_semaphore(o.posix_name)
-            else:
-                posix_ipc.unlink_shared_memory(o.posix_name)
-        except posix_ipc.ExistentialError:
-            pass
+        o.unlink()
 
 
 def _end_children(pids: list[int]) -> None:

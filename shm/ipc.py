@@ -187,6 +187,17 @@ class Leftover:
     def posix_name(self) -> str:
         return "/" + (self.entry[4:] if self.is_semaphore else self.entry)
 
+    def unlink(self) -> bool:
+        """Remove the name (whoever owns it); False if it was already gone."""
+        try:
+            if self.is_semaphore:
+                posix_ipc.unlink_semaphore(self.posix_name)
+            else:
+                posix_ipc.unlink_shared_memory(self.posix_name)
+            return True
+        except posix_ipc.ExistentialError:
+            return False
+
 
 def netq_objects(dev_shm: str = DEV_SHM) -> Iterator[Leftover]:
     """Every netq-named object currently in /dev/shm (live runs included)."""
@@ -222,16 +233,20 @@ def cleanup_stale(dev_shm: str = DEV_SHM) -> list[str]:
 
     Objects of live runs (owner pid alive) are never touched.
     """
-    removed = []
-    for obj in netq_objects(dev_shm):
-        if pid_alive(obj.pid):
-            continue
-        try:
-            if obj.is_semaphore:
-                posix_ipc.unlink_semaphore(obj.posix_name)
-            else:
-                posix_ipc.unlink_shared_memory(obj.posix_name)
-            removed.append(obj.entry)
-        except posix_ipc.ExistentialError:
-            pass
-    return removed
+    return [obj.entry for obj in netq_objects(dev_shm)
+            if not pid_alive(obj.pid) and obj.unlink()]
+
+
+def child_pids(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (zombies included), from /proc."""
+    out = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid:
+                    out.append(int(p))
+            except (OSError, IndexError, ValueError):
+                pass
+    return sorted(out)

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from shm.ipc import netq_objects
+from shm.ipc import child_pids, netq_objects
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEYS = ("version", "setup", "pps", "cpu_ns_per_packet", "queues", "qdiscs", "locks", "drops",
@@ -41,18 +41,7 @@ def leftovers(pid: int) -> list[str]:
     return [o.entry for o in netq_objects() if o.pid == pid]
 
 
-def children(pid: int) -> list[int]:
-    out = []
-    for p in os.listdir("/proc"):
-        if p.isdigit():
-            try:
-                with open(f"/proc/{p}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                if int(fields[1]) == pid:
-                    out.append(int(p))
-            except (OSError, IndexError):
-                pass
-    return sorted(out)
+children = child_pids
 
 
 def start_netq(*args):
