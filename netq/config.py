@@ -141,6 +141,12 @@ class CostConfig:
     #: it protects move between caches), and when a CPU pushes onto a
     #: defer_list another CPU touched last
     bounce_ns: int = 0
+    #: emulated NUMA: the CPUs are split into this many nodes (contiguous
+    #: blocks: CPU c is on node c * numa_nodes // cpus) ...
+    numa_nodes: int = 1
+    #: ... and a bounce from a CPU of another node costs this much more
+    #: (remote memory): what XPS saves on NUMA machines besides contention
+    remote_ns: int = 0
 
 
 @dataclass
@@ -174,6 +180,12 @@ class RunConfig:
     events: list[EventConfig] = field(default_factory=list)
 
     # -- derived -----------------------------------------------------------------
+    def numa_node(self, cpu: int) -> int:
+        """The emulated NUMA node of a CPU (the control process: node 0)."""
+        if cpu >= self.cpus:
+            return 0
+        return cpu * self.costs.numa_nodes // self.cpus
+
     @property
     def effective_strategy(self) -> str:
         return self.strategy or PROFILES[self.profile].strategy
@@ -236,8 +248,9 @@ class RunConfig:
         _int_range("nic_coalesce_us", self.nic_coalesce_us, 0, 100_000)
         if self.seed is not None:
             _int_range("seed", self.seed, 0, 2**32 - 1)
-        for k in ("enqueue_ns", "dequeue_ns", "xmit_ns", "bounce_ns"):
+        for k in ("enqueue_ns", "dequeue_ns", "xmit_ns", "bounce_ns", "remote_ns"):
             _int_range(f"costs.{k}", getattr(self.costs, k), 0, 10**8)
+        _int_range("costs.numa_nodes", self.costs.numa_nodes, 1, self.cpus)
         self._validate_devices()
         self._validate_traffic()
         self._validate_events()

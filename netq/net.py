@@ -116,7 +116,9 @@ class Net:
             spin_ns = cfg.spin_ns
         self.lock_policy = LockPolicy(cfg.lock_fairness, waiting, spin_ns,
                                       yield_spin=cfg.cpus + 1 > host_cores,
-                                      bounce_ns=cfg.costs.bounce_ns)
+                                      bounce_ns=cfg.costs.bounce_ns,
+                                      remote_ns=cfg.costs.remote_ns,
+                                      numa_node=tuple(cfg.numa_node(c) for c in range(nlockers)))
         self.lock_wait_reason = why
 
         # -- plan the objects --------------------------------------------------------
@@ -290,6 +292,7 @@ class Net:
             f[QDISC.dev] = p.dev
             f[QDISC.dev_queue] = p.txq
             f[QDISC.limit] = p.limit
+            f[QDISC.defer_last_cpu] = -1
             if p.dev >= 0:
                 q.dev = self.devices[p.dev]
             if p.txq >= 0:

@@ -33,8 +33,9 @@ simply retried.
 Statistics follow ``/proc/lock_stat`` (Documentation/locking/lockstat.rst):
 acquisitions, contentions, con-bounces, acq-bounces, wait time and hold time
 min/max/total.  "bounce" here means the lock was last held by a different
-emulated CPU, which is what makes the lock's cache line travel in the kernel
-and is how XPS locality shows.  As in the kernel (``lock_class_stats`` is
+emulated CPU (a lock's first acquisition is not a bounce), which is what
+makes the lock's cache line travel in the kernel and is how XPS locality
+shows.  As in the kernel (``lock_class_stats`` is
 per-CPU and summed when read), each CPU counts into its own row of shared
 memory; nobody else writes it, so no lock is needed and a crashed worker's
 counts survive it.  The uncontended paths (and the atomics) are one call into
@@ -140,6 +141,18 @@ class LockPolicy:
     #: emulated cost of an acquisition after another CPU held the lock: the
     #: cache lines of the lock and of what it protects moving (0: none)
     bounce_ns: int = 0
+    #: added when that other CPU is on another NUMA node (``numa_node``)
+    remote_ns: int = 0
+    #: NUMA node of each locker (emulated CPUs, then the control process)
+    numa_node: tuple[int, ...] = ()
+
+    def bounce_cost(self, last: int, cpu: int) -> int:
+        """ns an acquisition by ``cpu`` pays after ``last`` held the lock."""
+        cost = self.bounce_ns
+        if self.remote_ns and last >= 0 and self.numa_node and \
+                self.numa_node[last] != self.numa_node[cpu]:
+            cost += self.remote_ns
+        return cost
 
     def __post_init__(self) -> None:
         if self.fairness not in FAIRNESS:
@@ -218,6 +231,7 @@ class LockSpace:
             self.csems = [native.lib.netq_sem_open(s.name.encode()) for s in self.sems]
             self.chandoff = native.ffi.new(
                 "void *[]", [native.lib.netq_sem_open(s.name.encode()) for s in self.handoff] or 1)
+            self.cnode = native.ffi.new("int64_t[]", list(policy.numa_node) or [0] * ncpus)
             if any(p == native.ffi.NULL for p in self.csems):
                 raise OSError("sem_open of a lock semaphore failed")
 
@@ -342,7 +356,8 @@ class SpinLock:
                 "sem": space.csems[lock_id],
                 "rec": region.cptr + sec["locks"].base(lock_id),
                 "st": region.cptr + sec["lock_stats"].base(lock_id * space.ncpus + cpu),
-                "cpu": cpu, "hand": space.chandoff, "bounce_ns": space.policy.bounce_ns})
+                "cpu": cpu, "hand": space.chandoff, "bounce_ns": space.policy.bounce_ns,
+                "remote_ns": space.policy.remote_ns, "node": space.cnode})
             lib = native.lib
             if space.policy.fairness == "fifo":
                 self._cl, self._cu, self._ct = (lib.netq_lock_fifo, lib.netq_unlock_fifo,
@@ -362,10 +377,12 @@ class SpinLock:
         cpu = self.cpu
         st = self.st
         st[_ACQ] += 1
-        if rec[_LAST] != cpu:
-            st[_ACQB] += 1
+        last = rec[_LAST]
+        if last != cpu:
             rec[_LAST] = cpu
-            _bounce(self.space.policy.bounce_ns)
+            if last != NO_CPU:  # a first acquisition moves nothing
+                st[_ACQB] += 1
+                _bounce(self.space.policy.bounce_cost(last, cpu))
         rec[_OWNER] = cpu
         rec[_TACQ] = time.perf_counter_ns()
 
@@ -392,10 +409,12 @@ class SpinLock:
             st[_SLEEPS] += 1
         if holder != cpu and holder != NO_CPU:
             st[_CONB] += 1
-        if rec[_LAST] != cpu:
-            st[_ACQB] += 1
+        last = rec[_LAST]
+        if last != cpu:
             rec[_LAST] = cpu
-            _bounce(self.space.policy.bounce_ns)
+            if last != NO_CPU:  # a first acquisition moves nothing
+                st[_ACQB] += 1
+                _bounce(self.space.policy.bounce_cost(last, cpu))
         st[_WTOT] += w
         if w > st[_WMAX]:
             st[_WMAX] = w

@@ -38,7 +38,7 @@ import tempfile
 
 CDEF = """
 typedef struct { void *sem; int64_t *rec; int64_t *st; int64_t cpu; void **hand;
-                 int64_t bounce_ns; } netq_lk;
+                 int64_t bounce_ns; int64_t remote_ns; int64_t *node; } netq_lk;
 int64_t netq_now(void);
 void netq_ndelay(int64_t ns);
 int64_t netq_test_and_set_bit(int64_t *p, int bit);
@@ -71,7 +71,7 @@ SOURCE = r"""
 /* one lock as seen by one CPU: its semaphore, record, stats row, the CPU,
    and (fifo) every CPU's handoff semaphore */
 typedef struct { void *sem; int64_t *rec; int64_t *st; int64_t cpu; void **hand;
-                 int64_t bounce_ns; } netq_lk;
+                 int64_t bounce_ns; int64_t remote_ns; int64_t *node; } netq_lk;
 
 int64_t netq_now(void) {
     struct timespec ts;
@@ -118,10 +118,16 @@ void netq_ndelay(int64_t ns) {
 static inline void got(netq_lk *l) {
     int64_t *rec = l->rec, *st = l->st, cpu = l->cpu;
     st[S_ACQ]++;
-    if (rec[L_LAST] != cpu) {
-        st[S_ACQB]++;
+    int64_t last = rec[L_LAST];
+    if (last != cpu) {
         rec[L_LAST] = cpu;
-        if (l->bounce_ns) netq_ndelay(l->bounce_ns);
+        if (last != NO_CPU) {  /* a first acquisition moves nothing */
+            st[S_ACQB]++;
+            int64_t cost = l->bounce_ns;
+            if (l->remote_ns && l->node[last] != l->node[cpu])
+                cost += l->remote_ns;
+            if (cost) netq_ndelay(cost);
+        }
     }
     rec[L_OWNER] = cpu;
     rec[L_TACQ] = netq_now();

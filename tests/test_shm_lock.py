@@ -110,7 +110,7 @@ def test_fifo_serves_waiters_in_arrival_order(owner, waiting, use_native):
 
 
 def test_unfair_trylock_and_stats(owner, use_native):
-    region, space = make_space(owner, 2, 1, LockPolicy("unfair", "block"), use_native)
+    region, space = make_space(owner, 2, 2, LockPolicy("unfair", "block"), use_native)
     a, b = space.bind(0)
     assert a.trylock()
     assert a.is_locked() and not b.is_locked()
@@ -118,11 +118,24 @@ def test_unfair_trylock_and_stats(owner, use_native):
     a.unlock()
     b.lock()
     b.unlock()
-
+    (a1, _) = space.bind(1)  # the same lock, taken by another CPU: a bounce
+    a1.lock()
+    a1.unlock()
+    a.lock()  # and back
+    a.unlock()
     ra, rb = space.stats()
-    assert (ra["acquisitions"], ra["trylock_fail"], ra["acq_bounces"]) == (1, 1, 1)
-    assert (rb["acquisitions"], rb["contentions"]) == (1, 0)
+    # a lock's first acquisition moves nothing; each change of CPU does
+    assert (ra["acquisitions"], ra["trylock_fail"], ra["acq_bounces"]) == (3, 1, 2)
+    assert ra["acquisitions_by_cpu"] == [2, 1]
+    assert (rb["acquisitions"], rb["contentions"], rb["acq_bounces"]) == (1, 0, 0)
     region.close()
+
+
+def test_bounce_cost_adds_remote_numa():
+    p = LockPolicy("fifo", "spin", bounce_ns=100, remote_ns=1000, numa_node=(0, 0, 1, 1, 0))
+    assert p.bounce_cost(0, 1) == 100  # same node
+    assert p.bounce_cost(1, 2) == 1100  # across nodes
+    assert LockPolicy(bounce_ns=100).bounce_cost(0, 3) == 100
 
 
 @pytest.mark.parametrize("fairness", ["fifo", "unfair"])

@@ -268,10 +268,11 @@ def _dev_xmit_skb_defer(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue)
     base = q.base
     nodes = net.defer_nodes
     node = _defer_node_alloc(net)
-    if f[QDISC.defer_last_cpu] != this.cpu:
+    last = f[QDISC.defer_last_cpu]
+    if last != this.cpu:
         # the defer_list head's cache line comes from another CPU
         f[QDISC.defer_last_cpu] = this.cpu
-        ndelay(net.costs.bounce_ns)
+        ndelay(net.lock_policy.bounce_cost(last, this.cpu))
     nb = node * _NODE_W
     _PACK8.pack_into(net.region.mm, net.defer_off + nb * 8, *skb.desc())
     nodes[nb + _N_STATE] = 1
