@@ -115,3 +115,11 @@ def test_deadlock_cycles_are_named():
                {"lock": "C", "owner_cpu": 2, "waiters": [3]}]
     (line,) = deadlock_cycles(holders, {0: "A", 1: "B", 3: "C"})
     assert line == "deadlock: cpu0 waits for 'A' held by cpu1; cpu1 waits for 'B' held by cpu0"
+
+
+def test_waits_on_a_free_lock_are_not_a_cycle():
+    from workers.supervisor import deadlock_cycles
+
+    holders = [{"lock": "A", "owner_cpu": -1, "waiters": [0]},
+               {"lock": "B", "owner_cpu": 0, "waiters": [1]}]
+    assert deadlock_cycles(holders, {0: "A", 1: "B"}) == []

@@ -438,14 +438,16 @@ def deadlock_cycles(holders: list[dict], waiting: dict[int, str]) -> list[str]:
     owner = {h["lock"]: h["owner_cpu"] for h in holders if h["owner_cpu"] >= 0}
     out, seen = [], set()
     for start in waiting:
-        path, cpu = [], start
-        while cpu in waiting and cpu not in path:
-            path.append(cpu)
-            nxt = owner.get(waiting[cpu])
-            if nxt is None:
+        path, cpu, closed = [], start, False
+        while cpu in waiting:
+            if cpu in path:
+                closed = True
                 break
-            cpu = nxt
-        if cpu in path and frozenset(path[path.index(cpu):]) not in seen:
+            path.append(cpu)
+            cpu = owner.get(waiting[cpu])
+            if cpu is None:
+                break
+        if closed and frozenset(path[path.index(cpu):]) not in seen:
             cyc = path[path.index(cpu):]
             seen.add(frozenset(cyc))
             steps = [f"cpu{c} waits for {waiting[c]!r} held by cpu{owner[waiting[c]]}" for c in cyc]
