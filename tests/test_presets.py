@@ -1,0 +1,76 @@
+"""Each preset runs short and its mechanism counters move as they must.
+
+Mechanisms, not timings: recursion is cut exactly at the profile's limit; XPS
+1:1 at a low rate never moves a queue lock between CPUs; busylock is taken
+only by senders that found the qdisc running, and never under rootlock.
+"""
+from __future__ import annotations
+
+from netq.presets import presets
+from workers.supervisor import Supervisor
+
+
+def _variants(name: str, duration: float = 0.6):
+    return presets(duration)[name].configs()
+
+
+def _run(cfg) -> dict:
+    out = Supervisor(cfg).run()
+    assert out.status == "ok" and out.result["invariants_ok"], out.faults
+    return out.result
+
+
+def test_recursion_is_cut_exactly_at_each_profiles_limit():
+    for label, cfg in _variants("recursion"):
+        res = _run(cfg)
+        limit = res["setup"]["profile"]["recursion_limit"]
+        m = res["mechanism"]
+        assert m["xmit_recursion_cut"] == limit + 1, label  # refused when counter > limit
+        assert m["xmit_recursion_max"] == limit, label  # the loop passed up to the limit
+        assert res["drops"]["XMIT_RECURSION"] > 0  # the vlan loop (LLTX)
+        assert res["drops"]["DEAD_LOOP_OWNER"] > 0  # the tunnel loop (xmit_lock_owner)
+        texts = {m["text"] for m in res["messages"]}
+        assert "Dead loop on virtual device loopb, fix it urgently!" in texts
+        assert res["setup"]["device_loops"] == [["loopa", "loopb"], ["tun0", "tun1"]]
+        # the 9-deep legal stack delivers: every stk0 skb reached the wire
+        assert res["delivered"] > 0
+
+
+def test_xps_one_to_one_at_a_low_rate_never_bounces_a_queue_lock():
+    label, cfg = _variants("xps")[0]
+    assert label == "xps 1:1"
+    for t in cfg.traffic:
+        t.rate_pps = 300.0
+    res = _run(cfg)
+    qlocks = [r for r in res["locks"] if r["name"].endswith(("root_lock", "_xmit_lock"))]
+    assert qlocks and sum(r["acq_bounces"] for r in qlocks) == 0
+    assert sum(r["contentions"] for r in qlocks) == 0
+    # and every completion lands on the CPU that sent
+    assert all(q["completions_remote"] == 0 for q in res["queues"])
+
+
+def test_without_xps_flows_share_queues_and_locks_bounce():
+    label, cfg = _variants("xps")[1]
+    assert label == "no xps (hash)"
+    res = _run(cfg)
+    qlocks = [r for r in res["locks"] if r["name"].endswith(("root_lock", "_xmit_lock"))]
+    assert sum(r["acq_bounces"] for r in qlocks) > 0
+    assert any(q["completions_remote"] for q in res["queues"])
+
+
+def test_busylock_is_taken_only_while_the_qdisc_runs():
+    seen = set()
+    for label, cfg in _variants("busylock"):
+        if cfg.lock_fairness != "fifo":
+            continue
+        res = _run(cfg)
+        busy = sum(r["acquisitions"] for r in res["locks"] if r["name"].endswith("busylock"))
+        taken = res["mechanism"]["busylock_taken"]
+        # every busylock acquisition is a sender that found the qdisc running
+        assert busy == taken, label
+        if cfg.strategy == "rootlock":
+            assert taken == 0
+        else:
+            assert taken > 0
+        seen.add(cfg.strategy)
+    assert seen == {"rootlock", "busylock"}
