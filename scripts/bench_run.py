@@ -43,28 +43,22 @@ Ctrl-C.  Every IPC object is created through an :class:`shm.ipc.IpcOwner`
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
-import datetime
 import gc
-import json
 import os
-import platform
 import statistics
 import sys
 import time
 
-try:
-    import netq  # noqa: F401  (installed package)
-except ImportError:  # running from a checkout: scripts/ is one below the root
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    import netq  # noqa: F401
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:  # scripts/ is not a package: benchlib sits beside this file
+    sys.path.insert(0, _HERE)
+import benchlib  # also puts the repo root on sys.path when run from a checkout
+from benchlib import Table, close_quietly, fmt, median, other_netq_runs
 
 import numpy as np
-import posix_ipc
 
-from shm import native
-from shm.ipc import IpcOwner, Terminated, netq_objects, pid_alive
+from shm.ipc import IpcOwner, Terminated
 from shm.kstructs import NIC
 from shm.ring import DESC_WORDS
 
@@ -88,6 +82,7 @@ TARGETS = {
 # part 1: supervisor runs
 # --------------------------------------------------------------------------
 def run_config(cpus: int, duration: float) -> RunConfig:
+    """The supervisor run of ``cpus`` emulated CPUs (XPS 1:1, UDP flood)."""
     xps = {0: "1"} if cpus == 1 else {0: "1", 1: "2"}
     return RunConfig(
         name=f"bench_run_{cpus}cpu",
@@ -142,7 +137,15 @@ def summarize(outcome) -> dict:
     }
 
 
+def failure_details(s: dict) -> list[str]:
+    """What went wrong in one summarized run: its faults, then its broken
+    invariants, one line each."""
+    return ([f"fault: {f}" for f in s["faults"]]
+            + [f"invariant {c.get('name')}: {c.get('detail')}" for c in s["broken_invariants"]])
+
+
 def supervisor_runs(reps: int, duration: float, log) -> dict[int, list[dict]]:
+    """``reps`` rounds of a 1-CPU then a 2-CPU run, summarized, by CPU count."""
     runs: dict[int, list[dict]] = {1: [], 2: []}
     for rep in range(reps):
         for cpus in (1, 2):  # interleaved: both see the same machine conditions
@@ -155,37 +158,31 @@ def supervisor_runs(reps: int, duration: float, log) -> dict[int, list[dict]]:
             good = s["status"] == "ok" and s["invariants_ok"]
             log(f"  rep {rep + 1}/{reps} cpus={cpus}: {s['status']}"
                 f"{'' if s['invariants_ok'] else ' (invariants broken)'}  "
-                f"{s['pps']:,.0f} pps, {_f(s['cpu_ns_per_packet'])} CPU-ns/pkt"
+                f"{s['pps']:,.0f} pps, {fmt(s['cpu_ns_per_packet'])} CPU-ns/pkt"
                 + (f"  [other netq pids running: {s['other_netq_pids']}]"
                    if s["other_netq_pids"] else ""))
             if not good:
                 log(f"    FAILED run (cpus={cpus}): status {s['status']!r}, "
                     f"invariants_ok {s['invariants_ok']}")
-                for f in s["faults"]:
-                    log(f"      fault: {f}")
-                for c in s["broken_invariants"]:
-                    log(f"      invariant {c.get('name')}: {c.get('detail')}")
+                for d in failure_details(s):
+                    log(f"      {d}")
             if out.status in ("interrupted", "terminated"):
                 raise KeyboardInterrupt if out.status == "interrupted" else Terminated(15)
     return runs
 
 
-def med(xs):
-    xs = [x for x in xs if x is not None]
-    return statistics.median(xs) if xs else None
-
-
 def aggregate(runs: list[dict]) -> dict:
+    """Medians over the good runs of one configuration, and its setup."""
     ok = [s for s in runs if s["status"] == "ok" and s["invariants_ok"]]
     a = {"runs": len(runs), "ok_runs": len(ok)}
     for k in ("pps", "offered_pps", "cpu_ns_per_packet", "ctx_switches_per_packet",
               "nic_cpu_ns_per_packet", "nic_cpu_share", "bypass_share", "window_s"):
-        a[k] = med([s[k] for s in ok])
+        a[k] = median([s[k] for s in ok])
     ncpu = len(ok[0]["per_cpu"]) if ok else 0
-    a["per_cpu_pps"] = [med([s["per_cpu"][c]["pps"] for s in ok]) for c in range(ncpu)]
-    a["per_cpu_cpu_ns_per_packet"] = [med([s["per_cpu"][c]["cpu_ns_per_packet"] for s in ok])
+    a["per_cpu_pps"] = [median([s["per_cpu"][c]["pps"] for s in ok]) for c in range(ncpu)]
+    a["per_cpu_cpu_ns_per_packet"] = [median([s["per_cpu"][c]["cpu_ns_per_packet"] for s in ok])
                                       for c in range(ncpu)]
-    a["drops_total"] = med([sum(s["drops"].values()) for s in ok])
+    a["drops_total"] = median([sum(s["drops"].values()) for s in ok])
     a["shared_cores"] = sorted({s["shared_cores"] for s in runs if s["shared_cores"] is not None})
     ref = ok[0] if ok else (runs[0] if runs else {})
     for k in ("processes", "host_cores", "cpu_map", "nic_core", "lock", "strategy"):
@@ -197,6 +194,7 @@ def aggregate(runs: list[dict]) -> dict:
 # part 2: NIC drain rate (in-process)
 # --------------------------------------------------------------------------
 def drain_config() -> RunConfig:
+    """The Net whose TX rings the NIC drain measurement fills."""
     return RunConfig(
         name="bench_nic_drain",
         cpus=2,
@@ -228,6 +226,7 @@ class _Filler:
             self.per_ring.append(socks)
 
     def fill(self) -> int:
+        """Fill every ring to the brim; the number of descriptors produced."""
         total = 0
         now = time.perf_counter_ns()
         for k, ring in enumerate(self.rings):
@@ -259,18 +258,13 @@ class _Filler:
 
 
 def nic_drain(reps: int, core: int) -> dict:
-    old_aff = os.sched_getaffinity(0)
+    """Full-ring drain rate of Nic.poll() (and the cost of tiny/empty polls),
+    in-process, pinned to ``core``."""
     with contextlib.ExitStack() as stack:
-        os.sched_setaffinity(0, {core})
-        stack.callback(os.sched_setaffinity, 0, old_aff)
+        stack.enter_context(benchlib.pinned(core))
         owner = stack.enter_context(IpcOwner())
         net = Net(drain_config(), owner)
-
-        def close_net():
-            with contextlib.suppress(BufferError):
-                net.close()
-
-        stack.callback(close_net)
+        stack.callback(close_quietly, net)
         net.bind_cpu(net.control_cpu)  # as the NIC worker does
         nic = Nic(net)
         filler = _Filler(net)
@@ -349,52 +343,14 @@ def nic_drain(reps: int, core: int) -> dict:
 # --------------------------------------------------------------------------
 # report
 # --------------------------------------------------------------------------
-def other_netq_runs() -> set[int]:
-    """Pids of other live processes that own netq IPC objects right now: a
-    concurrent run or test shares the cores and disturbs the numbers."""
-    me = os.getpid()
-    return {o.pid for o in netq_objects() if o.pid != me and pid_alive(o.pid)}
-
-
-def machine_info() -> dict:
-    model = ""
-    with contextlib.suppress(OSError):
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    return {
-        "cpu_count": os.cpu_count(),
-        "sched_getaffinity": sorted(os.sched_getaffinity(0)),
-        "cpu_model": model,
-        "python": sys.version.split()[0],
-        "python_implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "numpy": np.__version__,
-        "posix_ipc": getattr(posix_ipc, "VERSION", "?"),
-        "lock_backend": native.backend(),
-        "loadavg": os.getloadavg(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def _f(v, spec=",.1f") -> str:
-    return "-" if v is None else format(v, spec)
-
-
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
-    ap.add_argument("--quick", action="store_true", help="1 s runs, fewer repetitions")
-    args = ap.parse_args(argv)
+    args = benchlib.arg_parser(__doc__, "1 s runs, fewer repetitions").parse_args(argv)
 
     if args.quick:
         reps, duration, drain_reps = 3, 1.0, 5
     else:
         reps, duration, drain_reps = 5, 3.0, 15
-    machine = machine_info()
+    machine = benchlib.machine_info()
     core = machine["sched_getaffinity"][0]
     t_start = time.monotonic()
 
@@ -402,7 +358,7 @@ def main(argv=None) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     neighbours = other_netq_runs()
-    with IpcOwner() as scope_owner, scope_owner.handle_signals():
+    with benchlib.signal_scope():
         log(f"bench_run: NIC drain ({drain_reps} reps of {DRAIN_RINGS}x{DRAIN_RING_SIZE})")
         drain = nic_drain(drain_reps, core)
         log(f"bench_run: {reps} x (1 CPU, 2 CPUs) supervisor runs of {duration:g} s")
@@ -412,8 +368,7 @@ def main(argv=None) -> int:
         for s in runs[c]:
             neighbours |= set(s["other_netq_pids"])
     neighbours |= other_netq_runs()
-    machine["loadavg_end"] = os.getloadavg()
-    machine["other_netq_pids"] = sorted(neighbours)
+    benchlib.note_end(machine, neighbours)
 
     agg = {c: aggregate(runs[c]) for c in (1, 2)}
     res: dict = {}
@@ -431,7 +386,7 @@ def main(argv=None) -> int:
     res["scaling_2_over_1"] = p2 / p1 if p1 and p2 else None
     pairs = [b["pps"] / a["pps"] for a, b in zip(runs[1], runs[2])
              if a["pps"] and all(s["status"] == "ok" and s["invariants_ok"] for s in (a, b))]
-    res["scaling_2_over_1_paired_median"] = med(pairs)
+    res["scaling_2_over_1_paired_median"] = median(pairs)
     res["nic_drain_pps"] = drain["nic_drain_pps"]
     res["nic_drain_ns_per_pkt"] = drain["nic_drain_ns_per_pkt"]
     res["nic_poll_1pkt_ns"] = drain["nic_poll_1pkt_ns"]
@@ -442,23 +397,12 @@ def main(argv=None) -> int:
     failed = sum(a["runs"] - a["ok_runs"] for a in agg.values())
     res["failed_runs"] = failed
 
-    targets = {}
-    for name, (desc, lim) in TARGETS.items():
-        v = res[name]
-        targets[name] = {"target": desc, "limit": lim, "value": v,
-                         "met": v is not None and v >= lim}
+    targets = benchlib.check_targets(TARGETS, res, at_least=True, suffix="")
 
     # -- table ------------------------------------------------------------------
-    print(f"netq whole-run benchmark ({'quick' if args.quick else 'full'}), {elapsed:.1f} s")
-    print(
-        f"machine: {machine['cpu_count']} CPUs (affinity {machine['sched_getaffinity']}), "
-        f"{machine['cpu_model'] or machine['machine']}; Python {machine['python']}; "
-        f"{machine['platform']}; load {machine['loadavg'][0]:.2f} -> "
-        f"{machine['loadavg_end'][0]:.2f}; {machine['date']}"
-    )
-    if neighbours:
-        print(f"WARNING: other netq processes were running (pids {sorted(neighbours)}): they share "
-              "the cores, so pps and scaling are disturbed")
+    benchlib.print_title("whole-run", args.quick, elapsed)
+    print(benchlib.machine_line(machine))
+    benchlib.warn_neighbours(neighbours, "pps and scaling are disturbed")
     a2 = agg[2]
     lk = a2["lock"] or {}
     print(
@@ -479,25 +423,22 @@ def main(argv=None) -> int:
               + ("  <- OVERSUBSCRIBED: CPU and NIC processes share cores"
                  if True in a["shared_cores"] else ""))
     print()
-    w = 34
-    print(f"{'name':<{w}} {'value':>14}  {'target':<16} status")
-    print("-" * (w + 40))
+    table = Table(34, 14, 16, rule=74)
+    table.header()
 
     def line(name, value, spec=",.1f", target="", status=""):
-        print(f"{name:<{w}} {_f(value, spec):>14}  {target:<16} {status}")
+        table.row(name, value, spec=spec, target=target, status=status)
 
     def tline(name, spec):
-        t = targets[name]
-        line(name, res[name], spec, t["target"], "ok" if t["met"] else "over"
-             if t["value"] is not None else "n/a")
+        table.target_row(name, res[name], targets[name], spec=spec)
 
     for c in (1, 2):
         line(f"pps_{c}cpu", res[f"pps_{c}cpu"], ",.0f")
     tline("scaling_2_over_1", ".2f")
     line("scaling_2_over_1_paired_median", res["scaling_2_over_1_paired_median"], ".2f")
     for c in (1, 2):
-        per = " / ".join(_f(x, ",.0f") for x in res[f"pps_by_cpu_{c}cpu"]) or "-"
-        print(f"{f'pps_by_cpu_{c}cpu':<{w}} {per:>14}  {'(cpu0 / cpu1)' if c == 2 else ''}")
+        per = " / ".join(fmt(x, ",.0f") for x in res[f"pps_by_cpu_{c}cpu"]) or "-"
+        table.row(f"pps_by_cpu_{c}cpu", per, target="(cpu0 / cpu1)" if c == 2 else "", status=None)
     for c in (1, 2):
         line(f"cpu_ns_per_packet_{c}cpu", res[f"cpu_ns_per_packet_{c}cpu"], ",.0f")
     for c in (1, 2):
@@ -507,7 +448,7 @@ def main(argv=None) -> int:
     for c in (1, 2):
         line(f"nic_cpu_share_{c}cpu", res[f"nic_cpu_share_{c}cpu"], ".0%")
     for c in (1, 2):
-        print(f"{f'shared_cores_{c}cpu':<{w}} {str(res[f'shared_cores_{c}cpu']):>14}")
+        table.row(f"shared_cores_{c}cpu", str(res[f"shared_cores_{c}cpu"]), target=None)
     line("nic_drain_pps", res["nic_drain_pps"], ",.0f")
     line("nic_drain_ns_per_pkt", res["nic_drain_ns_per_pkt"], ",.1f")
     line("offered_pps (2 CPUs generated/s)", res["offered_pps"], ",.0f")
@@ -516,35 +457,33 @@ def main(argv=None) -> int:
     line("nic_poll_empty_ns", res["nic_poll_empty_ns"], ",.0f")
     line("failed_runs", failed, "d", "0", "ok" if not failed else "FAILED")
     print()
-    met = [k for k, t in targets.items() if t["met"]]
-    missed = [k for k, t in targets.items() if not t["met"]]
-    print(f"targets met ({len(met)}/{len(targets)}): {', '.join(met) or 'none'}")
-    print(f"targets missed: {', '.join(missed) or 'none'}")
+    benchlib.print_target_summary(targets)
     if True in a2["shared_cores"]:
         print(f"note: the 2-CPU runs oversubscribe the host: {a2['processes']} processes "
               f"(2 emulated CPUs + NIC) on {len(a2['host_cores'] or [])} cores; the NIC (core "
               f"{a2['nic_core']}) shares a core with an emulated CPU, and used "
-              f"{_f(res['nic_cpu_share_2cpu'], '.0%')} of a core for its polls")
+              f"{fmt(res['nic_cpu_share_2cpu'], '.0%')} of a core for its polls")
     if not targets["scaling_2_over_1"]["met"] and agg[1]["ok_runs"] and agg[2]["ok_runs"]:
         a1 = agg[1]
         share = a2["nic_cpu_share"] or 0.0
         c1, c2 = a1["cpu_ns_per_packet"], a2["cpu_ns_per_packet"]
         print()
         print("scaling_2_over_1 is under its target; what the runs show:")
-        print(f"  pps by emulated CPU, 2 CPUs: {' / '.join(_f(x, ',.0f') for x in a2['per_cpu_pps'])}"
+        per_cpu = " / ".join(fmt(x, ",.0f") for x in a2["per_cpu_pps"])
+        print(f"  pps by emulated CPU, 2 CPUs: {per_cpu}"
               f" (CPU{a2['cpu_map'].index(a2['nic_core']) if a2['nic_core'] in (a2['cpu_map'] or []) else '?'}"
-              f" shares core {a2['nic_core']} with the NIC); 1 CPU alone: {_f(a1['pps'], ',.0f')}")
+              f" shares core {a2['nic_core']} with the NIC); 1 CPU alone: {fmt(a1['pps'], ',.0f')}")
         print(f"  NIC process CPU: {share:.0%} of a core with 2 CPUs, {a1['nic_cpu_share'] or 0:.0%} with 1"
               f" (it polls small batches: one poll finding 1 descriptor costs "
-              f"{_f(drain['nic_poll_1pkt_ns'] / 1e3, ',.0f')} us, an empty poll "
-              f"{_f(drain['nic_poll_empty_ns'] / 1e3, ',.1f')} us; a full drain "
-              f"{_f(drain['nic_drain_ns_per_pkt'], ',.0f')} ns/pkt)")
+              f"{fmt(drain['nic_poll_1pkt_ns'] / 1e3, ',.0f')} us, an empty poll "
+              f"{fmt(drain['nic_poll_empty_ns'] / 1e3, ',.1f')} us; a full drain "
+              f"{fmt(drain['nic_drain_ns_per_pkt'], ',.0f')} ns/pkt)")
         if c1 and c2:
-            print(f"  CPU-ns per delivered packet: 1 CPU {_f(c1, ',.0f')}, 2 CPUs {_f(c2, ',.0f')}"
-                  f" ({c2 / c1 - 1:+.0%})")
-        print(f"  bypass share: 1 CPU {_f(a1['bypass_share'], '.1%')}, 2 CPUs "
-              f"{_f(a2['bypass_share'], '.1%')}; drops per run (median, all reasons): 1 CPU "
-              f"{_f(a1['drops_total'], ',.0f')}, 2 CPUs {_f(a2['drops_total'], ',.0f')}"
+            print(f"  CPU-ns per delivered packet: 1 CPU {fmt(c1, ',.0f')}, "
+                  f"2 CPUs {fmt(c2, ',.0f')} ({c2 / c1 - 1:+.0%})")
+        print(f"  bypass share: 1 CPU {fmt(a1['bypass_share'], '.1%')}, 2 CPUs "
+              f"{fmt(a2['bypass_share'], '.1%')}; drops per run (median, all reasons): 1 CPU "
+              f"{fmt(a1['drops_total'], ',.0f')}, 2 CPUs {fmt(a2['drops_total'], ',.0f')}"
               " (rings full while the NIC is off-core: the costlier enqueue/dequeue path)")
         print(f"  bound if nothing but the NIC's core share were lost: 2 - {share:.2f} = "
               f"{2 - share:.2f}; if, in addition, the per-packet cost grows as measured: "
@@ -558,45 +497,26 @@ def main(argv=None) -> int:
                     continue
                 print(f"  {c} CPU(s), rep {i + 1}: status {s['status']!r}, "
                       f"invariants_ok {s['invariants_ok']}")
-                for f in s["faults"]:
-                    print(f"    fault: {f}")
-                for chk in s["broken_invariants"]:
-                    print(f"    invariant {chk.get('name')}: {chk.get('detail')}")
+                for d in failure_details(s):
+                    print(f"    {d}")
 
     if args.json:
-        doc = {
-            "version": 1,
-            "benchmark": "run",
-            "machine": machine,
-            "params": {
-                "quick": args.quick, "reps": reps, "duration_s": duration, "seed": SEED,
-                "sockets_per_cpu": SOCKETS_PER_CPU, "drain_reps": drain_reps,
-                "drain_rings": DRAIN_RINGS, "drain_ring_size": DRAIN_RING_SIZE,
-                "elapsed_s": round(elapsed, 2),
-            },
-            "results": res,
-            "targets": targets,
-            "details": {"runs": {f"{c}cpu": runs[c] for c in (1, 2)},
-                        "aggregate": {f"{c}cpu": agg[c] for c in (1, 2)},
-                        "nic_drain": drain},
+        params = {
+            "quick": args.quick, "reps": reps, "duration_s": duration, "seed": SEED,
+            "sockets_per_cpu": SOCKETS_PER_CPU, "drain_reps": drain_reps,
+            "drain_rings": DRAIN_RINGS, "drain_ring_size": DRAIN_RING_SIZE,
+            "elapsed_s": round(elapsed, 2),
         }
-        with open(args.json, "w") as fh:
-            json.dump(doc, fh, indent=2, default=str)
-            fh.write("\n")
-        print(f"\nwrote {args.json}")
+        benchlib.write_json(
+            args.json, "run", machine, params, default=str, results=res, targets=targets,
+            details={"runs": {f"{c}cpu": runs[c] for c in (1, 2)},
+                     "aggregate": {f"{c}cpu": agg[c] for c in (1, 2)},
+                     "nic_drain": drain},
+        )
 
-    left = [o.entry for o in netq_objects() if o.pid == os.getpid()]
-    if left:
-        print(f"warning: IPC objects left in /dev/shm: {left}", file=sys.stderr)
+    benchlib.warn_leftovers()
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("bench_run: interrupted", file=sys.stderr)
-        sys.exit(130)
-    except Terminated as e:
-        print(f"bench_run: {e}", file=sys.stderr)
-        sys.exit(128 + e.signum)
+    benchlib.run_main(main, "bench_run")

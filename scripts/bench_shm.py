@@ -43,28 +43,26 @@ used as a context manager, and child processes are killed and joined in
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
-import datetime
 import gc
-import json
 import os
-import platform
 import signal
 import statistics
 import sys
 import time
 
-try:
-    import shm  # noqa: F401  (installed package)
-except ImportError:  # running from a checkout: scripts/ is one below the root
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    import shm  # noqa: F401
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:  # scripts/ is not a package: benchlib sits beside this file
+    sys.path.insert(0, _HERE)
+import benchlib  # also puts the repo root on sys.path when run from a checkout
+from benchlib import (
+    Empty, Table, check_targets, close_quietly, fmt, loop_of, loop_pair, measure_interleaved,
+    medians, ratio_median,
+)
 
 import numpy as np
-import posix_ipc
 
-from shm.ipc import IpcOwner, Terminated, netq_objects
+from shm.ipc import IpcOwner
 from shm.layout import Layout
 from shm.lock import WAITER, LockPolicy, LockSpace, lock_layout
 from shm.region import Region
@@ -94,122 +92,29 @@ HOLD_SLEPT_NS = SPIN_NS + 30_000
 
 
 # --------------------------------------------------------------------------
-# timing helpers
+# loops (bodies kept minimal; everything bound to locals; the generic ones,
+# loop_pair and loop_of, are in benchlib)
 # --------------------------------------------------------------------------
-def _empty_loop(n: int) -> int:
-    pc = time.perf_counter_ns
-    r = range(n)
-    t0 = pc()
-    for _ in r:
-        pass
-    return pc() - t0
-
-
-def measure_interleaved(benches, reps: int) -> dict[str, list[float]]:
-    """Per-op ns of each bench, one repetition of each in turn, ``reps`` times.
-
-    ``benches`` is a list of ``(name, loop, n, per)``: ``loop(n)`` runs its
-    body ``n`` times and returns the elapsed ns; the body does ``per``
-    operations.  Each repetition subtracts an empty loop of the same length.
-    Interleaving puts every bench under the same machine conditions (a VM's
-    speed drifts by tens of percent from second to second), so the ratios
-    between them are stable even when the absolute values are not.
-    """
-    for _, loop, n, _ in benches:
-        loop(max(1, min(n, 2000)))  # warm up: caches, specialisation, freelists
-    vals: dict[str, list[float]] = {name: [] for name, *_ in benches}
-    gc_was = gc.isenabled()
-    gc.disable()
-    try:
-        for _ in range(reps):
-            for name, loop, n, per in benches:
-                t = loop(n)
-                e = _empty_loop(n)
-                vals[name].append(max(0.0, (t - e) / (n * per)))
-    finally:
-        if gc_was:
-            gc.enable()
-    return vals
-
-
-def _loop_of(call):
-    """Loop timing a zero-argument callable (C builtins, bound methods)."""
-
-    def run(n: int) -> int:
-        c = call
-        r = range(n)
-        pc = time.perf_counter_ns
-        t0 = pc()
-        for _ in r:
-            c()
-        return pc() - t0
-
-    return run
-
-
-# --------------------------------------------------------------------------
-# loops (bodies kept minimal; everything bound to locals)
-# --------------------------------------------------------------------------
-def loop_sem_pair(sem):
-    def run(n: int) -> int:
-        acq, rel = sem.acquire, sem.release
-        r = range(n)
-        pc = time.perf_counter_ns
-        t0 = pc()
-        for _ in r:
-            acq()
-            rel()
-        return pc() - t0
-
-    return run
-
-
-def loop_sem_pair_timeout(sem, timeout):
-    """acquire(timeout)+release: 0 is sem_trywait, > 0 is sem_timedwait."""
-
-    def run(n: int) -> int:
-        acq, rel = sem.acquire, sem.release
-        r = range(n)
-        pc = time.perf_counter_ns
-        t0 = pc()
-        for _ in r:
-            acq(timeout)
-            rel()
-        return pc() - t0
-
-    return run
+def loop_sem_pair(sem, timeout=None):
+    """acquire()+release(); with a timeout, acquire(timeout)+release(): 0 is
+    sem_trywait, > 0 is sem_timedwait."""
+    if timeout is None:
+        return loop_pair(sem.acquire, sem.release)
+    return loop_pair(sem.acquire, sem.release, timeout)
 
 
 def loop_lock_pair(lk):
-    def run(n: int) -> int:
-        lock, unlock = lk.lock, lk.unlock
-        r = range(n)
-        pc = time.perf_counter_ns
-        t0 = pc()
-        for _ in r:
-            lock()
-            unlock()
-        return pc() - t0
-
-    return run
+    """lock()+unlock() of one SpinLock."""
+    return loop_pair(lk.lock, lk.unlock)
 
 
 def loop_ring_single(ring):
-    def run(n: int) -> int:
-        produce, consume = ring.produce, ring.consume
-        d = (0, 1, 2, 3, 1500, 0, 123456789, 0)
-        r = range(n)
-        pc = time.perf_counter_ns
-        t0 = pc()
-        for _ in r:
-            produce(d)
-            consume()
-        return pc() - t0
-
-    return run
+    """produce()+consume() of one descriptor."""
+    return loop_pair(ring.produce, ring.consume, (0, 1, 2, 3, 1500, 0, 123456789, 0))
 
 
 def loop_ring_batch(ring, batch: int):
+    """produce_batch()+consume_batch() of ``batch`` descriptors."""
     block = np.arange(batch * DESC_WORDS, dtype=np.int64).reshape(batch, DESC_WORDS)
 
     def run(n: int) -> int:
@@ -230,13 +135,6 @@ def loop_ring_batch(ring, batch: int):
 # --------------------------------------------------------------------------
 # breakdown of the uncontended lock path (printed when the target is missed)
 # --------------------------------------------------------------------------
-class _Empty:
-    __slots__ = ("x",)
-
-    def method(self) -> None:
-        pass
-
-
 def lock_breakdown(sem, lk, n: int, reps: int) -> dict[str, float]:
     """Per-operation costs of the pieces SpinLock's uncontended path is made of."""
     rec = lk.rec
@@ -271,15 +169,15 @@ def lock_breakdown(sem, lk, n: int, reps: int) -> dict[str, float]:
 
     benches = [
         ("sem.acquire()+release()       [sem_wait: raw]", loop_sem_pair(sem), n, 1),
-        ("sem.acquire(0)+release()      [sem_trywait: unfair lock]", loop_sem_pair_timeout(sem, 0), n, 1),
-        ("sem.acquire(0.05)+release()   [sem_timedwait: fifo _guard]", loop_sem_pair_timeout(sem, 0.05), n, 1),
-        ("time.perf_counter_ns()", _loop_of(time.perf_counter_ns), n, 1),
-        ("Python method call (empty body)", _loop_of(_Empty().method), n, 1),
+        ("sem.acquire(0)+release()      [sem_trywait: unfair lock]", loop_sem_pair(sem, 0), n, 1),
+        ("sem.acquire(0.05)+release()   [sem_timedwait: fifo _guard]", loop_sem_pair(sem, 0.05), n, 1),
+        ("time.perf_counter_ns()", loop_of(time.perf_counter_ns), n, 1),
+        ("Python method call (empty body)", loop_of(Empty().method), n, 1),
         ("shared word read  (memoryview[i])", mv_read, n, 1),
         ("shared word write (memoryview[i] = x)", mv_write, n, 1),
         ("private stat update (list[i] += 1)", list_rmw, n, 1),
     ]
-    out = {k: statistics.median(v) for k, v in measure_interleaved(benches, reps).items()}
+    out = medians(measure_interleaved(benches, reps))
 
     # lock() and unlock() on their own: perf_counter_ns around each call, the
     # cost of an empty stamp pair subtracted.
@@ -322,10 +220,8 @@ def micro_benchmarks(n_lock: int, n_ring: int, reps: int, core: int):
 
     Returns (medians, per-rep values, lock stats rows, fifo lock breakdown).
     """
-    old_aff = os.sched_getaffinity(0)
     with contextlib.ExitStack() as stack:
-        os.sched_setaffinity(0, {core})
-        stack.callback(os.sched_setaffinity, 0, old_aff)
+        stack.enter_context(benchlib.pinned(core))
         # One owner per lock space: LockSpace names its semaphores lock0, ...
         o_raw = stack.enter_context(IpcOwner())
         sem = o_raw.semaphore("bench_sem", 1)
@@ -335,14 +231,14 @@ def micro_benchmarks(n_lock: int, n_ring: int, reps: int, core: int):
             layout = Layout()
             lock_layout(layout, 1, 1)
             region = Region(o, f"bench_lock_{fairness}", layout)
-            stack.callback(region_close, region)
+            stack.callback(close_quietly, region)
             space = LockSpace(o, region, ["bench"], 1, LockPolicy(fairness))
             (lk,) = space.bind(0)
             locks[fairness] = (space, lk)
         layout = Layout()
         ring_sections(layout, "r", 1, 1024)
         rregion = Region(o_raw, "bench_ring", layout)
-        stack.callback(region_close, rregion)
+        stack.callback(close_quietly, rregion)
         ring = Ring(rregion, "r", 0)
         benches = [
             ("raw_sem_pair_ns", loop_sem_pair(sem), n_lock, 1),
@@ -351,7 +247,7 @@ def micro_benchmarks(n_lock: int, n_ring: int, reps: int, core: int):
             ("ring_single_ns", loop_ring_single(ring), n_ring, 1),
             ("ring_batch64_ns", loop_ring_batch(ring, 64), max(1, n_ring // 64), 64),
             # a yardstick of this machine's Python speed (VMs drift a lot)
-            ("ref_method_call_ns", _loop_of(_Empty().method), n_lock, 1),
+            ("ref_method_call_ns", loop_of(Empty().method), n_lock, 1),
         ]
         vals = measure_interleaved(benches, reps)
         assert len(ring) == 0
@@ -361,8 +257,7 @@ def micro_benchmarks(n_lock: int, n_ring: int, reps: int, core: int):
             (rows[fairness],) = space.stats()
         breakdown = lock_breakdown(sem, locks["fifo"][1], n_lock, reps)
         del ring, locks, space, lk, benches  # drop views before the regions close
-    meds = {k: statistics.median(v) for k, v in vals.items()}
-    return meds, vals, rows, breakdown
+    return medians(vals), vals, rows, breakdown
 
 
 # --------------------------------------------------------------------------
@@ -472,14 +367,14 @@ def bench_handoff(fairness, waiting, rounds, hold_ns, cores, limit_s):
                     p.join(5)
         codes = [p.exitcode for p in procs]
         if codes != [0, 0]:
-            region_close(region)
+            close_quietly(region)
             raise RuntimeError(f"handoff {fairness}/{waiting}: players exited {codes}")
         st = region.array("stamps")
         lat = (st[1] - st[0]).copy()
         del st
         (row,) = space.stats()
         del words, space
-        region_close(region)
+        close_quietly(region)
     warm = min(20, rounds // 10)
     lat = lat[warm:]
     return {
@@ -496,39 +391,11 @@ def bench_handoff(fairness, waiting, rounds, hold_ns, cores, limit_s):
     }
 
 
-def region_close(region) -> None:
-    """Unmap (releases every view the region handed out)."""
-    with contextlib.suppress(BufferError):
-        region.close()
-
-
 # --------------------------------------------------------------------------
 # report
 # --------------------------------------------------------------------------
-def machine_info(cores: list[int]) -> dict:
-    model = ""
-    with contextlib.suppress(OSError):
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    return {
-        "cpu_count": os.cpu_count(),
-        "sched_getaffinity": sorted(os.sched_getaffinity(0)),
-        "cpu_model": model,
-        "handoff_cores": cores,
-        "python": sys.version.split()[0],
-        "python_implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "numpy": np.__version__,
-        "posix_ipc": getattr(posix_ipc, "VERSION", "?"),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
 def pick_cores() -> tuple[list[int], str]:
+    """The two cores the handoff players are pinned to, and a note saying so."""
     aff = sorted(os.sched_getaffinity(0))
     if len(aff) >= 2:
         return [aff[0], aff[1]], f"players pinned to cores {aff[0]} and {aff[1]}"
@@ -538,22 +405,15 @@ def pick_cores() -> tuple[list[int], str]:
     )
 
 
-def fmt(v: float) -> str:
-    return f"{v:,.1f}"
-
-
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
-    ap.add_argument("--quick", action="store_true", help="small N: a smoke run of a few seconds")
-    args = ap.parse_args(argv)
+    args = benchlib.arg_parser(__doc__).parse_args(argv)
 
     if args.quick:
         n_lock, n_ring, reps, rounds, limit = 2_000, 2_048, 5, 200, 20.0
     else:
         n_lock, n_ring, reps, rounds, limit = 10_000, 12_800, 41, 4_000, 120.0
     cores, core_note = pick_cores()
-    machine = machine_info(cores)
+    machine = benchlib.machine_info({"handoff_cores": cores}, lock_backend=False, loadavg=False)
     machine["handoff_pinning"] = core_note
     t_start = time.monotonic()
 
@@ -562,16 +422,14 @@ def main(argv=None) -> int:
 
     # A scope that turns SIGTERM/SIGHUP into an exception so that every
     # IpcOwner below unlinks what it made (Ctrl-C is a KeyboardInterrupt).
-    with IpcOwner() as scope_owner, scope_owner.handle_signals():
+    with benchlib.signal_scope():
         meds, vals, rows, breakdown = micro_benchmarks(n_lock, n_ring, reps, cores[0])
         res["raw_sem_pair_ns"] = meds["raw_sem_pair_ns"]
         for fairness, key in (("fifo", "spin_lock_pair_ns"), ("unfair", "spin_lock_pair_ns_unfair")):
             res[key] = meds[key]
             # Median of per-repetition ratios: each lock repetition ran right
             # after a raw one, under the same machine conditions.
-            res[f"spin_lock_ratio_{fairness}"] = statistics.median(
-                a / b for a, b in zip(vals[key], vals["raw_sem_pair_ns"])
-            )
+            res[f"spin_lock_ratio_{fairness}"] = ratio_median(vals[key], vals["raw_sem_pair_ns"])
         res["ring_single_ns"] = meds["ring_single_ns"]
         res["ring_batch64_ns"] = meds["ring_batch64_ns"]
         res["ref_method_call_ns"] = meds["ref_method_call_ns"]
@@ -594,10 +452,7 @@ def main(argv=None) -> int:
 
     elapsed = time.monotonic() - t_start
 
-    targets = {}
-    for name, (desc, limit_of) in TARGETS.items():
-        lim = limit_of(res)
-        targets[name] = {"target": desc, "limit_ns": lim, "value_ns": res[name], "met": res[name] <= lim}
+    targets = check_targets(TARGETS, res)
     # The lock target is a ratio: judge it on the per-repetition ratio, which
     # machine drift does not skew (the two medians may come from different reps).
     t = targets["spin_lock_pair_ns"]
@@ -605,12 +460,8 @@ def main(argv=None) -> int:
     t["met"] = t["ratio"] <= 4.0
 
     # -- table ------------------------------------------------------------------
-    print(f"netq shm benchmark ({'quick' if args.quick else 'full'}), {elapsed:.1f} s")
-    print(
-        f"machine: {machine['cpu_count']} CPUs (affinity {machine['sched_getaffinity']}), "
-        f"{machine['cpu_model'] or machine['machine']}; Python {machine['python']}; "
-        f"{machine['platform']}; {machine['date']}"
-    )
+    benchlib.print_title("shm", args.quick, elapsed)
+    print(benchlib.machine_line(machine))
     print(
         f"params: median of {reps} interleaved reps x ({n_lock} lock pairs, {n_ring} ring ops), "
         f"micro-benchmarks pinned to core {cores[0]}; handoff: median of {rounds} handoffs, "
@@ -618,28 +469,20 @@ def main(argv=None) -> int:
         f"adaptive spin {SPIN_NS} ns"
     )
     print()
-    w = 30
-    print(f"{'name':<{w}} {'value':>12}  {'target':<32} status")
-    print("-" * (w + 56))
-
-    def line(name, value, unit="ns", target="", status=""):
-        v = fmt(value) + ("" if unit == "ns" else unit)
-        print(f"{name:<{w}} {v:>12}  {target:<32} {status}")
+    table = Table(30, 12, 32, rule=86)
+    table.header()
+    line = table.row
 
     def tline(name):
         t = targets[name]
-        line(
-            name,
-            res[name],
-            target=f"{t['target']} (= {fmt(t['limit_ns'])})" if "x" in t["target"] else t["target"],
-            status="ok" if t["met"] else "over",
-        )
+        limit = f"{t['target']} (= {fmt(t['limit_ns'])})" if "x" in t["target"] else None
+        table.target_row(name, res[name], t, target=limit)
 
     line("raw_sem_pair_ns", res["raw_sem_pair_ns"])
     tline("spin_lock_pair_ns")
-    line("spin_lock_ratio_fifo", res["spin_lock_ratio_fifo"], unit="x",
-         target="<= 4x (median of per-rep ratios)",
-         status="ok" if targets["spin_lock_pair_ns"]["met"] else "over")
+    table.target_row("spin_lock_ratio_fifo", res["spin_lock_ratio_fifo"],
+                     targets["spin_lock_pair_ns"], unit="x",
+                     target="<= 4x (median of per-rep ratios)")
     line("spin_lock_pair_ns_unfair", res["spin_lock_pair_ns_unfair"], target="(no target)")
     line("spin_lock_ratio_unfair", res["spin_lock_ratio_unfair"], unit="x")
     tline("ring_single_ns")
@@ -649,10 +492,7 @@ def main(argv=None) -> int:
         d = details[key]
         line(key, res[key], target=f"p90 {fmt(d['p90_ns'])}, slept {d['sleep_fraction']:.0%}")
     print()
-    met = [k for k, t in targets.items() if t["met"]]
-    missed = [k for k, t in targets.items() if not t["met"]]
-    print(f"targets met ({len(met)}/{len(targets)}): {', '.join(met) or 'none'}")
-    print(f"targets missed: {', '.join(missed) or 'none'}")
+    benchlib.print_target_summary(targets)
 
     if breakdown and not targets["spin_lock_pair_ns"]["met"]:
         print()
@@ -661,44 +501,24 @@ def main(argv=None) -> int:
             print(f"  {k:<58} {fmt(v):>10} ns")
 
     if args.json:
-        doc = {
-            "version": 1,
-            "benchmark": "shm",
-            "machine": machine,
-            "params": {
-                "quick": args.quick,
-                "reps": reps,
-                "lock_pairs": n_lock,
-                "ring_ops": n_ring,
-                "handoff_rounds": rounds,
-                "handoff_hold_ns": HOLD_NS,
-                "handoff_hold_slept_ns": HOLD_SLEPT_NS,
-                "adaptive_spin_ns": SPIN_NS,
-                "handoff_pinning": core_note,
-                "elapsed_s": round(elapsed, 2),
-            },
-            "results": res,
-            "targets": targets,
-            "details": details,
-            "lock_breakdown_ns": breakdown,
+        params = {
+            "quick": args.quick,
+            "reps": reps,
+            "lock_pairs": n_lock,
+            "ring_ops": n_ring,
+            "handoff_rounds": rounds,
+            "handoff_hold_ns": HOLD_NS,
+            "handoff_hold_slept_ns": HOLD_SLEPT_NS,
+            "adaptive_spin_ns": SPIN_NS,
+            "handoff_pinning": core_note,
+            "elapsed_s": round(elapsed, 2),
         }
-        with open(args.json, "w") as fh:
-            json.dump(doc, fh, indent=2)
-            fh.write("\n")
-        print(f"\nwrote {args.json}")
+        benchlib.write_json(args.json, "shm", machine, params, results=res, targets=targets,
+                            details=details, lock_breakdown_ns=breakdown)
 
-    left = [o.entry for o in netq_objects() if o.pid == os.getpid()]
-    if left:  # cannot happen with the owners above; say so loudly if it does
-        print(f"warning: IPC objects left in /dev/shm: {left}", file=sys.stderr)
+    benchlib.warn_leftovers()
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("bench_shm: interrupted", file=sys.stderr)
-        sys.exit(130)
-    except Terminated as e:
-        print(f"bench_shm: {e}", file=sys.stderr)
-        sys.exit(128 + e.signum)
+    benchlib.run_main(main, "bench_shm")

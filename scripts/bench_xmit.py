@@ -62,12 +62,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
-import datetime
 import gc
 import io
 import json
 import os
-import platform
 import pstats
 import statistics
 import subprocess
@@ -75,17 +73,17 @@ import sys
 import tempfile
 import time
 
-try:
-    import netq  # noqa: F401  (installed package)
-except ImportError:  # running from a checkout: scripts/ is one below the root
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    import netq  # noqa: F401
-
-import numpy as np
-import posix_ipc
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:  # scripts/ is not a package: benchlib sits beside this file
+    sys.path.insert(0, _HERE)
+import benchlib  # also puts the repo root on sys.path when run from a checkout
+from benchlib import (
+    Empty, Table, close_quietly, fmt, loop_of, loop_pair, measure_interleaved, medians,
+    other_netq_runs, ratio_median,
+)
 
 from shm import native
-from shm.ipc import IpcOwner, Terminated, netq_objects, pid_alive
+from shm.ipc import IpcOwner
 from shm.kstructs import NETDEV_QUEUE, QDISC, SOFTNET
 
 from netq.config import DeviceConfig, RunConfig, TrafficConfig
@@ -133,118 +131,46 @@ class Bed:
         self.q = self.net.qdiscs[self.txq.f[NETDEV_QUEUE.qdisc]]
 
     def activate(self) -> None:
+        """Act as emulated CPU 0 again (the other Bed may have bound its Net)."""
         self.net.bind_cpu(0)
 
     def skbs(self, n: int) -> list:
+        """``n`` fresh skbs from the generator (built outside the timed region)."""
         pc = time.perf_counter_ns
         mk = self.gen.make_skb
         return [mk(pc()) for _ in range(n)]
 
     def drain_rings(self) -> None:
+        """Let the in-process NIC empty every TX ring (untimed)."""
         poll = self.nic.poll
         while poll():
             pass
         assert not any(len(t.ring) for t in self.net.txqs if t.ring is not None)
 
     def close(self) -> None:
+        """Drop the views into the Net, then close it."""
         net = self.net
         del self.gen, self.nic, self.sd, self.txq, self.q
-        with contextlib.suppress(BufferError):
-            net.close()
+        close_quietly(net)
 
 
 # --------------------------------------------------------------------------
-# timing helpers (as in bench_shm.py)
+# loops (the generic ones, loop_pair and loop_of, are in benchlib)
 # --------------------------------------------------------------------------
-def _empty_loop(n: int) -> int:
-    pc = time.perf_counter_ns
-    r = range(n)
-    t0 = pc()
-    for _ in r:
-        pass
-    return pc() - t0
-
-
-def measure_interleaved(benches, reps: int) -> dict[str, list[float]]:
-    """Per-op ns of each bench, one repetition of each in turn, ``reps`` times.
-
-    ``benches`` is a list of ``(name, loop, n)``: ``loop(n)`` does any setup
-    and teardown itself and returns the ns of its timed region, which runs the
-    body ``n`` times.  Each repetition subtracts an empty loop of the same
-    length.  Interleaving puts every bench under the same machine conditions,
-    so ratios between them are stable even when absolute values drift.
-    """
-    for _, loop, n in benches:
-        loop(max(1, min(n, 500)))  # warm up: caches, specialisation, freelists
-    vals: dict[str, list[float]] = {name: [] for name, *_ in benches}
-    gc_was = gc.isenabled()
-    gc.collect()
-    gc.disable()
-    try:
-        for _ in range(reps):
-            for name, loop, n in benches:
-                t = loop(n)
-                e = _empty_loop(n)
-                vals[name].append(max(0.0, (t - e) / n))
-            gc.collect()  # untimed: the skb lists of this round
-    finally:
-        if gc_was:
-            gc.enable()
-    return vals
-
-
-def _loop_of(call):
-    def run(n: int) -> int:
-        c = call
-        r = range(n)
-        pc = time.perf_counter_ns
-        t0 = pc()
-        for _ in r:
-            c()
-        return pc() - t0
-
-    return run
-
-
-class _Empty:
-    def method(self) -> None:
-        pass
-
-
-# --------------------------------------------------------------------------
-# loops
-# --------------------------------------------------------------------------
-def loop_sem_pair(sem):
-    def run(n: int) -> int:
-        acq, rel = sem.acquire, sem.release
-        r = range(n)
-        pc = time.perf_counter_ns
-        t0 = pc()
-        for _ in r:
-            acq()
-            rel()
-        return pc() - t0
-
-    return run
-
-
 def loop_lock_pair(bed: Bed):
+    """lock()+unlock() of the qdisc's root_lock, as emulated CPU 0."""
+
     def run(n: int) -> int:
         bed.activate()
         lk = this.locks[bed.q.root_lock]
-        lock, unlock = lk.lock, lk.unlock
-        r = range(n)
-        pc = time.perf_counter_ns
-        t0 = pc()
-        for _ in r:
-            lock()
-            unlock()
-        return pc() - t0
+        return loop_pair(lk.lock, lk.unlock)(n)
 
     return run
 
 
 def loop_make_skb(bed: Bed):
+    """Generator.make_skb."""
+
     def run(n: int) -> int:
         mk = bed.gen.make_skb
         r = range(n)
@@ -358,17 +284,6 @@ def bypass_breakdown(bed: Bed, sem, n: int, reps: int) -> dict[str, float]:
     f = bed.q.f
     desc = skb.desc
 
-    def ring_pair(n):
-        produce, consume = ring.produce, ring.consume
-        d = skb.desc()
-        r = range(n)
-        pc = time.perf_counter_ns
-        t0 = pc()
-        for _ in r:
-            produce(d)
-            consume()
-        return pc() - t0
-
     def shared_rmw(n):
         w = f
         k = QDISC.bytes
@@ -380,32 +295,19 @@ def bypass_breakdown(bed: Bed, sem, n: int, reps: int) -> dict[str, float]:
         return pc() - t0
 
     benches = [
-        ("posix_ipc sem acquire+release", loop_sem_pair(sem), n),
-        ("root_lock lock+unlock (x2 per bypass)", _loop_pair(lk), n),
-        ("_xmit_lock lock+unlock (x1 per bypass)", _loop_pair(xl), n),
-        ("netdev_pick_tx (socket-cached queue)", _loop_of(lambda: netdev_pick_tx(dev, skb)), n),
-        ("skb.desc() (8-tuple)", _loop_of(desc), n),
-        ("TX ring produce+consume (one desc)", ring_pair, n),
+        ("posix_ipc sem acquire+release", loop_pair(sem.acquire, sem.release), n),
+        ("root_lock lock+unlock (x2 per bypass)", loop_pair(lk.lock, lk.unlock), n),
+        ("_xmit_lock lock+unlock (x1 per bypass)", loop_pair(xl.lock, xl.unlock), n),
+        ("netdev_pick_tx (socket-cached queue)", loop_of(lambda: netdev_pick_tx(dev, skb)), n),
+        ("skb.desc() (8-tuple)", loop_of(desc), n),
+        ("TX ring produce+consume (one desc)",
+         loop_pair(ring.produce, ring.consume, skb.desc()), n),
         ("shared word += 1 (memoryview)", shared_rmw, n),
         ("make_skb (generator, not in bypass)", loop_make_skb(bed), n),
-        ("time.perf_counter_ns()", _loop_of(time.perf_counter_ns), n),
-        ("Python method call (empty body)", _loop_of(_Empty().method), n),
+        ("time.perf_counter_ns()", loop_of(time.perf_counter_ns), n),
+        ("Python method call (empty body)", loop_of(Empty().method), n),
     ]
-    return {k: statistics.median(v) for k, v in measure_interleaved(benches, reps).items()}
-
-
-def _loop_pair(lk):
-    def run(n: int) -> int:
-        lock, unlock = lk.lock, lk.unlock
-        r = range(n)
-        pc = time.perf_counter_ns
-        t0 = pc()
-        for _ in r:
-            lock()
-            unlock()
-        return pc() - t0
-
-    return run
+    return medians(measure_interleaved(benches, reps, warmup=500, collect=True))
 
 
 def bypass_profile(bed: Bed, n: int, top: int = 22) -> tuple[list[dict], str]:
@@ -439,11 +341,11 @@ def bypass_profile(bed: Bed, n: int, top: int = 22) -> tuple[list[dict], str]:
 # the measurement (run by the parent and by the NETQ_NATIVE=0 child)
 # --------------------------------------------------------------------------
 def run_all(n_pkt: int, reps: int, core: int, want_breakdown: bool) -> dict:
-    old_aff = os.sched_getaffinity(0)
+    """Every measurement, pinned to ``core``: results, repetitions, counters
+    (and with ``want_breakdown`` the pieces of the bypass path and a profile)."""
     out: dict = {"backend": native.backend()}
     with contextlib.ExitStack() as stack:
-        os.sched_setaffinity(0, {core})
-        stack.callback(os.sched_setaffinity, 0, old_aff)
+        stack.enter_context(benchlib.pinned(core))
         owner = stack.enter_context(IpcOwner())
         sem = owner.semaphore("bench_sem", 1)
         mq = Bed(owner, 2)
@@ -457,7 +359,7 @@ def run_all(n_pkt: int, reps: int, core: int, want_breakdown: bool) -> dict:
         out["strategy"] = mq.net.strategy
         drain: list = []
         benches = [
-            ("raw_sem_pair_ns", loop_sem_pair(sem), n_pkt),
+            ("raw_sem_pair_ns", loop_pair(sem.acquire, sem.release), n_pkt),
             ("lock_pair_ns", loop_lock_pair(mq), n_pkt),
             ("make_skb_ns", loop_make_skb(mq), n_pkt),
             ("bypass_ns_per_pkt", loop_bypass(mq), n_pkt),
@@ -465,15 +367,15 @@ def run_all(n_pkt: int, reps: int, core: int, want_breakdown: bool) -> dict:
             ("send_one_ns_per_pkt", loop_send_one(mq), n_pkt),
             ("enqueue_ns_per_pkt", loop_enqueue(mq, drain), n_pkt),
         ]
-        vals = measure_interleaved(benches, reps)
+        vals = measure_interleaved(benches, reps, warmup=500, collect=True)
         drain = drain[-reps:]  # the warm-up's drain is not one of the repetitions
-        res = {k: statistics.median(v) for k, v in vals.items()}
+        res = medians(vals)
         res["qdisc_run_ns_per_pkt"] = statistics.median(t / k for t, k in drain)
         raw = vals["raw_sem_pair_ns"]
         for k in ("lock_pair_ns", "bypass_ns_per_pkt", "bypass_1q_ns_per_pkt",
                   "send_one_ns_per_pkt", "enqueue_ns_per_pkt"):
             res[k.replace("_ns_per_pkt", "").replace("_ns", "") + "_ratio_to_raw_sem"] = \
-                statistics.median(a / b for a, b in zip(vals[k], raw) if b > 0)
+                ratio_median(vals[k], raw)
         out["results"] = res
         out["reps_ns"] = vals
         out["qdisc_counters"] = {
@@ -490,7 +392,8 @@ def run_all(n_pkt: int, reps: int, core: int, want_breakdown: bool) -> dict:
 
 
 def child_main(path: str, n_pkt: int, reps: int, core: int) -> int:
-    with IpcOwner() as scope, scope.handle_signals():
+    """The hidden ``--_child PATH`` mode: measure, write the results to PATH."""
+    with benchlib.signal_scope():
         out = run_all(n_pkt, reps, core, want_breakdown=False)
     with open(path, "w") as fh:
         json.dump(out, fh)
@@ -519,46 +422,8 @@ def run_python_backend(args, core: int, timeout: float) -> dict:
 # --------------------------------------------------------------------------
 # report
 # --------------------------------------------------------------------------
-def other_netq_runs() -> set[int]:
-    """Pids of other live processes that own netq IPC objects right now: a
-    concurrent run or test shares the cores and disturbs the numbers."""
-    me = os.getpid()
-    return {o.pid for o in netq_objects() if o.pid != me and pid_alive(o.pid)}
-
-
-def machine_info(core: int) -> dict:
-    model = ""
-    with contextlib.suppress(OSError):
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    return {
-        "cpu_count": os.cpu_count(),
-        "sched_getaffinity": sorted(os.sched_getaffinity(0)),
-        "cpu_model": model,
-        "pinned_core": core,
-        "python": sys.version.split()[0],
-        "python_implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "numpy": np.__version__,
-        "posix_ipc": getattr(posix_ipc, "VERSION", "?"),
-        "lock_backend": native.backend(),
-        "loadavg": os.getloadavg(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def fmt(v: float) -> str:
-    return f"{v:,.1f}"
-
-
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
-    ap.add_argument("--quick", action="store_true", help="small N: a smoke run of a few seconds")
+    ap = benchlib.arg_parser(__doc__)
     ap.add_argument("--_child", metavar="PATH", help=argparse.SUPPRESS)
     ap.add_argument("--_core", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -572,16 +437,17 @@ def main(argv=None) -> int:
     if args._child:
         return child_main(args._child, n_pkt, reps, core)
 
-    machine = machine_info(core)
+    machine = benchlib.machine_info({"pinned_core": core})
     t_start = time.monotonic()
     neighbours = other_netq_runs()
-    with IpcOwner() as scope_owner, scope_owner.handle_signals():
+    with benchlib.signal_scope():
         main_run = run_all(n_pkt, reps, core, want_breakdown=False)
     neighbours |= other_netq_runs()
     res = main_run["results"]
-    met = res["bypass_ns_per_pkt"] <= TARGETS["bypass_ns_per_pkt"][1]
-    if not met:  # where the time goes: pieces and a profile (separate, after the timing)
-        with IpcOwner() as scope_owner, scope_owner.handle_signals():
+    targets = benchlib.check_targets(TARGETS, res, backend=main_run["backend"])
+    if not targets["bypass_ns_per_pkt"]["met"]:
+        # where the time goes: pieces and a profile (separate, after the timing)
+        with benchlib.signal_scope():
             extra = run_all(min(n_pkt, 2_000), 3, core, want_breakdown=True)
         main_run["breakdown_ns"] = extra["breakdown_ns"]
         main_run["profile"] = extra["profile"]
@@ -592,25 +458,12 @@ def main(argv=None) -> int:
         py = {"skipped": "the default backend is already pure Python: " + main_run["backend"]}
     neighbours |= other_netq_runs()
     elapsed = time.monotonic() - t_start
-    machine["loadavg_end"] = os.getloadavg()
-    machine["other_netq_pids"] = sorted(neighbours)
-
-    targets = {}
-    for name, (desc, lim) in TARGETS.items():
-        targets[name] = {"target": desc, "limit_ns": lim, "value_ns": res[name],
-                         "met": res[name] <= lim, "backend": main_run["backend"]}
+    benchlib.note_end(machine, neighbours)
 
     # -- table ------------------------------------------------------------------
-    print(f"netq dev_queue_xmit benchmark ({'quick' if args.quick else 'full'}), {elapsed:.1f} s")
-    print(
-        f"machine: {machine['cpu_count']} CPUs (affinity {machine['sched_getaffinity']}), "
-        f"{machine['cpu_model'] or machine['machine']}; Python {machine['python']}; "
-        f"{machine['platform']}; load {machine['loadavg'][0]:.2f} -> "
-        f"{machine['loadavg_end'][0]:.2f}; {machine['date']}"
-    )
-    if neighbours:
-        print(f"WARNING: other netq processes were running (pids {sorted(neighbours)}): they share "
-              "the cores, so the absolute numbers are disturbed (ratios less so)")
+    benchlib.print_title("dev_queue_xmit", args.quick, elapsed)
+    print(benchlib.machine_line(machine))
+    benchlib.warn_neighbours(neighbours, "the absolute numbers are disturbed (ratios less so)")
     pol = main_run["lock_policy"]
     print(
         f"params: median of {reps} interleaved reps x {n_pkt} packets, pinned to core {core}; "
@@ -620,15 +473,18 @@ def main(argv=None) -> int:
     )
     print(f"backend: locks {main_run['backend']}, atomics {main_run['atomics']}")
     print()
-    w = 32
-    print(f"{'name':<{w}} {'value':>12} {'x raw sem':>10}  {'target':<14} status")
-    print("-" * (w + 48))
+    table = Table(32, 12, 14, rule=80, extra=(("x raw sem", 10),))
+    table.header()
 
-    def line(name, value, ratio=None, target="", status=""):
-        rs = f"{ratio:.1f}x" if ratio is not None else ""
-        print(f"{name:<{w}} {fmt(value):>12} {rs:>10}  {target:<14} {status}")
+    def ratio(x):
+        return f"{x:.1f}x" if x is not None else ""
+
+    def line(name, value, x=None, **kw):
+        table.row(name, value, ratio(x), **kw)
 
     def rows(r, prefix=""):
+        # the python backend's rows are judged too, for information only
+        judged = targets if not prefix else benchlib.check_targets(TARGETS, r)
         line(prefix + "raw_sem_pair_ns", r["raw_sem_pair_ns"], 1.0)
         line(prefix + "lock_pair_ns", r["lock_pair_ns"], r["lock_pair_ratio_to_raw_sem"])
         line(prefix + "make_skb_ns", r["make_skb_ns"])
@@ -636,12 +492,10 @@ def main(argv=None) -> int:
                       ("bypass_1q_ns_per_pkt", "bypass_1q_ratio_to_raw_sem"),
                       ("send_one_ns_per_pkt", "send_one_ratio_to_raw_sem"),
                       ("enqueue_ns_per_pkt", "enqueue_ratio_to_raw_sem")):
-            if k in TARGETS and not prefix:
-                t = targets[k]
-                line(prefix + k, r[k], r[rk], t["target"], "ok" if t["met"] else "over")
-            elif k in TARGETS:
-                ok = r[k] <= TARGETS[k][1]
-                line(prefix + k, r[k], r[rk], f"({TARGETS[k][0]})", "ok" if ok else "over")
+            if k in judged:
+                t = judged[k]
+                table.target_row(prefix + k, r[k], t, ratio(r[rk]),
+                                 target=f"({t['target']})" if prefix else None)
             else:
                 line(prefix + k, r[k], r[rk])
         line(prefix + "qdisc_run_ns_per_pkt", r["qdisc_run_ns_per_pkt"],
@@ -655,10 +509,7 @@ def main(argv=None) -> int:
     else:
         print(f"-- pure-Python backend: skipped ({py.get('skipped')})")
     print()
-    met_l = [k for k, t in targets.items() if t["met"]]
-    missed = [k for k, t in targets.items() if not t["met"]]
-    print(f"targets met ({len(met_l)}/{len(targets)}): {', '.join(met_l) or 'none'}")
-    print(f"targets missed: {', '.join(missed) or 'none'}")
+    benchlib.print_target_summary(targets)
     print("bypass = 3 lock pairs (root_lock twice, _xmit_lock once) + pick_tx + driver + "
           "counters; qdisc_run_ns_per_pkt = the softirq's dequeue + sch_direct_xmit")
 
@@ -675,46 +526,31 @@ def main(argv=None) -> int:
                   f"{r['tottime_share']:>6.1%} {r['cumtime_share']:>6.1%}")
 
     if args.json:
-        doc = {
-            "version": 1,
-            "benchmark": "xmit",
-            "machine": machine,
-            "params": {
-                "quick": args.quick,
-                "reps": reps,
-                "packets_per_rep": n_pkt,
-                "ring_size": RING_SIZE,
-                "tx_queue_len": TX_QUEUE_LEN,
-                "seed": SEED,
-                "elapsed_s": round(elapsed, 2),
-            },
-            "backend": {"locks": main_run["backend"], "atomics": main_run["atomics"],
-                        "lock_policy": main_run["lock_policy"], "strategy": main_run["strategy"]},
-            "results": res,
-            "results_python_backend": py.get("results"),
-            "python_backend": {k: v for k, v in py.items() if k not in ("results", "profile_text")},
-            "targets": targets,
-            "details": {"reps_ns": main_run["reps_ns"], "qdisc_counters": main_run["qdisc_counters"]},
-            "breakdown_ns": main_run.get("breakdown_ns"),
-            "profile": main_run.get("profile"),
+        params = {
+            "quick": args.quick,
+            "reps": reps,
+            "packets_per_rep": n_pkt,
+            "ring_size": RING_SIZE,
+            "tx_queue_len": TX_QUEUE_LEN,
+            "seed": SEED,
+            "elapsed_s": round(elapsed, 2),
         }
-        with open(args.json, "w") as fh:
-            json.dump(doc, fh, indent=2)
-            fh.write("\n")
-        print(f"\nwrote {args.json}")
+        benchlib.write_json(
+            args.json, "xmit", machine, params,
+            backend={"locks": main_run["backend"], "atomics": main_run["atomics"],
+                     "lock_policy": main_run["lock_policy"], "strategy": main_run["strategy"]},
+            results=res,
+            results_python_backend=py.get("results"),
+            python_backend={k: v for k, v in py.items() if k not in ("results", "profile_text")},
+            targets=targets,
+            details={"reps_ns": main_run["reps_ns"], "qdisc_counters": main_run["qdisc_counters"]},
+            breakdown_ns=main_run.get("breakdown_ns"),
+            profile=main_run.get("profile"),
+        )
 
-    left = [o.entry for o in netq_objects() if o.pid == os.getpid()]
-    if left:  # cannot happen with the owners above; say so loudly if it does
-        print(f"warning: IPC objects left in /dev/shm: {left}", file=sys.stderr)
+    benchlib.warn_leftovers()
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("bench_xmit: interrupted", file=sys.stderr)
-        sys.exit(130)
-    except Terminated as e:
-        print(f"bench_xmit: {e}", file=sys.stderr)
-        sys.exit(128 + e.signum)
+    benchlib.run_main(main, "bench_xmit")
