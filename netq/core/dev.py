@@ -143,8 +143,11 @@ def __dev_xmit_skb(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue) -> i
     Strategy ``busylock`` (2.6.36+, the seed): a sender that finds the qdisc
     running first serialises on q->busylock, so the running CPU competes
     with at most one enqueuer for root_lock.  Strategy ``rootlock`` (before
-    2.6.36): every sender goes straight for root_lock.  6.x differences not
-    modelled: the TC_RECLASSIFY_LOOP owner test, bulk dequeue.
+    2.6.36): every sender goes straight for root_lock.  A TCQ_F_NOLOCK
+    qdisc (strategy ``nolock``) goes to _dev_xmit_skb_nolock, and strategy
+    ``defer`` (6.19) to _dev_xmit_skb_defer, as the kernel's branches do.
+    6.x differences not modelled: the TC_RECLASSIFY_LOOP owner test, bulk
+    dequeue.
     """
     f = q.f
     if f[_QFLAGS] & TCQ_F_NOLOCK:
