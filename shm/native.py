@@ -46,9 +46,7 @@ int64_t netq_test_and_clear_bit(int64_t *p, int bit);
 int64_t netq_fetch_add(int64_t *p, int64_t v);
 int64_t netq_cmpxchg(int64_t *p, int64_t old, int64_t new);
 int64_t netq_xchg(int64_t *p, int64_t v);
-int64_t netq_load(int64_t *p);
 void *netq_sem_open(const char *name);
-int netq_sem_post(void *s);
 int64_t netq_trylock_unfair(netq_lk *l);
 void netq_unlock_unfair(netq_lk *l);
 int64_t netq_lock_fifo(netq_lk *l);
@@ -95,15 +93,11 @@ int64_t netq_cmpxchg(int64_t *p, int64_t old, int64_t new) {
 int64_t netq_xchg(int64_t *p, int64_t v) {
     return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST);
 }
-int64_t netq_load(int64_t *p) {
-    return __atomic_load_n(p, __ATOMIC_SEQ_CST);
-}
 
 void *netq_sem_open(const char *name) {
     sem_t *s = sem_open(name, 0);
     return s == SEM_FAILED ? 0 : (void *)s;
 }
-int netq_sem_post(void *s) { return sem_post((sem_t *)s); }
 
 /* busy-wait: an emulated cost */
 void netq_ndelay(int64_t ns) {

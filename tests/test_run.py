@@ -112,11 +112,9 @@ def test_killed_worker_ends_run_with_report_and_clean_shm(victim):
     time.sleep(1.0)
     # the NIC is started first (lowest pid), the CPUs after it
     target = kids[0] if victim == "nic" else kids[-1]
-    t0 = time.monotonic()
     os.kill(target, signal.SIGKILL)
     code, out = finish(p)
     assert code == 1, out
-    assert time.monotonic() - t0 < 10
     assert f"(pid {target}) died: killed by signal 9" in out
     assert not leftovers(p.pid)
 

@@ -139,10 +139,6 @@ def netif_xmit_frozen_or_stopped(txq: NetdevQueue) -> bool:
     return bool(txq.f[_STATE] & _FROZEN_OR_STOPPED)
 
 
-def netif_tx_queue_stopped(txq: NetdevQueue) -> bool:
-    return bool(txq.f[_STATE] & _XOFF)
-
-
 def netif_tx_stop_queue(txq: NetdevQueue) -> None:
     """set_bit(__QUEUE_STATE_DRV_XOFF)."""
     this.net.atomics.set_bit(txq.base + _STATE, QUEUE_STATE_DRV_XOFF)

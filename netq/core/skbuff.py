@@ -73,6 +73,3 @@ def skb_get_rx_queue(skb: SkBuff) -> int:
 def skb_set_queue_mapping(skb: SkBuff, queue_mapping: int) -> None:
     skb.queue_mapping = queue_mapping
 
-
-def skb_get_queue_mapping(skb: SkBuff) -> int:
-    return skb.queue_mapping

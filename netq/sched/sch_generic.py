@@ -122,10 +122,6 @@ def qdisc_lock(q: Qdisc) -> int:
     return q.root_lock
 
 
-def qdisc_qlen(q: Qdisc) -> int:
-    return q.f[_QLEN]
-
-
 def qdisc_is_running(q: Qdisc) -> bool:
     """A racy read, as in the kernel (the busylock heuristic relies on it)."""
     return q.f[_RUNNING] != 0
@@ -651,10 +647,6 @@ def dev_activate(dev) -> None:
 
 def qdisc_state_deactivated(q: Qdisc) -> bool:
     return bool(q.f[_STATE] >> QDISC_STATE_DEACTIVATED & 1)
-
-
-def qdisc_state_scheduled(q: Qdisc) -> bool:
-    return bool(q.f[_STATE] >> QDISC_STATE_SCHED & 1)
 
 
 QDISC_OPS: dict[str, Qdisc_ops] = {}
