@@ -398,3 +398,20 @@ def test_shared_root_qdisc_blocks_behind_a_stopped_queue(mknet):
     netif_tx_wake_queue(dev.txqs[0])
     net_tx_action()
     assert len(ring_descs(dev.txqs[0])) == 1 and len(ring_descs(dev.txqs[1])) == 3
+
+
+def test_pfifo_fast_peek_shows_the_next_skb_without_taking_it(mknet):
+    from netq.sched.sch_generic import pfifo_fast_peek
+
+    net = mknet(one_queue())
+    txq = net.dev_by_name["eth0"].txqs[0]
+    (sk,) = socks_of(net, 0)
+    q = qdisc_of(net)
+    assert pfifo_fast_peek(q) is None
+    netif_tx_stop_queue(txq)
+    xmit(net, 0, sk, priority=1)  # the leader is requeued into gso_skb
+    xmit(net, 0, sk, priority=0)  # band 1
+    xmit(net, 0, sk, priority=6)  # band 0: next out of the bands
+    d = pfifo_fast_peek(q)
+    assert (d[3], d[5]) == (2, 6)
+    assert pfifo_fast_peek(q) == d and q.f[QDISC.qlen] == 3

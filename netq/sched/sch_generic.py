@@ -521,11 +521,12 @@ def _pfifo_fast_dequeue_nolock(q: Qdisc) -> tuple | None:
 
 
 def pfifo_fast_peek(q: Qdisc) -> tuple | None:
-    band = bitmap2band[q.f[_BMAP]]
-    if band < 0:
-        return None
-    ring = q.bands[band]
-    return tuple(ring.peek_batch(1)[0])
+    """The skb dequeue would return next, left in place.  Scans the band
+    rings (not band_bitmap, which a TCQ_F_NOLOCK qdisc does not keep)."""
+    for ring in q.bands:
+        if len(ring):
+            return tuple(int(x) for x in ring.peek_batch(1)[0])
+    return None
 
 
 def fifo_reset(q: Qdisc) -> list:
