@@ -70,6 +70,11 @@ class DeviceConfig:
     #: the NIC wakes a stopped queue when this many descriptors are free;
     #: default ring_size // 4 (tg3's TG3_TX_WAKEUP_THRESH)
     wake_thresh: int | None = None
+    #: the driver does byte queue limits (netdev_tx_sent_queue /
+    #: netdev_tx_completed_queue, as tg3 and ixgbe do); only under a profile
+    #: that has BQL (3.3+).  It stops the queue (STACK_XOFF) once the bytes in
+    #: the ring reach the dynamic limit, and bounds bulk dequeue (3.18+).
+    bql: bool = True
 
     @property
     def is_virtual(self) -> bool:
@@ -314,6 +319,8 @@ class RunConfig:
             _int_range(f"{p}.wire_overhead", d.wire_overhead, 0, 1024)
             if d.wake_thresh is not None:
                 _int_range(f"{p}.wake_thresh", d.wake_thresh, 1, d.ring_size)
+            if not isinstance(d.bql, bool):
+                raise ConfigError(f"{p}.bql", f"true or false, got {d.bql!r}")
             for q, mask in d.xps.items():
                 if not isinstance(q, int) or not 0 <= q < d.tx_queues:
                     raise ConfigError(f"{p}.xps", f"queue {q!r} does not exist (tx-0..tx-{d.tx_queues - 1})")

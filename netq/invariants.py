@@ -15,6 +15,7 @@ from shm.kstructs import NIC, QDISC, SOCK, SOFTNET
 from shm.lock import NO_CPU
 
 from .core.sock import sk_wmem_alloc
+from .sched.sch_generic import gso_skbs
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,7 @@ def check_all(net, final: bool = True) -> list[Check]:
                        f"stored {stored}")
         if q.bands:
             backlog = sum(int(b.peek_batch(b.size)[:, 4].sum()) for b in q.bands)
-            if f[QDISC.requeue_pending]:
-                backlog += f[QDISC.gso_skb + 4]
+            backlog += sum(d[4] for d in gso_skbs(f))
             if backlog != f[QDISC.backlog]:
                 bad.append(f"{q.name}: backlog {f[QDISC.backlog]} != bytes stored {backlog}")
     out.append(Check("qdisc_identities", not bad,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +49,7 @@ from shm.ring import Ring, ring_sections
 
 from .config import CostConfig, RunConfig
 from .core.bitmap import bitmap_parse
+from .core.dql import dql_init
 from .core.netdevice import NetDevice, NetDeviceOps, NetdevQueue
 from .core.percpu import this
 from .core.sock import Sock
@@ -266,6 +268,9 @@ class Net:
                 if not d.is_virtual:
                     txq.ring = Ring(region, f"txring{i}", k)
                     txq.wake_thresh = d.wake_thresh or max(1, d.ring_size // 4)
+                    txq.bql = self.profile.bql and d.bql
+                    if txq.bql:
+                        dql_init(tf, time.perf_counter_ns())
                 dev.txqs.append(txq)
                 self.txqs.append(txq)
             self.devices.append(dev)
@@ -288,6 +293,9 @@ class Net:
                 flags |= TCQ_F_NOLOCK
                 if not self.profile.nolock_bypass:
                     flags &= ~TCQ_F_CAN_BYPASS
+            import os as _os
+            if _os.environ.get("NQNOBYP"):
+                flags &= ~TCQ_F_CAN_BYPASS
             f[QDISC.flags] = flags
             f[QDISC.dev] = p.dev
             f[QDISC.dev_queue] = p.txq

@@ -40,6 +40,13 @@ class Profile:
     #: nolock: the empty-qdisc bypass of commit ba27b4cdaaa6 (5.14); 4.19's
     #: lockless pfifo_fast always enqueued
     nolock_bypass: bool = True
+    #: byte queue limits (3.3, lib/dynamic_queue_limits.c) in drivers that
+    #: support it (the device's ``bql``)
+    bql: bool = True
+    #: dequeue_skb bulk-dequeues up to qdisc_avail_bulklimit() bytes for a
+    #: TCQ_F_ONETXQUEUE qdisc (3.18, commit 5772e9a3463b), at most the run's
+    #: remaining quota (a November 2025 fix of that commit, in 6.19 and stable)
+    bulk_dequeue: bool = True
 
 
 PROFILES: dict[str, Profile] = {
@@ -48,10 +55,12 @@ PROFILES: dict[str, Profile] = {
         Profile(
             "2.6.37", 3, "busylock", 64, "jhash_sk_hash",
             "commit 745e20f1b626 (2010) adds xmit_recursion with RECURSION_LIMIT 3",
+            bql=False, bulk_dequeue=False,
         ),
         Profile(
             "3.13", 10, "busylock", 64, "jhash_sk_hash",
             "the seed: net/core/dev.c of 3.13, RECURSION_LIMIT 10, busylock since 2.6.36",
+            bulk_dequeue=False,
         ),
         Profile(
             "4.19", 10, "nolock", 64, "skb_get_hash",

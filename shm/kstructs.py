@@ -138,6 +138,22 @@ NETDEV_QUEUE = Record(
         ("nic_bytes", "bytes put on the wire; NIC"),
         ("completions_local", "completions of skbs sent by irq_cpu; NIC"),
         ("completions_remote", "completions of skbs sent by another CPU; NIC"),
+        # struct dql (lib/dynamic_queue_limits.c): the enqueue side is written
+        # by the driver under _xmit_lock, the completion side by the NIC
+        ("dql_num_queued", "BQL: bytes ever queued to the ring; _xmit_lock"),
+        ("dql_last_obj_cnt", "BQL: bytes of the last dql_queued; _xmit_lock"),
+        ("dql_adj_limit", "BQL: limit + num_completed; NIC (read by the driver)"),
+        ("dql_limit", "BQL: current limit in bytes; NIC"),
+        ("dql_num_completed", "BQL: bytes ever completed; NIC"),
+        ("dql_prev_ovlimit", "BQL: over-limit bytes at the previous completion; NIC"),
+        ("dql_prev_num_queued", "BQL: num_queued at the previous completion; NIC"),
+        ("dql_prev_last_obj_cnt", "BQL: last_obj_cnt at the previous completion; NIC"),
+        ("dql_lowest_slack", "BQL: lowest slack seen since slack_start; NIC"),
+        ("dql_slack_start", "BQL: monotonic ns the slack window began; NIC"),
+        ("dql_max_limit", "BQL: byte_queue_limits/limit_max; rtnl"),
+        ("dql_min_limit", "BQL: byte_queue_limits/limit_min; rtnl"),
+        ("dql_stack_xoffs", "BQL: times dql_queued stopped the queue (STACK_XOFF); _xmit_lock"),
+        ("dql_limit_max_seen", "BQL: largest limit reached; NIC"),
     ],
 )
 
@@ -155,6 +171,9 @@ TCQ_F_ONETXQUEUE = 0x10
 TCQ_F_NOLOCK = 0x100
 
 QDISC_BANDS = 3
+#: q->gso_skb holds the rest of a bulk-dequeued list the driver stopped on
+#: (at most a qdisc run's budget, dev_tx_weight)
+GSO_SKB_MAX = 64
 
 QDISC = Record(
     "Qdisc",
@@ -180,11 +199,15 @@ QDISC = Record(
         ("dequeued", "skbs handed out by dequeue (gso_skb re-dequeues included); root_lock "
                      "(TCQ_F_NOLOCK: the seqlock)"),
         ("purged", "skbs removed by qdisc_reset; root_lock"),
-        ("requeue_pending", "1 while q->gso_skb holds a requeued skb; root_lock"),
-        ("gso_skb", 8, "q->gso_skb: the requeued skb as a descriptor; root_lock"),
+        ("requeue_pending", "skbs held in the q->gso_skb list (requeued); root_lock"),
+        ("requeue_head", "index of the first of them in gso_skb; root_lock"),
+        ("gso_skb", 8 * GSO_SKB_MAX, "q->gso_skb: a FIFO of requeued skbs as descriptors "
+                                     "(8 words each, from requeue_head, circular); root_lock"),
         ("runs", "__qdisc_run calls; root_lock"),
         ("run_packets", "skbs sent by those runs; root_lock"),
         ("bypass", "skbs sent through the bypass; root_lock"),
+        ("bulk_lists", "dequeue_skb calls that handed out more than one skb (bulk); root_lock"),
+        ("bulk_skbs", "skbs handed out by those calls; root_lock"),
         ("band_bitmap", "pfifo_fast: bit b set when band b is non-empty; root_lock"),
         ("defer_first", "defer_list.first: node index + 1, 0 if empty; atomic (cmpxchg/xchg)"),
         ("defer_count", "skbs pushed onto a non-empty defer_list; atomic"),
@@ -242,6 +265,7 @@ NIC = Record(
         ("reorders_moved", "out-of-order skbs of flows that changed queue; NIC"),
         ("flow_queue_changes", "times a flow was seen on a different queue; NIC"),
         ("wakes", "netif_tx_wake_queue calls; NIC"),
+        ("bql_wakes", "queues BQL had stopped and netdev_tx_completed_queue restarted; NIC"),
         ("busy_ns", "time spent transmitting (not idle) in the window; NIC"),
         ("cpu_ns", "NIC process CPU time in the window; NIC"),
         ("lat_blob_len", "bytes of the encoded latency histogram in nic_blob; NIC"),

@@ -30,7 +30,10 @@ SEED = 1
 
 # -- configuration --------------------------------------------------------------------------
 def phys(name: str = "eth0", **kw) -> DeviceConfig:
-    """A physical device with an unlimited wire (deterministic NIC polls)."""
+    """A physical device with an unlimited wire (deterministic NIC polls) and,
+    unless asked, no BQL: most model tests look at the qdisc and the ring
+    without a NIC completing in between (BQL has its own tests)."""
+    kw.setdefault("bql", False)
     kw.setdefault("line_rate_bps", 0.0)
     kw.setdefault("line_rate_pps", 0.0)
     return DeviceConfig(name=name, kind="phys", **kw)

@@ -35,6 +35,7 @@ from tests.modelutil import (  # noqa: F401  (mknet is a fixture)
     traffic,
     xmit,
 )
+from netq.sched.sch_generic import gso_skbs
 from workers.nic import Nic
 
 
@@ -42,10 +43,8 @@ def stored(q) -> tuple[int, int]:
     """(skbs, bytes) physically held by a qdisc: its bands plus gso_skb."""
     n = sum(len(b) for b in q.bands)
     nbytes = sum(int(b.peek_batch(b.size)[:, 4].sum()) for b in q.bands)
-    if q.f[QDISC.requeue_pending]:
-        n += 1
-        nbytes += q.f[QDISC.gso_skb + 4]
-    return n, nbytes
+    held = gso_skbs(q.f)
+    return n + len(held), nbytes + sum(d[4] for d in held)
 
 
 def sock_in_flight(net) -> dict[int, int]:
@@ -54,8 +53,7 @@ def sock_in_flight(net) -> dict[int, int]:
     arrays += [t.ring.peek_batch(t.ring.size) for t in net.txqs if t.ring is not None]
     for q in leaf_qdiscs(net):
         if q.f[QDISC.requeue_pending]:
-            g = QDISC.gso_skb
-            arrays.append(np.array([q.f[g:g + 8].tolist()], dtype=np.int64))
+            arrays.append(np.array(gso_skbs(q.f), dtype=np.int64))
     for a in arrays:
         for s in a[:, 2].tolist():
             per[s] = per.get(s, 0) + 1

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from netq.config import DeviceConfig, RunConfig, TrafficConfig
+from netq.core.dql import dql_queued
 from netq.net import Net
 from shm.kstructs import NETDEV_QUEUE, NIC, SOCK
 from workers.nic import Nic
@@ -29,9 +30,9 @@ def _descs(seed: int, n: int, nsock: int, queues: int) -> list[list[tuple]]:
     return per_q
 
 
-def _run(owner, small: bool, per_q, rate: float) -> dict:
+def _run(owner, small: bool, per_q, rate: float, bql: bool = False) -> dict:
     cfg = RunConfig(cpus=2, seed=1, devices=[DeviceConfig(tx_queues=len(per_q), ring_size=1024,
-                                                          line_rate_bps=rate)],
+                                                          line_rate_bps=rate, bql=bql)],
                     traffic=[TrafficConfig(sockets_per_cpu=4)])
     net = Net(cfg, owner)
     nic = Nic(net)
@@ -41,6 +42,8 @@ def _run(owner, small: bool, per_q, rate: float) -> dict:
     for k in range(0, max(len(d) for d in per_q), 8):
         for q, descs in enumerate(per_q):
             for d in descs[k:k + 8]:
+                if bql:  # what the driver's netdev_tx_sent_queue does first
+                    dql_queued(net.txqs[q].f, d[4])
                 assert net.txqs[q].ring.produce(d)
         now += 10**9
         nic.poll(now)
@@ -52,6 +55,8 @@ def _run(owner, small: bool, per_q, rate: float) -> dict:
         "socks": [[int(s.f[SOCK.completed]), int(s.f[SOCK.completed_bytes])] for s in net.socks],
         "by_cpu": list(net.nic_by_cpu),
         "wire_t": dict(nic.wire_t),
+        "dql": [[int(t.f[getattr(NETDEV_QUEUE, k)]) for k in (
+            "dql_num_completed", "dql_limit", "dql_adj_limit", "dql_prev_ovlimit")] for t in net.txqs],
     }
     nic.flush_latency()
     out["lat_count"] = nic.hist.get_total_count()
@@ -60,10 +65,17 @@ def _run(owner, small: bool, per_q, rate: float) -> dict:
 
 
 @pytest.mark.parametrize("rate", [0.0, 1e9])
-def test_small_and_batch_paths_agree(owner, rate):
+@pytest.mark.parametrize("bql", [False, True])
+def test_small_and_batch_paths_agree(owner, rate, bql):
     per_q = _descs(7, 600, 8, 3)
-    small = _run(owner, True, per_q, rate)
-    batch = _run(owner, False, per_q, rate)
+    small = _run(owner, True, per_q, rate, bql)
+    batch = _run(owner, False, per_q, rate, bql)
     assert small["nic"][0] == 600
     assert small["nic"][2] > 0 and small["nic"][4] > 0  # the data has reorders and moves
     assert small == batch
+    done = [q[0] for q in small["dql"]]
+    if bql:  # BQL saw every byte completed, and learnt a limit
+        assert done == [sum(d[4] for d in descs) for descs in per_q]
+        assert all(q[1] > 0 for q in small["dql"])
+    else:
+        assert done == [0, 0, 0]

@@ -8,9 +8,10 @@ with numpy: wire time (line rate in bit/s with per-packet overhead, and/or
 packets/s), enqueue→wire latency (into an HDR histogram), per-flow order,
 per-queue counters, completion locality.  Then it completes the batch (the
 ring's consumer index is the "clean" index) and, as a driver's TX-completion
-handler would on the queue's interrupt CPU, wakes a stopped queue once
-``wake_thresh`` descriptors are free: ``netif_tx_wake_queue`` →
-``__netif_schedule`` on that CPU's output_queue.
+handler would on the queue's interrupt CPU, reports the completed bytes to
+BQL (``netdev_tx_completed_queue``, which restarts a queue BQL stopped) and
+wakes a queue the driver stopped once ``wake_thresh`` descriptors are free:
+``netif_tx_wake_queue`` → ``__netif_schedule`` on that CPU's output_queue.
 
 Difference from hardware: completion happens when the batch is accounted,
 not when each packet's last bit leaves; the latency uses the computed wire
@@ -25,7 +26,7 @@ from hdrh.histogram import HdrHistogram
 
 from shm.kstructs import FAULT_LOSE_ONE, NETDEV_QUEUE, NIC, QUEUE_STATE_DRV_XOFF, RUNCTL, SOCK
 
-from netq.core.netdevice import netif_tx_wake_queue
+from netq.core.netdevice import netdev_tx_completed_queue, netif_tx_wake_queue
 from netq.core.sock import SKB_TRUESIZE_OVERHEAD
 
 #: latency histogram: 1 ns .. 60 s, 3 significant digits
@@ -94,8 +95,11 @@ class Nic:
         if parts and total < SMALL_BATCH and self.small_path:
             # a light load: per-packet Python beats ~40 numpy calls on tiny arrays
             for txq, d in parts:
-                self._transmit_small(txq, d.tolist(), now)
+                rows = d.tolist()
+                self._transmit_small(txq, rows, now)
                 txq.ring.advance(len(d))
+                if txq.bql:
+                    self._bql_completed(txq, len(rows), sum(r[4] for r in rows), now)
             sent = total
         elif parts:
             finishes = []
@@ -108,12 +112,20 @@ class Nic:
             self._account(alld, fin, qidx)
             for txq, d in parts:
                 txq.ring.advance(len(d))  # completion: the descriptors are free
+                if txq.bql:
+                    self._bql_completed(txq, len(d), int(d[:, 4].sum()), now)
         for txq in self.txqs:
             if txq.f[NETDEV_QUEUE.state] & _XOFF and txq.ring.free() >= txq.wake_thresh:
                 if netif_tx_wake_queue(txq, self.net):
                     txq.f[NETDEV_QUEUE.tx_restart] += 1
                     self.f[NIC.wakes] += 1
         return sent
+
+    def _bql_completed(self, txq, pkts: int, nbytes: int, now: int) -> None:
+        """netdev_tx_completed_queue() of the TX-clean handler: BQL learns
+        what was completed and, under its limit again, restarts the queue."""
+        if netdev_tx_completed_queue(txq, pkts, nbytes, now, self.net):
+            self.f[NIC.bql_wakes] += 1
 
     def _transmit_small(self, txq, rows: list, now: int) -> None:
         """The same as _wire + _account for a few descriptors, one by one.

@@ -59,10 +59,12 @@ from .netdevice import (
     NET_XMIT_DROP,
     NET_XMIT_MASK,
     NET_XMIT_SUCCESS,
+    NETDEV_TX_BUSY,
     NETDEV_TX_OK,
     NetDevice,
     NetdevQueue,
     dev_xmit_complete,
+    netif_tx_queue_stopped,
     netif_xmit_stopped,
     txq_trans_update,
 )
@@ -345,6 +347,23 @@ def dev_hard_start_xmit(skb: SkBuff, dev: NetDevice, txq: NetdevQueue) -> int:
     if rc == NETDEV_TX_OK:
         txq_trans_update(txq, skb.tstamp)
     return rc
+
+
+def dev_hard_start_xmit_list(skbs: list[SkBuff], dev: NetDevice,
+                             txq: NetdevQueue) -> tuple[int, list[SkBuff] | None]:
+    """The loop of dev_hard_start_xmit() over a bulk-dequeued list (the
+    caller has sent its first skb): send each skb while the driver takes
+    them; stop with NETDEV_TX_BUSY when the driver refuses one or stops the
+    queue (DRV_XOFF; BQL's STACK_XOFF does not stop a list).  Returns the rc
+    and the skbs not sent (None if all were)."""
+    rc = NETDEV_TX_OK
+    for i, skb in enumerate(skbs):
+        if netif_tx_queue_stopped(txq):
+            return NETDEV_TX_BUSY, skbs[i:]
+        rc = dev_hard_start_xmit(skb, dev, txq)
+        if not dev_xmit_complete(rc):
+            return rc, skbs[i:]
+    return rc, None
 
 
 # -- NET_TX softirq -----------------------------------------------------------------------

@@ -22,6 +22,7 @@ from shm.kstructs import (
     QUEUE_STATE_STACK_XOFF,
 )
 
+from .dql import dql_completed
 from .percpu import this
 
 NETDEV_TX_OK = 0x00
@@ -39,6 +40,8 @@ _FROZEN_OR_STOPPED = _XOFF_ANY | 1 << QUEUE_STATE_FROZEN
 
 _STATE = NETDEV_QUEUE.state
 _OWNER = NETDEV_QUEUE.xmit_lock_owner
+_DQL_QUEUED, _DQL_LAST = NETDEV_QUEUE.dql_num_queued, NETDEV_QUEUE.dql_last_obj_cnt
+_DQL_ADJ = NETDEV_QUEUE.dql_adj_limit
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,8 @@ class NetDevice:
 
 
 class NetdevQueue:
-    __slots__ = ("index", "qindex", "dev", "f", "base", "xmit_lock", "ring", "wake_thresh", "lltx")
+    __slots__ = ("index", "qindex", "dev", "f", "base", "xmit_lock", "ring", "wake_thresh", "lltx",
+                 "bql")
 
     def __init__(self, index: int, qindex: int, dev: NetDevice, f: memoryview, base: int,
                  xmit_lock: int) -> None:
@@ -107,6 +111,9 @@ class NetdevQueue:
         self.wake_thresh = 0
         #: NETIF_F_LLTX of its device (features are fixed once registered)
         self.lltx = False
+        #: the driver accounts this queue with BQL (CONFIG_BQL, profile 3.3+,
+        #: a driver that calls netdev_tx_sent_queue / netdev_tx_completed_queue)
+        self.bql = False
 
     @property
     def name(self) -> str:
@@ -139,6 +146,12 @@ def netif_xmit_frozen_or_stopped(txq: NetdevQueue) -> bool:
     return bool(txq.f[_STATE] & _FROZEN_OR_STOPPED)
 
 
+def netif_tx_queue_stopped(txq: NetdevQueue) -> bool:
+    """The driver stopped the queue (DRV_XOFF only; BQL's STACK_XOFF is not
+    a reason to stop a list dev_hard_start_xmit is sending)."""
+    return bool(txq.f[_STATE] & _XOFF)
+
+
 def netif_tx_stop_queue(txq: NetdevQueue) -> None:
     """set_bit(__QUEUE_STATE_DRV_XOFF)."""
     this.net.atomics.set_bit(txq.base + _STATE, QUEUE_STATE_DRV_XOFF)
@@ -163,6 +176,54 @@ def netif_tx_wake_queue(txq: NetdevQueue, net=None) -> bool:
         netif_schedule_on(net, net.qdiscs[txq.f[NETDEV_QUEUE.qdisc]], txq.f[NETDEV_QUEUE.irq_cpu])
         return True
     return False
+
+
+# -- BQL (include/linux/netdevice.h, 3.3+) -----------------------------------------------
+def netdev_tx_sent_queue(txq: NetdevQueue, nbytes: int) -> None:
+    """The driver posted ``nbytes`` to the ring (under _xmit_lock, before the
+    doorbell): dql_queued(); over the limit, set STACK_XOFF, then re-test
+    (the completion may have raised the limit meanwhile: the smp_mb() pair
+    with netdev_tx_completed_queue)."""
+    f = txq.f
+    f[_DQL_LAST] = nbytes
+    f[_DQL_QUEUED] += nbytes
+    if f[_DQL_ADJ] - f[_DQL_QUEUED] >= 0:
+        return
+    at = this.net.atomics
+    at.set_bit(txq.base + _STATE, QUEUE_STATE_STACK_XOFF)
+    f[NETDEV_QUEUE.dql_stack_xoffs] += 1
+    if f[_DQL_ADJ] - f[_DQL_QUEUED] >= 0:
+        at.clear_bit(txq.base + _STATE, QUEUE_STATE_STACK_XOFF)
+
+
+def netdev_tx_completed_queue(txq: NetdevQueue, pkts: int, nbytes: int, now: int, net) -> bool:
+    """The completion handler freed ``pkts`` skbs of ``nbytes``: dql_completed()
+    and, when the queue is under its limit again and BQL had stopped it,
+    clear STACK_XOFF and schedule its qdisc (netif_schedule_queue) on the
+    queue's interrupt CPU.  Returns whether the queue was woken."""
+    from .dev import netif_schedule_on  # dev.c imports this module (not per packet)
+
+    if not nbytes:
+        return False
+    f = txq.f
+    dql_completed(f, nbytes, now)
+    if f[_DQL_ADJ] - f[_DQL_QUEUED] < 0:
+        return False
+    if net.atomics.test_and_clear_bit(txq.base + _STATE, QUEUE_STATE_STACK_XOFF):
+        # netif_schedule_queue: only if the driver has not stopped it too
+        if not f[_STATE] & _XOFF:
+            netif_schedule_on(net, net.qdiscs[f[NETDEV_QUEUE.qdisc]], f[NETDEV_QUEUE.irq_cpu])
+        return True
+    return False
+
+
+def qdisc_avail_bulklimit(txq: NetdevQueue) -> int:
+    """include/net/sch_generic.h: bytes a qdisc run may dequeue in bulk
+    (dql_avail with BQL, else 0: no bulk)."""
+    if txq.bql:
+        f = txq.f
+        return f[_DQL_ADJ] - f[_DQL_QUEUED]
+    return 0
 
 
 def txq_trans_update(txq: NetdevQueue, now: int) -> None:

@@ -14,7 +14,9 @@ freed descriptors in between (the smp_mb() dance of every real driver):
     }
 
 An skb is one descriptor here (no fragments), so the stop threshold is "no
-free descriptor".  Called on a full ring (the stack should not do that while
+free descriptor".  With BQL (profile 3.3+ and the device's ``bql``) it
+reports the bytes posted with netdev_tx_sent_queue() before the doorbell, as
+tg3_start_xmit does.  Called on a full ring (the stack should not do that while
 the queue is stopped) it returns NETDEV_TX_BUSY, as drivers do after logging
 "BUG! Tx Ring full when queue awake!".
 """
@@ -26,6 +28,7 @@ from ..core.netdevice import (
     NETDEV_TX_BUSY,
     NETDEV_TX_OK,
     NetDevice,
+    netdev_tx_sent_queue,
     netif_tx_start_queue,
     netif_tx_stop_queue,
 )
@@ -43,10 +46,14 @@ def eth_start_xmit(skb: SkBuff, dev: NetDevice) -> int:
     c = this.net.costs.xmit_ns
     if c:
         ndelay(c)
-    if not ring.produce(skb.desc()):
+    if not ring.free():
         txq.f[NETDEV_QUEUE.tx_busy] += 1
         netif_tx_stop_queue(txq)
         return NETDEV_TX_BUSY
+    if txq.bql:
+        # before the doorbell: the NIC may complete the descriptor at once
+        netdev_tx_sent_queue(txq, skb.len)
+    ring.produce(skb.desc())  # this CPU is the ring's only producer (_xmit_lock)
     f = txq.f
     f[_PKTS] += 1
     f[_BYTES] += skb.len

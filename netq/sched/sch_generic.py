@@ -10,10 +10,13 @@ behind the identities) happens here, in :func:`qdisc_enqueue` and
 where ``dequeued - requeues`` counts the skbs that left for good (a requeued
 skb was dequeued once and comes back into ``q->gso_skb``).
 
-The dequeue side follows 3.13 (the seed): one skb per qdisc_restart, the
-requeued skb kept in ``q->gso_skb``, ``qdisc_run_end`` at the end of
-``__qdisc_run``.  Later kernels dequeue in bulk (BQL-sized) and let the caller
-run ``qdisc_run_end``; netq does not model bulk dequeue.
+The dequeue side follows 3.13 (the seed): ``qdisc_run_end`` at the end of
+``__qdisc_run``, requeued skbs kept in ``q->gso_skb``, and one skb per
+qdisc_restart, unless the profile has bulk dequeue (3.18+): then a
+TCQ_F_ONETXQUEUE qdisc hands out as many skbs as BQL lets the ring take
+(``try_bulk_dequeue_skb``), and the driver gets them under one
+HARD_TX_LOCK and one root_lock release.  Later kernels let the caller run
+``qdisc_run_end``; that is not modelled.
 
 Locking: every function that touches a qdisc's queue is called with
 ``qdisc_lock(q)`` (root_lock) held, as its docstring says; ``state`` bits are
@@ -28,6 +31,7 @@ from typing import Callable
 
 from shm.kstructs import (
     DROP,
+    GSO_SKB_MAX,
     NETDEV_QUEUE,
     TCQ_F_BUILTIN,
     QDISC,
@@ -50,6 +54,7 @@ from ..core.netdevice import (
     NETDEV_TX_BUSY,
     dev_xmit_complete,
     netif_xmit_frozen_or_stopped,
+    qdisc_avail_bulklimit,
 )
 from ..core.percpu import this
 from ..core.skbuff import SkBuff, skb_from_desc
@@ -272,28 +277,63 @@ def kfree_skb(skb: SkBuff, reason: str) -> None:
 
 
 # -- net/sched/sch_generic.c ----------------------------------------------------------------
-def dequeue_skb(q: Qdisc) -> SkBuff | None:
-    """Mirrors 3.13 dequeue_skb(): the requeued q->gso_skb first, if its TX
-    queue can take it; else q->dequeue unless this one-queue qdisc's queue is
-    frozen or stopped.  Called under root_lock (NOLOCK: under the seqlock;
-    q->gso_skb is then handled under root_lock, as the kernel does)."""
+def dequeue_skb(q: Qdisc, budget: int = 1) -> list[SkBuff] | None:
+    """Mirrors dequeue_skb(): the first requeued skb of q->gso_skb, if its TX
+    queue can take it (one at a time, as the kernel hands them back); else
+    q->dequeue unless this one-queue qdisc's queue is frozen or stopped, and
+    then, with bulk dequeue (3.18+) on a TCQ_F_ONETXQUEUE qdisc, more skbs
+    up to BQL's available bytes and ``budget`` (try_bulk_dequeue_skb).
+    Returns the skbs as a list (the kernel's skb->next chain) or None.
+    Called under root_lock (NOLOCK: under the seqlock; q->gso_skb is then
+    handled under root_lock, as the kernel does).  try_bulk_dequeue_skb_slow
+    (bulk for multi-queue root qdiscs) is not modelled."""
     f = q.f
     if f[QDISC.requeue_pending]:
         if f[_QFLAGS] & TCQ_F_NOLOCK:
             root = this.locks[q.root_lock]
             root.lock()
             try:
-                return _take_gso_skb(q)
+                skb = _take_gso_skb(q)
             finally:
                 root.unlock()
-        return _take_gso_skb(q)
-    if not (f[QDISC.flags] & TCQ_F_ONETXQUEUE) or not netif_xmit_frozen_or_stopped(q.dev_queue):
+        else:
+            skb = _take_gso_skb(q)
+        return None if skb is None else [skb]
+    flags = f[_QFLAGS]
+    if not (flags & TCQ_F_ONETXQUEUE) or not netif_xmit_frozen_or_stopped(q.dev_queue):
         d = qdisc_dequeue(q)
         if d is not None:
-            return skb_from_desc(d, this.net)
-    elif f[_QFLAGS] & TCQ_F_NOLOCK:
+            skb = skb_from_desc(d, this.net)
+            if flags & TCQ_F_ONETXQUEUE and this.net.profile.bulk_dequeue:  # qdisc_may_bulk
+                return try_bulk_dequeue_skb(q, skb, q.dev_queue, budget)
+            return [skb]
+    elif flags & TCQ_F_NOLOCK:
         qdisc_maybe_clear_missed(q, q.dev_queue)
     return None
+
+
+def try_bulk_dequeue_skb(q: Qdisc, skb: SkBuff, txq, budget: int) -> list[SkBuff]:
+    """Dequeue more skbs behind ``skb`` while BQL has room for their bytes
+    (qdisc_avail_bulklimit) and at most ``budget`` more.  Without BQL the
+    limit is 0: no bulk."""
+    skbs = [skb]
+    bytelimit = qdisc_avail_bulklimit(txq) - skb.len
+    cnt = 0
+    net = this.net
+    while bytelimit > 0:
+        d = qdisc_dequeue(q)
+        if d is None:
+            break
+        bytelimit -= d[4]
+        skbs.append(skb_from_desc(d, net))
+        cnt += 1
+        if cnt >= budget:
+            break
+    if cnt:
+        f = q.f
+        f[QDISC.bulk_lists] += 1
+        f[QDISC.bulk_skbs] += cnt + 1
+    return skbs
 
 
 def qdisc_maybe_clear_missed(q: Qdisc, txq) -> None:
@@ -309,27 +349,43 @@ def qdisc_maybe_clear_missed(q: Qdisc, txq) -> None:
         at.set_bit(q.base + _STATE, QDISC_STATE_MISSED)
 
 
+def _gso_slot(f, i: int) -> int:
+    """Word index of the i-th requeued skb of q->gso_skb (a circular FIFO)."""
+    return QDISC.gso_skb + (f[QDISC.requeue_head] + i) % GSO_SKB_MAX * DESC_WORDS
+
+
+def gso_skbs(f) -> list[tuple]:
+    """The descriptors q->gso_skb holds, first to last."""
+    out = []
+    for i in range(f[QDISC.requeue_pending]):
+        g = _gso_slot(f, i)
+        out.append(tuple(f[g : g + DESC_WORDS]))
+    return out
+
+
 def _take_gso_skb(q: Qdisc) -> SkBuff | None:
     f = q.f
     if not f[QDISC.requeue_pending]:
         return None
-    g = QDISC.gso_skb
+    g = _gso_slot(f, 0)
     d = tuple(f[g : g + DESC_WORDS])
     txq = q.dev.txqs[d[7]]
     if netif_xmit_frozen_or_stopped(txq):
         if f[_QFLAGS] & TCQ_F_NOLOCK:
             qdisc_maybe_clear_missed(q, txq)
         return None
-    f[QDISC.requeue_pending] = 0
+    f[QDISC.requeue_head] = (f[QDISC.requeue_head] + 1) % GSO_SKB_MAX
+    f[QDISC.requeue_pending] -= 1
     _qadd(q, _QLEN, -1)
     _qadd(q, _BACKLOG, -d[4])
     f[_DEQ] += 1
     return skb_from_desc(d, this.net)
 
 
-def dev_requeue_skb(skb: SkBuff, q: Qdisc) -> int:
-    """Put the skb back as q->gso_skb and reschedule.  Called under root_lock
-    (NOLOCK: takes root_lock for q->gso_skb, as 5.x does).
+def dev_requeue_skb(skbs: list[SkBuff], q: Qdisc) -> int:
+    """Append the skbs (one, or the rest of a bulk list the driver stopped
+    on) to q->gso_skb and reschedule.  Called under root_lock (NOLOCK: takes
+    root_lock for q->gso_skb, as 5.x does).
 
     Differs from 3.13 in one respect: backlog is restored too (as the kernel
     does since 4.x with qdisc_qstats_backlog_inc), so the byte identity holds.
@@ -338,12 +394,16 @@ def dev_requeue_skb(skb: SkBuff, q: Qdisc) -> int:
     nolock = f[_QFLAGS] & TCQ_F_NOLOCK
     if nolock:
         this.locks[q.root_lock].lock()
-    g = QDISC.gso_skb
-    f[g : g + DESC_WORDS] = _pack_words(skb)
-    f[QDISC.requeue_pending] = 1
-    f[QDISC.requeues] += 1
-    _qadd(q, _QLEN, 1)
-    _qadd(q, _BACKLOG, skb.len)
+    for skb in skbs:
+        n = f[QDISC.requeue_pending]
+        if n >= GSO_SKB_MAX:
+            raise AssertionError(f"{q.name}: q->gso_skb holds {n} skbs (max {GSO_SKB_MAX})")
+        g = _gso_slot(f, n)
+        f[g : g + DESC_WORDS] = _pack_words(skb)
+        f[QDISC.requeue_pending] = n + 1
+        f[QDISC.requeues] += 1
+        _qadd(q, _QLEN, 1)
+        _qadd(q, _BACKLOG, skb.len)
     if nolock:
         this.locks[q.root_lock].unlock()
     this.sd[SOFTNET.requeues] += 1
@@ -355,10 +415,14 @@ def _pack_words(skb: SkBuff) -> array:
     return array("q", skb.desc())
 
 
-def sch_direct_xmit(skb: SkBuff, q: Qdisc, dev, txq, root_lock: int) -> int:
-    """Transmit one skb: drop root_lock, HARD_TX_LOCK, hand it to the driver,
-    re-take root_lock.  Called with root_lock held and the qdisc running
-    (NOLOCK: ``root_lock`` is -1, nothing to drop; the seqlock is held).
+def sch_direct_xmit(skb: SkBuff, q: Qdisc, dev, txq, root_lock: int,
+                    more: list[SkBuff] | None = None) -> int:
+    """Transmit an skb (and ``more``, the rest of a bulk-dequeued list): drop
+    root_lock, HARD_TX_LOCK, hand them to the driver, re-take root_lock;
+    what the driver did not take (it stopped the queue mid-list, or returned
+    NETDEV_TX_BUSY) is requeued.  Called with root_lock held and the qdisc
+    running (NOLOCK: ``root_lock`` is -1, nothing to drop; the seqlock is
+    held).
 
     Returns 0 if the queue should not be run further (empty, or the TX queue
     is frozen/stopped), else qlen (3.13 semantics).  The re-acquisition of
@@ -378,8 +442,14 @@ def sch_direct_xmit(skb: SkBuff, q: Qdisc, dev, txq, root_lock: int) -> int:
     if xl is not None:
         xl.lock()
         tf[_XMIT_OWNER] = this.cpu
+    rest = None
     if not tf[_TXQ_STATE] & _FROZEN_OR_STOPPED:
         ret = _dev.dev_hard_start_xmit(skb, dev, txq)
+        if more:
+            if dev_xmit_complete(ret):
+                ret, rest = _dev.dev_hard_start_xmit_list(more, dev, txq)
+            else:
+                rest = [skb] + more
     if xl is not None:
         tf[_XMIT_OWNER] = -1
         xl.unlock()
@@ -398,24 +468,32 @@ def sch_direct_xmit(skb: SkBuff, q: Qdisc, dev, txq, root_lock: int) -> int:
         ret = 1 if root_lock < 0 else q.f[_QLEN]
     else:
         sd[SOFTNET.tx_busy] += 1
-        ret = dev_requeue_skb(skb, q)
+        if rest is None:
+            rest = [skb] + more if more else [skb]
+        ret = dev_requeue_skb(rest, q)
     if ret and netif_xmit_frozen_or_stopped(txq):
         ret = 0
     return ret
 
 
-def qdisc_restart(q: Qdisc) -> int:
-    """Dequeue one skb and sch_direct_xmit it.  Returns 0 when done (empty,
-    throttled, or the TX queue stopped).  Called under root_lock."""
-    skb = dequeue_skb(q)
-    if skb is None:
-        return 0
+def qdisc_restart(q: Qdisc, budget: int) -> tuple[int, int]:
+    """Dequeue an skb (a list with bulk dequeue, at most ``budget`` more) and
+    sch_direct_xmit it.  Returns (0 when done: empty, throttled, or the TX
+    queue stopped; the skbs dequeued).  Called under root_lock."""
+    skbs = dequeue_skb(q, budget)
+    if skbs is None:
+        return 0, 0
     f = q.f
-    f[QDISC.run_packets] += 1
-    this.sd[SOFTNET.run_packets] += 1
+    n = len(skbs)
+    f[QDISC.run_packets] += n
+    this.sd[SOFTNET.run_packets] += n
+    skb = skbs[0]
     dev = q.dev
     txq = dev.txqs[skb.queue_mapping]
-    return sch_direct_xmit(skb, q, dev, txq, -1 if f[_QFLAGS] & TCQ_F_NOLOCK else q.root_lock)
+    root_lock = -1 if f[_QFLAGS] & TCQ_F_NOLOCK else q.root_lock
+    if n == 1:
+        return sch_direct_xmit(skb, q, dev, txq, root_lock), 1
+    return sch_direct_xmit(skb, q, dev, txq, root_lock, skbs[1:]), n
 
 
 def __qdisc_run(q: Qdisc) -> None:
@@ -428,8 +506,11 @@ def __qdisc_run(q: Qdisc) -> None:
     q.f[QDISC.runs] += 1
     sd = this.sd
     sd[SOFTNET.qdisc_runs] += 1
-    while qdisc_restart(q):
-        quota -= 1
+    while True:
+        more, packets = qdisc_restart(q, quota)
+        if not more:
+            break
+        quota -= packets
         if quota <= 0:
             sd[SOFTNET.quota_exhausted] += 1
             if q.f[_QFLAGS] & TCQ_F_NOLOCK:
@@ -550,9 +631,9 @@ def qdisc_reset(q: Qdisc) -> list:
     f = q.f
     purged = q.ops.reset(q) if q.ops.reset else []
     if f[QDISC.requeue_pending]:
-        g = QDISC.gso_skb
-        purged.append(tuple(f[g : g + DESC_WORDS]))
+        purged.extend(gso_skbs(f))
         f[QDISC.requeue_pending] = 0
+        f[QDISC.requeue_head] = 0
     f[QDISC.purged] += len(purged)
     _qadd(q, _QLEN, -len(purged))
     _qadd(q, _BACKLOG, -sum(d[4] for d in purged))
