@@ -207,6 +207,9 @@ class Net:
         self.words = region.words
         self.atomics = Atomics(owner, region)
         self.softnet_sems = [owner.semaphore(f"softnet{c}", 1) for c in range(cfg.cpus)]
+        #: what a CPU sleeping for send-buffer space waits on (its task's wait
+        #: queue): posted by sock_def_write_space and by a raised softirq
+        self.cpu_wake = [owner.semaphore(f"wake{c}", 0) for c in range(cfg.cpus)]
         self.runctl = region.section_words("runctl")
         rc = self.runctl
         self.locks = LockSpace(owner, region, lock_names, nlockers, self.lock_policy,
@@ -214,6 +217,7 @@ class Net:
 
         # -- handles and initial state ---------------------------------------------------
         self.softnet = [region.section_words("softnet", c) for c in range(cfg.cpus)]
+        self.softnet_base = [lay["softnet"].base(c) for c in range(cfg.cpus)]
         drops = region.span_words("drops")
         self.drops = [drops[c * NDROP:(c + 1) * NDROP] for c in range(nlockers)]
         msgs = region.span_words("msgs")

@@ -47,6 +47,10 @@ class Profile:
     #: TCQ_F_ONETXQUEUE qdisc (3.18, commit 5772e9a3463b), at most the run's
     #: remaining quota (a November 2025 fix of that commit, in 6.19 and stable)
     bulk_dequeue: bool = True
+    #: net_tx_action takes a locked qdisc's root_lock with spin_trylock and
+    #: reschedules the qdisc when that fails (up to 4.15); from 4.16 (commit
+    #: 6b3ba9146fe6, "allow qdiscs to handle locking") it waits in spin_lock
+    tx_action_trylock: bool = False
 
 
 PROFILES: dict[str, Profile] = {
@@ -55,12 +59,12 @@ PROFILES: dict[str, Profile] = {
         Profile(
             "2.6.37", 3, "busylock", 64, "jhash_sk_hash",
             "commit 745e20f1b626 (2010) adds xmit_recursion with RECURSION_LIMIT 3",
-            bql=False, bulk_dequeue=False,
+            bql=False, bulk_dequeue=False, tx_action_trylock=True,
         ),
         Profile(
             "3.13", 10, "busylock", 64, "jhash_sk_hash",
             "the seed: net/core/dev.c of 3.13, RECURSION_LIMIT 10, busylock since 2.6.36",
-            bulk_dequeue=False,
+            bulk_dequeue=False, tx_action_trylock=True,
         ),
         Profile(
             "4.19", 10, "nolock", 64, "skb_get_hash",

@@ -160,8 +160,16 @@ def text(res: dict) -> str:
         out.append(f"qdisc {q['kind']} 0: dev {q['device']} {parent}{extra}")
         out.append(f" Sent {q['sent_bytes']} bytes {q['sent_packets']} pkt (dropped {q['dropped']}, "
                    f"overlimits {q['overlimits']} requeues {q['requeues']})")
+        extra = ""
+        if q.get("bulk_lists"):
+            extra += (f", bulk dequeues {q['bulk_lists']} "
+                      f"({q['bulk_skbs'] / q['bulk_lists']:.1f} skbs each)")
+        if q.get("defer_splices"):
+            extra += (f", defer_list splices {q['defer_splices']} "
+                      f"({q['defer_spliced'] / q['defer_splices']:.1f} skbs each)")
         out.append(f" backlog {q['backlog']}b {q['qlen']}p requeues {q['requeues']}  "
-                   f"[bypass {q['bypass']}, runs {q['runs']}, dequeued in runs {q['run_packets']}]")
+                   f"[bypass {q['bypass']}, runs {q['runs']}, dequeued in runs {q['run_packets']}"
+                   f"{extra}]")
     # ethtool -S
     out.append("")
     out.append("ethtool -S (per TX queue)")
@@ -172,6 +180,10 @@ def text(res: dict) -> str:
                    f"({_si(q['pps'])} pps) stops {q['tx_stops']} restarts {q['tx_restart']} "
                    f"busy {q['tx_busy']} irq cpu{q['irq_cpu']} completions local "
                    f"{q['completions_local']} remote {q['completions_remote']}")
+        if q.get("bql"):
+            out.append(f"    byte_queue_limits: limit {q['bql_limit']} (max reached "
+                       f"{q['bql_limit_max']}) inflight {q['bql_inflight']}, stopped by BQL "
+                       f"{q['bql_stack_xoffs']} times")
     # lock_stat
     if res["locks"]:
         out.append("")
@@ -206,7 +218,8 @@ def text(res: dict) -> str:
     out.append(f"mechanism: {owner}, {m['packets_per_qdisc_run']:.2f} "
                f"dequeued per qdisc run, bypass {m['bypass']}, enqueued {m['enqueued']}, busylock "
                f"takes {m['busylock_taken']}, requeues {m['requeues']}, "
-               f"{m['ctx_switches_per_packet']:.3f} context switches per packet")
+               f"{m['ctx_switches_per_packet']:.3f} context switches per packet, "
+               f"{m.get('wmem_sleeps', 0)} sleeps for send-buffer space")
     if m.get("xmit_recursion_max") or m.get("xmit_recursion_cut"):
         lim = res["setup"]["profile"]["recursion_limit"]
         cut = m.get("xmit_recursion_cut")

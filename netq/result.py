@@ -19,17 +19,25 @@ Schema (``version`` 1); times in ns unless a key says otherwise:
 ``cpus``               per CPU: generated, pps, cpu_ns, nvcsw, nivcsw, counters
 ``queues``             one per TX queue of every device: device, queue,
                        packets, bytes (wire), pps, tx_stops, tx_restart, tx_busy,
-                       completions_local, completions_remote, irq_cpu
+                       completions_local, completions_remote, irq_cpu; with
+                       BQL (``bql`` true): bql_limit (bytes, now),
+                       bql_limit_max (largest reached), bql_inflight,
+                       bql_stack_xoffs (times BQL stopped the queue)
 ``qdiscs``             one per qdisc: kind, name, parent, sent_bytes,
                        sent_packets, dropped, overlimits, requeues, backlog,
-                       qlen, bypass, runs, run_packets
+                       qlen, bypass, runs, run_packets, bulk_lists and bulk_skbs
+                       (bulk dequeue: lists of more than one skb, skbs in
+                       them), defer_splices and defer_spliced (defer:
+                       defer_list splices, skbs taken by them)
 ``locks``              /proc/lock_stat rows with at least one acquisition
 ``drops``              {reason: count} for every named reason
 ``messages``           kernel messages: text, device, printed, suppressed
 ``latency``            enqueue→wire: count, mean, p50, p90, p99, p999, max (ns)
 ``mechanism``          waiters ahead of the qdisc owner, packets per qdisc run,
                        busylock takes, context switches per packet, ...
-``nic``                delivered, reorders, reorders_moved, flow_queue_changes, wakes
+``nic``                delivered, reorders, reorders_moved, flow_queue_changes, wakes,
+                       bql_wakes, write_space_wakes (CPUs woken by send-buffer
+                       space)
 ``invariants``         list of {name, ok, detail}; ``invariants_ok`` bool
 ``faults``             what went wrong (dead workers, stalls), with lock owners
 """
@@ -46,7 +54,12 @@ from shm.kstructs import (
     SOFTNET,
 )
 
+from .core.dql import dql_inflight
+
 RESULT_VERSION = 1
+
+
+_QDISC_EXTRA = ("bulk_lists", "bulk_skbs", "defer_splices", "defer_spliced")
 
 
 def qdisc_rows(net) -> list[dict]:
@@ -63,13 +76,15 @@ def qdisc_rows(net) -> list[dict]:
                         overlimits=s["overlimits"], requeues=s["requeues"], backlog=s["backlog"],
                         qlen=s["qlen"], bypass=sum(c.f[QDISC.bypass] for c in q.children),
                         runs=sum(c.f[QDISC.runs] for c in q.children),
-                        run_packets=sum(c.f[QDISC.run_packets] for c in q.children))
+                        run_packets=sum(c.f[QDISC.run_packets] for c in q.children),
+                        **{k: sum(c.f[getattr(QDISC, k)] for c in q.children) for k in _QDISC_EXTRA})
         else:
             vals = dict(sent_bytes=f[QDISC.bytes], sent_packets=f[QDISC.packets],
                         dropped=f[QDISC.drops], overlimits=f[QDISC.overlimits],
                         requeues=f[QDISC.requeues], backlog=f[QDISC.backlog], qlen=f[QDISC.qlen],
                         bypass=f[QDISC.bypass], runs=f[QDISC.runs],
-                        run_packets=f[QDISC.run_packets])
+                        run_packets=f[QDISC.run_packets],
+                        **{k: f[getattr(QDISC, k)] for k in _QDISC_EXTRA})
         rows.append({"kind": q.ops.id, "name": q.name, "device": q.dev.name,
                      "parent": net.qdisc_parent[q.id], **{k: int(v) for k, v in vals.items()}})
     for d in net.devices:
@@ -77,7 +92,7 @@ def qdisc_rows(net) -> list[dict]:
             rows.append({"kind": "noqueue", "name": f"{d.name} noqueue", "device": d.name,
                          "parent": "root", "sent_bytes": 0, "sent_packets": 0, "dropped": 0,
                          "overlimits": 0, "requeues": 0, "backlog": 0, "qlen": 0, "bypass": 0,
-                         "runs": 0, "run_packets": 0})
+                         "runs": 0, "run_packets": 0, **{k: 0 for k in _QDISC_EXTRA}})
     return rows
 
 
@@ -96,7 +111,15 @@ def queue_rows(net, window_s: float, at_stop: dict | None) -> list[dict]:
             "completions_local": int(f[NETDEV_QUEUE.completions_local]),
             "completions_remote": int(f[NETDEV_QUEUE.completions_remote]),
             "irq_cpu": int(f[NETDEV_QUEUE.irq_cpu]),
+            "bql": bool(t.bql),
         })
+        if t.bql:
+            rows[-1].update({
+                "bql_limit": int(f[NETDEV_QUEUE.dql_limit]),
+                "bql_limit_max": int(f[NETDEV_QUEUE.dql_limit_max_seen]),
+                "bql_inflight": int(dql_inflight(f)),
+                "bql_stack_xoffs": int(f[NETDEV_QUEUE.dql_stack_xoffs]),
+            })
     return rows
 
 
@@ -139,7 +162,7 @@ def mechanism(net, delivered_window: int) -> dict:
     tot = {k: int(sum(sd[getattr(SOFTNET, k)] for sd in sds)) for k in (
         "owner_relocks", "owner_relock_contended", "owner_ahead", "owner_wait_ns", "qdisc_runs",
         "run_packets", "bypass", "enqueued", "busylock_taken", "quota_exhausted", "requeues",
-        "net_tx_action", "resched_trylock", "nvcsw", "nivcsw", "generated")}
+        "net_tx_action", "resched_trylock", "nvcsw", "nivcsw", "generated", "wmem_sleeps")}
     tot["xmit_recursion_max"] = int(max(sd[SOFTNET.xmit_recursion_max] for sd in sds))
     tot["xmit_recursion_cut"] = int(max(sd[SOFTNET.xmit_recursion_cut] for sd in sds))
     relocks = tot["owner_relocks"]
@@ -162,4 +185,4 @@ def nic_row(net) -> dict:
     n = net.nic
     return {k: int(n[getattr(NIC, k)]) for k in (
         "delivered", "delivered_bytes", "reorders", "reorders_moved", "flow_queue_changes",
-        "wakes", "cpu_ns")}
+        "wakes", "bql_wakes", "write_space_wakes", "cpu_ns")}

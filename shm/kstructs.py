@@ -45,6 +45,9 @@ SOFTNET = Record(
         ("xmit_recursion", "per-CPU xmit_recursion (softnet_data.xmit.recursion); owner"),
         ("xmit_recursion_max", "deepest xmit_recursion at which a noqueue xmit passed; owner"),
         ("xmit_recursion_cut", "xmit_recursion found by the last recursion_alert; owner"),
+        ("wmem_sleeping", "1 while the CPU sleeps in sock_wait_for_wmem (all its sockets full); "
+                          "set by the owner, taken by a waker with xchg"),
+        ("wmem_sleeps", "times the CPU slept for send-buffer space; owner"),
         ("oq_head", "output_queue: first pending qdisc; softnet"),
         ("oq_tail", "output_queue: past the last pending qdisc; softnet"),
         ("generated", "skbs this CPU generated and passed to dev_queue_xmit; owner"),
@@ -266,6 +269,7 @@ NIC = Record(
         ("flow_queue_changes", "times a flow was seen on a different queue; NIC"),
         ("wakes", "netif_tx_wake_queue calls; NIC"),
         ("bql_wakes", "queues BQL had stopped and netdev_tx_completed_queue restarted; NIC"),
+        ("write_space_wakes", "CPUs woken by sock_def_write_space (a socket half empty); NIC"),
         ("busy_ns", "time spent transmitting (not idle) in the window; NIC"),
         ("cpu_ns", "NIC process CPU time in the window; NIC"),
         ("lat_blob_len", "bytes of the encoded latency histogram in nic_blob; NIC"),

@@ -26,7 +26,7 @@ from shm.lock import RunAborted
 from netq.core.dev import dev_queue_xmit, net_tx_action
 from netq.core.netdevice import NET_XMIT_SUCCESS
 from netq.core.skbuff import SkBuff
-from netq.core.sock import SKB_TRUESIZE_OVERHEAD, sk_wmem_alloc
+from netq.core.sock import SKB_TRUESIZE_OVERHEAD, sk_wmem_alloc, sock_wait_for_wmem
 
 CPU_NEW, CPU_READY, CPU_RUN, CPU_STOPPED, CPU_DONE, CPU_ABORTED = range(6)
 CPU_STATE_NAMES = ("new", "ready", "running", "stopped", "done", "aborted")
@@ -84,6 +84,14 @@ class Generator:
         self.seq += 1
         sk.seq += 1
         return skb
+
+    def writable(self) -> bool:
+        """Some socket has room for its largest skb (make_skb would not
+        find every send buffer full)."""
+        for sk, _dev, t, _lo, hi, _prio in self.socks:
+            if not t.sndbuf or sk_wmem_alloc(sk) + hi + SKB_TRUESIZE_OVERHEAD <= t.sndbuf:
+                return True
+        return False
 
     def send_one(self, sd) -> int | None:
         """Generate one skb and transmit it; returns dev_queue_xmit's rc, or
@@ -172,6 +180,10 @@ def _run(net, gen: Generator, sd, rc, quota: int) -> None:
     next_send = float(pc())
     sent = 0
     limit = quota if quota else None
+
+    def writable() -> bool:
+        return gen.writable() or softirq_pending(sd)
+
     while rc[RUNCTL.phase] == PHASE_RUN and not rc[RUNCTL.abort]:
         if limit is not None and sent >= limit:
             # budget done: keep serving softirqs until the phase changes
@@ -192,11 +204,11 @@ def _run(net, gen: Generator, sd, rc, quota: int) -> None:
             n = BURST if limit is None else min(BURST, limit - sent)
         for _ in range(n):
             if gen.send_one(sd) is None:
-                # every socket waits for TX completions (sock_alloc_send_skb
-                # sleeping in sock_wait_for_wmem): serve softirqs, else let
-                # the NIC run
+                # every socket waits for TX completions: serve softirqs, else
+                # sleep in sock_wait_for_wmem until the NIC's completions
+                # leave a socket half empty (or a softirq is raised here)
                 if not (softirq_pending(sd) and net_tx_action()):
-                    time.sleep(0.00005)
+                    sock_wait_for_wmem(net, gen.cpu, writable)
                 break
             sent += 1
             if sd[_OQH] != sd[_OQT]:

@@ -24,15 +24,16 @@ import time
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from shm.kstructs import FAULT_LOSE_ONE, NETDEV_QUEUE, NIC, QUEUE_STATE_DRV_XOFF, RUNCTL, SOCK
+from shm.kstructs import FAULT_LOSE_ONE, NETDEV_QUEUE, NIC, QUEUE_STATE_DRV_XOFF, RUNCTL, SOCK, SOFTNET
 
 from netq.core.netdevice import netdev_tx_completed_queue, netif_tx_wake_queue
-from netq.core.sock import SKB_TRUESIZE_OVERHEAD
+from netq.core.sock import SKB_TRUESIZE_OVERHEAD, sock_writeable_half, wake_cpu
 
 #: latency histogram: 1 ns .. 60 s, 3 significant digits
 LAT_MIN_NS, LAT_MAX_NS, LAT_DIGITS = 1, 60_000_000_000, 3
 
 _XOFF = 1 << QUEUE_STATE_DRV_XOFF
+_WMEM_SLEEPING = SOFTNET.wmem_sleeping
 #: below this many descriptors per round, per-packet Python is cheaper than numpy
 SMALL_BATCH = 48
 
@@ -64,6 +65,12 @@ class Nic:
         self._lat_n = 0
         #: process rounds of fewer than SMALL_BATCH descriptors packet by packet
         self.small_path = True
+        #: per CPU, its sockets with a send-buffer limit: (cpu, [(sock, sndbuf)])
+        by_cpu: dict[int, list] = {}
+        for sid, cpu, t in net.sock_groups:
+            if t.sndbuf:
+                by_cpu.setdefault(cpu, []).append((net.socks[sid], t.sndbuf))
+        self.limited_socks = sorted(by_cpu.items())
 
     def poll(self, now: int | None = None) -> int:
         """Transmit and complete what the rings hold; returns packets sent.
@@ -114,12 +121,28 @@ class Nic:
                 txq.ring.advance(len(d))  # completion: the descriptors are free
                 if txq.bql:
                     self._bql_completed(txq, len(d), int(d[:, 4].sum()), now)
+        if sent:
+            self._write_space()
         for txq in self.txqs:
             if txq.f[NETDEV_QUEUE.state] & _XOFF and txq.ring.free() >= txq.wake_thresh:
                 if netif_tx_wake_queue(txq, self.net):
                     txq.f[NETDEV_QUEUE.tx_restart] += 1
                     self.f[NIC.wakes] += 1
         return sent
+
+    def _write_space(self) -> None:
+        """sock_def_write_space() after the completions freed send-buffer
+        charges (sock_wfree): a CPU sleeping because all its sockets were full
+        is woken once one of them is at most half full."""
+        net = self.net
+        softnet = net.softnet
+        for cpu, socks in self.limited_socks:
+            if softnet[cpu][_WMEM_SLEEPING]:
+                for sk, sndbuf in socks:
+                    if sock_writeable_half(sk, sndbuf):
+                        if wake_cpu(net, cpu):
+                            self.f[NIC.write_space_wakes] += 1
+                        break
 
     def _bql_completed(self, txq, pkts: int, nbytes: int, now: int) -> None:
         """netdev_tx_completed_queue() of the TX-clean handler: BQL learns

@@ -70,10 +70,12 @@ from .netdevice import (
 )
 from .percpu import this
 from .skbuff import SkBuff, skb_from_desc
+from .sock import wake_cpu
 
 _DEACT = 1 << QDISC_STATE_DEACTIVATED
 _QSTATE, _QFLAGS, _QLEN = QDISC.state, QDISC.flags, QDISC.qlen
 _REC = SOFTNET.xmit_recursion
+_WMEM_SLEEPING = SOFTNET.wmem_sleeping
 _TXQ_QDISC = NETDEV_QUEUE.qdisc
 _OWNER = NETDEV_QUEUE.xmit_lock_owner
 
@@ -393,15 +395,19 @@ def _netif_reschedule_on(net, q: Qdisc, cpu: int) -> None:
     oq[tail % len(oq)] = q.id
     sd[SOFTNET.oq_tail] = tail + 1
     sem.release()  # local_irq_restore; raise_softirq_irqoff(NET_TX_SOFTIRQ)
+    if sd[_WMEM_SLEEPING]:
+        wake_cpu(net, cpu)  # the CPU sleeps for send-buffer space: get it to run NET_TX
 
 
 def net_tx_action() -> bool:
     """The NET_TX softirq: run every qdisc on this CPU's output_queue.
 
-    Takes the whole list (with irqs off), then for each qdisc: trylock its
-    root_lock; on success clear SCHED and qdisc_run(); on failure put it back
-    (unless deactivated), exactly as 3.13.  The completion queue (freeing
-    skbs) has no counterpart.  Returns whether there was work.
+    Takes the whole list (with irqs off), then for each locked qdisc: up to
+    4.15 (3.13, the seed) trylock its root_lock, on success clear SCHED and
+    qdisc_run(), on failure put it back (unless deactivated); from 4.16 take
+    root_lock (spin_lock), then clear SCHED and qdisc_run().  A NOLOCK qdisc
+    is run directly (its seqlock trylock serialises).  The completion queue
+    (freeing skbs) has no counterpart.  Returns whether there was work.
     """
     sd = this.sd
     head = sd[SOFTNET.oq_head]
@@ -420,6 +426,7 @@ def net_tx_action() -> bool:
     sd[SOFTNET.net_tx_action] += 1
     locks = this.locks
     atomics = net.atomics
+    trylock = net.profile.tx_action_trylock
     for qid in batch:
         q = net.qdiscs[qid]
         if q.f[_QFLAGS] & TCQ_F_NOLOCK:
@@ -429,7 +436,12 @@ def net_tx_action() -> bool:
                 qdisc_run(q)
             continue
         root = locks[q.root_lock]
-        if root.trylock():
+        if not trylock:
+            root.lock()
+            atomics.clear_bit(q.base + _QSTATE, QDISC_STATE_SCHED)
+            qdisc_run(q)
+            root.unlock()
+        elif root.trylock():
             atomics.clear_bit(q.base + _QSTATE, QDISC_STATE_SCHED)
             qdisc_run(q)
             root.unlock()

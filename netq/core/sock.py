@@ -7,7 +7,9 @@ the NIC, ``dropped_ctl`` by any other context through an atomic add.
 """
 from __future__ import annotations
 
-from shm.kstructs import SOCK
+import posix_ipc
+
+from shm.kstructs import SOCK, SOFTNET
 
 from .percpu import this
 
@@ -77,3 +79,54 @@ def sk_dropped(sk: Sock, length: int) -> None:
         at = this.net.atomics
         at.fetch_add(sk.base + SOCK.dropped_ctl, 1)
         at.fetch_add(sk.base + SOCK.dropped_ctl_bytes, length + SKB_TRUESIZE_OVERHEAD)
+
+
+# -- waiting for send-buffer space (net/core/sock.c) -------------------------------------
+#: a sleeping CPU re-checks its phase and abort flags this often
+WMEM_WAIT_S = 0.002
+
+
+def sock_writeable_half(sk: Sock, sndbuf: int) -> bool:
+    """sock_def_write_space()'s test: sk_wmem_alloc at most half of sk_sndbuf."""
+    return sk_wmem_alloc(sk) * 2 <= sndbuf
+
+
+def sock_wait_for_wmem(net, cpu: int, writable) -> bool:
+    """Sleep until a socket of this CPU has send-buffer space again.
+
+    Mirrors sock_alloc_send_pskb() blocking in sock_wait_for_wmem(): the
+    sender publishes that it sleeps (``wmem_sleeping``; SOCK_NOSPACE), re-
+    tests (``writable()``: a completion may have freed space meanwhile; the
+    kernel's smp_mb and re-test), then sleeps on its wait semaphore until
+    sock_def_write_space (the NIC's TX completion, once a socket is half
+    empty) or a raised softirq (:func:`wake_cpu`) posts it, or
+    ``WMEM_WAIT_S`` passes (a bounded wait, so the phase and abort flags are
+    seen; the kernel's sk_sndtimeo).  Returns whether it slept.
+
+    A waker that takes the flag after a timeout or a successful re-test
+    leaves one post behind; the next wait then returns at once (a spurious
+    wakeup, as the kernel allows).
+    """
+    sd = net.softnet[cpu]
+    sd[SOFTNET.wmem_sleeping] = 1
+    flag = net.softnet_base[cpu] + SOFTNET.wmem_sleeping
+    if writable():
+        net.atomics.xchg(flag, 0)
+        return False
+    sd[SOFTNET.wmem_sleeps] += 1
+    try:
+        net.cpu_wake[cpu].acquire(WMEM_WAIT_S)
+    except posix_ipc.BusyError:
+        net.atomics.xchg(flag, 0)
+    return True
+
+
+def wake_cpu(net, cpu: int) -> bool:
+    """Wake ``cpu`` if it sleeps in sock_wait_for_wmem (wake_up on its wait
+    queue; for a raised softirq, the IPI that gets the CPU to run it).
+    Returns whether it was asleep."""
+    if net.softnet[cpu][SOFTNET.wmem_sleeping] and \
+            net.atomics.xchg(net.softnet_base[cpu] + SOFTNET.wmem_sleeping, 0):
+        net.cpu_wake[cpu].release()
+        return True
+    return False
