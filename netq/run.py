@@ -18,6 +18,7 @@ import sys
 
 from .config import ConfigError, RunConfig, from_dict
 from .presets import Preset, default_preset, presets
+from .profiles import PROFILES, STRATEGIES
 
 try:
     import tomllib
@@ -54,8 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tx-queues", type=int, help="TX queues of the first device")
     p.add_argument("--ring-size", type=int, help="TX ring descriptors per queue (power of two)")
     p.add_argument("--qdisc", help="qdisc of the first device: default, pfifo_fast, pfifo, mq, noqueue")
-    p.add_argument("--strategy", help="how a locked qdisc is entered: rootlock, busylock")
-    p.add_argument("--profile", help="kernel profile: 2.6.37, 3.13, 6.18")
+    p.add_argument("--strategy", help="how a locked qdisc is entered: " + ", ".join(STRATEGIES))
+    p.add_argument("--profile", help="kernel profile: " + ", ".join(PROFILES))
     p.add_argument("--xps", action="append", metavar="QUEUE=MASK",
                    help="XPS for the first device as tx-QUEUE/xps_cpus takes it (hex mask, "
                         "comma-separated 32-bit groups); repeatable")
