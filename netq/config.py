@@ -19,7 +19,7 @@ from .core.bitmap import MaskError, bitmap_parse
 from .profiles import DEFAULT_PROFILE, PROFILES, STRATEGIES
 
 DEVICE_KINDS = ("phys", "vlan", "tunnel")
-QDISC_KINDS = ("default", "pfifo_fast", "pfifo", "mq", "noqueue")
+QDISC_KINDS = ("default", "pfifo_fast", "pfifo", "fq", "mq", "noqueue")
 SELECT_QUEUE = ("none", "priority")
 PROTOS = ("udp", "tcp")
 TC_MAX_QUEUE = 16
@@ -296,6 +296,8 @@ class RunConfig:
                 raise ConfigError(f"{p}.kind", f"one of {', '.join(DEVICE_KINDS)}")
             if d.qdisc not in QDISC_KINDS:
                 raise ConfigError(f"{p}.qdisc", f"one of {', '.join(QDISC_KINDS)}")
+            if d.qdisc == "fq" and self.profile == "2.6.37":
+                raise ConfigError(f"{p}.qdisc", "fq came with 3.12: use a profile of 3.13 or later")
             if d.is_virtual:
                 if d.qdisc not in ("default", "noqueue"):
                     raise ConfigError(f"{p}.qdisc", "virtual devices are noqueue (IFF_NO_QUEUE)")

@@ -40,6 +40,7 @@ from shm.kstructs import (
     TCQ_F_NOLOCK,
     TCQ_F_ONETXQUEUE,
     DEFER_NODE,
+    FQ_FLOW,
     DEFER_NODES_PER_CPU,
 )
 from shm.layout import Layout
@@ -58,6 +59,7 @@ from .drivers.virtual import ip_tunnel_xmit, select_queue_by_priority, vlan_dev_
 from .profiles import PROFILES
 from .sched.sch_generic import QDISC_OPS, Qdisc
 from .sched import sch_fifo, sch_mq  # noqa: F401  (register their ops)
+from .sched.sch_fq import FQ_FLOW_RING, FQ_LIMIT, fq_init
 
 NOOP_QDISC = 0
 NOQUEUE_QDISC = 1
@@ -161,7 +163,8 @@ class Net:
                     flags |= TCQ_F_ONETXQUEUE
                 for k in range(d.tx_queues):
                     txq_qdisc[txq_base[i] + k] = len(plans)
-                plans.append(_QdiscPlan(f"{d.name} {kind}", kind, i, txq_base[i], d.tx_queue_len,
+                limit = FQ_LIMIT if kind == "fq" else d.tx_queue_len
+                plans.append(_QdiscPlan(f"{d.name} {kind}", kind, i, txq_base[i], limit,
                                         flags, "root"))
         nq = len(plans)
         self.nsock = sum(len(t.cpus if t.cpus is not None else range(cfg.cpus)) * t.sockets_per_cpu
@@ -196,10 +199,17 @@ class Net:
         for i, d in enumerate(devs):
             if not d.is_virtual:
                 ring_sections(lay, f"txring{i}", d.tx_queues, d.ring_size)
+        #: fq: one flow per socket plus the orphan flow
+        self.fq_nflows = max(self.nsock, 1) + 1
+        nfq = 0
         for qid, p in enumerate(plans):
             if p.kind in ("pfifo_fast", "pfifo"):
                 ring_sections(lay, f"qband{qid}", QDISC_BANDS if p.kind == "pfifo_fast" else 1,
                               _ring_size_for(p.limit))
+            elif p.kind == "fq":
+                ring_sections(lay, f"qband{qid}", self.fq_nflows, FQ_FLOW_RING)
+                nfq += 1
+        lay.add("fq_flows", FQ_FLOW, max(nfq * self.fq_nflows, 1))
         self.layout = lay
 
         # -- IPC objects --------------------------------------------------------------
@@ -285,6 +295,7 @@ class Net:
 
         self.qdiscs: list[Qdisc] = []
         qsec = lay["qdisc"]
+        fq_next = 0
         for qid, p in enumerate(plans):
             q = Qdisc(qid, p.name, QDISC_OPS[p.kind], region.section_words("qdisc", qid),
                       qsec.base(qid), LOCKS_PER_QDISC * qid, LOCKS_PER_QDISC * qid + 1)
@@ -312,6 +323,12 @@ class Net:
             if p.kind in ("pfifo_fast", "pfifo"):
                 nb = QDISC_BANDS if p.kind == "pfifo_fast" else 1
                 q.bands = [Ring(region, f"qband{qid}", b) for b in range(nb)]
+            elif p.kind == "fq":
+                q.bands = [Ring(region, f"qband{qid}", b) for b in range(self.fq_nflows)]
+                q.flows = [region.section_words("fq_flows", fq_next * self.fq_nflows + b)
+                           for b in range(self.fq_nflows)]
+                fq_next += 1
+                fq_init(q)
             self.qdiscs.append(q)
         self.qdisc_parent = [p.parent for p in plans]
         for q in self.qdiscs:

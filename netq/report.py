@@ -157,6 +157,10 @@ def text(res: dict) -> str:
             continue
         parent = "root" if q["parent"] == "root" else f"parent {q['parent']}"
         extra = " bands 3 priomap 1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1" if q["kind"] == "pfifo_fast" else ""
+        fq = q.get("fq")
+        if fq:
+            extra = (f" limit {fq['limit']}p flow_limit {fq['flow_limit']}p quantum {fq['quantum']}b "
+                     f"initial_quantum {fq['initial_quantum']}b nopacing")
         out.append(f"qdisc {q['kind']} 0: dev {q['device']} {parent}{extra}")
         out.append(f" Sent {q['sent_bytes']} bytes {q['sent_packets']} pkt (dropped {q['dropped']}, "
                    f"overlimits {q['overlimits']} requeues {q['requeues']})")
@@ -164,6 +168,8 @@ def text(res: dict) -> str:
         if q.get("bulk_lists"):
             extra += (f", bulk dequeues {q['bulk_lists']} "
                       f"({q['bulk_skbs'] / q['bulk_lists']:.1f} skbs each)")
+        if fq:
+            extra += f", flows_plimit {fq['flows_plimit']}"
         if q.get("defer_splices"):
             extra += (f", defer_list splices {q['defer_splices']} "
                       f"({q['defer_spliced'] / q['defer_splices']:.1f} skbs each)")

@@ -28,7 +28,9 @@ Schema (``version`` 1); times in ns unless a key says otherwise:
                        qlen, bypass, runs, run_packets, bulk_lists and bulk_skbs
                        (bulk dequeue: lists of more than one skb, skbs in
                        them), defer_splices and defer_spliced (defer:
-                       defer_list splices, skbs taken by them)
+                       defer_list splices, skbs taken by them); fq qdiscs
+                       also ``fq``: limit, flow_limit, quantum,
+                       initial_quantum, flows_plimit (drops of full flows)
 ``locks``              /proc/lock_stat rows with at least one acquisition
 ``drops``              {reason: count} for every named reason
 ``messages``           kernel messages: text, device, printed, suppressed
@@ -87,6 +89,11 @@ def qdisc_rows(net) -> list[dict]:
                         **{k: f[getattr(QDISC, k)] for k in _QDISC_EXTRA})
         rows.append({"kind": q.ops.id, "name": q.name, "device": q.dev.name,
                      "parent": net.qdisc_parent[q.id], **{k: int(v) for k, v in vals.items()}})
+        if q.ops.id == "fq":
+            rows[-1]["fq"] = {"limit": int(f[QDISC.limit]), "flow_limit": int(f[QDISC.fq_flow_plimit]),
+                              "quantum": int(f[QDISC.fq_quantum]),
+                              "initial_quantum": int(f[QDISC.fq_initial_quantum]),
+                              "flows_plimit": int(f[QDISC.fq_flows_plimit])}
     for d in net.devices:
         if d.cfg.is_virtual or d.cfg.qdisc == "noqueue":
             rows.append({"kind": "noqueue", "name": f"{d.name} noqueue", "device": d.name,

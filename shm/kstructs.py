@@ -87,6 +87,7 @@ DROP_REASONS = (
     "VIRT_QUEUE_STOPPED",  # noqueue: "Virtual device %s asks to queue packet!"
     "DEV_DOWN",            # noqueue branch with !IFF_UP (-ENETDOWN)
     "DEFER_LIMIT",         # defer: defer_count > q->limit (the kernel says QDISC_DROP)
+    "FQ_FLOW_LIMIT",       # fq: the flow already holds flow_plimit skbs
 )
 DROP = {name: i for i, name in enumerate(DROP_REASONS)}
 NDROP = len(DROP_REASONS)
@@ -217,7 +218,27 @@ QDISC = Record(
         ("defer_last_cpu", "CPU that last pushed onto defer_list (bounce cost); racy, hint only"),
         ("defer_splices", "defer_list splices by the CPU that found it empty; root_lock"),
         ("defer_spliced", "skbs taken by those splices; root_lock"),
+        ("fq_new_head", "fq: first flow of new_flows (flow index + 1, 0: empty); root_lock"),
+        ("fq_new_tail", "fq: last flow of new_flows; root_lock"),
+        ("fq_old_head", "fq: first flow of old_flows; root_lock"),
+        ("fq_old_tail", "fq: last flow of old_flows; root_lock"),
+        ("fq_quantum", "fq: credit a flow gets per round (bytes); rtnl"),
+        ("fq_initial_quantum", "fq: credit of a new flow (bytes); rtnl"),
+        ("fq_flow_plimit", "fq: skbs a flow may hold; rtnl"),
+        ("fq_flows_plimit", "fq: drops because a flow held flow_plimit skbs; root_lock"),
     ],
+)
+
+# -- fq flows (net/sched/sch_fq.c struct fq_flow): one per socket, plus orphans -----------
+FQ_FLOW = Record(
+    "fq_flow",
+    [
+        ("next", "next flow on its list (flow index + 1, 0 at the end); root_lock"),
+        ("list", "0 detached, 1 on new_flows, 2 on old_flows; root_lock"),
+        ("credit", "bytes it may still send this round; root_lock"),
+        ("age", "monotonic ns it was detached (flow_refill_delay); root_lock"),
+    ],
+    pad=False,
 )
 
 # -- defer_list nodes (6.19): an skb waiting on a qdisc's lock-free list --------------------

@@ -84,6 +84,9 @@ class Qdisc_ops:
     #: (q) -> list of descriptors purged
     reset: Callable[["Qdisc"], list] | None
     static_flags: int = 0
+    #: (q) -> the drop reason of the enqueue that just returned a drop
+    #: (default QDISC_DROP)
+    drop_reason: Callable[["Qdisc"], str] | None = None
 
 
 class Qdisc:
@@ -91,7 +94,7 @@ class Qdisc:
     FIFOs as :class:`shm.ring.Ring`, and its two locks by id."""
 
     __slots__ = ("id", "name", "ops", "f", "base", "dev", "dev_queue", "root_lock", "busylock",
-                 "seqlock", "band_locks", "bands", "children", "enqueue")
+                 "seqlock", "band_locks", "bands", "children", "enqueue", "flows")
 
     def __init__(self, qid: int, name: str, ops: Qdisc_ops, f: memoryview, base: int,
                  root_lock: int, busylock: int) -> None:
@@ -110,6 +113,8 @@ class Qdisc:
         self.band_locks: list[int] = []
         self.bands: list = []
         self.children: list[Qdisc] = []
+        #: fq: the flow records (FQ_FLOW), one per ring of ``bands``
+        self.flows: list = []
         #: q->enqueue: None for noqueue (the __dev_queue_xmit test)
         self.enqueue = ops.enqueue
 
@@ -241,7 +246,11 @@ def qdisc_enqueue(skb: SkBuff, q: Qdisc) -> int:
         this.sd[SOFTNET.enqueued] += 1
     else:
         f[_DROPS] += 1
-        reason = "NOOP_QDISC" if q.ops.id == "noop" else "QDISC_DROP"
+        ops = q.ops
+        if ops.id == "noop":
+            reason = "NOOP_QDISC"
+        else:
+            reason = ops.drop_reason(q) if ops.drop_reason else "QDISC_DROP"
         kfree_skb(skb, reason)
     return rc
 
