@@ -20,6 +20,9 @@ class Preset:
     variants: list[tuple[str, RunConfig]] = field(default_factory=list)
     #: result keys the comparison table shows, with headings
     compare: tuple[tuple[str, str], ...] = ()
+    #: ratios printed under the table: (numerator label, denominator label,
+    #: what it is), each as delivered pps and CPU ns per packet
+    ratios: tuple[tuple[str, str, str], ...] = ()
 
     def configs(self) -> list[tuple[str, RunConfig]]:
         return [(label, copy.deepcopy(cfg)) for label, cfg in self.variants]
@@ -112,25 +115,51 @@ ANCHORS = {
     "busylock": "~600 kpps (same box, busylock); 16 Mpps (240 senders, FQ, 6.18)",
     "nolock": "1/2/4 threads 2465/4304/7898 kpps (pktgen, no bypass)",
     "nolock+bypass": "2889/5188/9589 kpps (ba27b4cdaaa6)",
+    "busylock 6.18": "16 Mpps, system CPU 52% (240 senders, 30 queues, FQ)",
     "defer": "29 Mpps, system CPU 52% -> 24% (100dfa74cad9)",
+    "fq busylock 6.18": "16 Mpps, system CPU 52% (240 senders, 30 queues, FQ)",
+    "fq defer": "29 Mpps, system CPU 24% (100dfa74cad9)",
 }
 
 
+#: SO_SNDBUF of the generations workload: 83 skbs of 1000 bytes (1576 with
+#: their truesize) in flight per socket, under fq's flow_limit of 100
+GENERATIONS_SNDBUF = 131072
+
+
 def _generation_variants(duration: float) -> list[tuple[str, RunConfig]]:
-    """One workload (4 senders flooding one TX queue) under every generation."""
-    gens = [("rootlock", "2.6.37", "rootlock"), ("busylock", "3.13", "busylock"),
-            ("nolock", "4.19", "nolock"), ("nolock+bypass", "6.18", "nolock"),
-            ("defer", "6.19", "defer")]
+    """One workload (4 senders flooding one TX queue) under every generation,
+    on the default pfifo_fast; then busylock (6.18) and defer (6.19) on fq,
+    the qdisc of the kernel's defer_list figures (it never bypasses)."""
+    gens = [("rootlock", "2.6.37", "rootlock", "pfifo_fast"),
+            ("busylock", "3.13", "busylock", "pfifo_fast"),
+            ("nolock", "4.19", "nolock", "pfifo_fast"),
+            ("nolock+bypass", "6.18", "nolock", "pfifo_fast"),
+            ("busylock 6.18", "6.18", "busylock", "pfifo_fast"),
+            ("defer", "6.19", "defer", "pfifo_fast"),
+            ("fq busylock 6.18", "6.18", "busylock", "fq"),
+            ("fq defer", "6.19", "defer", "fq")]
     out = []
-    for label, profile, strategy in gens:
+    for label, profile, strategy, qdisc in gens:
         out.append((label, RunConfig(
-            name=f"gen-{label}", cpus=4, duration=duration, seed=1, profile=profile,
-            strategy=strategy,
+            name=f"gen-{label.replace(' ', '-')}", cpus=4, duration=duration, seed=1,
+            profile=profile, strategy=strategy,
             costs=CostConfig(enqueue_ns=1000, dequeue_ns=1000, xmit_ns=2000, bounce_ns=1000),
-            devices=[DeviceConfig(name="eth0", tx_queues=1, ring_size=256)],
-            traffic=[TrafficConfig(sockets_per_cpu=1, proto="udp", length=1000)],
+            devices=[DeviceConfig(name="eth0", tx_queues=1, ring_size=256, qdisc=qdisc)],
+            traffic=[TrafficConfig(sockets_per_cpu=1, proto="udp", length=1000,
+                                   sndbuf=GENERATIONS_SNDBUF)],
         )))
     return out
+
+
+#: the kernel's defer_list figures (commit 100dfa74cad9: 240 UDP senders, 30
+#: TX queues, FQ): 16 -> 29 Mpps, system CPU 52% -> 24%
+DEFER_KERNEL = ("kernel (FQ, 240 senders): pps 1.81x, CPU per packet 0.25x "
+                "(system CPU 52% -> 24% while pps rose 16 -> 29 Mpps)")
+RATIOS_GENERATIONS = (
+    ("defer", "busylock 6.18", "defer / busylock, pfifo_fast"),
+    ("fq defer", "fq busylock 6.18", "defer / busylock, fq"),
+)
 
 
 def recursion_devices(stack_depth: int = 9) -> list[DeviceConfig]:
@@ -182,14 +211,19 @@ def presets(duration: float = 2.0) -> dict[str, Preset]:
             "generations", "fifteen years of answers to the contended qdisc lock, one workload",
             "Four senders flood one TX queue under each kernel generation's strategy: every "
             "sender takes root_lock (rootlock); senders that find the qdisc running queue on "
-            "busylock first (busylock); pfifo_fast without a root lock, serialised by a "
-            "seqlock trylock and the MISSED bit (nolock, then with the empty-queue bypass); "
-            "senders push onto a lock-free defer_list and one of them sends for all "
-            "(defer). Emulated costs include a 1 us cache-line bounce whenever a lock or the "
-            "defer_list head changes CPU. The kernel's own figures are beside each row; "
-            "compare the direction and the mechanism, not the magnitude (see README: Load "
-            "studies).",
-            _generation_variants(duration), COMPARE_GENERATIONS),
+            "busylock first (busylock, 3.13 and 6.18: BQL, bulk dequeue); pfifo_fast without a "
+            "root lock, serialised by a seqlock trylock and the MISSED bit (nolock, then with "
+            "the empty-queue bypass); senders push onto a lock-free defer_list and one of "
+            "them sends for all (defer). Then busylock and defer again on fq, which never "
+            "bypasses: the kernel measured defer on fq. On pfifo_fast a lone sender's "
+            "bypass does everything in one process, which busylock keeps (its waiters "
+            "sleep); on fq every skb is enqueued and dequeued, and defer's batching (one "
+            "root_lock per splice, 'defer_list splices' in tc) wins. Emulated costs include "
+            "a 1 us cache-line bounce whenever a lock or the defer_list head changes CPU. "
+            "SO_SNDBUF is 128 KiB so that no flow exceeds fq's flow_limit. The kernel's own "
+            "figures are beside each row; compare the direction and the mechanism, not the "
+            "magnitude (see README: Load studies).",
+            _generation_variants(duration), COMPARE_GENERATIONS, RATIOS_GENERATIONS),
         Preset(
             "recursion", "stacked virtual devices: a legal stack of 9 vlans and two loops",
             "Each noqueue device re-enters dev_queue_xmit on its lower device with the per-CPU "

@@ -259,4 +259,34 @@ def comparison(preset, results: list[dict]) -> str:
                                    for i, (c, w) in enumerate(zip(cells, widths)))
     out = ["", f"== {preset.name}: side by side ==", line(head)]
     out += [line(r) for r in rows]
+    rs = ratios(preset, results)
+    if rs:
+        from .presets import DEFER_KERNEL
+
+        out.append("")
+        for r in rs:
+            out.append(f"{r['what']}: pps {_ratio(r['pps'])}, CPU per packet "
+                       f"{_ratio(r['cpu_ns_per_packet'])}")
+        out.append(DEFER_KERNEL)
     return "\n".join(out)
+
+
+def ratios(preset, results: list[dict]) -> list[dict]:
+    """The preset's ratios (numerator / denominator variant) of delivered pps
+    and CPU ns per packet; None where a figure is missing."""
+    by = {r.get("label"): r for r in results}
+    out = []
+    for num, den, what in getattr(preset, "ratios", ()):
+        if num not in by or den not in by:
+            continue
+        a, b = by[num], by[den]
+        row = {"what": what, "numerator": num, "denominator": den}
+        for k in ("pps", "cpu_ns_per_packet"):
+            x, y = a.get(k), b.get(k)
+            row[k] = x / y if x is not None and y else None
+        out.append(row)
+    return out
+
+
+def _ratio(v) -> str:
+    return "-" if v is None else f"{v:.2f}x"

@@ -223,6 +223,8 @@ def run_preset(preset: Preset, json_path: str | None, quiet: bool = False) -> in
         doc["preset"] = preset.name
         if len(results) > 1:
             doc["variants"] = results
+        if preset.ratios:
+            doc["ratios"] = report.ratios(preset, results)
         with open(json_path, "w") as f:
             json.dump(doc, f, indent=1, default=str)
     return code

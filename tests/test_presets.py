@@ -74,3 +74,38 @@ def test_busylock_is_taken_only_while_the_qdisc_runs():
             assert taken > 0
         seen.add(cfg.strategy)
     assert seen == {"rootlock", "busylock"}
+
+
+def test_generations_runs_every_strategy_and_the_fq_pair():
+    """Each generation's variant runs its own mechanism: rootlock never takes
+    busylock, nolock never root_lock for enqueue, defer splices its
+    defer_list, fq never bypasses; BQL and bulk dequeue appear from their
+    kernels on.  The defer/busylock ratios are computed for both qdiscs."""
+    from netq.presets import GENERATIONS_SNDBUF
+    from netq.report import ratios
+
+    p = presets(0.5)["generations"]
+    results = []
+    for label, cfg in p.configs():
+        assert cfg.traffic[0].sndbuf == GENERATIONS_SNDBUF
+        res = _run(cfg)
+        res["label"] = label
+        results.append(res)
+        m = res["mechanism"]
+        (q,) = [r for r in res["qdiscs"] if r["kind"] in ("pfifo_fast", "fq")]
+        (txq,) = res["queues"]
+        profile = res["setup"]["profile"]["name"]
+        assert txq["bql"] == (profile != "2.6.37"), label
+        if profile in ("2.6.37", "3.13"):
+            assert q["bulk_lists"] == 0, label
+        if label in ("rootlock", "defer", "fq defer"):
+            assert m["busylock_taken"] == 0, label
+        if "defer" in label:
+            assert q["defer_splices"] > 0 and q["defer_spliced"] >= q["defer_splices"], label
+        else:
+            assert q["defer_splices"] == 0, label
+        if label.startswith("fq"):
+            assert q["kind"] == "fq" and q["bypass"] == 0, label
+    rs = ratios(p, results)
+    assert [r["what"] for r in rs] == ["defer / busylock, pfifo_fast", "defer / busylock, fq"]
+    assert all(r["pps"] > 0 and r["cpu_ns_per_packet"] > 0 for r in rs)
