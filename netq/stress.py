@@ -82,6 +82,7 @@ from .config import (
 from shm.ipc import child_pids
 
 from .profiles import PROFILES
+from .sched.sch_fq import FQ_FLOW_PLIMIT, FQ_LIMIT
 
 #: configuration i is a chaos run when --chaos is given and i % CHAOS_EVERY == CHAOS_AT
 CHAOS_EVERY, CHAOS_AT = 3, 2
@@ -195,6 +196,13 @@ def _random_config(rng: random.Random, seed: int, index: int, run_seconds: float
         # a legal stack passes at depth <= limit; sometimes deeper, to be cut
         depth = rng.randint(1, limit + 1) if rng.random() < 0.8 else rng.randint(limit + 2, limit + 4)
         devices += _stack(rng, lower, depth)
+    for d in devices:
+        if not d.is_virtual:
+            d.bql = rng.random() < 0.8
+            # fq (3.12+): never bypasses, one flow per socket (shrunk back
+            # to pfifo by _bound_drain if its flows could not drain in time)
+            if profile != "2.6.37" and d.qdisc != "noqueue" and rng.random() < 0.15:
+                d.qdisc = "fq"
     cfg.devices = devices
     by_name = {d.name: d for d in devices}
 
@@ -419,11 +427,20 @@ def drain_capacity_pps(cfg: RunConfig, d: DeviceConfig, slow_ns: int = 0) -> flo
     return 1e9 / per_ns if per_ns else math.inf
 
 
-def backlog_bound(d: DeviceConfig) -> int:
-    """Most skbs a physical device can hold: its qdiscs and its TX rings."""
+def backlog_bound(d: DeviceConfig, nsock: int = 0) -> int:
+    """Most skbs a physical device can hold: its qdiscs and its TX rings
+    (fq: flow_limit per flow, one flow per socket plus the orphan flow)."""
     nqdisc = d.tx_queues if d.qdisc == "mq" or (d.qdisc == "default" and d.tx_queues > 1) else 1
-    held = 0 if d.qdisc == "noqueue" else nqdisc * d.tx_queue_len
+    if d.qdisc == "fq":
+        held = min(FQ_LIMIT, FQ_FLOW_PLIMIT * (nsock + 1))
+    else:
+        held = 0 if d.qdisc == "noqueue" else nqdisc * d.tx_queue_len
     return held + d.tx_queues * d.ring_size
+
+
+def _nsock(cfg: RunConfig) -> int:
+    return sum(len(t.cpus if t.cpus is not None else range(cfg.cpus)) * t.sockets_per_cpu
+               for t in cfg.traffic)
 
 
 def _bound_drain(cfg: RunConfig, slow_ns: int = 0) -> None:
@@ -432,13 +449,15 @@ def _bound_drain(cfg: RunConfig, slow_ns: int = 0) -> None:
         if d.is_virtual:
             continue
         cap = drain_capacity_pps(cfg, d, slow_ns)
+        if d.qdisc == "fq" and backlog_bound(d, _nsock(cfg)) > cap * DRAIN_BOUND_S:
+            d.qdisc = "pfifo"  # fq's limits are its own: fall back to a FIFO we can shorten
         while backlog_bound(d) > cap * DRAIN_BOUND_S and d.tx_queue_len > 8:
             d.tx_queue_len = max(8, d.tx_queue_len // 2)
 
 
 def _max_slow_ns(cfg: RunConfig) -> int:
     """The largest slow_nic value that still drains every device in time."""
-    backlog = sum(backlog_bound(d) for d in cfg.devices if not d.is_virtual)
+    backlog = sum(backlog_bound(d, _nsock(cfg)) for d in cfg.devices if not d.is_virtual)
     return max(0, int(DRAIN_BOUND_S * 1e9 / max(backlog, 1)))
 
 

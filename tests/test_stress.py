@@ -121,7 +121,8 @@ def test_generator_covers_the_space():
     devs = [d for c in cfgs for d in c.devices]
     assert {c.cpus for c in cfgs} == {1, 2, 3, 4}
     assert {d.tx_queues for d in devs if not d.is_virtual} >= {1, 2, 4, 8}
-    assert {d.qdisc for d in devs if not d.is_virtual} >= {"default", "pfifo_fast", "pfifo", "mq"}
+    assert {d.qdisc for d in devs if not d.is_virtual} >= {"default", "pfifo_fast", "pfifo", "mq", "fq"}
+    assert {d.bql for d in devs if not d.is_virtual} == {True, False}
     assert {c.strategy for c in cfgs} == {None, "rootlock", "busylock"}
     assert {c.lock_fairness for c in cfgs} == {"fifo", "unfair"}
     assert {d.kind for d in devs} == {"phys", "vlan", "tunnel"}
