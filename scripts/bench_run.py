@@ -194,13 +194,15 @@ def aggregate(runs: list[dict]) -> dict:
 # part 2: NIC drain rate (in-process)
 # --------------------------------------------------------------------------
 def drain_config() -> RunConfig:
-    """The Net whose TX rings the NIC drain measurement fills."""
+    """The Net whose TX rings the NIC drain measurement fills (directly, not
+    through a driver: so no BQL, which would see completions of bytes it was
+    never told were queued)."""
     return RunConfig(
         name="bench_nic_drain",
         cpus=2,
         seed=SEED,
         devices=[DeviceConfig(name="eth0", tx_queues=DRAIN_RINGS, ring_size=DRAIN_RING_SIZE,
-                              line_rate_bps=0.0)],
+                              line_rate_bps=0.0, bql=False)],
         traffic=[TrafficConfig(sockets_per_cpu=SOCKETS_PER_CPU)],
     )
 

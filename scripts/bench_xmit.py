@@ -6,7 +6,9 @@
 One process, one emulated CPU (``Net.bind_cpu(0)``), no NIC process: the NIC
 is polled in-process *outside* the timed regions to empty the TX rings between
 repetitions.  Devices have ``line_rate_bps = 0`` (the NIC does not pace) and
-rings of 65536 descriptors, so a timed repetition never fills a ring.
+rings of 65536 descriptors, so a timed repetition never fills a ring, and no
+BQL (``bql = false``): nothing completes inside a timed region, so BQL would
+stop the queue after the first packet.
 
 Measured in one run (ns per packet, medians of interleaved repetitions):
 
@@ -114,10 +116,11 @@ class Bed:
     def __init__(self, owner: IpcOwner, queues: int) -> None:
         if queues == 1:
             dev = DeviceConfig(name="eth0", tx_queues=1, ring_size=RING_SIZE,
-                               tx_queue_len=TX_QUEUE_LEN, line_rate_bps=0.0)
+                               tx_queue_len=TX_QUEUE_LEN, line_rate_bps=0.0, bql=False)
         else:
             dev = DeviceConfig(name="eth0", tx_queues=queues, ring_size=RING_SIZE,
-                               tx_queue_len=TX_QUEUE_LEN, line_rate_bps=0.0, xps={0: "1"})
+                               tx_queue_len=TX_QUEUE_LEN, line_rate_bps=0.0, xps={0: "1"},
+                               bql=False)
         cfg = RunConfig(name=f"bench_xmit_{queues}q", cpus=1, seed=SEED, devices=[dev],
                         traffic=[TrafficConfig(sockets_per_cpu=4, proto="udp", connected=True)])
         self.net = Net(cfg, owner)
