@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Load studies: one workload swept over senders, locking strategies, lock
-fairness, TX queues and XPS maps, one supervised multi-process run per point.
+fairness, TX queues, XPS maps, kernel generations, qdiscs and lock waiting,
+one supervised multi-process run per point.
 
     python scripts/sweep.py STUDY [--out DIR] [--duration S] [--repeat N]
                                   [--bounce NS[,NS...]] [--quick] [--resume]
@@ -24,10 +25,28 @@ Studies (``--list`` prints them):
                 fifo locks, bounce_ns {0, 2000}.
 ``queues``      2 CPUs, TX queues {1, 2, 4, 8}, XPS 1:1 vs none, the same
                 traffic as ``xps``, bounce_ns {0, 2000}.
+``generations`` the kernel's busylock (profile 6.18) against the 6.19
+                defer_list (commit 100dfa74cad9) on one TX queue: senders in
+                {1, 2, 4, 8} x (busylock, 6.18) / (defer, 6.19) x qdisc
+                {pfifo_fast (bypasses an empty qdisc), fq (never bypasses:
+                the qdisc of the kernel's own defer_list measurement)} x lock
+                waiting {adaptive (spin briefly, then sleep: netq's default),
+                spin (waiters spin as kernel spinlocks do, yielding the core
+                when it is shared)}; fifo locks; the ``contention`` workload
+                and costs with ``bounce_ns`` 1000 (the ``generations``
+                preset's) and an SO_SNDBUF of 131072 bytes: a 1000-byte
+                packet charges 1576 bytes (truesize), so a socket has at most
+                83 skbs in flight, under fq's per-flow limit of 100 (a
+                flooding socket is throttled by its send buffer, not dropped
+                by fq).  The table and the JSON (``ratios``) give, per qdisc,
+                lock waiting and senders, defer / busylock for pps and CPU
+                per packet, beside the kernel's figures (1.8x pps: 16 -> 29
+                Mpps; system CPU 52% -> 24%).
 
 ``--quick`` runs fewer points (contention: 1 and 4 senders, bounce 0; xps: 1
-and 2 CPUs on 2 queues, bounce 0; queues: 1 and 4 queues, bounce 0) for 0.3 s
-each, once: a whole study takes well under a minute.  ``--duration`` and
+and 2 CPUs on 2 queues, bounce 0; queues: 1 and 4 queues, bounce 0;
+generations: 1 and 4 senders, adaptive lock waiting only, bounce 1000) for
+0.3 s each, once: a whole study takes well under a minute.  ``--duration`` and
 ``--repeat`` override the study's defaults (also with ``--quick``), as does
 ``--bounce``.  Repetitions are run round-robin (all points once, then all
 again), so a drift of the host's speed touches every point alike; repetition
@@ -41,8 +60,9 @@ Output, in ``--out`` (default ``./netq-studies``):
                 point, over the repetitions whose status is ok), ``machine``,
                 ``command`` (the exact argv), ``commands`` (with --resume,
                 also the earlier ones whose rows were kept), ``parameters``;
-                written at the end, and marked ``complete: false`` after an
-                interruption;
+                generations also ``ratios`` (:func:`ratios`) and ``kernel``
+                (:data:`KERNEL_DEFER`); written at the end, and marked
+                ``complete: false`` after an interruption;
 ``STUDY.png``   the plots (:mod:`plot` beside this file draws them; it can
                 redraw them from the JSON).
 
@@ -85,16 +105,37 @@ if ROOT not in sys.path:  # running from a checkout
 # SIGTERM/SIGHUP: the supervisor's scope raises it inside a run, ours between runs
 from shm.ipc import Terminated  # noqa: E402
 
+from netq.profiles import DEFAULT_PROFILE  # noqa: E402
+
 PROG = "sweep"
 JSON_VERSION = 1
 STRATEGIES = ("rootlock", "busylock", "nolock", "defer")
 FAIRNESS = ("fifo", "unfair")
 XPS_MODES = ("1:1", "none", "shared")
+#: generations: (strategy, profile) of the kernel before and after 100dfa74cad9
+GENERATIONS = (("busylock", "6.18"), ("defer", "6.19"))
+GEN_QDISCS = ("pfifo_fast", "fq")
+GEN_LOCK_WAIT = ("adaptive", "spin")
+#: generations: SO_SNDBUF; 1000-byte packets charge 1576 bytes (truesize) each, so a
+#: socket keeps at most 83 in flight: under fq's flow_plimit (100), no FQ_FLOW_LIMIT drops
+GEN_SNDBUF = 131072
+#: the kernel's figures for the defer_list against busylock (commit 100dfa74cad9)
+KERNEL_DEFER = {
+    "commit": "100dfa74cad9", "qdisc": "fq",
+    "pps_busylock": 16e6, "pps_defer": 29e6, "pps_ratio": 1.8,
+    "system_cpu_busylock": 0.52, "system_cpu_defer": 0.24, "system_cpu_ratio": 0.46,
+    #: system CPU per packet: (24% / 29 Mpps) / (52% / 16 Mpps)
+    "cpu_per_packet_ratio": 0.25,
+    "text": ("1.8x pps: 16 -> 29 Mpps; system CPU 52% -> 24%, i.e. 0.25x CPU per packet; "
+             "commit 100dfa74cad9"),
+}
 QUICK_DURATION = 0.3
 
 #: what identifies a point and repetition (``--resume`` matches on these)
-KEY = ("study", "cpus", "tx_queues", "xps", "strategy", "lock_fairness", "bounce_ns",
-       "duration_s", "rep")
+KEY = ("study", "cpus", "tx_queues", "xps", "profile", "strategy", "qdisc", "lock_fairness",
+       "lock_wait", "bounce_ns", "duration_s", "rep")
+#: columns kept as text in the JSON (a profile "6.18" is not a number)
+TEXT = ("xps", "profile", "qdisc", "lock_wait", "fault", "drops")
 #: how the run went, and its setup
 RUN = ("seed", "status", "invariants_ok", "exit_code", "fault", "elapsed_s", "loadavg_1m",
        "shared_cores", "processes", "host_cores", "lock_waiting", "lock_spin_ns",
@@ -124,6 +165,13 @@ class Point:
     lock_fairness: str
     bounce_ns: int
     duration_s: float
+    #: the kernel profile (netq's default unless the study asks for one)
+    profile: str = DEFAULT_PROFILE
+    #: the device's qdisc ("default": pfifo_fast on one TX queue, mq of pfifo_fast on more)
+    qdisc: str = "default"
+    #: lock waiting asked for: "spin", "block", "adaptive", or "auto" (netq
+    #: chooses from processes vs host cores; the row's lock_waiting says what)
+    lock_wait: str = "auto"
 
     def key(self, rep: int) -> tuple[str, ...]:
         d = asdict(self)
@@ -134,7 +182,11 @@ class Point:
         parts = [f"{self.cpus} cpu", f"{self.tx_queues} txq"]
         if self.xps != "-":
             parts.append(f"xps {self.xps}")
-        parts += [self.strategy, self.lock_fairness]
+        if self.study == "generations":
+            parts += [f"{self.strategy} ({self.profile})", self.qdisc, self.lock_fairness,
+                      f"{self.lock_wait} waiting"]
+        else:
+            parts += [self.strategy, self.lock_fairness]
         if self.bounce_ns:
             parts.append(f"bounce {self.bounce_ns}")
         return ", ".join(parts)
@@ -147,13 +199,21 @@ class Point:
             costs = CostConfig(enqueue_ns=1000, dequeue_ns=1000, xmit_ns=2000,
                                bounce_ns=self.bounce_ns)
             traffic = TrafficConfig(sockets_per_cpu=1, proto="udp", length=1000)
+        elif self.study == "generations":
+            costs = CostConfig(enqueue_ns=1000, dequeue_ns=1000, xmit_ns=2000,
+                               bounce_ns=self.bounce_ns)
+            traffic = TrafficConfig(sockets_per_cpu=1, proto="udp", length=1000,
+                                    sndbuf=GEN_SNDBUF)
         else:
             costs = CostConfig(bounce_ns=self.bounce_ns)
             traffic = TrafficConfig(sockets_per_cpu=4, proto="udp", connected=True, length=1000)
         return RunConfig(
             name=f"{self.study}: {self.label()}", cpus=self.cpus, duration=self.duration_s,
-            seed=rep + 1, strategy=self.strategy, lock_fairness=self.lock_fairness, costs=costs,
+            seed=rep + 1, profile=self.profile, strategy=self.strategy,
+            lock_fairness=self.lock_fairness,
+            lock_wait=None if self.lock_wait == "auto" else self.lock_wait, costs=costs,
             devices=[DeviceConfig(name="eth0", tx_queues=self.tx_queues, ring_size=256,
+                                  qdisc=self.qdisc,
                                   xps=xps_map(self.xps, self.cpus, self.tx_queues))],
             traffic=[traffic])
 
@@ -183,6 +243,8 @@ class Study:
     bounce: tuple[int, ...]
     #: (quick, duration, bounce values) -> points, in run order
     points: Callable[[bool, float, tuple[int, ...]], list[Point]]
+    #: bounce values with --quick (and no --bounce)
+    quick_bounce: tuple[int, ...] = (0,)
 
 
 def _contention(quick: bool, dur: float, bounce: tuple[int, ...]) -> list[Point]:
@@ -203,6 +265,17 @@ def _queues(quick: bool, dur: float, bounce: tuple[int, ...]) -> list[Point]:
             for b in bounce for n in queues for m in ("1:1", "none")]
 
 
+def _generations(quick: bool, dur: float, bounce: tuple[int, ...]) -> list[Point]:
+    """busylock (6.18) and defer (6.19) side by side: for every qdisc, lock
+    waiting and sender count the two strategies run one after the other."""
+    senders = (1, 4) if quick else (1, 2, 4, 8)
+    waits = ("adaptive",) if quick else GEN_LOCK_WAIT
+    return [Point("generations", n, 1, "-", s, "fifo", b, dur, profile=prof, qdisc=qd,
+                  lock_wait=w)
+            for b in bounce for qd in GEN_QDISCS for w in waits for n in senders
+            for s, prof in GENERATIONS]
+
+
 STUDIES: dict[str, Study] = {s.name: s for s in (
     Study("contention", "1 TX queue, 1/2/4/8 senders: rootlock/busylock/nolock/defer x fifo/unfair",
           1.5, 3, (0, 2000), _contention),
@@ -210,6 +283,9 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
           2.0, 3, (0, 2000), _xps),
     Study("queues", "2 CPUs, 1/2/4/8 TX queues, XPS 1:1 vs none",
           3.0, 3, (0, 2000), _queues),
+    Study("generations", "1 TX queue, 1/2/4/8 senders: busylock (6.18) vs defer (6.19) "
+          "x pfifo_fast/fq x adaptive/spin lock waiting",
+          1.5, 3, (1000,), _generations, quick_bounce=(1000,)),
 )}
 
 
@@ -276,7 +352,7 @@ def parse_args(argv: list[str]) -> Options | None:
         if not bounce or any(not 0 <= b <= 10**8 for b in bounce) or len(set(bounce)) != len(bounce):
             raise Usage(f"--bounce: distinct integers from 0 to 100000000 ns, got {a.bounce!r}")
     else:
-        bounce = (0,) if a.quick else st.bounce
+        bounce = st.quick_bounce if a.quick else st.bounce
     return Options(st, a.out, float(dur), rep, bounce, a.quick, a.resume)
 
 
@@ -431,6 +507,34 @@ def medians(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def ratios(ms: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """generations: defer (6.19) over busylock (6.18), per bounce_ns, qdisc,
+    lock waiting and senders where both have a median pps: the pps ratio and
+    the CPU-per-packet ratio (None if either CPU median is missing), with the
+    medians they come from.  Sorted by bounce_ns, qdisc, lock_wait, cpus."""
+    by: dict[tuple, dict[str, dict]] = {}
+    for m in ms:
+        if m["study"] != "generations":
+            continue
+        by.setdefault((m["bounce_ns"], m["qdisc"], m["lock_wait"], m["cpus"]), {})[m["strategy"]] = m
+    out = []
+    order = {q: i for i, q in enumerate(GEN_QDISCS)}
+    worder = {w: i for i, w in enumerate(GEN_LOCK_WAIT)}
+    for (b, qd, w, n), st in sorted(by.items(), key=lambda kv: (
+            kv[0][0], order.get(kv[0][1], 9), str(kv[0][1]), worder.get(kv[0][2], 9),
+            str(kv[0][2]), kv[0][3])):
+        old, new = st.get("busylock"), st.get("defer")
+        if not old or not new or not old["pps"] or new["pps"] is None:
+            continue
+        oc, nc = old["cpu_ns_per_packet"], new["cpu_ns_per_packet"]
+        out.append({"bounce_ns": b, "qdisc": qd, "lock_wait": w, "cpus": n,
+                    "pps_ratio": new["pps"] / old["pps"],
+                    "cpu_ns_per_packet_ratio": nc / oc if oc and nc is not None else None,
+                    "busylock_pps": old["pps"], "defer_pps": new["pps"],
+                    "busylock_cpu_ns_per_packet": oc, "defer_cpu_ns_per_packet": nc})
+    return out
+
+
 def machine_info() -> dict[str, Any]:
     model = None
     try:
@@ -460,6 +564,8 @@ def machine_info() -> dict[str, Any]:
 
 
 def _table(study: str, ms: list[dict[str, Any]]) -> str:
+    """The medians as a text table; generations adds the defer / busylock
+    ratios beside the kernel's figures."""
     cols = [("cpus", "cpus"), ("tx_queues", "txq"), ("xps", "xps"), ("strategy", "strategy"),
             ("lock_fairness", "fair"), ("bounce_ns", "bounce"), ("pps", "pps"),
             ("cpu_ns_per_packet", "cpu us/pkt"), ("acq_bounces_per_packet", "acq-b/pkt"),
@@ -468,6 +574,18 @@ def _table(study: str, ms: list[dict[str, Any]]) -> str:
             ("ok", "ok")]
     if study == "contention":
         cols = [c for c in cols if c[0] not in ("tx_queues", "xps")]
+    elif study == "generations":
+        keep = ["strategy", "qdisc", "lock_wait", "cpus", "pps", "cpu_ns_per_packet",
+                "owner_ahead_per_relock", "packets_per_qdisc_run", "ctx_switches_per_packet", "ok"]
+        if len({m["bounce_ns"] for m in ms}) > 1:
+            keep.insert(4, "bounce_ns")
+        names = dict(cols, qdisc="qdisc", lock_wait="lock wait")
+        cols = [(k, names[k]) for k in keep]
+        order = {q: i for i, q in enumerate(GEN_QDISCS)}
+        worder = {w: i for i, w in enumerate(GEN_LOCK_WAIT)}
+        sorder = {s: i for i, (s, _) in enumerate(GENERATIONS)}
+        ms = sorted(ms, key=lambda m: (m["bounce_ns"], order.get(m["qdisc"], 9), worder.get(
+            m["lock_wait"], 9), m["cpus"], sorder.get(m["strategy"], 9)))
     else:
         cols = [c for c in cols if c[0] not in ("strategy", "lock_fairness", "owner_ahead_per_relock")]
 
@@ -485,7 +603,24 @@ def _table(study: str, ms: list[dict[str, Any]]) -> str:
     body = [[fmt(k, m[k]) if k != "ok" else f"{m['ok']}/{m['reps']}" for k, _ in cols] for m in ms]
     head = [h for _, h in cols]
     w = [max(len(x) for x in col) for col in zip(head, *body)]
-    return "\n".join("  ".join(c.rjust(n) for c, n in zip(r, w)) for r in [head] + body)
+    lines = ["  ".join(c.rjust(n) for c, n in zip(r, w)) for r in [head] + body]
+    if study == "generations":
+        lines += ["", "defer (6.19) / busylock (6.18), ratios of medians; the kernel: "
+                  + KERNEL_DEFER["text"]]
+        rs = ratios(ms)
+        many = len({r["bounce_ns"] for r in rs}) > 1
+        for r in rs:
+            where = f"{r['qdisc']}, {r['lock_wait']}, {r['cpus']} sender{'s' if r['cpus'] > 1 else ''}"
+            if many:
+                where += f", bounce {r['bounce_ns']}"
+            cpu = r["cpu_ns_per_packet_ratio"]
+            lines.append(f"  {where + ':':<32} defer / busylock: pps {r['pps_ratio']:.2f}x, "
+                         f"CPU ns/pkt {'-' if cpu is None else format(cpu, '.2f') + 'x'}"
+                         f"   (kernel: pps {KERNEL_DEFER['pps_ratio']}x, CPU ns/pkt "
+                         f"{KERNEL_DEFER['cpu_per_packet_ratio']}x)")
+        if not rs:
+            lines.append("  (no qdisc, lock waiting and sender count with a median for both)")
+    return "\n".join(lines)
 
 
 # -- the sweep --------------------------------------------------------------------------------
@@ -567,8 +702,7 @@ def _earlier_commands(opts: Options) -> list[str]:
 def _finish(opts: Options, plan: list[tuple[Point, int]], meta: dict, complete: bool) -> dict:
     """Write STUDY.json from the CSV rows that belong to this plan."""
     keys = {p.key(r) for p, r in plan}
-    rows = [{k: _typed(v) if k not in ("xps", "fault", "drops") else (v or None)
-             for k, v in r.items()}
+    rows = [{k: _typed(v) if k not in TEXT else (v or None) for k, v in r.items()}
             for r in read_rows(opts.csv_path) if tuple(r[k] for k in KEY) in keys]
     doc = {
         "version": JSON_VERSION,
@@ -588,6 +722,9 @@ def _finish(opts: Options, plan: list[tuple[Point, int]], meta: dict, complete: 
         "rows": rows,
         "medians": medians(rows),
     }
+    if opts.study.name == "generations":
+        doc["ratios"] = ratios(doc["medians"])
+        doc["kernel"] = KERNEL_DEFER
     path = os.path.join(opts.out, f"{opts.study.name}.json")
     with open(path + ".tmp", "w") as f:
         json.dump(doc, f, indent=1)

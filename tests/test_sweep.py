@@ -1,6 +1,9 @@
 """scripts/sweep.py: a quick study writes its CSV, JSON and PNG with one row
 per point; --resume skips what is done; Ctrl-C exits 130 with nothing left
-in /dev/shm; bad arguments exit 2 with one line.
+in /dev/shm; bad arguments exit 2 with one line; the generations study
+(busylock 6.18 vs defer 6.19 x pfifo_fast/fq x adaptive/spin waiting) runs
+the configs it names and reports defer / busylock ratios; the other studies'
+configs are what they were before it.
 
 The studies are run as a user runs them, in a subprocess with a hard
 timeout, with ``--quick`` (0.3 s per point, few points).  Timing effects are
@@ -20,6 +23,10 @@ import time
 
 import pytest
 
+from netq.config import CostConfig, DeviceConfig, RunConfig, TrafficConfig
+from netq.core.sock import skb_truesize
+from netq.profiles import DEFAULT_PROFILE
+from netq.sched.sch_fq import FQ_FLOW_PLIMIT
 from shm.ipc import netq_objects
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -252,3 +259,150 @@ def test_full_plans_cover_every_axis():
     assert {r for _, r in plan[:half]} == {0} and {r for _, r in plan[half:]} == {1}
     cfg = next(p for p, _ in c if p.cpus == 8).config(1)
     assert cfg.validate() and cfg.seed == 2 and cfg.costs.xmit_ns == 2000
+
+
+# -- generations -------------------------------------------------------------------------------
+GEN = (("busylock", "6.18"), ("defer", "6.19"))
+
+
+def gen_points(*args: str) -> list:
+    return [p for p, r in sweep.parse_args(["generations", *args]).plan() if r == 0]
+
+
+def test_generations_plans():
+    quick = sweep.parse_args(["generations", "--quick"])
+    assert (quick.duration, quick.repeat, quick.bounce) == (0.3, 1, (1000,))
+    pts = gen_points("--quick")
+    assert len(pts) == len(set(pts)) == 2 * 2 * 2  # senders x strategies x qdiscs
+    assert {(p.cpus, p.strategy, p.profile, p.qdisc, p.lock_wait) for p in pts} == {
+        (n, s, prof, q, "adaptive") for n in (1, 4) for s, prof in GEN for q in ("pfifo_fast", "fq")}
+    full = sweep.parse_args(["generations"])
+    assert (full.duration, full.repeat, full.bounce) == (1.5, 3, (1000,))
+    pts = gen_points()
+    assert len(pts) == len(set(pts)) == 4 * 2 * 2 * 2 and len(full.plan()) == 3 * len(pts)
+    assert {(p.cpus, p.strategy, p.profile, p.qdisc, p.lock_wait) for p in pts} == {
+        (n, s, prof, q, w) for n in (1, 2, 4, 8) for s, prof in GEN
+        for q in ("pfifo_fast", "fq") for w in ("adaptive", "spin")}
+    assert {(p.tx_queues, p.xps, p.lock_fairness, p.bounce_ns) for p in pts} == {(1, "-", "fifo", 1000)}
+    # every busylock point is run just before its defer twin (same qdisc, waiting, senders)
+    for old, new in zip(pts[::2], pts[1::2]):
+        assert (old.strategy, new.strategy) == ("busylock", "defer")
+        assert (old.cpus, old.qdisc, old.lock_wait) == (new.cpus, new.qdisc, new.lock_wait)
+    # the key tells the profile, qdisc and waiting apart
+    assert len({p.key(0) for p in pts}) == len(pts)
+    assert {p.bounce_ns for p in gen_points("--bounce", "0,2000")} == {0, 2000}
+    assert {p.bounce_ns for p in gen_points("--quick", "--bounce", "0")} == {0}
+    label = next(p for p in pts if p.strategy == "defer" and p.qdisc == "fq").label()
+    assert "defer (6.19)" in label and "fq" in label and "waiting" in label
+
+
+def test_generations_configs_validate_and_carry_the_point():
+    for p in gen_points():
+        cfg = p.config(2)
+        assert cfg.validate() is cfg
+        assert (cfg.cpus, cfg.duration, cfg.seed) == (p.cpus, 1.5, 3)
+        assert (cfg.profile, cfg.strategy, cfg.lock_fairness, cfg.lock_wait) == (
+            p.profile, p.strategy, "fifo", p.lock_wait)
+        assert cfg.costs == CostConfig(enqueue_ns=1000, dequeue_ns=1000, xmit_ns=2000, bounce_ns=1000)
+        (dev,) = cfg.devices
+        assert (dev.name, dev.tx_queues, dev.ring_size, dev.qdisc, dev.xps) == (
+            "eth0", 1, 256, p.qdisc, {})
+        (t,) = cfg.traffic
+        assert (t.sockets_per_cpu, t.proto, t.length, t.sndbuf) == (1, "udp", 1000, 131072)
+    # the send buffer holds fewer skbs than fq's per-flow limit: no FQ_FLOW_LIMIT drops
+    assert 131072 // skb_truesize(1000) < FQ_FLOW_PLIMIT
+
+
+def test_other_studies_configs_are_unchanged():
+    """contention, xps and queues run what they ran before the generations
+    study: netq's default profile, qdisc and lock waiting (chosen by netq)."""
+    for study in ("contention", "xps", "queues"):
+        for p, r in sweep.parse_args([study]).plan()[:40]:
+            assert (p.profile, p.qdisc, p.lock_wait) == (DEFAULT_PROFILE, "default", "auto")
+            k = dict(zip(sweep.KEY, p.key(r)))
+            assert (k["profile"], k["qdisc"], k["lock_wait"]) == ("3.13", "default", "auto")
+            if study == "contention":
+                costs = CostConfig(enqueue_ns=1000, dequeue_ns=1000, xmit_ns=2000, bounce_ns=p.bounce_ns)
+                traffic = TrafficConfig(sockets_per_cpu=1, proto="udp", length=1000)
+            else:
+                costs = CostConfig(bounce_ns=p.bounce_ns)
+                traffic = TrafficConfig(sockets_per_cpu=4, proto="udp", connected=True, length=1000)
+            want = RunConfig(
+                name=f"{study}: {p.label()}", cpus=p.cpus, duration=p.duration_s, seed=r + 1,
+                strategy=p.strategy, lock_fairness=p.lock_fairness, costs=costs,
+                devices=[DeviceConfig(name="eth0", tx_queues=p.tx_queues, ring_size=256,
+                                      xps=sweep.xps_map(p.xps, p.cpus, p.tx_queues))],
+                traffic=[traffic])
+            got = p.config(r)
+            assert got == want
+            assert got.lock_wait is None and got.profile == DEFAULT_PROFILE
+            assert got.devices[0].qdisc == "default" and got.traffic[0].sndbuf == TrafficConfig().sndbuf
+    assert sweep.Point("contention", 4, 1, "-", "defer", "fifo", 2000, 1.0).label() == (
+        "4 cpu, 1 txq, defer, fifo, bounce 2000")
+
+
+def _median(strategy, qdisc, wait, cpus, pps, cpu):
+    return {"study": "generations", "strategy": strategy, "profile": dict(GEN)[strategy],
+            "qdisc": qdisc, "lock_wait": wait, "cpus": cpus, "bounce_ns": 1000, "pps": pps,
+            "cpu_ns_per_packet": cpu, "owner_ahead_per_relock": None, "packets_per_qdisc_run": None,
+            "ctx_switches_per_packet": None, "ok": 1, "reps": 1}
+
+
+def test_generations_ratios_and_table():
+    ms = [_median("busylock", "fq", "spin", 4, 10e3, 40e3),
+          _median("defer", "fq", "spin", 4, 20e3, 20e3),
+          _median("defer", "pfifo_fast", "adaptive", 2, 30e3, 10e3),  # no busylock twin: no ratio
+          _median("busylock", "fq", "adaptive", 1, 10e3, None),
+          _median("defer", "fq", "adaptive", 1, 15e3, 9e3),
+          _median("busylock", "pfifo_fast", "spin", 8, None, None),  # no run ok: no ratio
+          _median("defer", "pfifo_fast", "spin", 8, 5e3, 1e3)]
+    rs = sweep.ratios(ms)
+    assert [(r["qdisc"], r["lock_wait"], r["cpus"]) for r in rs] == [("fq", "adaptive", 1), ("fq", "spin", 4)]
+    assert rs[0]["pps_ratio"] == 1.5 and rs[0]["cpu_ns_per_packet_ratio"] is None
+    assert rs[1]["pps_ratio"] == 2.0 and rs[1]["cpu_ns_per_packet_ratio"] == 0.5
+    assert (rs[1]["busylock_pps"], rs[1]["defer_pps"]) == (10e3, 20e3)
+    table = sweep._table("generations", ms)
+    head = table.splitlines()[0].split()
+    assert head[:4] == ["strategy", "qdisc", "lock", "wait"] and "bounce" not in head
+    assert "fq, spin, 4 senders:" in table and "defer / busylock: pps 2.00x, CPU ns/pkt 0.50x" in table
+    assert "defer / busylock: pps 1.50x, CPU ns/pkt -" in table
+    assert "16 -> 29 Mpps" in table and "100dfa74cad9" in table and "52% -> 24%" in table
+    assert sweep.ratios([dict(m, study="contention") for m in ms]) == []
+
+
+@needs_extras
+def test_quick_generations_writes_csv_json_png_and_ratios(tmp_path):
+    out = tmp_path / "gen"
+    p = start("generations", "--quick", "--out", str(out))
+    try:
+        stdout, stderr = p.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        raise AssertionError("the generations sweep did not end within 90 s")
+    assert not [o.entry for o in netq_objects() if o.pid == p.pid]
+    head, rows = rows_of(out / "generations.csv")
+    assert tuple(head) == sweep.COLUMNS
+    assert sorted(keys_of(rows)) == sorted(plan_keys("generations"))
+    assert [r["status"] for r in rows] == ["ok"] * len(rows), [r["fault"] for r in rows]
+    assert p.returncode == 0, stderr
+    for r in rows:
+        assert r["invariants_ok"] == "true" and r["lock_waiting"] == r["lock_wait"] == "adaptive"
+        assert r["drops_total"] == "0"  # sndbuf keeps every flow under fq's flow_plimit
+        if r["qdisc"] == "fq":
+            assert r["bypass"] == "0"  # fq never bypasses
+        elif r["cpus"] == "1":
+            assert int(r["bypass"]) > 0  # one sender mostly finds pfifo_fast empty
+    doc = json.loads((out / "generations.json").read_text())
+    assert doc["study"] == "generations" and doc["complete"] is True
+    assert {r["profile"] for r in doc["rows"]} == {"6.18", "6.19"}  # text, not 6.18 the number
+    assert {(m["strategy"], m["profile"]) for m in doc["medians"]} == set(GEN)
+    assert {(r["qdisc"], r["lock_wait"], r["cpus"]) for r in doc["ratios"]} == {
+        (q, "adaptive", n) for q in ("pfifo_fast", "fq") for n in (1, 4)}
+    for r in doc["ratios"]:
+        assert r["pps_ratio"] == pytest.approx(r["defer_pps"] / r["busylock_pps"])
+        assert r["cpu_ns_per_packet_ratio"] == pytest.approx(
+            r["defer_cpu_ns_per_packet"] / r["busylock_cpu_ns_per_packet"])
+    assert doc["kernel"]["pps_ratio"] == 1.8 and doc["kernel"]["commit"] == "100dfa74cad9"
+    assert (out / "generations.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert stdout.count("defer / busylock: pps") == 4 and "lock wait" in stdout
