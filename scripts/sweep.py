@@ -11,6 +11,8 @@ Studies (``--list`` prints them):
 ``contention``  one TX queue (tg3-like: pfifo_fast, ring 256), 1 UDP socket
                 per sender flooding 1000-byte packets; senders = emulated CPUs
                 in {1, 2, 4, 8}; strategy {rootlock, busylock, nolock, defer}
+                (under profiles 3.13, 3.13, 6.18 and 6.19: each with the
+                kernel it came with, rootlock and busylock on the same one)
                 x lock fairness {fifo, unfair}; emulated costs of the busylock
                 preset (enqueue 1000 ns, dequeue 1000 ns, driver xmit 2000 ns)
                 and ``bounce_ns`` in {0, 2000} (the cost of taking a lock, or
@@ -247,9 +249,14 @@ class Study:
     quick_bounce: tuple[int, ...] = (0,)
 
 
+#: contention: the kernel each strategy runs under; rootlock and busylock
+#: share 3.13 (the reference) so that only the heuristic differs
+CONTENTION_PROFILE = {"rootlock": "3.13", "busylock": "3.13", "nolock": "6.18", "defer": "6.19"}
+
+
 def _contention(quick: bool, dur: float, bounce: tuple[int, ...]) -> list[Point]:
     senders = (1, 4) if quick else (1, 2, 4, 8)
-    return [Point("contention", n, 1, "-", s, f, b, dur)
+    return [Point("contention", n, 1, "-", s, f, b, dur, profile=CONTENTION_PROFILE[s])
             for b in bounce for n in senders for s in STRATEGIES for f in FAIRNESS]
 
 

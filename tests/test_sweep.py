@@ -315,12 +315,15 @@ def test_generations_configs_validate_and_carry_the_point():
 
 def test_other_studies_configs_are_unchanged():
     """contention, xps and queues run what they ran before the generations
-    study: netq's default profile, qdisc and lock waiting (chosen by netq)."""
+    study: the default qdisc and lock waiting (chosen by netq); netq's
+    default profile, except that contention runs nolock and defer under the
+    kernels that have them (6.18, 6.19)."""
     for study in ("contention", "xps", "queues"):
         for p, r in sweep.parse_args([study]).plan()[:40]:
-            assert (p.profile, p.qdisc, p.lock_wait) == (DEFAULT_PROFILE, "default", "auto")
+            profile = {"nolock": "6.18", "defer": "6.19"}.get(p.strategy, DEFAULT_PROFILE)
+            assert (p.profile, p.qdisc, p.lock_wait) == (profile, "default", "auto")
             k = dict(zip(sweep.KEY, p.key(r)))
-            assert (k["profile"], k["qdisc"], k["lock_wait"]) == ("3.13", "default", "auto")
+            assert (k["profile"], k["qdisc"], k["lock_wait"]) == (profile, "default", "auto")
             if study == "contention":
                 costs = CostConfig(enqueue_ns=1000, dequeue_ns=1000, xmit_ns=2000, bounce_ns=p.bounce_ns)
                 traffic = TrafficConfig(sockets_per_cpu=1, proto="udp", length=1000)
@@ -329,13 +332,13 @@ def test_other_studies_configs_are_unchanged():
                 traffic = TrafficConfig(sockets_per_cpu=4, proto="udp", connected=True, length=1000)
             want = RunConfig(
                 name=f"{study}: {p.label()}", cpus=p.cpus, duration=p.duration_s, seed=r + 1,
-                strategy=p.strategy, lock_fairness=p.lock_fairness, costs=costs,
+                profile=profile, strategy=p.strategy, lock_fairness=p.lock_fairness, costs=costs,
                 devices=[DeviceConfig(name="eth0", tx_queues=p.tx_queues, ring_size=256,
                                       xps=sweep.xps_map(p.xps, p.cpus, p.tx_queues))],
                 traffic=[traffic])
             got = p.config(r)
             assert got == want
-            assert got.lock_wait is None and got.profile == DEFAULT_PROFILE
+            assert got.lock_wait is None and got.profile == profile
             assert got.devices[0].qdisc == "default" and got.traffic[0].sndbuf == TrafficConfig().sndbuf
     assert sweep.Point("contention", 4, 1, "-", "defer", "fifo", 2000, 1.0).label() == (
         "4 cpu, 1 txq, defer, fifo, bounce 2000")
