@@ -53,6 +53,7 @@ COMPARE_XPS = (
 
 COMPARE_LOCK = (
     ("pps", "delivered pps"),
+    ("projected_pps", "projected pps"),
     ("cpu_ns_per_packet", "CPU ns/pkt"),
     ("owner_ahead_per_relock", "ahead of qdisc owner"),
     ("owner_wait_ns_per_relock", "owner wait ns"),
@@ -102,6 +103,7 @@ def _recursion_variants(duration: float) -> list[tuple[str, RunConfig]]:
 
 COMPARE_GENERATIONS = (
     ("pps", "delivered pps"),
+    ("projected_pps", "projected pps"),
     ("cpu_ns_per_packet", "CPU ns/pkt"),
     ("top_lock", "top contended lock"),
     ("top_lock_wait_ns", "its wait"),

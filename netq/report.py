@@ -60,6 +60,7 @@ def derived(res: dict) -> dict:
         "recursion_limit": res["setup"]["profile"]["recursion_limit"],
         **{f"drops_{k}": v for k, v in res.get("drops", {}).items()},
         **_top_lock(locks),
+        "projected_pps": (res.get("projection") or {}).get("projected_pps"),
         "anchor": _anchor(res),
     }
 
@@ -84,7 +85,7 @@ def _anchor(res: dict) -> str | None:
 def _fmt(key: str, v) -> str:
     if v is None:
         return "-"
-    if key == "pps":
+    if key in ("pps", "projected_pps"):
         return _si(v)
     if key.endswith("_ns_per_packet") or key.endswith("wait_ns_per_relock") or key.endswith("wait_ns"):
         return _ns(v)
@@ -226,6 +227,15 @@ def text(res: dict) -> str:
                f"takes {m['busylock_taken']}, requeues {m['requeues']}, "
                f"{m['ctx_switches_per_packet']:.3f} context switches per packet, "
                f"{m.get('wmem_sleeps', 0)} sleeps for send-buffer space")
+    pj = res.get("projection")
+    if pj:
+        out.append(wrap(
+            f"projection (not a measurement): had {pj['lock'].split(' ')[-1]}'s "
+            f"{pj['handoffs']} handoffs cost {_ns(pj['handoff_ns'])} (a spinning kernel "
+            f"waiter) instead of the measured mean {_ns(pj['mean_handoff_ns'])}, the same "
+            f"schedule would take {pj['saved_s']:.2f} s less: {_si(pj['projected_pps'])} pps "
+            f"instead of {_si(pj['measured_pps'])} (a bound if that lock is the bottleneck: "
+            f"held or handed over {100 * min(pj['busy_share'], 1):.0f}% of the window)"))
     if m.get("xmit_recursion_max") or m.get("xmit_recursion_cut"):
         lim = res["setup"]["profile"]["recursion_limit"]
         cut = m.get("xmit_recursion_cut")

@@ -73,6 +73,8 @@ LOCK = Record(
                       "acquirer (unfair) or by the releaser handing off (fifo), under the lock"),
         ("last_cpu", "CPU of the previous holder (bounce detection); under the lock"),
         ("acquired_ns", "monotonic ns when the current holder got it; under the lock"),
+        ("handed_ns", "fifo: monotonic ns the releaser handed the lock to the next waiter; "
+                      "under the guard"),
         ("q_head", "fifo: index of the first waiter; under the guard (the lock's semaphore)"),
         ("q_tail", "fifo: index past the last waiter; under the guard"),
         ("q_cpu", MAX_WAITERS, "fifo: ring of waiting CPUs; under the guard"),
@@ -95,6 +97,10 @@ STAT = Record(
         ("ahead_total", "sum over contentions of holders+waiters found ahead"),
         ("sleeps", "contended waits that went to sleep in the semaphore"),
         ("trylock_fail", "spin_trylock calls that failed"),
+        ("handoffs", "fifo: contended acquisitions by handoff from the releaser"),
+        ("handoff_total", "fifo: ns from the handoff to this CPU running with the lock "
+                          "(the lock is held by nobody working meanwhile)"),
+        ("handoff_max", "fifo: ns, the longest such gap"),
     ],
 )
 
@@ -112,7 +118,8 @@ _ACQ, _CON, _CONB, _ACQB = STAT.acquisitions, STAT.contentions, STAT.con_bounces
 _WMIN, _WMAX, _WTOT = STAT.wait_min, STAT.wait_max, STAT.wait_total
 _HMIN, _HMAX, _HTOT = STAT.hold_min, STAT.hold_max, STAT.hold_total
 _AHEAD, _SLEEPS, _TRYF = STAT.ahead_total, STAT.sleeps, STAT.trylock_fail
-_OWNER, _LAST, _TACQ = LOCK.owner_cpu, LOCK.last_cpu, LOCK.acquired_ns
+_HOFF, _HOFF_TOT, _HOFF_MAX = STAT.handoffs, STAT.handoff_total, STAT.handoff_max
+_OWNER, _LAST, _TACQ, _HANDED = LOCK.owner_cpu, LOCK.last_cpu, LOCK.acquired_ns, LOCK.handed_ns
 _QH, _QT, _QC = LOCK.q_head, LOCK.q_tail, LOCK.q_cpu
 
 
@@ -291,6 +298,9 @@ class LockSpace:
                     "ahead_total": int(s["ahead_total"].sum()),
                     "sleeps": int(s["sleeps"].sum()),
                     "trylock_fail": int(s["trylock_fail"].sum()),
+                    "handoffs": int(s["handoffs"].sum()),
+                    "handoff_total_ns": int(s["handoff_total"].sum()),
+                    "handoff_max_ns": int(s["handoff_max"].max()),
                     "acquisitions_by_cpu": [int(x) for x in s["acquisitions"]],
                 }
             )
@@ -653,6 +663,7 @@ class FifoLock(SpinLock):
             nxt = rec[_QC + head % MAX_WAITERS]
             rec[_QH] = head + 1
             rec[_OWNER] = nxt
+            rec[_HANDED] = time.perf_counter_ns()
             self.sem.release()
             self.space.handoff[nxt].release()
             return nxt
@@ -682,6 +693,15 @@ class FifoLock(SpinLock):
         finally:
             self._end_wait()
         self._account_contended(t0, holder, ahead, slept)
+        # the gap between the releaser's handoff and this CPU running with
+        # the lock: a spinning waiter's is short, a sleeper's is a wake-up
+        gap = self.rec[_TACQ] - self.rec[_HANDED]
+        if gap >= 0:
+            st = self.st
+            st[_HOFF] += 1
+            st[_HOFF_TOT] += gap
+            if gap > st[_HOFF_MAX]:
+                st[_HOFF_MAX] = gap
 
     def _spin_owner(self, t0: int) -> bool:
         rec = self.rec

@@ -209,6 +209,7 @@ int64_t netq_unlock_fifo(netq_lk *l) {
         int64_t nxt = rec[L_QC + head %% MAX_WAITERS];
         rec[L_QH] = head + 1;
         rec[L_OWNER] = nxt;
+        rec[L_HANDED] = netq_now();
         sem_post(g);
         sem_post((sem_t *)l->hand[nxt]);
         return nxt;
@@ -226,6 +227,7 @@ def _defines() -> str:
 
     pairs = {
         "L_OWNER": LOCK.owner_cpu, "L_LAST": LOCK.last_cpu, "L_TACQ": LOCK.acquired_ns,
+        "L_HANDED": LOCK.handed_ns,
         "L_QH": LOCK.q_head, "L_QT": LOCK.q_tail, "L_QC": LOCK.q_cpu,
         "S_ACQ": STAT.acquisitions, "S_ACQB": STAT.acq_bounces, "S_HMIN": STAT.hold_min,
         "S_HMAX": STAT.hold_max, "S_HTOT": STAT.hold_total, "S_TRYF": STAT.trylock_fail,

@@ -106,6 +106,8 @@ def test_generations_runs_every_strategy_and_the_fq_pair():
             assert q["defer_splices"] == 0, label
         if label.startswith("fq"):
             assert q["kind"] == "fq" and q["bypass"] == 0, label
+        pj = res["projection"]  # fifo locks: handoffs were timed
+        assert pj is None or pj["projected_pps"] >= pj["measured_pps"], label
     rs = ratios(p, results)
     assert [r["what"] for r in rs] == ["defer / busylock, pfifo_fast", "defer / busylock, fq"]
     assert all(r["pps"] > 0 and r["cpu_ns_per_packet"] > 0 for r in rs)

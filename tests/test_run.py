@@ -205,3 +205,24 @@ def test_events_change_a_running_experiment(tmp_path):
     assert doc["invariants_ok"]
     assert doc["drops"]["NOOP_QDISC"] > 0  # senders met noop_qdisc while down
     assert doc["setup"]["devices"][0]["real_num_tx_queues"] == 2
+
+
+def test_projection_replaces_measured_handoffs_by_kernel_like_ones():
+    """result.projection: the lock that lost most time to handoffs; its
+    handoffs at 200 ns instead of their measured mean shorten the window."""
+    from netq.result import projection
+
+    lock = {"name": "eth0 pfifo_fast root_lock", "handoffs": 1000, "handoff_total_ns": 500_000_000,
+            "holdtime_total_ns": 400_000_000}
+    other = {"name": "eth0 pfifo_fast busylock", "handoffs": 10, "handoff_total_ns": 1_000_000,
+             "holdtime_total_ns": 0}
+    res = {"locks": [other, lock], "window_s": 1.0, "delivered_in_window": 10_000,
+           "delivered": 10_000}
+    pj = projection(res)
+    assert pj["lock"] == lock["name"] and pj["mean_handoff_ns"] == 500_000
+    assert pj["saved_s"] == pytest.approx(0.5 - 1000 * 200e-9)
+    assert pj["measured_pps"] == 10_000
+    assert pj["projected_pps"] == pytest.approx(10_000 / (1.0 - pj["saved_s"]))
+    assert pj["busy_share"] == pytest.approx(0.9)
+    # unfair locks have no handoffs: nothing to project
+    assert projection({**res, "locks": [dict(lock, handoffs=0)]}) is None

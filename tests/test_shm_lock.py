@@ -105,6 +105,10 @@ def test_fifo_serves_waiters_in_arrival_order(owner, waiting, use_native):
     lk.unlock()
     assert join_all(procs, 30) == [0] * nwait
     assert [region.words[s + 1 + i] for i in range(nwait)] == arrival
+    # every queued waiter got the lock by a handoff, and each gap was timed
+    (row,) = space.stats()
+    assert row["handoffs"] == nwait == row["contentions"]
+    assert 0 < row["handoff_max_ns"] <= row["handoff_total_ns"]
     del rec
     region.close()
 
@@ -126,6 +130,7 @@ def test_unfair_trylock_and_stats(owner, use_native):
     ra, rb = space.stats()
     # a lock's first acquisition moves nothing; each change of CPU does
     assert (ra["acquisitions"], ra["trylock_fail"], ra["acq_bounces"]) == (3, 1, 2)
+    assert ra["handoffs"] == 0  # only fifo locks hand over
     assert ra["acquisitions_by_cpu"] == [2, 1]
     assert (rb["acquisitions"], rb["contentions"], rb["acq_bounces"]) == (1, 0, 0)
     region.close()

@@ -143,6 +143,7 @@ class Supervisor:
                 window_s = max(window_s, 1e-9)
             res = self._collect(net, cmap, nic_core, cores, platform,
                                 window_s, at_stop, status)
+            res["projection"] = result.projection(res)
             checks = invariants.check_all(net, final=status == "ok")
             res["invariants"] = [c.as_dict() for c in checks]
             res["invariants_ok"] = invariants.ok(checks)
