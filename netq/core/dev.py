@@ -232,7 +232,8 @@ def _dev_xmit_skb_nolock(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue
 # -- 6.19: the lock-free defer_list (commit 100dfa74cad9) ---------------------------------
 _NODE_W = DEFER_NODE.words
 _N_NEXT, _N_STATE = DEFER_NODE.next, DEFER_NODE.state
-_DFIRST, _DCOUNT = QDISC.defer_first, QDISC.defer_count
+_DFIRST, _DCOUNT, _DLAST = QDISC.defer_first, QDISC.defer_count, QDISC.defer_last_cpu
+_DSPLICES, _DSPLICED = QDISC.defer_splices, QDISC.defer_spliced
 _PACK8 = struct.Struct("<8q")
 
 
@@ -274,11 +275,16 @@ def _dev_xmit_skb_defer(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue)
     f = q.f
     base = q.base
     nodes = net.defer_nodes
-    node = _defer_node_alloc(net)
-    last = f[QDISC.defer_last_cpu]
+    cur = net.defer_cursor
+    node = this.cpu * net.defer_nodes_per_cpu + cur
+    if nodes[node * _NODE_W + _N_STATE]:
+        node = _defer_node_alloc(net)  # the next node is still on a list: look further
+    else:
+        net.defer_cursor = (cur + 1) % net.defer_nodes_per_cpu
+    last = f[_DLAST]
     if last != this.cpu:
         # the defer_list head's cache line comes from another CPU
-        f[QDISC.defer_last_cpu] = this.cpu
+        f[_DLAST] = this.cpu
         ndelay(net.lock_policy.bounce_cost(last, this.cpu))
     nb = node * _NODE_W
     _PACK8.pack_into(net.region.mm, net.defer_off + nb * 8, *skb.desc())
@@ -309,12 +315,15 @@ def _dev_xmit_skb_defer(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue)
     mm, off = net.region.mm, net.defer_off
     while ll:
         nb = (ll - 1) * _NODE_W
-        batch.append(skb_from_desc(_PACK8.unpack_from(mm, off + nb * 8), net))
+        # our own skb is still at hand (the kernel's list links the skbs
+        # themselves); the others come back from their shared-memory nodes
+        batch.append(skb if ll - 1 == node else
+                     skb_from_desc(_PACK8.unpack_from(mm, off + nb * 8), net))
         ll = nodes[nb + _N_NEXT]
         nodes[nb + _N_STATE] = 0
     batch.reverse()  # llist_reverse_order: arrival order
-    f[QDISC.defer_splices] += 1
-    f[QDISC.defer_spliced] += len(batch)
+    f[_DSPLICES] += 1
+    f[_DSPLICED] += len(batch)
     for s in batch:
         s.dev = dev
     if f[_QSTATE] & _DEACT:
