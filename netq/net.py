@@ -308,9 +308,6 @@ class Net:
                 flags |= TCQ_F_NOLOCK
                 if not self.profile.nolock_bypass:
                     flags &= ~TCQ_F_CAN_BYPASS
-            import os as _os
-            if _os.environ.get("NQNOBYP"):
-                flags &= ~TCQ_F_CAN_BYPASS
             f[QDISC.flags] = flags
             f[QDISC.dev] = p.dev
             f[QDISC.dev_queue] = p.txq

@@ -240,7 +240,9 @@ def test_a_sleeping_sender_is_woken_once(mknet):
     net.softnet[1][SOFTNET.wmem_sleeping] = 1
     assert wake_cpu(net, 1)
     assert not wake_cpu(net, 1)  # the flag was taken: one post only
-    assert sock_wait_for_wmem(net, 1, lambda: False) is True  # consumes the post
+    assert net.cpu_wake[1].value == 1
+    assert sock_wait_for_wmem(net, 1, lambda: False) is True
+    assert net.cpu_wake[1].value == 0  # the wait consumed the post
     assert sd(net, 1, "wmem_sleeps") == 1
 
 

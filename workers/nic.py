@@ -102,11 +102,10 @@ class Nic:
         if parts and total < SMALL_BATCH and self.small_path:
             # a light load: per-packet Python beats ~40 numpy calls on tiny arrays
             for txq, d in parts:
-                rows = d.tolist()
-                self._transmit_small(txq, rows, now)
+                nbytes = self._transmit_small(txq, d.tolist(), now)
                 txq.ring.advance(len(d))
                 if txq.bql:
-                    self._bql_completed(txq, len(rows), sum(r[4] for r in rows), now)
+                    self._bql_completed(txq, len(d), nbytes, now)
             sent = total
         elif parts:
             finishes = []
@@ -150,8 +149,9 @@ class Nic:
         if netdev_tx_completed_queue(txq, pkts, nbytes, now, self.net):
             self.f[NIC.bql_wakes] += 1
 
-    def _transmit_small(self, txq, rows: list, now: int) -> None:
-        """The same as _wire + _account for a few descriptors, one by one.
+    def _transmit_small(self, txq, rows: list, now: int) -> int:
+        """The same as _wire + _account for a few descriptors, one by one;
+        returns their bytes.
 
         tests/test_nic.py checks that both paths give identical counters."""
         dev = txq.dev.index
@@ -218,6 +218,7 @@ class Nic:
             nic[NIC.reorders_moved] += reorders_moved
         if self.record_latency:
             self._record_latency(np.array(lat, dtype=np.int64))
+        return nbytes
 
     def _wire(self, txq, d: np.ndarray, now: int) -> np.ndarray:
         """Wire finish times of a ring's batch; per-queue counters."""

@@ -447,18 +447,16 @@ def net_tx_action() -> bool:
         root = locks[q.root_lock]
         if not trylock:
             root.lock()
-            atomics.clear_bit(q.base + _QSTATE, QDISC_STATE_SCHED)
-            qdisc_run(q)
-            root.unlock()
-        elif root.trylock():
-            atomics.clear_bit(q.base + _QSTATE, QDISC_STATE_SCHED)
-            qdisc_run(q)
-            root.unlock()
-        elif not q.f[_QSTATE] & _DEACT:
-            sd[SOFTNET.resched_trylock] += 1
-            __netif_reschedule(q)
-        else:
-            atomics.clear_bit(q.base + _QSTATE, QDISC_STATE_SCHED)
+        elif not root.trylock():
+            if not q.f[_QSTATE] & _DEACT:
+                sd[SOFTNET.resched_trylock] += 1
+                __netif_reschedule(q)
+            else:
+                atomics.clear_bit(q.base + _QSTATE, QDISC_STATE_SCHED)
+            continue
+        atomics.clear_bit(q.base + _QSTATE, QDISC_STATE_SCHED)
+        qdisc_run(q)
+        root.unlock()
     return True
 
 

@@ -22,7 +22,7 @@ from shm.kstructs import (
     QUEUE_STATE_STACK_XOFF,
 )
 
-from .dql import dql_completed
+from .dql import dql_avail, dql_completed, dql_queued
 from .percpu import this
 
 NETDEV_TX_OK = 0x00
@@ -40,8 +40,6 @@ _FROZEN_OR_STOPPED = _XOFF_ANY | 1 << QUEUE_STATE_FROZEN
 
 _STATE = NETDEV_QUEUE.state
 _OWNER = NETDEV_QUEUE.xmit_lock_owner
-_DQL_QUEUED, _DQL_LAST = NETDEV_QUEUE.dql_num_queued, NETDEV_QUEUE.dql_last_obj_cnt
-_DQL_ADJ = NETDEV_QUEUE.dql_adj_limit
 
 
 @dataclass(frozen=True)
@@ -185,14 +183,13 @@ def netdev_tx_sent_queue(txq: NetdevQueue, nbytes: int) -> None:
     (the completion may have raised the limit meanwhile: the smp_mb() pair
     with netdev_tx_completed_queue)."""
     f = txq.f
-    f[_DQL_LAST] = nbytes
-    f[_DQL_QUEUED] += nbytes
-    if f[_DQL_ADJ] - f[_DQL_QUEUED] >= 0:
+    dql_queued(f, nbytes)
+    if dql_avail(f) >= 0:
         return
     at = this.net.atomics
     at.set_bit(txq.base + _STATE, QUEUE_STATE_STACK_XOFF)
     f[NETDEV_QUEUE.dql_stack_xoffs] += 1
-    if f[_DQL_ADJ] - f[_DQL_QUEUED] >= 0:
+    if dql_avail(f) >= 0:
         at.clear_bit(txq.base + _STATE, QUEUE_STATE_STACK_XOFF)
 
 
@@ -207,7 +204,7 @@ def netdev_tx_completed_queue(txq: NetdevQueue, pkts: int, nbytes: int, now: int
         return False
     f = txq.f
     dql_completed(f, nbytes, now)
-    if f[_DQL_ADJ] - f[_DQL_QUEUED] < 0:
+    if dql_avail(f) < 0:
         return False
     if net.atomics.test_and_clear_bit(txq.base + _STATE, QUEUE_STATE_STACK_XOFF):
         # netif_schedule_queue: only if the driver has not stopped it too
@@ -220,10 +217,7 @@ def netdev_tx_completed_queue(txq: NetdevQueue, pkts: int, nbytes: int, now: int
 def qdisc_avail_bulklimit(txq: NetdevQueue) -> int:
     """include/net/sch_generic.h: bytes a qdisc run may dequeue in bulk
     (dql_avail with BQL, else 0: no bulk)."""
-    if txq.bql:
-        f = txq.f
-        return f[_DQL_ADJ] - f[_DQL_QUEUED]
-    return 0
+    return dql_avail(txq.f) if txq.bql else 0
 
 
 def txq_trans_update(txq: NetdevQueue, now: int) -> None:

@@ -101,7 +101,8 @@ def sock_wait_for_wmem(net, cpu: int, writable) -> bool:
     sock_def_write_space (the NIC's TX completion, once a socket is half
     empty) or a raised softirq (:func:`wake_cpu`) posts it, or
     ``WMEM_WAIT_S`` passes (a bounded wait, so the phase and abort flags are
-    seen; the kernel's sk_sndtimeo).  Returns whether it slept.
+    seen; the kernel's sk_sndtimeo), or a signal interrupts it.  Returns
+    whether it slept.
 
     A waker that takes the flag after a timeout or a successful re-test
     leaves one post behind; the next wait then returns at once (a spurious
@@ -116,7 +117,9 @@ def sock_wait_for_wmem(net, cpu: int, writable) -> bool:
     sd[SOFTNET.wmem_sleeps] += 1
     try:
         net.cpu_wake[cpu].acquire(WMEM_WAIT_S)
-    except posix_ipc.BusyError:
+    except (posix_ipc.BusyError, posix_ipc.SignalError):
+        # timed out, or interrupted (a SIGSTOP/SIGCONT makes sem_timedwait
+        # fail with EINTR): a spurious wakeup, the caller re-tests
         net.atomics.xchg(flag, 0)
     return True
 

@@ -454,11 +454,8 @@ def sch_direct_xmit(skb: SkBuff, q: Qdisc, dev, txq, root_lock: int,
     rest = None
     if not tf[_TXQ_STATE] & _FROZEN_OR_STOPPED:
         ret = _dev.dev_hard_start_xmit(skb, dev, txq)
-        if more:
-            if dev_xmit_complete(ret):
-                ret, rest = _dev.dev_hard_start_xmit_list(more, dev, txq)
-            else:
-                rest = [skb] + more
+        if more and dev_xmit_complete(ret):
+            ret, rest = _dev.dev_hard_start_xmit_list(more, dev, txq)
     if xl is not None:
         tf[_XMIT_OWNER] = -1
         xl.unlock()
@@ -477,9 +474,8 @@ def sch_direct_xmit(skb: SkBuff, q: Qdisc, dev, txq, root_lock: int,
         ret = 1 if root_lock < 0 else q.f[_QLEN]
     else:
         sd[SOFTNET.tx_busy] += 1
-        if rest is None:
-            rest = [skb] + more if more else [skb]
-        ret = dev_requeue_skb(rest, q)
+        # what the driver did not take: the rest of the list, or all of it
+        ret = dev_requeue_skb(rest or [skb, *(more or ())], q)
     if ret and netif_xmit_frozen_or_stopped(txq):
         ret = 0
     return ret
