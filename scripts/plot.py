@@ -28,6 +28,15 @@ import sys
 from typing import Any
 
 #: per study: x key and label, series keys, panels (figure key, axis label, scale, log y)
+#: the xps and queues studies plot the same figures
+_QUEUE_PANELS = (
+    ("pps", "delivered kpps", 1e-3, False),
+    ("cpu_ns_per_packet", "CPU us per delivered packet", 1e-3, False),
+    ("acq_bounces_per_packet", "queue-lock acq-bounces per packet", 1, False),
+    ("contentions_per_packet", "queue-lock contentions per packet", 1, False),
+    ("completion_locality", "completions on the sending CPU", 1, False),
+)
+
 SPECS: dict[str, dict[str, Any]] = {
     "contention": {
         "x": ("cpus", "senders (emulated CPUs, 1 TX queue)"),
@@ -42,24 +51,12 @@ SPECS: dict[str, dict[str, Any]] = {
     "xps": {
         "x": ("cpus", "emulated CPUs"),
         "series": ("xps", "tx_queues"),
-        "panels": (
-            ("pps", "delivered kpps", 1e-3, False),
-            ("cpu_ns_per_packet", "CPU us per delivered packet", 1e-3, False),
-            ("acq_bounces_per_packet", "queue-lock acq-bounces per packet", 1, False),
-            ("contentions_per_packet", "queue-lock contentions per packet", 1, False),
-            ("completion_locality", "completions on the sending CPU", 1, False),
-        ),
+        "panels": _QUEUE_PANELS,
     },
     "queues": {
         "x": ("tx_queues", "TX queues (2 CPUs)"),
         "series": ("xps",),
-        "panels": (
-            ("pps", "delivered kpps", 1e-3, False),
-            ("cpu_ns_per_packet", "CPU us per delivered packet", 1e-3, False),
-            ("acq_bounces_per_packet", "queue-lock acq-bounces per packet", 1, False),
-            ("contentions_per_packet", "queue-lock contentions per packet", 1, False),
-            ("completion_locality", "completions on the sending CPU", 1, False),
-        ),
+        "panels": _QUEUE_PANELS,
     },
     "generations": {
         "x": ("cpus", "senders (emulated CPUs, 1 TX queue)"),
