@@ -1,5 +1,6 @@
+"""``python -m netq``: the same command as ``python -m netq.run``."""
 import sys
 
-from netq.run import main
+from netq.app.run import main
 
 sys.exit(main())

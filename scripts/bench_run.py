@@ -59,11 +59,11 @@ from benchlib import Table, close_quietly, fmt, median, other_netq_runs
 import numpy as np
 
 from shm.ipc import IpcOwner, Terminated
-from shm.kstructs import NIC
+from netq.kernel.kstructs import NIC
 from shm.ring import DESC_WORDS
 
-from netq.config import DeviceConfig, RunConfig, TrafficConfig
-from netq.net import Net
+from netq.machine.config import DeviceConfig, RunConfig, TrafficConfig
+from netq.machine.net import Net
 from workers.nic import Nic
 from workers.supervisor import Supervisor
 

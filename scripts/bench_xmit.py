@@ -86,14 +86,14 @@ from benchlib import (
 
 from shm import native
 from shm.ipc import IpcOwner
-from shm.kstructs import NETDEV_QUEUE, QDISC, SOFTNET
+from netq.kernel.kstructs import NETDEV_QUEUE, QDISC, SOFTNET
 
-from netq.config import DeviceConfig, RunConfig, TrafficConfig
-from netq.core.dev import dev_queue_xmit, net_tx_action
-from netq.core.flow_dissector import netdev_pick_tx
-from netq.core.netdevice import netif_tx_start_queue, netif_tx_stop_queue
-from netq.core.percpu import this
-from netq.net import Net
+from netq.machine.config import DeviceConfig, RunConfig, TrafficConfig
+from netq.kernel.core.dev import dev_queue_xmit, net_tx_action
+from netq.kernel.core.flow_dissector import netdev_pick_tx
+from netq.kernel.core.netdevice import netif_tx_start_queue, netif_tx_stop_queue
+from netq.kernel.core.percpu import this
+from netq.machine.net import Net
 from workers.cpu import Generator
 from workers.nic import Nic
 

@@ -107,7 +107,7 @@ if ROOT not in sys.path:  # running from a checkout
 # SIGTERM/SIGHUP: the supervisor's scope raises it inside a run, ours between runs
 from shm.ipc import Terminated  # noqa: E402
 
-from netq.profiles import DEFAULT_PROFILE  # noqa: E402
+from netq.kernel.profiles import DEFAULT_PROFILE  # noqa: E402
 
 PROG = "sweep"
 JSON_VERSION = 1
@@ -142,7 +142,7 @@ TEXT = ("xps", "profile", "qdisc", "lock_wait", "fault", "drops")
 RUN = ("seed", "status", "invariants_ok", "exit_code", "fault", "elapsed_s", "loadavg_1m",
        "shared_cores", "processes", "host_cores", "lock_waiting", "lock_spin_ns",
        "window_s", "generated", "delivered", "delivered_in_window", "drops_total", "drops")
-#: the figures of :func:`netq.report.derived` and a few mechanism counters
+#: the figures of :func:`netq.app.report.derived` and a few mechanism counters
 FIGURES = ("pps", "cpu_ns_per_packet", "acq_bounces_per_packet", "contentions_per_packet",
            "completion_locality", "owner_ahead_per_relock", "owner_wait_ns_per_relock",
            "packets_per_qdisc_run", "busylock_taken", "ctx_switches_per_packet",
@@ -195,7 +195,7 @@ class Point:
 
     def config(self, rep: int):
         """The RunConfig of this point's repetition ``rep``."""
-        from netq.config import CostConfig, DeviceConfig, RunConfig, TrafficConfig
+        from netq.machine.config import CostConfig, DeviceConfig, RunConfig, TrafficConfig
 
         if self.study == "contention":
             costs = CostConfig(enqueue_ns=1000, dequeue_ns=1000, xmit_ns=2000,
@@ -466,7 +466,7 @@ def run_point(point: Point, rep: int) -> dict[str, Any]:
 
 
 def _from_result(res: dict) -> dict[str, Any]:
-    from netq.report import derived
+    from netq.app.report import derived
 
     s = res["setup"]
     d = derived(res)

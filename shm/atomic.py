@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import posix_ipc
 
+from . import native as _n
 from .ipc import IpcOwner
 
 ATOMIC_HASH_SIZE = 16
@@ -40,8 +41,6 @@ class Atomics:
         self._p = None
         self.sems = []
         if native and region.cptr is not None:
-            from . import native as _n
-
             self._lib = _n.lib
             self._p = region.cptr
         else:

@@ -54,65 +54,16 @@ from typing import Callable, Sequence
 
 import posix_ipc
 
-from .layout import Layout, Record
+from . import native
 from .ipc import IpcOwner, pid_alive, raise_pending_signal
+from .layout import Layout
+from .lockrec import LOCK, MAX_WAITERS, NO_CPU, STAT, WAITER
 
 FAIRNESS = ("fifo", "unfair")
 WAITING = ("spin", "block", "adaptive")
 
 #: Bounded sleep between checks of the abort word in a blocking wait.
 BLOCK_SLICE_S = 0.05
-#: Longest queue of waiters a fifo lock keeps (one entry per waiting CPU).
-MAX_WAITERS = 64
-NO_CPU = -1
-
-LOCK = Record(
-    "spinlock",
-    [
-        ("owner_cpu", "emulated CPU holding the lock, NO_CPU if free; written by the "
-                      "acquirer (unfair) or by the releaser handing off (fifo), under the lock"),
-        ("last_cpu", "CPU of the previous holder (bounce detection); under the lock"),
-        ("acquired_ns", "monotonic ns when the current holder got it; under the lock"),
-        ("handed_ns", "fifo: monotonic ns the releaser handed the lock to the next waiter; "
-                      "under the guard"),
-        ("q_head", "fifo: index of the first waiter; under the guard (the lock's semaphore)"),
-        ("q_tail", "fifo: index past the last waiter; under the guard"),
-        ("q_cpu", MAX_WAITERS, "fifo: ring of waiting CPUs; under the guard"),
-    ],
-)
-
-STAT = Record(
-    "lock_class_stats",
-    [
-        ("acquisitions", "times this CPU acquired the lock"),
-        ("contentions", "acquisitions that had to wait"),
-        ("con_bounces", "contentions while a different CPU held it"),
-        ("acq_bounces", "acquisitions after a different CPU had held it"),
-        ("wait_min", "ns; -1 until the first contention"),
-        ("wait_max", "ns"),
-        ("wait_total", "ns"),
-        ("hold_min", "ns; -1 until the first release"),
-        ("hold_max", "ns"),
-        ("hold_total", "ns"),
-        ("ahead_total", "sum over contentions of holders+waiters found ahead"),
-        ("sleeps", "contended waits that went to sleep in the semaphore"),
-        ("trylock_fail", "spin_trylock calls that failed"),
-        ("handoffs", "fifo: contended acquisitions by handoff from the releaser"),
-        ("handoff_total", "fifo: ns from the handoff to this CPU running with the lock "
-                          "(the lock is held by nobody working meanwhile)"),
-        ("handoff_max", "fifo: ns, the longest such gap"),
-    ],
-)
-
-WAITER = Record(
-    "lock_waiter",
-    [
-        ("pid", "process acting as this CPU; written by that process"),
-        ("waiting_for", "lock id this CPU waits for, or -1; written by this CPU"),
-        ("since_ns", "monotonic ns when the wait began; written by this CPU"),
-    ],
-)
-
 _S = STAT.words
 _ACQ, _CON, _CONB, _ACQB = STAT.acquisitions, STAT.contentions, STAT.con_bounces, STAT.acq_bounces
 _WMIN, _WMAX, _WTOT = STAT.wait_min, STAT.wait_max, STAT.wait_total
@@ -231,8 +182,6 @@ class LockSpace:
         del recs, st, wt
         self._waiter_rows: dict[int, memoryview] = {}
         #: the compiled helper's handles on the same semaphores
-        from . import native
-
         self.native = native.lib is not None and getattr(region, "cptr", None) is not None
         if self.native:
             self.csems = [native.lib.netq_sem_open(s.name.encode()) for s in self.sems]
@@ -359,8 +308,6 @@ class SpinLock:
         #: the compiled helper: a netq_lk handle and the lock/unlock/trylock calls
         self._ch = self._cl = self._cu = self._ct = None
         if space.native:
-            from . import native
-
             sec = region.layout
             self._ch = native.ffi.new("netq_lk *", {
                 "sem": space.csems[lock_id],

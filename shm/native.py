@@ -35,6 +35,8 @@ import os
 import sys
 import tempfile
 
+from .lockrec import LOCK, MAX_WAITERS, STAT
+
 
 CDEF = """
 typedef struct { void *sem; int64_t *rec; int64_t *st; int64_t cpu; void **hand;
@@ -223,8 +225,6 @@ int64_t netq_unlock_fifo(netq_lk *l) {
 
 
 def _defines() -> str:
-    from .lock import LOCK, MAX_WAITERS, STAT
-
     pairs = {
         "L_OWNER": LOCK.owner_cpu, "L_LAST": LOCK.last_cpu, "L_TACQ": LOCK.acquired_ns,
         "L_HANDED": LOCK.handed_ns,

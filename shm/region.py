@@ -13,6 +13,7 @@ import mmap
 
 import numpy as np
 
+from . import native as _native
 from .ipc import IpcOwner
 from .layout import Layout
 
@@ -35,11 +36,8 @@ class Region:
         layout.stamp(self.words)
         #: int64_t* to word 0 for the compiled helper (None without it)
         self.cptr = None
-        use_native = native
-        from . import native
-
-        if use_native and native.ffi is not None:
-            self.cptr = native.ffi.from_buffer("int64_t[]", self.mm)
+        if native and _native.ffi is not None:
+            self.cptr = _native.ffi.from_buffer("int64_t[]", self.mm)
 
     def section_words(self, name: str, i: int = 0) -> memoryview:
         """A memoryview of element ``i`` of section ``name`` (a record's words).
@@ -78,9 +76,7 @@ class Region:
             return
         self._arrays.clear()
         if self.cptr is not None:
-            from . import native
-
-            native.ffi.release(self.cptr)
+            _native.ffi.release(self.cptr)
             self.cptr = None
         for v in self._views:
             v.release()

@@ -2,7 +2,7 @@
 
 One process plays every emulated CPU in turn (``net.bind_cpu(cpu)``) and the
 NIC (``Nic(net).poll()``).  Nothing here changes the model: the helpers only
-build a :class:`~netq.net.Net`, make skbs the way ``workers.cpu.Generator``
+build a :class:`~netq.machine.net.Net`, make skbs the way ``workers.cpu.Generator``
 does, and read counters.
 
 The :func:`mknet` fixture builds nets through the test's ``owner`` (so every
@@ -16,14 +16,14 @@ import time
 
 import pytest
 
-from netq.config import DeviceConfig, RunConfig, TrafficConfig
-from netq.core.dev import dev_queue_xmit, net_tx_action
-from netq.core.netdevice import NET_XMIT_SUCCESS
-from netq.core.percpu import this
-from netq.core.skbuff import SkBuff
-from netq.core.sock import skb_truesize
-from netq.net import Net
-from shm.kstructs import DROP, MSG_PRINTED, MSG_SUPPRESSED, NIC, QDISC, SOCK, SOFTNET
+from netq.machine.config import DeviceConfig, RunConfig, TrafficConfig
+from netq.kernel.core.dev import dev_queue_xmit, net_tx_action
+from netq.kernel.core.netdevice import NET_XMIT_SUCCESS
+from netq.kernel.core.percpu import this
+from netq.kernel.core.skbuff import SkBuff
+from netq.kernel.core.sock import skb_truesize
+from netq.machine.net import Net
+from netq.kernel.kstructs import DROP, MSG_PRINTED, MSG_SUPPRESSED, NIC, QDISC, SOCK, SOFTNET
 
 SEED = 1
 
@@ -147,7 +147,7 @@ def xmit(net: Net, cpu: int, sk, dev=None, *, softirq: bool = True, **kw) -> int
 def pick(net: Net, cpu: int, sk, dev=None, **kw) -> int:
     """The queue netdev_pick_tx chooses for a new skb of ``sk`` sent on ``cpu``
     (updates the socket's cache as the kernel would; transmits nothing)."""
-    from netq.core.flow_dissector import netdev_pick_tx
+    from netq.kernel.core.flow_dissector import netdev_pick_tx
 
     if this.cpu != cpu or this.net is not net:
         net.bind_cpu(cpu)
@@ -217,7 +217,7 @@ def leaf_qdiscs(net: Net) -> list:
 
 
 def qdisc_of(net: Net, dev_name: str = "eth0", queue: int = 0):
-    from shm.kstructs import NETDEV_QUEUE
+    from netq.kernel.kstructs import NETDEV_QUEUE
 
     txq = net.dev_by_name[dev_name].txqs[queue]
     return net.qdiscs[txq.f[NETDEV_QUEUE.qdisc]]

@@ -1,4 +1,4 @@
-"""Tests for netq.core.bitmap (sysfs cpumask parse/print).
+"""Tests for netq.kernel.core.bitmap (sysfs cpumask parse/print).
 
 How the vectors were produced: throwaway C programs (kept out of the repo).
 Parsing: ``bitmap_parse()``, ``bitmap_find_region_reverse()``,
@@ -18,7 +18,7 @@ import random
 
 import pytest
 
-from netq.core.bitmap import (
+from netq.kernel.core.bitmap import (
     MaskError,
     bitmap_parse,
     cpulist_format,

@@ -1,4 +1,4 @@
-"""Tests for netq.core.jhash against vectors from the kernel's own code.
+"""Tests for netq.kernel.core.jhash against vectors from the kernel's own code.
 
 How the vectors were produced: a throwaway C program (kept out of the repo)
 that copies include/linux/jhash.h verbatim -- rol32() as in
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from netq.core.jhash import (
+from netq.kernel.core.jhash import (
     JHASH_INITVAL,
     jhash,
     jhash2,

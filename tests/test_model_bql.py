@@ -17,11 +17,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from netq.core.dev import net_tx_action
-from netq.core.dql import DQL_MAX_LIMIT, SLACK_HOLD_NS, dql_avail, dql_completed, dql_init, dql_queued
-from netq.core.netdevice import NET_XMIT_SUCCESS, netif_tx_stop_queue, netif_tx_wake_queue
-from netq.core.sock import sock_wait_for_wmem, wake_cpu
-from shm.kstructs import NETDEV_QUEUE, NIC, QUEUE_STATE_DRV_XOFF, QUEUE_STATE_STACK_XOFF, SOFTNET
+from netq.kernel.core.dev import net_tx_action
+from netq.kernel.core.dql import DQL_MAX_LIMIT, SLACK_HOLD_NS, dql_avail, dql_completed, dql_init, dql_queued
+from netq.kernel.core.netdevice import NET_XMIT_SUCCESS, netif_tx_stop_queue, netif_tx_wake_queue
+from netq.kernel.core.sock import sock_wait_for_wmem, wake_cpu
+from netq.kernel.kstructs import NETDEV_QUEUE, NIC, QUEUE_STATE_DRV_XOFF, QUEUE_STATE_STACK_XOFF, SOFTNET
 from tests.modelutil import (  # noqa: F401  (mknet is a fixture)
     config,
     delivered,

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import pytest
 
-from netq.core.netdevice import NET_XMIT_SUCCESS
-from netq.core.percpu import this
-from netq.sched.sch_generic import __qdisc_run, qdisc_is_running
-from shm.kstructs import QDISC
+from netq.kernel.core.netdevice import NET_XMIT_SUCCESS
+from netq.kernel.core.percpu import this
+from netq.kernel.sched.sch_generic import __qdisc_run, qdisc_is_running
+from netq.kernel.kstructs import QDISC
 from shm.lock import STAT
 from tests.modelutil import (  # noqa: F401  (mknet is a fixture)
     config,
@@ -134,7 +134,7 @@ def test_contended_sender_may_still_bypass_if_the_run_ended_meanwhile(mknet, mon
     """The racy qdisc_is_running() saw CPU 1 running; by the time root_lock
     is taken the run has ended: the empty qdisc is bypassed, and busylock is
     released before __qdisc_run / at the end, never kept."""
-    import netq.core.dev as dev_mod
+    import netq.kernel.core.dev as dev_mod
 
     net, q, sk = setup(mknet, "busylock")
     monkeypatch.setattr(dev_mod, "qdisc_is_running", lambda q: True)

@@ -1,12 +1,12 @@
-"""Configuration rejection: a bad value raises netq.config.ConfigError whose
+"""Configuration rejection: a bad value raises netq.machine.config.ConfigError whose
 ``field`` (and message) names where it is, and building a Net from it
 creates no IPC object."""
 from __future__ import annotations
 
 import pytest
 
-from netq.config import ConfigError, DeviceConfig, RunConfig, TrafficConfig, from_dict
-from netq.net import Net
+from netq.machine.config import ConfigError, DeviceConfig, RunConfig, TrafficConfig, from_dict
+from netq.machine.net import Net
 from tests.modelutil import config, phys, traffic, tunnel, vlan
 
 
@@ -129,7 +129,7 @@ def test_valid_config_passes():
 
 
 def test_device_loops_are_found_and_legal():
-    from netq.presets import recursion_devices
+    from netq.app.presets import recursion_devices
 
     cfg = config(cpus=1, devices=recursion_devices(stack_depth=3))
     cfg.validate()

@@ -6,11 +6,11 @@ does.  Every skb still ends up delivered or dropped for a named reason.
 """
 from __future__ import annotations
 
-from netq.core.dev import dev_close, dev_open, netif_set_real_num_tx_queues
-from netq.core.netdevice import netif_tx_start_queue, netif_tx_stop_queue
-from netq.invariants import check_all
-from netq.sched.sch_generic import qdisc_state_deactivated
-from shm.kstructs import NETDEV_QUEUE, NIC, QDISC, SOCK
+from netq.kernel.core.dev import dev_close, dev_open, netif_set_real_num_tx_queues
+from netq.kernel.core.netdevice import netif_tx_start_queue, netif_tx_stop_queue
+from netq.machine.invariants import check_all
+from netq.kernel.sched.sch_generic import qdisc_state_deactivated
+from netq.kernel.kstructs import NETDEV_QUEUE, NIC, QDISC, SOCK
 from tests.modelutil import config, drain, drops, mknet, phys, socks_of, traffic, xmit  # noqa: F401
 from workers.nic import Nic
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from netq.config import ConfigError, CostConfig, DeviceConfig, RunConfig, TrafficConfig
-from netq.core.dev import dev_close, dev_open, net_tx_action
-from netq.core.netdevice import NET_XMIT_DROP, NET_XMIT_SUCCESS, netif_tx_stop_queue, netif_tx_wake_queue
-from netq.sched.sch_fq import FQ_FLOW_PLIMIT, FQ_INITIAL_QUANTUM, FQ_QUANTUM, fq_dequeue
-from shm.kstructs import FQ_FLOW
+from netq.machine.config import ConfigError, CostConfig, DeviceConfig, RunConfig, TrafficConfig
+from netq.kernel.core.dev import dev_close, dev_open, net_tx_action
+from netq.kernel.core.netdevice import NET_XMIT_DROP, NET_XMIT_SUCCESS, netif_tx_stop_queue, netif_tx_wake_queue
+from netq.kernel.sched.sch_fq import FQ_FLOW_PLIMIT, FQ_INITIAL_QUANTUM, FQ_QUANTUM, fq_dequeue
+from netq.kernel.kstructs import FQ_FLOW
 from tests.modelutil import (  # noqa: F401  (mknet is a fixture)
     config,
     delivered,

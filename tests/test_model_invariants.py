@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shm.kstructs import NETDEV_QUEUE, QDISC, SOCK
+from netq.kernel.kstructs import NETDEV_QUEUE, QDISC, SOCK
 from tests.modelutil import (  # noqa: F401  (mknet is a fixture)
     config,
     delivered,
@@ -35,7 +35,7 @@ from tests.modelutil import (  # noqa: F401  (mknet is a fixture)
     traffic,
     xmit,
 )
-from netq.sched.sch_generic import gso_skbs
+from netq.kernel.sched.sch_generic import gso_skbs
 from workers.nic import Nic
 
 
@@ -116,9 +116,9 @@ def test_identities_hold_at_every_quiescent_point(mknet):
 
 
 def test_qdisc_reset_keeps_the_qdisc_identity(mknet):
-    from netq.core.netdevice import netif_tx_stop_queue
-    from netq.core.percpu import this
-    from netq.sched.sch_generic import qdisc_reset
+    from netq.kernel.core.netdevice import netif_tx_stop_queue
+    from netq.kernel.core.percpu import this
+    from netq.kernel.sched.sch_generic import qdisc_reset
     from tests.modelutil import qdisc_of
 
     net = mknet(config(cpus=1, devices=[phys(tx_queues=1, ring_size=64)],

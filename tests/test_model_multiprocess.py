@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from netq.config import CostConfig, DeviceConfig, RunConfig, TrafficConfig
-from netq.presets import recursion_devices
+from netq.machine.config import CostConfig, DeviceConfig, RunConfig, TrafficConfig
+from netq.app.presets import recursion_devices
 from workers.supervisor import Supervisor
 
 

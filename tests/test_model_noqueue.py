@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-import netq.core.dev as dev_mod
-from netq.core.netdevice import NET_XMIT_DROP, NET_XMIT_SUCCESS
-from shm.kstructs import (
+import netq.kernel.core.dev as dev_mod
+from netq.kernel.core.netdevice import NET_XMIT_DROP, NET_XMIT_SUCCESS
+from netq.kernel.kstructs import (
     IFF_UP,
     MSG_ASKS_TO_QUEUE,
     MSG_DEAD_LOOP,
@@ -57,7 +57,7 @@ def vlan_stack(depth: int, profile: str, **kw):
 
 
 def test_profile_recursion_limits():
-    from netq.profiles import PROFILES
+    from netq.kernel.profiles import PROFILES
 
     assert {p: PROFILES[p].recursion_limit for p in LIMITS} == LIMITS
 
@@ -263,8 +263,8 @@ def test_vlan_on_multiqueue_device_uses_the_lower_devices_queue_choice(mknet):
 def test_noop_qdisc_of_a_deactivated_queue_drops(mknet):
     """dev_deactivate points txq->qdisc at noop_qdisc: noop_enqueue frees the
     skb and returns NET_XMIT_CN."""
-    from netq.core.netdevice import NET_XMIT_CN
-    from netq.net import NOOP_QDISC
+    from netq.kernel.core.netdevice import NET_XMIT_CN
+    from netq.machine.net import NOOP_QDISC
 
     net = mknet(config(cpus=1, devices=[phys()], traffic_=[traffic(sockets_per_cpu=1)]))
     (sk,) = socks_of(net, 0)
@@ -312,7 +312,7 @@ def test_noqueue_on_a_physical_device_drops_when_the_ring_is_full(mknet):
     """qdisc noqueue on eth0 (ring of 4): the driver stops the queue when the
     ring fills, and the next skb is refused with "asks to queue"; the NIC's
     wake schedules the (builtin) noqueue qdisc, whose run finds nothing."""
-    from netq.core.dev import net_tx_action
+    from netq.kernel.core.dev import net_tx_action
 
     net = mknet(config(cpus=1, devices=[phys(ring_size=4, qdisc="noqueue")],
                        traffic_=[traffic(sockets_per_cpu=1)]))

@@ -1,7 +1,7 @@
 """TX queue selection: netdev_pick_tx, __netdev_pick_tx, get_xps_queue, skb_tx_hash.
 
 Every expected queue is computed here from first principles with
-netq.core.jhash, not read back from the model:
+netq.kernel.core.jhash, not read back from the model:
 
 * profile "3.13" (the seed): ``((u64)jhash_1word(sk_hash, hashrnd) * n) >> 32``
 * profile "6.18": ``reciprocal_scale(sk_txhash, n)``
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from netq.core.jhash import jhash_1word, reciprocal_scale
-from netq.core.netdevice import NetDeviceOps, dev_cap_txqueue
-from netq.drivers.ethernet import eth_start_xmit
-from shm.kstructs import NETDEV, SOCK
+from netq.kernel.core.jhash import jhash_1word, reciprocal_scale
+from netq.kernel.core.netdevice import NetDeviceOps, dev_cap_txqueue
+from netq.kernel.drivers.ethernet import eth_start_xmit
+from netq.kernel.kstructs import NETDEV, SOCK
 from tests.modelutil import (  # noqa: F401  (mknet is a fixture)
     config,
     drain,
@@ -58,7 +58,7 @@ def test_xps_one_to_one_each_cpu_keeps_its_own_queue(mknet):
         assert len(d) == 6 and set(d[:, 0].tolist()) == {q}
     nic = Nic(net)
     drain(net, nic)
-    from shm.kstructs import NETDEV_QUEUE
+    from netq.kernel.kstructs import NETDEV_QUEUE
 
     for txq in net.dev_by_name["eth0"].txqs:
         assert txq.f[NETDEV_QUEUE.nic_packets] == 6
@@ -171,7 +171,7 @@ def test_ooo_okay_lets_tcp_cached_queue_move_once_nothing_is_outstanding(mknet):
     assert sk.f[SOCK.queue_moves] == 1
     assert len(ring_descs(dev.txqs[1])) == 1
     drain(net, nic)
-    from shm.kstructs import NIC
+    from netq.kernel.kstructs import NIC
 
     assert net.nic[NIC.reorders] == 0 and net.nic[NIC.reorders_moved] == 0
     assert net.nic[NIC.flow_queue_changes] == 1
@@ -331,7 +331,7 @@ def test_single_queue_device_skips_selection(mknet):
 def test_writing_xps_cpus_at_runtime_moves_unconnected_flows(mknet):
     """xps_cpus_store: CPU 0 leaves tx-0's mask and joins tx-3's; removing a
     queue from a CPU's map moves the last entry into the hole."""
-    from netq.core.xps import xps_cpus_show, xps_cpus_store
+    from netq.kernel.core.xps import xps_cpus_show, xps_cpus_store
 
     net = mknet(config(cpus=2, devices=[phys(tx_queues=4, xps={0: "1", 1: "1", 2: "1"})],
                        traffic_=[traffic(cpus=[0], sockets_per_cpu=4, connected=False)]))

@@ -7,15 +7,15 @@ explicit wake restarts it.
 """
 from __future__ import annotations
 
-from netq.core.dev import net_tx_action
-from netq.core.netdevice import (
+from netq.kernel.core.dev import net_tx_action
+from netq.kernel.core.netdevice import (
     NET_XMIT_DROP,
     NET_XMIT_SUCCESS,
     netif_tx_stop_queue,
     netif_tx_wake_queue,
 )
-from netq.sched.sch_generic import prio2band
-from shm.kstructs import NETDEV_QUEUE, NIC, QDISC, QDISC_STATE_SCHED, QUEUE_STATE_DRV_XOFF, SOCK
+from netq.kernel.sched.sch_generic import prio2band
+from netq.kernel.kstructs import NETDEV_QUEUE, NIC, QDISC, QDISC_STATE_SCHED, QUEUE_STATE_DRV_XOFF, SOCK
 from tests.modelutil import (  # noqa: F401  (mknet is a fixture)
     config,
     delivered,
@@ -293,7 +293,7 @@ def test_wake_with_qdisc_already_scheduled_does_not_schedule_twice(mknet):
 def test_net_tx_action_reschedules_a_qdisc_whose_root_lock_is_busy(mknet):
     """spin_trylock(root_lock) fails (CPU 1 holds it): the qdisc goes back on
     this CPU's output_queue, still SCHED; next time it runs."""
-    from netq.core.percpu import this
+    from netq.kernel.core.percpu import this
 
     net = mknet(config(cpus=2, devices=[phys(tx_queues=1, ring_size=64)],
                        traffic_=[traffic(cpus=[0], sockets_per_cpu=1)]))
@@ -321,8 +321,8 @@ def test_net_tx_action_reschedules_a_qdisc_whose_root_lock_is_busy(mknet):
 
 def test_net_tx_action_drops_a_deactivated_qdisc_it_cannot_lock(mknet):
     """... unless the qdisc is deactivated: then SCHED is just cleared."""
-    from netq.core.percpu import this
-    from shm.kstructs import QDISC_STATE_DEACTIVATED
+    from netq.kernel.core.percpu import this
+    from netq.kernel.kstructs import QDISC_STATE_DEACTIVATED
 
     net = mknet(config(cpus=2, devices=[phys(tx_queues=1, ring_size=64)],
                        traffic_=[traffic(cpus=[0], sockets_per_cpu=1)]))
@@ -380,8 +380,8 @@ def test_shared_root_qdisc_blocks_behind_a_stopped_queue(mknet):
     """One pfifo_fast for all 2 queues (no mq, no TCQ_F_ONETXQUEUE): an skb
     for the stopped queue at the head is requeued and holds back the rest,
     even those for the open queue, until the stopped queue wakes."""
-    from netq.core.netdevice import NetDeviceOps
-    from netq.drivers.ethernet import eth_start_xmit
+    from netq.kernel.core.netdevice import NetDeviceOps
+    from netq.kernel.drivers.ethernet import eth_start_xmit
 
     net = mknet(config(cpus=1, devices=[phys(tx_queues=2, ring_size=64, qdisc="pfifo_fast")],
                        traffic_=[traffic(sockets_per_cpu=1)]))
@@ -401,7 +401,7 @@ def test_shared_root_qdisc_blocks_behind_a_stopped_queue(mknet):
 
 
 def test_pfifo_fast_peek_shows_the_next_skb_without_taking_it(mknet):
-    from netq.sched.sch_generic import pfifo_fast_peek
+    from netq.kernel.sched.sch_generic import pfifo_fast_peek
 
     net = mknet(one_queue())
     txq = net.dev_by_name["eth0"].txqs[0]

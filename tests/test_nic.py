@@ -7,10 +7,10 @@ import random
 import numpy as np
 import pytest
 
-from netq.config import DeviceConfig, RunConfig, TrafficConfig
-from netq.core.dql import dql_queued
-from netq.net import Net
-from shm.kstructs import NETDEV_QUEUE, NIC, SOCK
+from netq.machine.config import DeviceConfig, RunConfig, TrafficConfig
+from netq.kernel.core.dql import dql_queued
+from netq.machine.net import Net
+from netq.kernel.kstructs import NETDEV_QUEUE, NIC, SOCK
 from workers.nic import Nic
 
 

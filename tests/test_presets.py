@@ -6,7 +6,7 @@ only by senders that found the qdisc running, and never under rootlock.
 """
 from __future__ import annotations
 
-from netq.presets import presets
+from netq.app.presets import presets
 from workers.supervisor import Supervisor
 
 
@@ -81,8 +81,8 @@ def test_generations_runs_every_strategy_and_the_fq_pair():
     busylock, nolock never root_lock for enqueue, defer splices its
     defer_list, fq never bypasses; BQL and bulk dequeue appear from their
     kernels on.  The defer/busylock ratios are computed for both qdiscs."""
-    from netq.presets import GENERATIONS_SNDBUF
-    from netq.report import ratios
+    from netq.app.presets import GENERATIONS_SNDBUF
+    from netq.app.report import ratios
 
     p = presets(0.5)["generations"]
     results = []

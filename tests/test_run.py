@@ -210,7 +210,7 @@ def test_events_change_a_running_experiment(tmp_path):
 def test_projection_replaces_measured_handoffs_by_kernel_like_ones():
     """result.projection: the lock that lost most time to handoffs; its
     handoffs at 200 ns instead of their measured mean shorten the window."""
-    from netq.result import projection
+    from netq.machine.result import projection
 
     lock = {"name": "eth0 pfifo_fast root_lock", "handoffs": 1000, "handoff_total_ns": 500_000_000,
             "holdtime_total_ns": 400_000_000}

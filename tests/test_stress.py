@@ -18,9 +18,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from netq.config import from_dict
-from netq.profiles import PROFILES
-from netq.stress import (
+from netq.machine.config import from_dict
+from netq.kernel.profiles import PROFILES
+from netq.app.stress import (
     CHAOS_EXPECT,
     CHAOS_KINDS,
     case_kind,

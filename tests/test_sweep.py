@@ -23,10 +23,10 @@ import time
 
 import pytest
 
-from netq.config import CostConfig, DeviceConfig, RunConfig, TrafficConfig
-from netq.core.sock import skb_truesize
-from netq.profiles import DEFAULT_PROFILE
-from netq.sched.sch_fq import FQ_FLOW_PLIMIT
+from netq.machine.config import CostConfig, DeviceConfig, RunConfig, TrafficConfig
+from netq.kernel.core.sock import skb_truesize
+from netq.kernel.profiles import DEFAULT_PROFILE
+from netq.kernel.sched.sch_fq import FQ_FLOW_PLIMIT
 from shm.ipc import netq_objects
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from workers.cpu import rt_tos2priority
-from netq.sched.sch_generic import prio2band
+from netq.kernel.sched.sch_generic import prio2band
 
 
 def test_tos_to_priority_as_ip_does():

@@ -20,13 +20,13 @@ import resource
 import signal
 import time
 
-from shm.kstructs import PHASE_EXIT, PHASE_RUN, PHASE_STOP, RUNCTL, SOCK, SOFTNET
+from netq.kernel.kstructs import PHASE_EXIT, PHASE_RUN, RUNCTL, SOCK, SOFTNET
 from shm.lock import RunAborted
 
-from netq.core.dev import dev_queue_xmit, net_tx_action
-from netq.core.netdevice import NET_XMIT_SUCCESS
-from netq.core.skbuff import SkBuff
-from netq.core.sock import SKB_TRUESIZE_OVERHEAD, sk_wmem_alloc, sock_wait_for_wmem
+from netq.kernel.core.dev import dev_queue_xmit, net_tx_action
+from netq.kernel.core.netdevice import NET_XMIT_SUCCESS
+from netq.kernel.core.skbuff import SkBuff
+from netq.kernel.core.sock import SKB_TRUESIZE_OVERHEAD, sk_wmem_alloc, sock_wait_for_wmem
 
 CPU_NEW, CPU_READY, CPU_RUN, CPU_STOPPED, CPU_DONE, CPU_ABORTED = range(6)
 CPU_STATE_NAMES = ("new", "ready", "running", "stopped", "done", "aborted")

@@ -24,10 +24,10 @@ import time
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from shm.kstructs import FAULT_LOSE_ONE, NETDEV_QUEUE, NIC, QUEUE_STATE_DRV_XOFF, RUNCTL, SOCK, SOFTNET
+from netq.kernel.kstructs import FAULT_LOSE_ONE, NETDEV_QUEUE, NIC, QUEUE_STATE_DRV_XOFF, RUNCTL, SOCK, SOFTNET
 
-from netq.core.netdevice import netdev_tx_completed_queue, netif_tx_wake_queue
-from netq.core.sock import SKB_TRUESIZE_OVERHEAD, sock_writeable_half, wake_cpu
+from netq.kernel.core.netdevice import netdev_tx_completed_queue, netif_tx_wake_queue
+from netq.kernel.core.sock import SKB_TRUESIZE_OVERHEAD, sock_writeable_half, wake_cpu
 
 #: latency histogram: 1 ns .. 60 s, 3 significant digits
 LAT_MIN_NS, LAT_MAX_NS, LAT_DIGITS = 1, 60_000_000_000, 3
@@ -356,7 +356,7 @@ def nic_main(net, host_core: int) -> None:
     import os
     import signal
 
-    from shm.kstructs import PHASE_EXIT, PHASE_INIT, PHASE_STOP, RUNCTL, NIC_BLOB_BYTES
+    from netq.kernel.kstructs import PHASE_EXIT, PHASE_INIT, PHASE_STOP, RUNCTL, NIC_BLOB_BYTES
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)

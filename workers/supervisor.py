@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import multiprocess as mp
 
 from shm.ipc import IpcOwner, Terminated
-from shm.kstructs import (
+from netq.kernel.kstructs import (
     FAULTS,
     NIC,
     NETDEV_QUEUE,
@@ -41,11 +41,11 @@ from shm.kstructs import (
 
 from shm.lock import RunAborted
 
-from netq import invariants, result
-from netq.config import RunConfig
-from netq.net import Net
+from netq.machine import invariants, result
+from netq.machine.config import RunConfig
+from netq.machine.net import Net
 
-from .cpu import CPU_DONE, CPU_READY, CPU_STATE_NAMES, CPU_STOPPED, cpu_main
+from .cpu import CPU_READY, CPU_STATE_NAMES, CPU_STOPPED, cpu_main
 from .nic import NIC_READY, nic_main
 
 TICK_S = 0.02
@@ -188,7 +188,7 @@ class Supervisor:
             space.abort = abort
 
     def _do_event(self, net, procs, e) -> str:
-        from netq.core.dev import dev_close, dev_open, netif_set_real_num_tx_queues
+        from netq.kernel.core.dev import dev_close, dev_open, netif_set_real_num_tx_queues
 
         if e.action in ("kill", "stop"):
             p = procs[e.worker]
@@ -359,7 +359,7 @@ class Supervisor:
 
 
 def _device_setup(net, d) -> dict:
-    from netq.core.xps import xps_cpus_show
+    from netq.kernel.core.xps import xps_cpus_show
 
     c = d.cfg
     out = {"name": d.name, "kind": d.kind, "tx_queues": c.tx_queues,

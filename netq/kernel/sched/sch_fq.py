@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 
-from shm.kstructs import FQ_FLOW, QDISC
+from ..kstructs import FQ_FLOW, QDISC
 
 from ..core.netdevice import NET_XMIT_DROP, NET_XMIT_SUCCESS
 from ..core.skbuff import SkBuff

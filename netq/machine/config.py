@@ -15,8 +15,8 @@ from typing import Any
 from shm.lock import FAIRNESS, WAITING
 from shm.ring import is_power_of_two
 
-from .core.bitmap import MaskError, bitmap_parse
-from .profiles import DEFAULT_PROFILE, PROFILES, STRATEGIES
+from netq.kernel.core.bitmap import MaskError, bitmap_parse
+from netq.kernel.profiles import DEFAULT_PROFILE, PROFILES, STRATEGIES
 
 DEVICE_KINDS = ("phys", "vlan", "tunnel")
 QDISC_KINDS = ("default", "pfifo_fast", "pfifo", "fq", "mq", "noqueue")

@@ -1,7 +1,7 @@
 """TX queue selection: netdev_pick_tx and friends (net/core/flow_dissector.c in
 3.13; net/core/dev.c in later kernels), skb_tx_hash (include/linux/netdevice.h).
 
-Two hashing generations, chosen by the profile (:mod:`netq.profiles`):
+Two hashing generations, chosen by the profile (:mod:`netq.kernel.profiles`):
 
 * ``jhash_sk_hash`` (3.13, the seed): ``hash = sk->sk_hash`` (else the
   protocol), ``__flow_hash_1word(hash) = jhash_1word(hash, hashrnd)`` with a
@@ -14,7 +14,7 @@ a seeded run picks the same queues every time.
 """
 from __future__ import annotations
 
-from shm.kstructs import NETDEV, SOCK
+from ..kstructs import NETDEV, SOCK
 
 from .jhash import jhash_1word, reciprocal_scale
 from .netdevice import NetDevice, NetdevQueue, dev_cap_txqueue, netdev_get_tx_queue

@@ -3,27 +3,34 @@ include/linux/netdevice.h that the transmit path uses.
 
 A :class:`NetDevice` / :class:`NetdevQueue` is a process-local handle: the
 fields several CPUs share live in shared memory (``f``, see
-:data:`shm.kstructs.NETDEV` and :data:`shm.kstructs.NETDEV_QUEUE`, which say
+:data:`netq.kernel.kstructs.NETDEV` and :data:`netq.kernel.kstructs.NETDEV_QUEUE`, which say
 which lock protects each field); what never changes after setup (name, kind,
 driver) is plain Python, inherited by every forked worker.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from shm.kstructs import (
+from ..kstructs import (
     IFF_UP,
     NETDEV,
     NETDEV_QUEUE,
     NETIF_F_LLTX,
     QUEUE_STATE_DRV_XOFF,
     QUEUE_STATE_FROZEN,
+    QDISC,
+    QDISC_STATE_SCHED,
     QUEUE_STATE_STACK_XOFF,
+    SOFTNET,
 )
-
 from .dql import dql_avail, dql_completed, dql_queued
 from .percpu import this
+from .sock import wake_cpu
+
+if TYPE_CHECKING:
+    from ..sched.sch_generic import Qdisc
+    from .skbuff import SkBuff
 
 NETDEV_TX_OK = 0x00
 NETDEV_TX_BUSY = 0x10
@@ -40,6 +47,8 @@ _FROZEN_OR_STOPPED = _XOFF_ANY | 1 << QUEUE_STATE_FROZEN
 
 _STATE = NETDEV_QUEUE.state
 _OWNER = NETDEV_QUEUE.xmit_lock_owner
+_QSTATE = QDISC.state
+_WMEM_SLEEPING = SOFTNET.wmem_sleeping
 
 
 @dataclass(frozen=True)
@@ -167,8 +176,6 @@ def netif_tx_wake_queue(txq: NetdevQueue, net=None) -> bool:
     which runs "on" txq's interrupt CPU: the qdisc goes on that CPU's
     output_queue.  Returns whether the queue had been stopped.
     """
-    from .dev import netif_schedule_on  # dev.c imports this module (not per packet)
-
     net = net or this.net
     if net.atomics.test_and_clear_bit(txq.base + _STATE, QUEUE_STATE_DRV_XOFF):
         netif_schedule_on(net, net.qdiscs[txq.f[NETDEV_QUEUE.qdisc]], txq.f[NETDEV_QUEUE.irq_cpu])
@@ -198,8 +205,6 @@ def netdev_tx_completed_queue(txq: NetdevQueue, pkts: int, nbytes: int, now: int
     and, when the queue is under its limit again and BQL had stopped it,
     clear STACK_XOFF and schedule its qdisc (netif_schedule_queue) on the
     queue's interrupt CPU.  Returns whether the queue was woken."""
-    from .dev import netif_schedule_on  # dev.c imports this module (not per packet)
-
     if not nbytes:
         return False
     f = txq.f
@@ -250,3 +255,61 @@ def HARD_TX_UNLOCK(dev: NetDevice, txq: NetdevQueue) -> None:
 def dev_xmit_complete(rc: int) -> bool:
     """True if the driver consumed the skb (sent it, or dropped it)."""
     return rc < NET_XMIT_MASK
+
+
+# -- dev.c functions that netdevice.h declares for sch_generic.c and the drivers --------
+def dev_hard_start_xmit(skb: SkBuff, dev: NetDevice, txq: NetdevQueue) -> int:
+    """Call the driver's ndo_start_xmit.  GSO segmentation, vlan tag
+    insertion and taps (dev_queue_xmit_nit) are not modelled."""
+    rc = dev.netdev_ops.ndo_start_xmit(skb, dev)
+    if rc == NETDEV_TX_OK:
+        txq_trans_update(txq, skb.tstamp)
+    return rc
+
+
+def dev_hard_start_xmit_list(skbs: list[SkBuff], dev: NetDevice,
+                             txq: NetdevQueue) -> tuple[int, list[SkBuff] | None]:
+    """The loop of dev_hard_start_xmit() over a bulk-dequeued list (the
+    caller has sent its first skb): send each skb while the driver takes
+    them; stop with NETDEV_TX_BUSY when the driver refuses one or stops the
+    queue (DRV_XOFF; BQL's STACK_XOFF does not stop a list).  Returns the rc
+    and the skbs not sent (None if all were)."""
+    rc = NETDEV_TX_OK
+    for i, skb in enumerate(skbs):
+        if netif_tx_queue_stopped(txq):
+            return NETDEV_TX_BUSY, skbs[i:]
+        rc = dev_hard_start_xmit(skb, dev, txq)
+        if not dev_xmit_complete(rc):
+            return rc, skbs[i:]
+    return rc, None
+
+
+# -- declared in netdevice.h, defined in dev.c (sch_generic.c calls them) ----------------
+def __netif_schedule(q: Qdisc) -> None:
+    """Put q on this CPU's output_queue unless already scheduled (SCHED bit)."""
+    netif_schedule_on(this.net, q, this.cpu)
+
+
+def netif_schedule_on(net, q: Qdisc, cpu: int) -> None:
+    """__netif_schedule() as run on ``cpu`` (the NIC's completion interrupt
+    runs "on" the queue's irq CPU, so it schedules there)."""
+    if not net.atomics.test_and_set_bit(q.base + _QSTATE, QDISC_STATE_SCHED):
+        _netif_reschedule_on(net, q, cpu)
+
+
+def __netif_reschedule(q: Qdisc) -> None:
+    """Append q to this CPU's output_queue and raise NET_TX_SOFTIRQ."""
+    _netif_reschedule_on(this.net, q, this.cpu)
+
+
+def _netif_reschedule_on(net, q: Qdisc, cpu: int) -> None:
+    sem = net.softnet_sems[cpu]
+    sem.acquire()  # local_irq_save
+    sd = net.softnet[cpu]
+    tail = sd[SOFTNET.oq_tail]
+    oq = net.output_queue[cpu]
+    oq[tail % len(oq)] = q.id
+    sd[SOFTNET.oq_tail] = tail + 1
+    sem.release()  # local_irq_restore; raise_softirq_irqoff(NET_TX_SOFTIRQ)
+    if sd[_WMEM_SLEEPING]:
+        wake_cpu(net, cpu)  # the CPU sleeps for send-buffer space: get it to run NET_TX

@@ -71,7 +71,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import (
+from netq.machine.config import (
     ConfigError,
     CostConfig,
     DeviceConfig,
@@ -81,8 +81,8 @@ from .config import (
 )
 from shm.ipc import child_pids
 
-from .profiles import PROFILES
-from .sched.sch_fq import FQ_FLOW_PLIMIT, FQ_LIMIT
+from netq.kernel.profiles import PROFILES
+from netq.kernel.sched.sch_fq import FQ_FLOW_PLIMIT, FQ_LIMIT
 
 #: configuration i is a chaos run when --chaos is given and i % CHAOS_EVERY == CHAOS_AT
 CHAOS_EVERY, CHAOS_AT = 3, 2
@@ -595,7 +595,7 @@ def _toml_fields(obj: Any, skip: tuple[str, ...] = (), always: tuple[str, ...] =
 
 def to_toml(cfg: RunConfig, comments: list[str] = ()) -> str:
     """``cfg`` as an experiment file (``python -m netq.run --config``);
-    ``netq.config.from_dict(tomllib.loads(text))`` gives ``cfg`` back."""
+    ``netq.machine.config.from_dict(tomllib.loads(text))`` gives ``cfg`` back."""
     out = [f"# {c}" if c else "#" for line in comments for c in line.splitlines() or [""]]
     out += _toml_fields(cfg, skip=("devices", "traffic", "costs", "events"))
     if any(vars(cfg.costs).values()):
@@ -970,7 +970,7 @@ def write_junit(path: str, job: Job, totals: dict) -> None:
     suites = ET.Element("testsuites", name="netq stress", tests=str(totals["runs"]),
                         failures=str(totals["failed"]), errors="0", time=f"{totals['seconds']:.3f}")
     suite = ET.SubElement(suites, "testsuite", {
-        "name": f"netq.stress.seed{job.seed}", "tests": str(totals["runs"]),
+        "name": f"netq.app.stress.seed{job.seed}", "tests": str(totals["runs"]),
         "failures": str(totals["failed"]), "errors": "0", "skipped": "0",
         "time": f"{totals['seconds']:.3f}",
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime()),
@@ -982,7 +982,7 @@ def write_junit(path: str, job: Job, totals: dict) -> None:
         ET.SubElement(props, "property", name=k, value=str(v))
     for r in job.records:
         c = r.case
-        tc = ET.SubElement(suite, "testcase", classname=f"netq.stress.{c.kind}",
+        tc = ET.SubElement(suite, "testcase", classname=f"netq.app.stress.{c.kind}",
                            name=f"#{c.index:03d} {c.desc}", time=f"{r.seconds:.3f}")
         if not r.passed:
             fail = ET.SubElement(tc, "failure", message=(r.problems[0] if r.problems else "failed")[:500],

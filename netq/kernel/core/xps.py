@@ -14,7 +14,7 @@ in an experiment it is always a mistake.
 """
 from __future__ import annotations
 
-from shm.kstructs import MAX_TX_QUEUES
+from ..kstructs import MAX_TX_QUEUES
 
 from .bitmap import MaskError, bitmap_parse, cpumask_format
 

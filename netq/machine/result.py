@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shm.kstructs import (
+from netq.kernel.kstructs import (
     DROP_REASONS,
     MSG_TEXT,
     NETDEV_QUEUE,
@@ -65,7 +65,7 @@ from shm.kstructs import (
     SOFTNET,
 )
 
-from .core.dql import dql_inflight
+from netq.kernel.core.dql import dql_inflight
 
 RESULT_VERSION = 1
 
@@ -74,7 +74,7 @@ _QDISC_EXTRA = ("bulk_lists", "bulk_skbs", "defer_splices", "defer_spliced")
 
 
 def qdisc_rows(net) -> list[dict]:
-    from .sched.sch_mq import mq_dump
+    from netq.kernel.sched.sch_mq import mq_dump
 
     rows = []
     for q in net.qdiscs:

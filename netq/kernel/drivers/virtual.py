@@ -12,18 +12,19 @@ counts match end to end).
 """
 from __future__ import annotations
 
+from ..core.dev import dev_queue_xmit
 from ..core.netdevice import NETDEV_TX_OK, NetDevice
 from ..core.skbuff import SkBuff
 
 
 def vlan_dev_hard_start_xmit(skb: SkBuff, dev: NetDevice) -> int:
     skb.dev = dev.lower
-    return _dev.dev_queue_xmit(skb)
+    return dev_queue_xmit(skb)
 
 
 def ip_tunnel_xmit(skb: SkBuff, dev: NetDevice) -> int:
     skb.dev = dev.lower
-    _dev.dev_queue_xmit(skb)
+    dev_queue_xmit(skb)
     return NETDEV_TX_OK
 
 
@@ -31,6 +32,3 @@ def select_queue_by_priority(dev: NetDevice, skb: SkBuff) -> int:
     """An ndo_select_queue hook: skb->priority modulo the real queue count
     (as a driver with hardware priority queues might)."""
     return skb.priority % dev.real_num_tx_queues
-
-
-from ..core import dev as _dev  # noqa: E402  (dev.c calls the drivers and back)

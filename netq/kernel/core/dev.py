@@ -17,7 +17,7 @@ import os
 import struct
 import time
 
-from shm.kstructs import (
+from ..kstructs import (
     DEFER_NODE,
     IFF_UP,
     RUNCTL,
@@ -59,18 +59,15 @@ from .netdevice import (
     NET_XMIT_DROP,
     NET_XMIT_MASK,
     NET_XMIT_SUCCESS,
-    NETDEV_TX_BUSY,
-    NETDEV_TX_OK,
     NetDevice,
     NetdevQueue,
+    __netif_reschedule,
+    dev_hard_start_xmit,
     dev_xmit_complete,
-    netif_tx_queue_stopped,
     netif_xmit_stopped,
-    txq_trans_update,
 )
 from .percpu import this
 from .skbuff import SkBuff, skb_from_desc
-from .sock import wake_cpu
 
 _DEACT = 1 << QDISC_STATE_DEACTIVATED
 _QSTATE, _QFLAGS, _QLEN = QDISC.state, QDISC.flags, QDISC.qlen
@@ -349,63 +346,6 @@ def _dev_xmit_skb_defer(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue)
             rc = NET_XMIT_SUCCESS
     root.unlock()
     return rc
-
-
-def dev_hard_start_xmit(skb: SkBuff, dev: NetDevice, txq: NetdevQueue) -> int:
-    """Call the driver's ndo_start_xmit.  GSO segmentation, vlan tag
-    insertion and taps (dev_queue_xmit_nit) are not modelled."""
-    rc = dev.netdev_ops.ndo_start_xmit(skb, dev)
-    if rc == NETDEV_TX_OK:
-        txq_trans_update(txq, skb.tstamp)
-    return rc
-
-
-def dev_hard_start_xmit_list(skbs: list[SkBuff], dev: NetDevice,
-                             txq: NetdevQueue) -> tuple[int, list[SkBuff] | None]:
-    """The loop of dev_hard_start_xmit() over a bulk-dequeued list (the
-    caller has sent its first skb): send each skb while the driver takes
-    them; stop with NETDEV_TX_BUSY when the driver refuses one or stops the
-    queue (DRV_XOFF; BQL's STACK_XOFF does not stop a list).  Returns the rc
-    and the skbs not sent (None if all were)."""
-    rc = NETDEV_TX_OK
-    for i, skb in enumerate(skbs):
-        if netif_tx_queue_stopped(txq):
-            return NETDEV_TX_BUSY, skbs[i:]
-        rc = dev_hard_start_xmit(skb, dev, txq)
-        if not dev_xmit_complete(rc):
-            return rc, skbs[i:]
-    return rc, None
-
-
-# -- NET_TX softirq -----------------------------------------------------------------------
-def __netif_schedule(q: Qdisc) -> None:
-    """Put q on this CPU's output_queue unless already scheduled (SCHED bit)."""
-    netif_schedule_on(this.net, q, this.cpu)
-
-
-def netif_schedule_on(net, q: Qdisc, cpu: int) -> None:
-    """__netif_schedule() as run on ``cpu`` (the NIC's completion interrupt
-    runs "on" the queue's irq CPU, so it schedules there)."""
-    if not net.atomics.test_and_set_bit(q.base + _QSTATE, QDISC_STATE_SCHED):
-        _netif_reschedule_on(net, q, cpu)
-
-
-def __netif_reschedule(q: Qdisc) -> None:
-    """Append q to this CPU's output_queue and raise NET_TX_SOFTIRQ."""
-    _netif_reschedule_on(this.net, q, this.cpu)
-
-
-def _netif_reschedule_on(net, q: Qdisc, cpu: int) -> None:
-    sem = net.softnet_sems[cpu]
-    sem.acquire()  # local_irq_save
-    sd = net.softnet[cpu]
-    tail = sd[SOFTNET.oq_tail]
-    oq = net.output_queue[cpu]
-    oq[tail % len(oq)] = q.id
-    sd[SOFTNET.oq_tail] = tail + 1
-    sem.release()  # local_irq_restore; raise_softirq_irqoff(NET_TX_SOFTIRQ)
-    if sd[_WMEM_SLEEPING]:
-        wake_cpu(net, cpu)  # the CPU sleeps for send-buffer space: get it to run NET_TX
 
 
 def net_tx_action() -> bool:

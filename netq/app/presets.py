@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from .config import CostConfig, DeviceConfig, RunConfig, TrafficConfig
+from netq.machine.config import CostConfig, DeviceConfig, RunConfig, TrafficConfig
 
 
 @dataclass

@@ -16,7 +16,7 @@ mq_qdisc_ops = register_qdisc(Qdisc_ops("mq", None, None, None, None))
 
 def mq_dump(q: Qdisc) -> dict:
     """Sum the children's counters, as mq_dump does for `tc -s qdisc show`."""
-    from shm.kstructs import QDISC
+    from ..kstructs import QDISC
 
     keys = ("qlen", "backlog", "bytes", "packets", "drops", "requeues", "overlimits")
     return {k: sum(c.f[getattr(QDISC, k)] for c in q.children) for k in keys}

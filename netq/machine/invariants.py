@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 
-from shm.kstructs import NIC, QDISC, SOCK, SOFTNET
+from netq.kernel.kstructs import NIC, QDISC, SOCK, SOFTNET
 from shm.lock import NO_CPU
 
-from .core.sock import sk_wmem_alloc
-from .sched.sch_generic import gso_skbs
+from netq.kernel.core.sock import sk_wmem_alloc
+from netq.kernel.sched.sch_generic import gso_skbs
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The text report of a run, in the formats kernel engineers read every day:
 ``tc -s qdisc show``, ``ethtool -S``, ``/proc/lock_stat``, dmesg.
 
-Everything here renders the result dict (:mod:`netq.result`); nothing reads
+Everything here renders the result dict (:mod:`netq.machine.result`); nothing reads
 shared memory, so a saved JSON can be rendered again.
 """
 from __future__ import annotations

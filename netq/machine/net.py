@@ -1,5 +1,5 @@
 """The emulated machine: every shared structure of one run, built from a
-:class:`~netq.config.RunConfig`.
+:class:`~netq.machine.config.RunConfig`.
 
 :class:`Net` is built once by the supervisor (or a test) before any worker is
 forked: it sizes the shared-memory layout, creates the segment, the locks,
@@ -16,11 +16,10 @@ import random
 import time
 from dataclasses import dataclass
 
-import numpy as np
 
 from shm.atomic import Atomics
 from shm.ipc import IpcOwner
-from shm.kstructs import (
+from netq.kernel.kstructs import (
     IFF_UP,
     MAX_TX_QUEUES,
     NDROP,
@@ -49,17 +48,17 @@ from shm.region import Region
 from shm.ring import Ring, ring_sections
 
 from .config import CostConfig, RunConfig
-from .core.bitmap import bitmap_parse
-from .core.dql import dql_init
-from .core.netdevice import NetDevice, NetDeviceOps, NetdevQueue
-from .core.percpu import this
-from .core.sock import Sock
-from .drivers.ethernet import eth_start_xmit
-from .drivers.virtual import ip_tunnel_xmit, select_queue_by_priority, vlan_dev_hard_start_xmit
-from .profiles import PROFILES
-from .sched.sch_generic import QDISC_OPS, Qdisc
-from .sched import sch_fifo, sch_mq  # noqa: F401  (register their ops)
-from .sched.sch_fq import FQ_FLOW_RING, FQ_LIMIT, fq_init
+from netq.kernel.core.bitmap import bitmap_parse
+from netq.kernel.core.dql import dql_init
+from netq.kernel.core.netdevice import NetDevice, NetDeviceOps, NetdevQueue
+from netq.kernel.core.percpu import this
+from netq.kernel.core.sock import Sock
+from netq.kernel.drivers.ethernet import eth_start_xmit
+from netq.kernel.drivers.virtual import ip_tunnel_xmit, select_queue_by_priority, vlan_dev_hard_start_xmit
+from netq.kernel.profiles import PROFILES
+from netq.kernel.sched.sch_generic import QDISC_OPS, Qdisc
+from netq.kernel.sched import sch_fifo, sch_mq  # noqa: F401  (register their ops)
+from netq.kernel.sched.sch_fq import FQ_FLOW_RING, FQ_LIMIT, fq_init
 
 NOOP_QDISC = 0
 NOQUEUE_QDISC = 1
@@ -338,7 +337,7 @@ class Net:
         stride = 1 + MAX_TX_QUEUES
         self.xps = [[xps[(i * cfg.cpus + c) * stride:(i * cfg.cpus + c + 1) * stride]
                      for c in range(cfg.cpus)] for i in range(len(devs))]
-        from .core.xps import netif_set_xps_queue
+        from netq.kernel.core.xps import netif_set_xps_queue
 
         for i, d in enumerate(devs):
             for qi in sorted(d.xps):

@@ -29,7 +29,7 @@ from array import array
 from dataclasses import dataclass
 from typing import Callable
 
-from shm.kstructs import (
+from ..kstructs import (
     DROP,
     GSO_SKB_MAX,
     NETDEV_QUEUE,
@@ -52,6 +52,9 @@ from ..core.netdevice import (
     NET_XMIT_DROP,
     NET_XMIT_SUCCESS,
     NETDEV_TX_BUSY,
+    __netif_schedule,
+    dev_hard_start_xmit,
+    dev_hard_start_xmit_list,
     dev_xmit_complete,
     netif_xmit_frozen_or_stopped,
     qdisc_avail_bulklimit,
@@ -90,7 +93,7 @@ class Qdisc_ops:
 
 
 class Qdisc:
-    """A qdisc: shared fields in ``f`` (:data:`shm.kstructs.QDISC`), band
+    """A qdisc: shared fields in ``f`` (:data:`netq.kernel.kstructs.QDISC`), band
     FIFOs as :class:`shm.ring.Ring`, and its two locks by id."""
 
     __slots__ = ("id", "name", "ops", "f", "base", "dev", "dev_queue", "root_lock", "busylock",
@@ -171,7 +174,7 @@ def qdisc_run_end(q: Qdisc) -> None:
     if f[_QFLAGS] & TCQ_F_NOLOCK:
         this.locks[q.seqlock].unlock()
         if f[_STATE] >> QDISC_STATE_MISSED & 1:
-            _dev.__netif_schedule(q)
+            __netif_schedule(q)
 
 
 def nolock_qdisc_is_empty(q: Qdisc) -> bool:
@@ -416,7 +419,7 @@ def dev_requeue_skb(skbs: list[SkBuff], q: Qdisc) -> int:
     if nolock:
         this.locks[q.root_lock].unlock()
     this.sd[SOFTNET.requeues] += 1
-    _dev.__netif_schedule(q)
+    __netif_schedule(q)
     return 0
 
 
@@ -453,9 +456,9 @@ def sch_direct_xmit(skb: SkBuff, q: Qdisc, dev, txq, root_lock: int,
         tf[_XMIT_OWNER] = this.cpu
     rest = None
     if not tf[_TXQ_STATE] & _FROZEN_OR_STOPPED:
-        ret = _dev.dev_hard_start_xmit(skb, dev, txq)
+        ret = dev_hard_start_xmit(skb, dev, txq)
         if more and dev_xmit_complete(ret):
-            ret, rest = _dev.dev_hard_start_xmit_list(more, dev, txq)
+            ret, rest = dev_hard_start_xmit_list(more, dev, txq)
     if xl is not None:
         tf[_XMIT_OWNER] = -1
         xl.unlock()
@@ -522,7 +525,7 @@ def __qdisc_run(q: Qdisc) -> None:
                 # 5.14+: qdisc_run_end() will see MISSED and reschedule
                 this.net.atomics.set_bit(q.base + _STATE, QDISC_STATE_MISSED)
             else:
-                _dev.__netif_schedule(q)
+                __netif_schedule(q)
             break
     qdisc_run_end(q)
 
@@ -751,4 +754,3 @@ for _ops in (noop_qdisc_ops, noqueue_qdisc_ops, pfifo_fast_ops):
 
 # dev.c and sch_generic.c call each other (as in the kernel); bound last so
 # that either module may be imported first.
-from ..core import dev as _dev  # noqa: E402

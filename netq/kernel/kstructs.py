@@ -15,7 +15,7 @@ Bumping any record here needs :data:`shm.layout.LAYOUT_VERSION` bumped too.
 """
 from __future__ import annotations
 
-from .layout import Record
+from shm.layout import Record
 
 TC_MAX_QUEUE = 16
 MAX_TX_QUEUES = 64

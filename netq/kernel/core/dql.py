@@ -11,7 +11,7 @@ backlog stays in the qdisc, where it can be scheduled, and not in the ring.
 It is also how much a qdisc run may dequeue in bulk
 (``qdisc_avail_bulklimit``).
 
-The fields live in the TX queue's record (``shm.kstructs.NETDEV_QUEUE``):
+The fields live in the TX queue's record (``netq.kernel.kstructs.NETDEV_QUEUE``):
 ``dql_num_queued`` and ``dql_last_obj_cnt`` are written by the driver under
 the queue's _xmit_lock, the rest by the NIC process, which plays the
 completion handler; each side only reads the other's words, as in the
@@ -23,7 +23,7 @@ modelled.
 """
 from __future__ import annotations
 
-from shm.kstructs import NETDEV_QUEUE as _Q
+from ..kstructs import NETDEV_QUEUE as _Q
 
 #: include/linux/dynamic_queue_limits.h: (UINT_MAX / 2) - DQL_MAX_OBJECT
 DQL_MAX_OBJECT = (2**32 - 1) // 16

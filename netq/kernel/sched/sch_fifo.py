@@ -5,7 +5,7 @@ it too (fifo_init, since 3.x), so an empty pfifo also takes the bypass.
 """
 from __future__ import annotations
 
-from shm.kstructs import QDISC, TCQ_F_CAN_BYPASS
+from ..kstructs import QDISC, TCQ_F_CAN_BYPASS
 
 from ..core.netdevice import NET_XMIT_DROP, NET_XMIT_SUCCESS
 from ..core.skbuff import SkBuff

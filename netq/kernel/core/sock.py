@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import posix_ipc
 
-from shm.kstructs import SOCK, SOFTNET
+from ..kstructs import SOCK, SOFTNET
 
 from .percpu import this
 

@@ -22,7 +22,7 @@ the queue is stopped) it returns NETDEV_TX_BUSY, as drivers do after logging
 """
 from __future__ import annotations
 
-from shm.kstructs import NETDEV_QUEUE
+from ..kstructs import NETDEV_QUEUE
 
 from ..core.netdevice import (
     NETDEV_TX_BUSY,
