@@ -1,4 +1,11 @@
-"""Fixtures shared by every test: no netq IPC object may outlive a test."""
+"""Fixtures shared by every test: no netq IPC object may outlive a test.
+
+Tiers: a test that starts processes (a supervised run, the CLI in a
+subprocess, forked lock contenders) is marked ``slow``, per test with
+``@pytest.mark.slow`` or per module in :data:`SLOW_MODULES`; the in-process
+tier alone is ``python -m pytest -m "not slow"`` (about a fifth of the time).
+README's test command runs every tier.
+"""
 from __future__ import annotations
 
 import os
@@ -6,6 +13,19 @@ import os
 import pytest
 
 from shm.ipc import IpcOwner, netq_objects, pid_alive
+
+
+#: modules whose every test starts processes
+SLOW_MODULES = frozenset({
+    "test_faults", "test_model_multiprocess", "test_presets", "test_run",
+    "test_stress", "test_structure", "test_sweep",
+})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.module is not None and item.module.__name__.rpartition(".")[2] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
 
 
 def _mine() -> set[str]:
