@@ -169,6 +169,11 @@ class Section:
             raise IndexError(f"{self.name}[{i}] out of range (0..{self.count - 1})")
         return self.offset + i * self.stride
 
+    def byte_offset(self, i: int = 0) -> int:
+        """Byte offset in the segment of element ``i`` (record) or row ``i``
+        (raw): what ``struct.pack_into`` and ``np.frombuffer`` take."""
+        return self.base(i) * WORD
+
 
 class Layout:
     """Places sections in one segment; build it, then :meth:`freeze`."""
@@ -201,6 +206,10 @@ class Layout:
 
     def __getitem__(self, name: str) -> Section:
         return self.sections[name]
+
+    def byte_offset(self, name: str, i: int = 0) -> int:
+        """Byte offset of element (or row) ``i`` of section ``name``."""
+        return self.sections[name].byte_offset(i)
 
     @property
     def size(self) -> int:

@@ -142,3 +142,14 @@ def test_record_without_fields_is_refused() -> None:
     with pytest.raises(ValueError, match="no fields"):
         class Empty(Record, name="empty"):
             pass
+
+
+def test_byte_offset_is_the_word_index_in_bytes() -> None:
+    lay = Layout()
+    sec = lay.add("locks", lockrec.LOCK, 3)
+    raw = lay.add_raw("grid", (4, 5))
+    assert lay.byte_offset("locks") == sec.offset * WORD == 64  # after the header line
+    assert lay.byte_offset("locks", 2) == (sec.offset + 2 * lockrec.LOCK.words) * WORD
+    assert lay.byte_offset("grid", 3) == raw.byte_offset(3) == (raw.offset + 3 * 5) * WORD
+    with pytest.raises(IndexError, match=r"locks\[3\] out of range"):
+        lay.byte_offset("locks", 3)
