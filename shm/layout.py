@@ -17,6 +17,7 @@ attaching with a different layout fails loudly instead of reading garbage.
 from __future__ import annotations
 
 import hashlib
+import mmap
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
@@ -225,7 +226,7 @@ class Layout:
         return int.from_bytes(h.digest()[:8], "little") & (2**63 - 1)
 
     # -- views ---------------------------------------------------------------
-    def array(self, buf, name: str) -> np.ndarray:
+    def array(self, buf: mmap.mmap | bytearray | memoryview, name: str) -> np.ndarray:
         """A numpy view (no copy) of section ``name`` over ``buf``."""
         s = self.sections[name]
         if s.record is not None:

@@ -24,7 +24,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .layout import WORD, Record, field
+from .layout import WORD, Layout, Record, field
+from .region import Region
 
 
 class DESC(Record, name="tx_desc", pad=False):
@@ -57,7 +58,7 @@ def is_power_of_two(n: int) -> bool:
     return n > 0 and n & (n - 1) == 0
 
 
-def ring_sections(layout, name: str, nrings: int, size: int) -> None:
+def ring_sections(layout: Layout, name: str, nrings: int, size: int) -> None:
     """Add ``nrings`` rings of ``size`` descriptors to ``layout``."""
     if not is_power_of_two(size):
         raise ValueError(f"ring size must be a power of two, got {size}")
@@ -70,7 +71,7 @@ class Ring:
 
     __slots__ = ("_base", "_cons", "_mm", "_prod", "desc", "idx", "mask", "size")
 
-    def __init__(self, region, name: str, i: int) -> None:
+    def __init__(self, region: Region, name: str, i: int) -> None:
         self.idx = region.section_words(f"{name}_idx", i)
         sec = region.layout[f"{name}_desc"]
         self.size = sec.shape[1]
