@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import struct
 import time
+from typing import TYPE_CHECKING
 
 from shm.layout import WORD
 from shm.lock import RunAborted
@@ -68,6 +69,9 @@ from .netdevice import (
 )
 from .percpu import this
 from .skbuff import SkBuff, skb_from_desc
+
+if TYPE_CHECKING:
+    from ..net_namespace import Net
 
 _DEACT = 1 << QDISC_STATE_DEACTIVATED
 _QSTATE, _QFLAGS, _QLEN = QDISC.state, QDISC.flags, QDISC.qlen
@@ -238,7 +242,7 @@ _DSPLICES, _DSPLICED = QDISC.defer_splices, QDISC.defer_spliced
 _PACK8 = struct.Struct("<8q")
 
 
-def _defer_node_alloc(net) -> int:
+def _defer_node_alloc(net: Net) -> int:
     """A free node of this CPU's pool (index).  Nodes are freed by whoever
     splices the list they are on; if all are on lists, wait for a splice."""
     k = net.defer_nodes_per_cpu

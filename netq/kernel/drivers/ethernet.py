@@ -22,7 +22,7 @@ the queue is stopped) it returns NETDEV_TX_BUSY, as drivers do after logging
 """
 from __future__ import annotations
 
-from ..kstructs import NETDEV_QUEUE
+from typing import TYPE_CHECKING
 
 from ..core.netdevice import (
     NETDEV_TX_BUSY,
@@ -32,9 +32,10 @@ from ..core.netdevice import (
     netif_tx_start_queue,
     netif_tx_stop_queue,
 )
-from ..core.skbuff import SkBuff
-from ..sched.sch_generic import ndelay
 from ..core.percpu import this
+from ..core.skbuff import SkBuff
+from ..kstructs import NETDEV_QUEUE
+from ..sched.sch_generic import ndelay
 
 _PKTS, _BYTES = NETDEV_QUEUE.tx_packets, NETDEV_QUEUE.tx_bytes
 
@@ -43,6 +44,8 @@ def eth_start_xmit(skb: SkBuff, dev: NetDevice) -> int:
     """ndo_start_xmit of a physical device.  Called under HARD_TX_LOCK."""
     txq = dev.txqs[skb.queue_mapping]
     ring = txq.ring
+    if TYPE_CHECKING:  # no run-time check: a physical device's queues have rings
+        assert ring is not None
     c = this.net.costs.xmit_ns
     if c:
         ndelay(c)
