@@ -25,6 +25,7 @@ from ..kstructs import (
     QUEUE_STATE_STACK_XOFF,
     SOFTNET,
 )
+from ..stddef import NULL
 from .dql import dql_avail, dql_completed, dql_queued
 from .percpu import this
 from .sock import wake_cpu
@@ -65,12 +66,6 @@ class NetDeviceOps:
     ndo_select_queue: Callable[[NetDevice, SkBuff], int] | None = None
 
 
-#: what a field wired once at build time (before any CPU runs) holds until
-#: then: None, typed Any so that the field's annotation is the wired type
-#: every reader on the transmit path sees
-_UNWIRED: Any = None
-
-
 class NetDevice:
     __slots__ = ("base", "cfg", "f", "index", "kind", "lower", "name", "netdev_ops", "txqs")
 
@@ -83,12 +78,12 @@ class NetDevice:
         self.f = f
         #: absolute word index of the record (for atomics)
         self.base = base
-        #: dev->netdev_ops: wired when the device is built (register_netdevice)
-        self.netdev_ops: NetDeviceOps = _UNWIRED
+        #: dev->netdev_ops: NULL until the device is built (register_netdevice)
+        self.netdev_ops: NetDeviceOps = NULL
         self.txqs: list[NetdevQueue] = []
-        #: the real device below a virtual one (vlan, tunnel); None for a
-        #: physical device
-        self.lower: NetDevice | None = None
+        #: the real device below a virtual one (vlan, tunnel); NULL for a
+        #: physical device (only the virtual drivers read it)
+        self.lower: NetDevice = NULL
         #: the machine's configuration of this device, kept for the upper
         #: floors (the kernel model never reads it; Any: it may not import them)
         self.cfg = cfg
@@ -141,8 +136,9 @@ class NetdevQueue:
         self.base = base
         #: lock id of txq->_xmit_lock
         self.xmit_lock = xmit_lock
-        #: the driver's TX ring (physical devices); None for a virtual device
-        self.ring: Ring | None = None
+        #: the driver's TX ring; NULL for a virtual device's queue (only the
+        #: ethernet driver reads it)
+        self.ring: Ring = NULL
         self.wake_thresh = 0
         #: NETIF_F_LLTX of its device (features are fixed once registered)
         self.lltx = False

@@ -8,7 +8,9 @@ The hot path reads ``this.cpu``, ``this.sd`` (this CPU's softnet_data words),
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..stddef import NULL
 
 if TYPE_CHECKING:
     from shm.lock import SpinLock
@@ -16,17 +18,12 @@ if TYPE_CHECKING:
     from ..net_namespace import Net, Words
 
 
-#: what the per-CPU variables hold until bind_cpu: None, typed Any so that the
-#: annotations of :class:`PerCpu` state the bound types the kernel model uses
-_UNBOUND: Any = None
-
-
 class PerCpu:
     """The per-CPU variables of the CPU this process acts as.
 
-    Until :meth:`Net.bind_cpu` runs, ``net`` and the views are None; the
-    annotations state the bound types, which is all the kernel model ever
-    sees (it runs only on a bound CPU).
+    Until :meth:`Net.bind_cpu` runs, ``net`` and the views are NULL
+    (:mod:`netq.kernel.stddef`); the annotations state the bound types, which
+    is all the kernel model ever sees (it runs only on a bound CPU).
     """
 
     __slots__ = ("cpu", "drops", "locks", "msgs", "net", "ratelimit", "sd")
@@ -47,7 +44,7 @@ class PerCpu:
 
     def __init__(self) -> None:
         self.cpu = -1
-        self.net = self.sd = self.drops = self.msgs = self.locks = self.ratelimit = _UNBOUND
+        self.net = self.sd = self.drops = self.msgs = self.locks = self.ratelimit = NULL
 
 
 #: the CPU this process is acting as

@@ -7,7 +7,9 @@ generated it and that CPU's running count.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..stddef import NULL
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Sequence
@@ -17,9 +19,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .sock import Sock
 
 ETH_P_IP = 0x0800
-#: skb->dev of an skb rebuilt from a descriptor, until its dequeuer sets it
-#: (None; typed Any so that ``SkBuff.dev`` is the device every reader sees)
-_NO_DEV: Any = None
 
 
 class SkBuff:
@@ -73,11 +72,11 @@ class SkBuff:
 def skb_from_desc(d: Sequence[int], net: Net) -> SkBuff:
     """Rebuild an skb from its descriptor (after a qdisc dequeue).
 
-    skb->dev is left unset: the dequeuer passes the device along itself
+    skb->dev is left NULL: the dequeuer passes the device along itself
     (sch_direct_xmit's ``dev``) and sets skb->dev where it is read again."""
     cpu, seq, sk, sk_seq, length, prio, tstamp, qm = d
     s = net.socks[sk] if sk >= 0 else None
-    skb = SkBuff(cpu, seq, s, sk_seq, length, prio, tstamp, _NO_DEV)
+    skb = SkBuff(cpu, seq, s, sk_seq, length, prio, tstamp, NULL)
     skb.queue_mapping = qm
     return skb
 

@@ -22,8 +22,6 @@ the queue is stopped) it returns NETDEV_TX_BUSY, as drivers do after logging
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..core.netdevice import (
     NETDEV_TX_BUSY,
     NETDEV_TX_OK,
@@ -44,8 +42,6 @@ def eth_start_xmit(skb: SkBuff, dev: NetDevice) -> int:
     """ndo_start_xmit of a physical device.  Called under HARD_TX_LOCK."""
     txq = dev.txqs[skb.queue_mapping]
     ring = txq.ring
-    if TYPE_CHECKING:  # no run-time check: a physical device's queues have rings
-        assert ring is not None
     c = this.net.costs.xmit_ns
     if c:
         ndelay(c)

@@ -12,23 +12,17 @@ counts match end to end).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..core.dev import dev_queue_xmit
 from ..core.netdevice import NETDEV_TX_OK, NetDevice
 from ..core.skbuff import SkBuff
 
 
 def vlan_dev_hard_start_xmit(skb: SkBuff, dev: NetDevice) -> int:
-    if TYPE_CHECKING:  # no run-time check: a virtual device always has one
-        assert dev.lower is not None
     skb.dev = dev.lower
     return dev_queue_xmit(skb)
 
 
 def ip_tunnel_xmit(skb: SkBuff, dev: NetDevice) -> int:
-    if TYPE_CHECKING:  # no run-time check: a virtual device always has one
-        assert dev.lower is not None
     skb.dev = dev.lower
     dev_queue_xmit(skb)
     return NETDEV_TX_OK

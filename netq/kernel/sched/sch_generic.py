@@ -28,7 +28,6 @@ import time
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from shm.ring import DESC_WORDS, Ring
 
@@ -65,6 +64,7 @@ from ..kstructs import (
     TCQ_F_NOLOCK,
     TCQ_F_ONETXQUEUE,
 )
+from ..stddef import NULL
 
 # word indices used on the hot path
 _QLEN, _BACKLOG, _RUNNING = QDISC.qlen, QDISC.backlog, QDISC.running
@@ -78,14 +78,17 @@ _FROZEN_OR_STOPPED = ((1 << QUEUE_STATE_DRV_XOFF) | (1 << QUEUE_STATE_STACK_XOFF
 
 @dataclass(frozen=True)
 class Qdisc_ops:
-    """struct Qdisc_ops: what a kind does.  A missing op is None; calling it
-    is a bug (mq has no enqueue/dequeue of its own, noqueue no enqueue)."""
+    """struct Qdisc_ops: what a kind does.  A missing op is NULL (None, see
+    :mod:`netq.kernel.stddef`); calling it is a bug (mq has no
+    enqueue/dequeue of its own, noqueue no enqueue).  The generic code calls
+    enqueue and dequeue without a test, as the kernel does; the optional ops
+    it tests first are typed ``| None``."""
 
     id: str
     #: (skb, q) -> NET_XMIT_*; only stores the skb (accounting is generic)
-    enqueue: Callable[[SkBuff, Qdisc], int] | None
+    enqueue: Callable[[SkBuff, Qdisc], int]
     #: (q) -> descriptor tuple or None; only removes it
-    dequeue: Callable[[Qdisc], tuple | None] | None
+    dequeue: Callable[[Qdisc], tuple | None]
     peek: Callable[[Qdisc], tuple | None] | None
     #: (q) -> list of descriptors purged
     reset: Callable[[Qdisc], list] | None
@@ -124,10 +127,11 @@ class Qdisc:
         self.ops = ops
         self.f = f
         self.base = base
-        #: q->dev_queue's device; None for noop_qdisc (no device)
-        self.dev: NetDevice | None = None
-        #: q->dev_queue: the TX queue of a TCQ_F_ONETXQUEUE qdisc, else None
-        self.dev_queue: NetdevQueue | None = None
+        #: qdisc_dev(q); NULL for noop_qdisc, which never holds an skb
+        self.dev: NetDevice = NULL
+        #: q->dev_queue: the TX queue of a TCQ_F_ONETXQUEUE qdisc (read only
+        #: under that flag), else NULL
+        self.dev_queue: NetdevQueue = NULL
         self.root_lock = root_lock
         self.busylock = busylock
         #: TCQ_F_NOLOCK: q->seqlock (the "running" trylock) and each band's
@@ -139,7 +143,7 @@ class Qdisc:
         #: fq: the flow records (FQ_FLOW), one per ring of ``bands``
         self.flows: list[memoryview] = []
         #: q->enqueue: None for noqueue (the __dev_queue_xmit test)
-        self.enqueue = ops.enqueue
+        self.enqueue: Callable[[SkBuff, Qdisc], int] | None = ops.enqueue
 
     @property
     def flags(self) -> int:
@@ -249,8 +253,6 @@ def qdisc_enqueue(skb: SkBuff, q: Qdisc) -> int:
     c = this.net.costs.enqueue_ns
     if c:
         ndelay(c)
-    if TYPE_CHECKING:  # no run-time check: only a kind with enqueue gets here
-        assert q.ops.enqueue is not None
     rc = q.ops.enqueue(skb, q)
     f = q.f
     if f[_QFLAGS] & TCQ_F_NOLOCK:
@@ -282,8 +284,6 @@ def qdisc_enqueue(skb: SkBuff, q: Qdisc) -> int:
 
 def qdisc_dequeue(q: Qdisc) -> tuple | None:
     """q->dequeue(q) plus the bookkeeping.  Called under root_lock."""
-    if TYPE_CHECKING:  # no run-time check: only a kind with dequeue gets here
-        assert q.ops.dequeue is not None
     d = q.ops.dequeue(q)
     if d is not None:
         c = this.net.costs.dequeue_ns
@@ -336,8 +336,6 @@ def dequeue_skb(q: Qdisc, budget: int = 1) -> list[SkBuff] | None:
             skb = _take_gso_skb(q)
         return None if skb is None else [skb]
     flags = f[_QFLAGS]
-    if TYPE_CHECKING:  # dev_queue is read only with TCQ_F_ONETXQUEUE, which implies it
-        assert q.dev_queue is not None
     if not (flags & TCQ_F_ONETXQUEUE) or not netif_xmit_frozen_or_stopped(q.dev_queue):
         d = qdisc_dequeue(q)
         if d is not None:
@@ -407,8 +405,6 @@ def _take_gso_skb(q: Qdisc) -> SkBuff | None:
         return None
     g = _gso_slot(f, 0)
     d = tuple(f[g : g + DESC_WORDS])
-    if TYPE_CHECKING:  # no run-time check: a qdisc holding skbs has a device
-        assert q.dev is not None
     txq = q.dev.txqs[d[7]]
     if netif_xmit_frozen_or_stopped(txq):
         if f[_QFLAGS] & TCQ_F_NOLOCK:
@@ -525,8 +521,6 @@ def qdisc_restart(q: Qdisc, budget: int) -> tuple[int, int]:
     this.sd[SOFTNET.run_packets] += n
     skb = skbs[0]
     dev = q.dev
-    if TYPE_CHECKING:  # no run-time check: a qdisc that dequeued an skb has a device
-        assert dev is not None
     txq = dev.txqs[skb.queue_mapping]
     root_lock = -1 if f[_QFLAGS] & TCQ_F_NOLOCK else q.root_lock
     if n == 1:
@@ -578,7 +572,7 @@ def noop_dequeue(q: Qdisc) -> None:
 
 noop_qdisc_ops = Qdisc_ops("noop", noop_enqueue, noop_dequeue, noop_dequeue, lambda q: [])
 #: noqueue has no enqueue at all: __dev_queue_xmit takes its noqueue branch.
-noqueue_qdisc_ops = Qdisc_ops("noqueue", None, noop_dequeue, noop_dequeue, lambda q: [])
+noqueue_qdisc_ops = Qdisc_ops("noqueue", NULL, noop_dequeue, noop_dequeue, lambda q: [])
 
 
 # -- pfifo_fast ---------------------------------------------------------------------------------
