@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .layout import WORD, Layout, Record, field
-from .region import Region
+
+if TYPE_CHECKING:
+    from .region import Region  # only a type: the ring needs no native helper
 
 
 class DESC(Record, name="tx_desc", pad=False):
