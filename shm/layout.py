@@ -97,8 +97,8 @@ class Record:
         if lost:
             # the class namespace keeps only the last assignment to a name
             raise ValueError(
-                f"record {name}: a field is declared twice; the first declaration "
-                f"was field({lost[0].doc!r})"
+                f"record {name}: a field is declared twice (or field() was called "
+                f"outside a record's body): field({lost[0].doc!r}) is not in the record"
             )
         if not claimed:
             raise ValueError(f"record {name} has no fields")

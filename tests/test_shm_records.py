@@ -126,7 +126,7 @@ def test_packed_record_is_not_padded() -> None:
 
 
 def test_field_declared_twice_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"record twice: a field is declared twice; .*'first'"):
+    with pytest.raises(ValueError, match=r"record twice: a field is declared twice .*field\('first'\)"):
         class Twice(Record, name="twice"):
             a = field("first")
             a = field("again")  # noqa: PIE794
@@ -153,3 +153,14 @@ def test_byte_offset_is_the_word_index_in_bytes() -> None:
     assert lay.byte_offset("grid", 3) == raw.byte_offset(3) == (raw.offset + 3 * 5) * WORD
     with pytest.raises(IndexError, match=r"locks\[3\] out of range"):
         lay.byte_offset("locks", 3)
+
+
+def test_field_outside_a_record_body_is_refused_by_the_next_record() -> None:
+    field("stray")
+    with pytest.raises(ValueError, match=r"field\('stray'\) is not in the record"):
+        class After(Record, name="after"):
+            a = field("a")
+    class Clean(Record, name="clean"):  # the stray declaration is forgotten
+        a = field("a")
+
+    assert Clean.a == 0
