@@ -21,10 +21,13 @@ be changed any other way.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import posix_ipc
 
 from . import native as _n
 from .ipc import IpcOwner
+from .region import Region
 
 ATOMIC_HASH_SIZE = 16
 
@@ -32,13 +35,13 @@ ATOMIC_HASH_SIZE = 16
 class Atomics:
     """Atomic RMW on the words of one region (indices are word indices)."""
 
-    __slots__ = ("words", "sems", "_lib", "_p")
+    __slots__ = ("_lib", "_p", "sems", "words")
 
-    def __init__(self, owner: IpcOwner, region, nhash: int = ATOMIC_HASH_SIZE,
+    def __init__(self, owner: IpcOwner, region: Region, nhash: int = ATOMIC_HASH_SIZE,
                  native: bool = True) -> None:
         self.words = region.words
-        self._lib = None
-        self._p = None
+        self._lib: Any = None  # shm.native.lib, or None: hashed semaphores
+        self._p: Any = None  # cffi int64_t* to word 0 of the region
         self.sems = []
         if native and region.cptr is not None:
             self._lib = _n.lib

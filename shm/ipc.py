@@ -22,10 +22,14 @@ import os
 import re
 import secrets
 import signal
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING
 
 import posix_ipc
+
+if TYPE_CHECKING:
+    from typing import Self  # only for the checker: setup.cfg still allows 3.10
 
 PREFIX = "netq"
 DEV_SHM = "/dev/shm"
@@ -125,13 +129,13 @@ class IpcOwner:
         self._segments.clear()
         atexit.unregister(self.close)
 
-    def __enter__(self) -> "IpcOwner":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def handle_signals(self) -> "_SignalScope":
+    def handle_signals(self) -> _SignalScope:
         """Turn SIGTERM and SIGHUP into :class:`Terminated` while in scope."""
         return _SignalScope()
 
@@ -139,7 +143,7 @@ class IpcOwner:
 class _SignalScope:
     _SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
-    def __enter__(self) -> "_SignalScope":
+    def __enter__(self) -> Self:
         self._old = {}
         for s in self._SIGNALS:
             self._old[s] = signal.signal(s, _raise_terminated)

@@ -17,8 +17,10 @@ attaching with a different layout fails loudly instead of reading garbage.
 from __future__ import annotations
 
 import hashlib
+import mmap
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
@@ -30,66 +32,115 @@ WORDS_PER_LINE = CACHELINE // WORD
 LAYOUT_VERSION = 8
 MAGIC = 0x6E6574715F74786D  # "netq_txm"
 
-FieldSpec = tuple  # (name, doc) or (name, count, doc)
+class _Field:
+    """A field as declared in a record's body, before the record is built."""
+
+    __slots__ = ("count", "doc")
+
+    def __init__(self, doc: str, count: int) -> None:
+        self.doc = doc
+        self.count = count
+
+
+#: fields made by :func:`field` and not yet claimed by a record's class body
+_pending: list[_Field] = []
+
+
+def field(doc: str, *, count: int = 1) -> int:
+    """Declare one field of a :class:`Record` (in its class body).
+
+    ``doc`` says what the field is and which lock protects it; ``count > 1``
+    makes an inline array of ``count`` words.  The record replaces the
+    declaration with the field's word index, hence the ``int`` return type:
+    to a type checker, ``SOFTNET.xmit_recursion`` is an ``int`` and a
+    misspelt field an error.
+    """
+    if count < 1:
+        raise ValueError(f"field count must be >= 1, got {count}")
+    f = _Field(doc, count)
+    _pending.append(f)
+    return cast(int, f)
 
 
 class Record:
-    """A struct of int64 words; ``rec.<field>`` is the field's word index.
+    """A struct of int64 words, declared as a class; ``Rec.<field>`` is the
+    field's word index.
 
-    ``fields`` is a sequence of ``(name, doc)`` or ``(name, count, doc)``
-    (an inline array of ``count`` words).  The doc says what the field is and
-    which lock protects it.
+    Declare each field in the class body with :func:`field`, in memory order::
+
+        class SOFTNET(Record, name="softnet_data"):
+            xmit_recursion = field("per-CPU xmit_recursion; owner")
+            q_cpu = field("fifo: ring of waiting CPUs; under the guard", count=64)
+
+    ``name`` is the C struct's name; ``pad=False`` leaves a packed element
+    (a descriptor) unpadded.  A record is a declaration: it is used as the
+    class itself and never instantiated.
     """
 
-    def __init__(self, name: str, fields: Sequence[FieldSpec], *, pad: bool = True) -> None:
-        self.name = name
-        self.docs: dict[str, str] = {}
-        self.counts: dict[str, int] = {}
-        names, formats, offsets = [], [], []
+    #: the C struct's name
+    name: ClassVar[str]
+    #: record size in 64-bit words
+    words: ClassVar[int]
+    #: the numpy structured dtype of one record
+    dtype: ClassVar[np.dtype[np.void]]
+    #: field name -> what it is and which lock protects it, in memory order
+    docs: ClassVar[dict[str, str]]
+    #: field name -> words (1, or the length of an inline array)
+    counts: ClassVar[dict[str, int]]
+
+    def __init_subclass__(cls, *, name: str, pad: bool = True, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        claimed = [(k, v) for k, v in cls.__dict__.items() if isinstance(v, _Field)]
+        ids = {id(v) for _, v in claimed}
+        lost = [f for f in _pending if id(f) not in ids]
+        _pending.clear()
+        if lost:
+            # the class namespace keeps only the last assignment to a name
+            raise ValueError(
+                f"record {name}: a field is declared twice (or field() was called "
+                f"outside a record's body): field({lost[0].doc!r}) is not in the record"
+            )
+        if not claimed:
+            raise ValueError(f"record {name} has no fields")
+        cls.name = name
+        cls.docs = {}
+        cls.counts = {}
+        names: list[str] = []
+        formats: list[Any] = []
+        offsets: list[int] = []
         word = 0
-        for spec in fields:
-            if len(spec) == 2:
-                fname, doc = spec
-                count = 1
-            else:
-                fname, count, doc = spec
-            if hasattr(self, fname) or fname in self.docs:
-                raise ValueError(f"{name}.{fname} declared twice")
-            setattr(self, fname, word)
-            self.docs[fname] = doc
-            self.counts[fname] = count
+        for fname, f in claimed:
+            if hasattr(Record, fname) or fname in Record.__annotations__:
+                raise ValueError(f"{name}.{fname} collides with Record.{fname}")
+            setattr(cls, fname, word)
+            cls.docs[fname] = f.doc
+            cls.counts[fname] = f.count
             names.append(fname)
-            formats.append(("<i8", (count,)) if count > 1 else "<i8")
+            formats.append(("<i8", (f.count,)) if f.count > 1 else "<i8")
             offsets.append(word * WORD)
-            word += count
+            word += f.count
         if pad:
             word = -(-word // WORDS_PER_LINE) * WORDS_PER_LINE
-        #: record size in 64-bit words
-        self.words = word
-        self.dtype = np.dtype(
+        cls.words = word
+        cls.dtype = np.dtype(
             {"names": names, "formats": formats, "offsets": offsets, "itemsize": word * WORD}
         )
 
-    def __repr__(self) -> str:
-        return f"Record({self.name}, {self.words} words)"
-
-    def describe(self) -> str:
+    @classmethod
+    def describe(cls) -> str:
         """One line per field: index, name, doc (for docs and debugging)."""
-        return "\n".join(
-            f"  [{getattr(self, n):3d}] {n}{'[%d]' % self.counts[n] if self.counts[n] > 1 else ''}: {d}"
-            for n, d in self.docs.items()
-        )
+        lines = []
+        for n, d in cls.docs.items():
+            arr = f"[{cls.counts[n]}]" if cls.counts[n] > 1 else ""
+            lines.append(f"  [{getattr(cls, n):3d}] {n}{arr}: {d}")
+        return "\n".join(lines)
 
 
-HEADER = Record(
-    "header",
-    [
-        ("magic", "MAGIC; written once by the creator"),
-        ("version", "LAYOUT_VERSION; written once"),
-        ("digest", "low 63 bits of the section table's sha1; written once"),
-        ("size", "segment size in bytes; written once"),
-    ],
-)
+class HEADER(Record, name="header"):
+    magic = field("MAGIC; written once by the creator")
+    version = field("LAYOUT_VERSION; written once")
+    digest = field("low 63 bits of the section table's sha1; written once")
+    size = field("segment size in bytes; written once")
 
 
 @dataclass(frozen=True)
@@ -99,7 +150,7 @@ class Section:
     name: str
     offset: int  # word index of element 0
     count: int
-    record: Record | None  # None: a raw int64 array of shape ``shape``
+    record: type[Record] | None  # None: a raw int64 array of shape ``shape``
     shape: tuple[int, ...]
 
     @property
@@ -119,6 +170,11 @@ class Section:
             raise IndexError(f"{self.name}[{i}] out of range (0..{self.count - 1})")
         return self.offset + i * self.stride
 
+    def byte_offset(self, i: int = 0) -> int:
+        """Byte offset in the segment of element ``i`` (record) or row ``i``
+        (raw): what ``struct.pack_into`` and ``np.frombuffer`` take."""
+        return self.base(i) * WORD
+
 
 class Layout:
     """Places sections in one segment; build it, then :meth:`freeze`."""
@@ -128,7 +184,7 @@ class Layout:
         self._next = 0
         self.add("header", HEADER, 1)
 
-    def add(self, name: str, record: Record, count: int) -> Section:
+    def add(self, name: str, record: type[Record], count: int) -> Section:
         if count < 0:
             raise ValueError(f"section {name}: negative count")
         sec = Section(name, self._next, count, record, (count,))
@@ -152,6 +208,10 @@ class Layout:
     def __getitem__(self, name: str) -> Section:
         return self.sections[name]
 
+    def byte_offset(self, name: str, i: int = 0) -> int:
+        """Byte offset of element (or row) ``i`` of section ``name``."""
+        return self.sections[name].byte_offset(i)
+
     @property
     def size(self) -> int:
         """Segment size in bytes (at least one page)."""
@@ -166,7 +226,7 @@ class Layout:
         return int.from_bytes(h.digest()[:8], "little") & (2**63 - 1)
 
     # -- views ---------------------------------------------------------------
-    def array(self, buf, name: str) -> np.ndarray:
+    def array(self, buf: mmap.mmap | bytearray | memoryview, name: str) -> np.ndarray:
         """A numpy view (no copy) of section ``name`` over ``buf``."""
         s = self.sections[name]
         if s.record is not None:

@@ -49,8 +49,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import posix_ipc
 
@@ -58,6 +58,7 @@ from . import native
 from .ipc import IpcOwner, pid_alive, raise_pending_signal
 from .layout import Layout
 from .lockrec import LOCK, MAX_WAITERS, NO_CPU, STAT, WAITER
+from .region import Region
 
 FAIRNESS = ("fifo", "unfair")
 WAITING = ("spin", "block", "adaptive")
@@ -154,7 +155,7 @@ class LockSpace:
     def __init__(
         self,
         owner: IpcOwner,
-        region,
+        region: Region,
         names: Sequence[str],
         ncpus: int,
         policy: LockPolicy,
@@ -194,7 +195,7 @@ class LockSpace:
     def __len__(self) -> int:
         return len(self.names)
 
-    def bind(self, cpu: int) -> list["SpinLock"]:
+    def bind(self, cpu: int) -> list[SpinLock]:
         """Handles for every lock, acting as emulated CPU ``cpu``."""
         if not 0 <= cpu < self.ncpus:
             raise ValueError(f"cpu {cpu} out of range 0..{self.ncpus - 1}")
@@ -288,7 +289,13 @@ class SpinLock:
     __slots__ = ("space", "id", "name", "cpu", "rec", "sem", "st", "_spin_ns", "_yield",
                  "_handoff", "_ch", "_cl", "_cu", "_ct", "last_ahead", "last_wait_ns")
 
-    def __init__(self, space: "LockSpace", lock_id: int, cpu: int) -> None:
+    # What every fairness subclass (UnfairLock, FifoLock) defines: spin_lock
+    # (True if it was contended), spin_unlock, spin_trylock.
+    lock: Callable[[], bool]
+    unlock: Callable[[], None]
+    trylock: Callable[[], bool]
+
+    def __init__(self, space: LockSpace, lock_id: int, cpu: int) -> None:
         self.space = space
         self.id = lock_id
         self.name = space.names[lock_id]
@@ -301,7 +308,9 @@ class SpinLock:
         p = space.policy
         self._spin_ns = p.spin_ns if p.waiting == "adaptive" else (0 if p.waiting == "block" else -1)
         self._yield = p.yield_spin
-        self._handoff = space.handoff[cpu] if space.handoff else None
+        #: this CPU's handoff semaphore (fifo only; None for an unfair lock, which
+        #: never reads it).  posix_ipc is untyped, so the Optional is not checked.
+        self._handoff: posix_ipc.Semaphore = space.handoff[cpu] if space.handoff else None
         #: what the last contended lock() found: CPUs ahead, ns waited
         self.last_ahead = 0
         self.last_wait_ns = 0
@@ -396,7 +405,7 @@ class SpinLock:
                 n += 1
         return n
 
-    def _sleep(self, sem) -> bool:
+    def _sleep(self, sem: posix_ipc.Semaphore) -> bool:
         """One bounded sleep in ``sem``; True when acquired."""
         try:
             sem.acquire(BLOCK_SLICE_S)
@@ -495,7 +504,7 @@ class UnfairLock(SpinLock):
         self.rec[_OWNER] = self.cpu
         self._account_contended(t0, holder, ahead, slept)
 
-    def _spin_try(self, sem, limit: int | None) -> bool:
+    def _spin_try(self, sem: posix_ipc.Semaphore, limit: int | None) -> bool:
         pc = time.perf_counter_ns
         yld = self._yield
         abort = self.space.abort

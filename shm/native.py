@@ -34,9 +34,10 @@ import importlib.util
 import os
 import sys
 import tempfile
+import types
+from typing import Any
 
 from .lockrec import LOCK, MAX_WAITERS, STAT
-
 
 CDEF = """
 typedef struct { void *sem; int64_t *rec; int64_t *st; int64_t cpu; void **hand;
@@ -243,7 +244,7 @@ def _cache_dir() -> str:
     return d
 
 
-def _build():
+def _build() -> types.ModuleType:
     source = SOURCE % {"defines": _defines()}
     key = hashlib.sha1((CDEF + source + sys.version).encode()).hexdigest()[:16]
     modname = f"_netq_native_{key}"
@@ -260,13 +261,17 @@ def _build():
             built = ffi.compile(tmpdir=tmp, verbose=False)
             os.replace(built, path)  # atomic: concurrent builders do not collide
     spec = importlib.util.spec_from_file_location(modname, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the compiled helper {path}")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
 
 
-ffi = None
-lib = None
+#: the compiled module's cffi FFI and its functions (None without the helper);
+#: Any: cffi builds both at run time from CDEF, so they carry no static type
+ffi: Any = None
+lib: Any = None
 #: why the native helper is not used, if it is not
 unavailable_reason = ""
 
@@ -276,7 +281,7 @@ else:
     try:
         _mod = _build()
         ffi, lib = _mod.ffi, _mod.lib
-    except Exception as e:  # no compiler, no headers, no cffi: fall back
+    except Exception as e:  # noqa: BLE001 -- no compiler, no headers, no cffi: fall back
         unavailable_reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import mmap
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +36,7 @@ class Region:
         self._arrays: dict[str, np.ndarray] = {}
         layout.stamp(self.words)
         #: int64_t* to word 0 for the compiled helper (None without it)
-        self.cptr = None
+        self.cptr: Any = None  # a cffi int64_t[]: no static type
         if native and _native.ffi is not None:
             self.cptr = _native.ffi.from_buffer("int64_t[]", self.mm)
 

@@ -20,37 +20,39 @@ each); batches go through numpy, which is what the NIC uses.
 from __future__ import annotations
 
 import struct
-from typing import Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .layout import Record
+from .layout import WORD, Layout, Record, field
 
-DESC = Record(
-    "tx_desc",
-    [
-        ("cpu", "emulated CPU that generated the skb"),
-        ("seq", "per-CPU skb sequence number: (cpu, seq) is the skb id"),
-        ("sk", "socket (flow) index"),
-        ("sk_seq", "per-socket sequence number (flow order check)"),
-        ("len", "skb->len in bytes"),
-        ("priority", "skb->priority"),
-        ("tstamp", "monotonic ns when dev_queue_xmit was entered"),
-        ("queue_mapping", "TX queue chosen by netdev_pick_tx"),
-    ],
-    pad=False,
-)
+if TYPE_CHECKING:
+    from .region import Region  # only a type: the ring needs no native helper
+
+
+class DESC(Record, name="tx_desc", pad=False):
+    cpu = field("emulated CPU that generated the skb")
+    seq = field("per-CPU skb sequence number: (cpu, seq) is the skb id")
+    sk = field("socket (flow) index")
+    sk_seq = field("per-socket sequence number (flow order check)")
+    len = field("skb->len in bytes")
+    priority = field("skb->priority")
+    tstamp = field("monotonic ns when dev_queue_xmit was entered")
+    queue_mapping = field("TX queue chosen by netdev_pick_tx")
+
+
 DESC_WORDS = DESC.words
-assert DESC_WORDS == 8
+#: slot ``s`` of a ring starts ``s << 6`` bytes after slot 0 (the hot path
+#: shifts by the literal: one cache line per descriptor)
+assert DESC_WORDS * WORD == 1 << 6
 
-RING = Record(
-    "ring",
-    [
-        ("prod", "next index to fill; written by the producer only"),
-        ("_pad0", 7, "keeps prod and cons on separate cache lines"),
-        ("cons", "next index to consume; written by the consumer only"),
-    ],
-)
+
+class RING(Record, name="ring"):
+    prod = field("next index to fill; written by the producer only")
+    _pad0 = field("keeps prod and cons on separate cache lines", count=7)
+    cons = field("next index to consume; written by the consumer only")
+
 
 _PACK = struct.Struct("<8q")
 
@@ -59,7 +61,7 @@ def is_power_of_two(n: int) -> bool:
     return n > 0 and n & (n - 1) == 0
 
 
-def ring_sections(layout, name: str, nrings: int, size: int) -> None:
+def ring_sections(layout: Layout, name: str, nrings: int, size: int) -> None:
     """Add ``nrings`` rings of ``size`` descriptors to ``layout``."""
     if not is_power_of_two(size):
         raise ValueError(f"ring size must be a power of two, got {size}")
@@ -70,16 +72,16 @@ def ring_sections(layout, name: str, nrings: int, size: int) -> None:
 class Ring:
     """One ring of a ring section (see :func:`ring_sections`)."""
 
-    __slots__ = ("idx", "desc", "size", "mask", "_mm", "_base", "_prod", "_cons")
+    __slots__ = ("_base", "_cons", "_mm", "_prod", "desc", "idx", "mask", "size")
 
-    def __init__(self, region, name: str, i: int) -> None:
+    def __init__(self, region: Region, name: str, i: int) -> None:
         self.idx = region.section_words(f"{name}_idx", i)
         sec = region.layout[f"{name}_desc"]
         self.size = sec.shape[1]
         self.mask = self.size - 1
         self.desc = region.array(f"{name}_desc")[i]  # (size, 8) int64 view
         self._mm = region.mm
-        self._base = sec.base(i) * 8  # byte offset of slot 0
+        self._base = sec.byte_offset(i)  # byte offset of slot 0
         self._prod = RING.prod
         self._cons = RING.cons
 

@@ -15,7 +15,7 @@ Bumping any record here needs :data:`shm.layout.LAYOUT_VERSION` bumped too.
 """
 from __future__ import annotations
 
-from shm.layout import Record
+from shm.layout import Record, field
 
 TC_MAX_QUEUE = 16
 MAX_TX_QUEUES = 64
@@ -26,55 +26,49 @@ PHASE_INIT, PHASE_RUN, PHASE_STOP, PHASE_EXIT = range(4)
 FAULT_NONE, FAULT_LOSE_ONE = 0, 1
 FAULTS = {"lose_one": FAULT_LOSE_ONE}
 
-RUNCTL = Record(
-    "runctl",
-    [
-        ("phase", "PHASE_*; written by the supervisor only"),
-        ("abort", "non-zero: tear down now (waits give up); supervisor only"),
-        ("t_go", "monotonic ns when workers were released; supervisor"),
-        ("t_stop", "monotonic ns when generation stopped; supervisor"),
-        ("nic_delivered_at_stop", "NIC delivered count when t_stop was taken; supervisor"),
-        ("fault_inject", "test-only fault switch FAULT_*; supervisor sets, NIC clears"),
-    ],
-)
+
+class RUNCTL(Record, name="runctl"):
+    phase = field("PHASE_*; written by the supervisor only")
+    abort = field("non-zero: tear down now (waits give up); supervisor only")
+    t_go = field("monotonic ns when workers were released; supervisor")
+    t_stop = field("monotonic ns when generation stopped; supervisor")
+    nic_delivered_at_stop = field("NIC delivered count when t_stop was taken; supervisor")
+    fault_inject = field("test-only fault switch FAULT_*; supervisor sets, NIC clears")
+
 
 # -- per-CPU: struct softnet_data and friends ------------------------------------------
-SOFTNET = Record(
-    "softnet_data",
-    [
-        ("xmit_recursion", "per-CPU xmit_recursion (softnet_data.xmit.recursion); owner"),
-        ("xmit_recursion_max", "deepest xmit_recursion at which a noqueue xmit passed; owner"),
-        ("xmit_recursion_cut", "xmit_recursion found by the last recursion_alert; owner"),
-        ("wmem_sleeping", "1 while the CPU sleeps in sock_wait_for_wmem (all its sockets full); "
-                          "set by the owner, taken by a waker with xchg"),
-        ("wmem_sleeps", "times the CPU slept for send-buffer space; owner"),
-        ("oq_head", "output_queue: first pending qdisc; softnet"),
-        ("oq_tail", "output_queue: past the last pending qdisc; softnet"),
-        ("generated", "skbs this CPU generated and passed to dev_queue_xmit; owner"),
-        ("xmit_ok", "dev_queue_xmit returned NET_XMIT_SUCCESS; owner"),
-        ("bypass", "skbs sent by the empty-qdisc bypass (sch_direct_xmit); owner"),
-        ("enqueued", "skbs this CPU enqueued into a qdisc; owner"),
-        ("qdisc_runs", "__qdisc_run calls on this CPU; owner"),
-        ("run_packets", "skbs sent by qdisc_restart inside __qdisc_run; owner"),
-        ("quota_exhausted", "__qdisc_run stopped by dev_tx_weight and rescheduled; owner"),
-        ("net_tx_action", "NET_TX softirq runs that found work; owner"),
-        ("resched_trylock", "net_tx_action could not trylock root_lock and rescheduled; owner"),
-        ("busylock_taken", "senders that found the qdisc running and took busylock; owner"),
-        ("owner_relocks", "root_lock re-acquisitions by the qdisc-running CPU; owner"),
-        ("owner_relock_contended", "... of those, contended; owner"),
-        ("owner_ahead", "holders+waiters found ahead by those re-acquisitions; owner"),
-        ("owner_wait_ns", "time those re-acquisitions waited; owner"),
-        ("requeues", "dev_requeue_skb calls on this CPU; owner"),
-        ("tx_busy", "driver returned NETDEV_TX_BUSY; owner"),
-        ("cpu_ns", "CPU time in the measured window; owner (written at stop)"),
-        ("nvcsw", "voluntary context switches in the window; owner"),
-        ("nivcsw", "involuntary context switches in the window; owner"),
-        ("pid", "process acting as this CPU; owner"),
-        ("host_core", "host core the process is pinned to; owner"),
-        ("state", "worker state (CPU_* in workers.cpu); owner"),
-        ("generated_at_stop", "generated when the worker saw PHASE_STOP; owner"),
-    ],
-)
+class SOFTNET(Record, name="softnet_data"):
+    xmit_recursion = field("per-CPU xmit_recursion (softnet_data.xmit.recursion); owner")
+    xmit_recursion_max = field("deepest xmit_recursion at which a noqueue xmit passed; owner")
+    xmit_recursion_cut = field("xmit_recursion found by the last recursion_alert; owner")
+    wmem_sleeping = field("1 while the CPU sleeps in sock_wait_for_wmem (all its sockets full); "
+                          "set by the owner, taken by a waker with xchg")
+    wmem_sleeps = field("times the CPU slept for send-buffer space; owner")
+    oq_head = field("output_queue: first pending qdisc; softnet")
+    oq_tail = field("output_queue: past the last pending qdisc; softnet")
+    generated = field("skbs this CPU generated and passed to dev_queue_xmit; owner")
+    xmit_ok = field("dev_queue_xmit returned NET_XMIT_SUCCESS; owner")
+    bypass = field("skbs sent by the empty-qdisc bypass (sch_direct_xmit); owner")
+    enqueued = field("skbs this CPU enqueued into a qdisc; owner")
+    qdisc_runs = field("__qdisc_run calls on this CPU; owner")
+    run_packets = field("skbs sent by qdisc_restart inside __qdisc_run; owner")
+    quota_exhausted = field("__qdisc_run stopped by dev_tx_weight and rescheduled; owner")
+    net_tx_action = field("NET_TX softirq runs that found work; owner")
+    resched_trylock = field("net_tx_action could not trylock root_lock and rescheduled; owner")
+    busylock_taken = field("senders that found the qdisc running and took busylock; owner")
+    owner_relocks = field("root_lock re-acquisitions by the qdisc-running CPU; owner")
+    owner_relock_contended = field("... of those, contended; owner")
+    owner_ahead = field("holders+waiters found ahead by those re-acquisitions; owner")
+    owner_wait_ns = field("time those re-acquisitions waited; owner")
+    requeues = field("dev_requeue_skb calls on this CPU; owner")
+    tx_busy = field("driver returned NETDEV_TX_BUSY; owner")
+    cpu_ns = field("CPU time in the measured window; owner (written at stop)")
+    nvcsw = field("voluntary context switches in the window; owner")
+    nivcsw = field("involuntary context switches in the window; owner")
+    pid = field("process acting as this CPU; owner")
+    host_core = field("host core the process is pinned to; owner")
+    state = field("worker state (CPU_* in workers.cpu); owner")
+    generated_at_stop = field("generated when the worker saw PHASE_STOP; owner")
 
 # Drop reasons (named, like enum skb_drop_reason).  Index = column of "drops".
 DROP_REASONS = (
@@ -104,62 +98,56 @@ MSG_PRINTED, MSG_SUPPRESSED = 0, 1
 IFF_UP = 1 << 0
 NETIF_F_LLTX = 1 << 0
 
-NETDEV = Record(
-    "net_device",
-    [
-        ("flags", "IFF_*; rtnl"),
-        ("features", "NETIF_F_*; rtnl"),
-        ("num_tx_queues", "allocated TX queues; rtnl"),
-        ("real_num_tx_queues", "queues in use (ethtool -L); rtnl, read locklessly"),
-        ("qdisc", "dev->qdisc: root qdisc id; rtnl"),
-        ("num_tc", "traffic classes (0: none); rtnl"),
-        ("tc_count", TC_MAX_QUEUE, "tc_to_txq[tc].count; rtnl"),
-        ("tc_offset", TC_MAX_QUEUE, "tc_to_txq[tc].offset; rtnl"),
-        ("prio_tc_map", TC_MAX_QUEUE, "prio_tc_map[prio & TC_BITMASK]; rtnl"),
-    ],
-)
+
+class NETDEV(Record, name="net_device"):
+    flags = field("IFF_*; rtnl")
+    features = field("NETIF_F_*; rtnl")
+    num_tx_queues = field("allocated TX queues; rtnl")
+    real_num_tx_queues = field("queues in use (ethtool -L); rtnl, read locklessly")
+    qdisc = field("dev->qdisc: root qdisc id; rtnl")
+    num_tc = field("traffic classes (0: none); rtnl")
+    tc_count = field("tc_to_txq[tc].count; rtnl", count=TC_MAX_QUEUE)
+    tc_offset = field("tc_to_txq[tc].offset; rtnl", count=TC_MAX_QUEUE)
+    prio_tc_map = field("prio_tc_map[prio & TC_BITMASK]; rtnl", count=TC_MAX_QUEUE)
 
 # -- struct netdev_queue --------------------------------------------------------------
 QUEUE_STATE_DRV_XOFF = 0
 QUEUE_STATE_STACK_XOFF = 1
 QUEUE_STATE_FROZEN = 2
 
-NETDEV_QUEUE = Record(
-    "netdev_queue",
-    [
-        ("state", "__QUEUE_STATE_* bits; atomic"),
-        ("xmit_lock_owner", "CPU holding _xmit_lock or -1; _xmit_lock"),
-        ("qdisc", "txq->qdisc (RCU pointer): qdisc id; rtnl"),
-        ("qdisc_sleeping", "txq->qdisc_sleeping: qdisc id; rtnl"),
-        ("irq_cpu", "CPU the completion interrupt is affine to; rtnl"),
-        ("trans_start", "monotonic ns of the last successful xmit; _xmit_lock"),
-        ("tx_packets", "driver: descriptors posted; _xmit_lock"),
-        ("tx_bytes", "driver: bytes posted; _xmit_lock"),
-        ("tx_stops", "netif_tx_stop_queue by the driver; _xmit_lock"),
-        ("tx_busy", "NETDEV_TX_BUSY returned; _xmit_lock"),
-        ("tx_restart", "netif_tx_wake_queue by the completion path; NIC"),
-        ("nic_packets", "packets put on the wire; NIC"),
-        ("nic_bytes", "bytes put on the wire; NIC"),
-        ("completions_local", "completions of skbs sent by irq_cpu; NIC"),
-        ("completions_remote", "completions of skbs sent by another CPU; NIC"),
-        # struct dql (lib/dynamic_queue_limits.c): the enqueue side is written
-        # by the driver under _xmit_lock, the completion side by the NIC
-        ("dql_num_queued", "BQL: bytes ever queued to the ring; _xmit_lock"),
-        ("dql_last_obj_cnt", "BQL: bytes of the last dql_queued; _xmit_lock"),
-        ("dql_adj_limit", "BQL: limit + num_completed; NIC (read by the driver)"),
-        ("dql_limit", "BQL: current limit in bytes; NIC"),
-        ("dql_num_completed", "BQL: bytes ever completed; NIC"),
-        ("dql_prev_ovlimit", "BQL: over-limit bytes at the previous completion; NIC"),
-        ("dql_prev_num_queued", "BQL: num_queued at the previous completion; NIC"),
-        ("dql_prev_last_obj_cnt", "BQL: last_obj_cnt at the previous completion; NIC"),
-        ("dql_lowest_slack", "BQL: lowest slack seen since slack_start; NIC"),
-        ("dql_slack_start", "BQL: monotonic ns the slack window began; NIC"),
-        ("dql_max_limit", "BQL: byte_queue_limits/limit_max; rtnl"),
-        ("dql_min_limit", "BQL: byte_queue_limits/limit_min; rtnl"),
-        ("dql_stack_xoffs", "BQL: times dql_queued stopped the queue (STACK_XOFF); _xmit_lock"),
-        ("dql_limit_max_seen", "BQL: largest limit reached; NIC"),
-    ],
-)
+
+class NETDEV_QUEUE(Record, name="netdev_queue"):
+    state = field("__QUEUE_STATE_* bits; atomic")
+    xmit_lock_owner = field("CPU holding _xmit_lock or -1; _xmit_lock")
+    qdisc = field("txq->qdisc (RCU pointer): qdisc id; rtnl")
+    qdisc_sleeping = field("txq->qdisc_sleeping: qdisc id; rtnl")
+    irq_cpu = field("CPU the completion interrupt is affine to; rtnl")
+    trans_start = field("monotonic ns of the last successful xmit; _xmit_lock")
+    tx_packets = field("driver: descriptors posted; _xmit_lock")
+    tx_bytes = field("driver: bytes posted; _xmit_lock")
+    tx_stops = field("netif_tx_stop_queue by the driver; _xmit_lock")
+    tx_busy = field("NETDEV_TX_BUSY returned; _xmit_lock")
+    tx_restart = field("netif_tx_wake_queue by the completion path; NIC")
+    nic_packets = field("packets put on the wire; NIC")
+    nic_bytes = field("bytes put on the wire; NIC")
+    completions_local = field("completions of skbs sent by irq_cpu; NIC")
+    completions_remote = field("completions of skbs sent by another CPU; NIC")
+    # struct dql (lib/dynamic_queue_limits.c): the enqueue side is written
+    # by the driver under _xmit_lock, the completion side by the NIC
+    dql_num_queued = field("BQL: bytes ever queued to the ring; _xmit_lock")
+    dql_last_obj_cnt = field("BQL: bytes of the last dql_queued; _xmit_lock")
+    dql_adj_limit = field("BQL: limit + num_completed; NIC (read by the driver)")
+    dql_limit = field("BQL: current limit in bytes; NIC")
+    dql_num_completed = field("BQL: bytes ever completed; NIC")
+    dql_prev_ovlimit = field("BQL: over-limit bytes at the previous completion; NIC")
+    dql_prev_num_queued = field("BQL: num_queued at the previous completion; NIC")
+    dql_prev_last_obj_cnt = field("BQL: last_obj_cnt at the previous completion; NIC")
+    dql_lowest_slack = field("BQL: lowest slack seen since slack_start; NIC")
+    dql_slack_start = field("BQL: monotonic ns the slack window began; NIC")
+    dql_max_limit = field("BQL: byte_queue_limits/limit_max; rtnl")
+    dql_min_limit = field("BQL: byte_queue_limits/limit_min; rtnl")
+    dql_stack_xoffs = field("BQL: times dql_queued stopped the queue (STACK_XOFF); _xmit_lock")
+    dql_limit_max_seen = field("BQL: largest limit reached; NIC")
 
 # -- struct Qdisc ---------------------------------------------------------------------
 QDISC_STATE_SCHED = 0
@@ -179,122 +167,110 @@ QDISC_BANDS = 3
 #: (at most a qdisc run's budget, dev_tx_weight)
 GSO_SKB_MAX = 64
 
-QDISC = Record(
-    "Qdisc",
-    [
-        ("ops", "index into sch_generic.QDISC_OPS; rtnl"),
-        ("flags", "TCQ_F_*; rtnl"),
-        ("handle", "major:minor as 32 bits; rtnl"),
-        ("parent", "parent handle (TC_H_ROOT for a root); rtnl"),
-        ("dev", "owning device index; rtnl"),
-        ("dev_queue", "global TX queue index (q->dev_queue); rtnl"),
-        ("limit", "packets (tx_queue_len); rtnl"),
-        ("state", "__QDISC_STATE_* bits; atomic"),
-        ("running", "__QDISC___STATE_RUNNING: CPU+1 of the runner, 0 if idle; root_lock "
-                    "(TCQ_F_NOLOCK: the seqlock holder)"),
-        ("qlen", "q->q.qlen (gso_skb included); root_lock (TCQ_F_NOLOCK: atomic)"),
-        ("backlog", "qstats.backlog bytes; root_lock (TCQ_F_NOLOCK: atomic)"),
-        ("bytes", "bstats.bytes; root_lock (TCQ_F_NOLOCK: the seqlock)"),
-        ("packets", "bstats.packets; root_lock (TCQ_F_NOLOCK: the seqlock)"),
-        ("drops", "qstats.drops; root_lock (TCQ_F_NOLOCK: atomic)"),
-        ("requeues", "qstats.requeues; root_lock"),
-        ("overlimits", "qstats.overlimits; root_lock"),
-        ("enqueued", "skbs accepted by enqueue; root_lock (TCQ_F_NOLOCK: atomic)"),
-        ("dequeued", "skbs handed out by dequeue (gso_skb re-dequeues included); root_lock "
-                     "(TCQ_F_NOLOCK: the seqlock)"),
-        ("purged", "skbs removed by qdisc_reset; root_lock"),
-        ("requeue_pending", "skbs held in the q->gso_skb list (requeued); root_lock"),
-        ("requeue_head", "index of the first of them in gso_skb; root_lock"),
-        ("gso_skb", 8 * GSO_SKB_MAX, "q->gso_skb: a FIFO of requeued skbs as descriptors "
-                                     "(8 words each, from requeue_head, circular); root_lock"),
-        ("runs", "__qdisc_run calls; root_lock"),
-        ("run_packets", "skbs sent by those runs; root_lock"),
-        ("bypass", "skbs sent through the bypass; root_lock"),
-        ("bulk_lists", "dequeue_skb calls that handed out more than one skb (bulk); root_lock"),
-        ("bulk_skbs", "skbs handed out by those calls; root_lock"),
-        ("band_bitmap", "pfifo_fast: bit b set when band b is non-empty; root_lock"),
-        ("defer_first", "defer_list.first: node index + 1, 0 if empty; atomic (cmpxchg/xchg)"),
-        ("defer_count", "skbs pushed onto a non-empty defer_list; atomic"),
-        ("defer_last_cpu", "CPU that last pushed onto defer_list (bounce cost); racy, hint only"),
-        ("defer_splices", "defer_list splices by the CPU that found it empty; root_lock"),
-        ("defer_spliced", "skbs taken by those splices; root_lock"),
-        ("fq_new_head", "fq: first flow of new_flows (flow index + 1, 0: empty); root_lock"),
-        ("fq_new_tail", "fq: last flow of new_flows; root_lock"),
-        ("fq_old_head", "fq: first flow of old_flows; root_lock"),
-        ("fq_old_tail", "fq: last flow of old_flows; root_lock"),
-        ("fq_quantum", "fq: credit a flow gets per round (bytes); rtnl"),
-        ("fq_initial_quantum", "fq: credit of a new flow (bytes); rtnl"),
-        ("fq_flow_plimit", "fq: skbs a flow may hold; rtnl"),
-        ("fq_flows_plimit", "fq: drops because a flow held flow_plimit skbs; root_lock"),
-    ],
-)
+
+class QDISC(Record, name="Qdisc"):
+    ops = field("index into sch_generic.QDISC_OPS; rtnl")
+    flags = field("TCQ_F_*; rtnl")
+    handle = field("major:minor as 32 bits; rtnl")
+    parent = field("parent handle (TC_H_ROOT for a root); rtnl")
+    dev = field("owning device index; rtnl")
+    dev_queue = field("global TX queue index (q->dev_queue); rtnl")
+    limit = field("packets (tx_queue_len); rtnl")
+    state = field("__QDISC_STATE_* bits; atomic")
+    running = field("__QDISC___STATE_RUNNING: CPU+1 of the runner, 0 if idle; root_lock "
+                    "(TCQ_F_NOLOCK: the seqlock holder)")
+    qlen = field("q->q.qlen (gso_skb included); root_lock (TCQ_F_NOLOCK: atomic)")
+    backlog = field("qstats.backlog bytes; root_lock (TCQ_F_NOLOCK: atomic)")
+    bytes = field("bstats.bytes; root_lock (TCQ_F_NOLOCK: the seqlock)")
+    packets = field("bstats.packets; root_lock (TCQ_F_NOLOCK: the seqlock)")
+    drops = field("qstats.drops; root_lock (TCQ_F_NOLOCK: atomic)")
+    requeues = field("qstats.requeues; root_lock")
+    overlimits = field("qstats.overlimits; root_lock")
+    enqueued = field("skbs accepted by enqueue; root_lock (TCQ_F_NOLOCK: atomic)")
+    dequeued = field("skbs handed out by dequeue (gso_skb re-dequeues included); root_lock "
+                     "(TCQ_F_NOLOCK: the seqlock)")
+    purged = field("skbs removed by qdisc_reset; root_lock")
+    requeue_pending = field("skbs held in the q->gso_skb list (requeued); root_lock")
+    requeue_head = field("index of the first of them in gso_skb; root_lock")
+    gso_skb = field("q->gso_skb: a FIFO of requeued skbs as descriptors "
+                    "(8 words each, from requeue_head, circular); root_lock",
+                    count=8 * GSO_SKB_MAX)
+    runs = field("__qdisc_run calls; root_lock")
+    run_packets = field("skbs sent by those runs; root_lock")
+    bypass = field("skbs sent through the bypass; root_lock")
+    bulk_lists = field("dequeue_skb calls that handed out more than one skb (bulk); root_lock")
+    bulk_skbs = field("skbs handed out by those calls; root_lock")
+    band_bitmap = field("pfifo_fast: bit b set when band b is non-empty; root_lock")
+    defer_first = field("defer_list.first: node index + 1, 0 if empty; atomic (cmpxchg/xchg)")
+    defer_count = field("skbs pushed onto a non-empty defer_list; atomic")
+    defer_last_cpu = field("CPU that last pushed onto defer_list (bounce cost); racy, hint only")
+    defer_splices = field("defer_list splices by the CPU that found it empty; root_lock")
+    defer_spliced = field("skbs taken by those splices; root_lock")
+    fq_new_head = field("fq: first flow of new_flows (flow index + 1, 0: empty); root_lock")
+    fq_new_tail = field("fq: last flow of new_flows; root_lock")
+    fq_old_head = field("fq: first flow of old_flows; root_lock")
+    fq_old_tail = field("fq: last flow of old_flows; root_lock")
+    fq_quantum = field("fq: credit a flow gets per round (bytes); rtnl")
+    fq_initial_quantum = field("fq: credit of a new flow (bytes); rtnl")
+    fq_flow_plimit = field("fq: skbs a flow may hold; rtnl")
+    fq_flows_plimit = field("fq: drops because a flow held flow_plimit skbs; root_lock")
+
 
 # -- fq flows (net/sched/sch_fq.c struct fq_flow): one per socket, plus orphans -----------
-FQ_FLOW = Record(
-    "fq_flow",
-    [
-        ("next", "next flow on its list (flow index + 1, 0 at the end); root_lock"),
-        ("list", "0 detached, 1 on new_flows, 2 on old_flows; root_lock"),
-        ("credit", "bytes it may still send this round; root_lock"),
-        ("age", "monotonic ns it was detached (flow_refill_delay); root_lock"),
-    ],
-    pad=False,
-)
+class FQ_FLOW(Record, name="fq_flow", pad=False):
+    next = field("next flow on its list (flow index + 1, 0 at the end); root_lock")
+    list = field("0 detached, 1 on new_flows, 2 on old_flows; root_lock")
+    credit = field("bytes it may still send this round; root_lock")
+    age = field("monotonic ns it was detached (flow_refill_delay); root_lock")
+
 
 # -- defer_list nodes (6.19): an skb waiting on a qdisc's lock-free list --------------------
-DEFER_NODE = Record(
-    "defer_node",
-    [
-        ("desc", 8, "the skb as a descriptor; written by the pushing CPU before the push"),
-        ("next", "ll_node.next: node index + 1, 0 at the end; written before the push"),
-        ("state", "1 while on a list; set by the owner CPU, cleared by the splicer"),
-    ],
-    pad=False,
-)
+class DEFER_NODE(Record, name="defer_node", pad=False):
+    desc = field("the skb as a descriptor; written by the pushing CPU before the push", count=8)
+    next = field("ll_node.next: node index + 1, 0 at the end; written before the push")
+    state = field("1 while on a list; set by the owner CPU, cleared by the splicer")
+
+
 #: nodes each CPU owns (allocates from); a CPU waits if all are on lists
 DEFER_NODES_PER_CPU = 2048
 
+
 # -- struct sock (the part the transmit path reads) ------------------------------------
-SOCK = Record(
-    "sock",
-    [
-        ("sk_tx_queue_mapping", "cached TX queue or -1; owner CPU (socket lock)"),
-        ("dst_cached", "1 if sk_dst_cache is set (a connected socket); owner CPU"),
-        ("sk_hash", "sk->sk_hash; rtnl"),
-        ("sk_txhash", "sk->sk_txhash (random per socket); rtnl"),
-        ("cpu", "emulated CPU that owns and sends on this socket; rtnl"),
-        ("sent", "skbs handed to dev_queue_xmit; owner CPU"),
-        ("dropped", "of those, dropped in the sending CPU's context; owner CPU"),
-        ("dropped_ctl", "of those, dropped by control (qdisc_reset); control"),
-        ("completed", "of those, completed by the NIC; NIC"),
-        ("sent_bytes", "truesize of the skbs sent (sk_wmem_alloc charges); owner CPU"),
-        ("completed_bytes", "truesize freed by TX completion (sock_wfree); NIC"),
-        ("dropped_bytes", "truesize freed by drops in the owner's context; owner CPU"),
-        ("dropped_ctl_bytes", "truesize freed by drops elsewhere; atomic"),
-        ("wmem_blocked", "times the socket was skipped with a full send buffer; owner CPU"),
-        ("queue_moves", "times the cached queue changed (ooo_okay, or the cached queue went out "
-                        "of range after real_num_tx_queues shrank); owner CPU"),
-    ],
-)
+class SOCK(Record, name="sock"):
+    sk_tx_queue_mapping = field("cached TX queue or -1; owner CPU (socket lock)")
+    dst_cached = field("1 if sk_dst_cache is set (a connected socket); owner CPU")
+    sk_hash = field("sk->sk_hash; rtnl")
+    sk_txhash = field("sk->sk_txhash (random per socket); rtnl")
+    cpu = field("emulated CPU that owns and sends on this socket; rtnl")
+    sent = field("skbs handed to dev_queue_xmit; owner CPU")
+    dropped = field("of those, dropped in the sending CPU's context; owner CPU")
+    dropped_ctl = field("of those, dropped by control (qdisc_reset); control")
+    completed = field("of those, completed by the NIC; NIC")
+    sent_bytes = field("truesize of the skbs sent (sk_wmem_alloc charges); owner CPU")
+    completed_bytes = field("truesize freed by TX completion (sock_wfree); NIC")
+    dropped_bytes = field("truesize freed by drops in the owner's context; owner CPU")
+    dropped_ctl_bytes = field("truesize freed by drops elsewhere; atomic")
+    wmem_blocked = field("times the socket was skipped with a full send buffer; owner CPU")
+    queue_moves = field("times the cached queue changed (ooo_okay, or the cached queue went out "
+                        "of range after real_num_tx_queues shrank); owner CPU")
+
 
 # -- the NIC -----------------------------------------------------------------------------
-NIC = Record(
-    "nic",
-    [
-        ("pid", "NIC process; NIC"),
-        ("state", "worker state; NIC"),
-        ("delivered", "packets put on the wire; NIC"),
-        ("delivered_bytes", "bytes put on the wire; NIC"),
-        ("reorders", "skbs seen out of order within a flow that did not move; NIC"),
-        ("reorders_moved", "out-of-order skbs of flows that changed queue; NIC"),
-        ("flow_queue_changes", "times a flow was seen on a different queue; NIC"),
-        ("wakes", "netif_tx_wake_queue calls; NIC"),
-        ("bql_wakes", "queues BQL had stopped and netdev_tx_completed_queue restarted; NIC"),
-        ("write_space_wakes", "CPUs woken by sock_def_write_space (a socket half empty); NIC"),
-        ("busy_ns", "time spent transmitting (not idle) in the window; NIC"),
-        ("cpu_ns", "NIC process CPU time in the window; NIC"),
-        ("lat_blob_len", "bytes of the encoded latency histogram in nic_blob; NIC"),
-        ("slow_ns", "extra ns the NIC spends per packet (a slow NIC); supervisor"),
-    ],
-)
+class NIC(Record, name="nic"):
+    pid = field("NIC process; NIC")
+    state = field("worker state; NIC")
+    delivered = field("packets put on the wire; NIC")
+    delivered_bytes = field("bytes put on the wire; NIC")
+    reorders = field("skbs seen out of order within a flow that did not move; NIC")
+    reorders_moved = field("out-of-order skbs of flows that changed queue; NIC")
+    flow_queue_changes = field("times a flow was seen on a different queue; NIC")
+    wakes = field("netif_tx_wake_queue calls; NIC")
+    bql_wakes = field("queues BQL had stopped and netdev_tx_completed_queue restarted; NIC")
+    write_space_wakes = field("CPUs woken by sock_def_write_space (a socket half empty); NIC")
+    busy_ns = field("time spent transmitting (not idle) in the window; NIC")
+    cpu_ns = field("NIC process CPU time in the window; NIC")
+    lat_blob_len = field("bytes of the encoded latency histogram in nic_blob; NIC")
+    slow_ns = field("extra ns the NIC spends per packet (a slow NIC); supervisor")
+
+
 NIC_BLOB_BYTES = 64 * 1024

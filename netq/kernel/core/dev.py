@@ -16,11 +16,14 @@ from __future__ import annotations
 import os
 import struct
 import time
+from typing import TYPE_CHECKING
+
+from shm.layout import WORD
+from shm.lock import RunAborted
 
 from ..kstructs import (
     DEFER_NODE,
     IFF_UP,
-    RUNCTL,
     MSG_ASKS_TO_QUEUE,
     MSG_DEAD_LOOP,
     MSG_PRINTED,
@@ -30,13 +33,11 @@ from ..kstructs import (
     QDISC,
     QDISC_STATE_DEACTIVATED,
     QDISC_STATE_SCHED,
+    RUNCTL,
     SOFTNET,
     TCQ_F_CAN_BYPASS,
     TCQ_F_NOLOCK,
 )
-
-from shm.lock import RunAborted
-
 from ..sched.sch_generic import (
     Qdisc,
     __qdisc_run,
@@ -68,6 +69,9 @@ from .netdevice import (
 )
 from .percpu import this
 from .skbuff import SkBuff, skb_from_desc
+
+if TYPE_CHECKING:
+    from ..net_namespace import Net
 
 _DEACT = 1 << QDISC_STATE_DEACTIVATED
 _QSTATE, _QFLAGS, _QLEN = QDISC.state, QDISC.flags, QDISC.qlen
@@ -111,7 +115,7 @@ def __dev_queue_xmit(skb: SkBuff, accel_priv: object | None) -> int:
                 return _recursion_alert(skb, dev, "XMIT_RECURSION")
             HARD_TX_LOCK(dev, txq, cpu)
             if not netif_xmit_stopped(txq):
-                if depth > sd[SOFTNET.xmit_recursion_max]:
+                if depth > sd[SOFTNET.xmit_recursion_max]:  # noqa: PLR1730 (write only on growth)
                     sd[SOFTNET.xmit_recursion_max] = depth
                 sd[_REC] = depth + 1
                 rc = dev_hard_start_xmit(skb, dev, txq)
@@ -228,13 +232,17 @@ def _dev_xmit_skb_nolock(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue
 
 # -- 6.19: the lock-free defer_list (commit 100dfa74cad9) ---------------------------------
 _NODE_W = DEFER_NODE.words
+#: bytes per node: node ``n``'s descriptor (DEFER_NODE.desc, word 0) starts
+#: ``n * _NODE_BYTES`` bytes after net.defer_off (the section's byte offset)
+_NODE_BYTES = DEFER_NODE.words * WORD
+assert DEFER_NODE.desc == 0
 _N_NEXT, _N_STATE = DEFER_NODE.next, DEFER_NODE.state
 _DFIRST, _DCOUNT, _DLAST = QDISC.defer_first, QDISC.defer_count, QDISC.defer_last_cpu
 _DSPLICES, _DSPLICED = QDISC.defer_splices, QDISC.defer_spliced
 _PACK8 = struct.Struct("<8q")
 
 
-def _defer_node_alloc(net) -> int:
+def _defer_node_alloc(net: Net) -> int:
     """A free node of this CPU's pool (index).  Nodes are freed by whoever
     splices the list they are on; if all are on lists, wait for a splice."""
     k = net.defer_nodes_per_cpu
@@ -284,7 +292,7 @@ def _dev_xmit_skb_defer(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue)
         f[_DLAST] = this.cpu
         ndelay(net.lock_policy.bounce_cost(last, this.cpu))
     nb = node * _NODE_W
-    _PACK8.pack_into(net.region.mm, net.defer_off + nb * 8, *skb.desc())
+    _PACK8.pack_into(net.region.mm, net.defer_off + node * _NODE_BYTES, *skb.desc())
     nodes[nb + _N_STATE] = 1
     first = f[_DFIRST]
     defer_count = 0
@@ -309,13 +317,14 @@ def _dev_xmit_skb_defer(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue)
     ll = at.xchg(base + _DFIRST, 0)  # llist_del_all
     f[_DCOUNT] = 0  # not atomic with the del_all: the list may exceed the limit a little
     batch = []
-    mm, off = net.region.mm, net.defer_off
+    mm, off, node_bytes = net.region.mm, net.defer_off, _NODE_BYTES
     while ll:
-        nb = (ll - 1) * _NODE_W
+        i = ll - 1
+        nb = i * _NODE_W
         # our own skb is still at hand (the kernel's list links the skbs
         # themselves); the others come back from their shared-memory nodes
-        batch.append(skb if ll - 1 == node else
-                     skb_from_desc(_PACK8.unpack_from(mm, off + nb * 8), net))
+        batch.append(skb if i == node else
+                     skb_from_desc(_PACK8.unpack_from(mm, off + i * node_bytes), net))
         ll = nodes[nb + _N_NEXT]
         nodes[nb + _N_STATE] = 0
     batch.reverse()  # llist_reverse_order: arrival order

@@ -23,7 +23,12 @@ modelled.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..kstructs import NETDEV_QUEUE as _Q
+
+if TYPE_CHECKING:
+    from ..net_namespace import Words
 
 #: include/linux/dynamic_queue_limits.h: (UINT_MAX / 2) - DQL_MAX_OBJECT
 DQL_MAX_OBJECT = (2**32 - 1) // 16
@@ -43,14 +48,14 @@ def _posdiff(a: int, b: int) -> int:
     return a - b if a > b else 0
 
 
-def dql_init(f, now: int, max_limit: int = DQL_MAX_LIMIT, min_limit: int = 0) -> None:
+def dql_init(f: Words, now: int, max_limit: int = DQL_MAX_LIMIT, min_limit: int = 0) -> None:
     """dql_init(): bounds, then dql_reset()."""
     f[_MAX] = max_limit
     f[_MIN] = min_limit
     dql_reset(f, now)
 
 
-def dql_reset(f, now: int) -> None:
+def dql_reset(f: Words, now: int) -> None:
     """dql_reset(): every dynamic value back to zero (the limit too)."""
     f[_LIMIT] = f[_MIN]
     f[_QUEUED] = f[_DONE] = f[_LAST] = 0
@@ -60,18 +65,18 @@ def dql_reset(f, now: int) -> None:
     f[_SLACK_T] = now
 
 
-def dql_queued(f, count: int) -> None:
+def dql_queued(f: Words, count: int) -> None:
     """dql_queued(): ``count`` bytes posted to the ring (driver, _xmit_lock)."""
     f[_LAST] = count
     f[_QUEUED] += count
 
 
-def dql_avail(f) -> int:
+def dql_avail(f: Words) -> int:
     """Bytes that may still be queued (negative: over the limit)."""
     return f[_ADJ] - f[_QUEUED]
 
 
-def dql_completed(f, count: int, now: int) -> None:
+def dql_completed(f: Words, count: int, now: int) -> None:
     """dql_completed(): record ``count`` completed bytes and recompute the
     limit (the completion handler; netq's NIC process)."""
     num_queued = f[_QUEUED]
@@ -99,7 +104,7 @@ def dql_completed(f, count: int, now: int) -> None:
         slack = _posdiff(limit + prev_ovlimit, 2 * (completed - num_completed))
         slack_last_objs = _posdiff(f[_PREV_LAST], prev_ovlimit) if prev_ovlimit else 0
         slack = max(slack, slack_last_objs)
-        if slack < f[_SLACK]:
+        if slack < f[_SLACK]:  # noqa: PLR1730 -- as dynamic_queue_limits.c writes it
             f[_SLACK] = slack
         if now - f[_SLACK_T] > SLACK_HOLD_NS:
             limit = _posdiff(limit, f[_SLACK])
@@ -110,7 +115,7 @@ def dql_completed(f, count: int, now: int) -> None:
     if limit != f[_LIMIT]:
         f[_LIMIT] = limit
         ovlimit = 0
-        if limit > f[_Q.dql_limit_max_seen]:
+        if limit > f[_Q.dql_limit_max_seen]:  # noqa: PLR1730 -- write on growth only
             f[_Q.dql_limit_max_seen] = limit
     f[_ADJ] = limit + completed
     f[_PREV_OV] = ovlimit
@@ -119,6 +124,6 @@ def dql_completed(f, count: int, now: int) -> None:
     f[_PREV_Q] = num_queued
 
 
-def dql_inflight(f) -> int:
+def dql_inflight(f: Words) -> int:
     """Bytes queued to the ring and not completed (sysfs ``inflight``)."""
     return f[_QUEUED] - f[_DONE]

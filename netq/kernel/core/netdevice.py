@@ -9,26 +9,31 @@ driver) is plain Python, inherited by every forked worker.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any
 
 from ..kstructs import (
     IFF_UP,
     NETDEV,
     NETDEV_QUEUE,
     NETIF_F_LLTX,
-    QUEUE_STATE_DRV_XOFF,
-    QUEUE_STATE_FROZEN,
     QDISC,
     QDISC_STATE_SCHED,
+    QUEUE_STATE_DRV_XOFF,
+    QUEUE_STATE_FROZEN,
     QUEUE_STATE_STACK_XOFF,
     SOFTNET,
 )
+from ..stddef import NULL
 from .dql import dql_avail, dql_completed, dql_queued
 from .percpu import this
 from .sock import wake_cpu
 
 if TYPE_CHECKING:
+    from shm.ring import Ring
+
+    from ..net_namespace import Net
     from ..sched.sch_generic import Qdisc
     from .skbuff import SkBuff
 
@@ -55,14 +60,17 @@ _WMEM_SLEEPING = SOFTNET.wmem_sleeping
 class NetDeviceOps:
     """struct net_device_ops: the driver's entry points used here."""
 
-    ndo_start_xmit: Callable
-    ndo_select_queue: Callable | None = None
+    #: (skb, dev) -> NETDEV_TX_*
+    ndo_start_xmit: Callable[[SkBuff, NetDevice], int]
+    #: (dev, skb) -> queue index, or None: __netdev_pick_tx
+    ndo_select_queue: Callable[[NetDevice, SkBuff], int] | None = None
 
 
 class NetDevice:
-    __slots__ = ("index", "name", "kind", "f", "base", "netdev_ops", "txqs", "lower", "cfg")
+    __slots__ = ("base", "cfg", "f", "index", "kind", "lower", "name", "netdev_ops", "txqs")
 
-    def __init__(self, index: int, name: str, kind: str, f: memoryview, base: int, cfg) -> None:
+    def __init__(self, index: int, name: str, kind: str, f: memoryview, base: int,
+                 cfg: Any) -> None:
         self.index = index
         self.name = name
         self.kind = kind
@@ -70,9 +78,14 @@ class NetDevice:
         self.f = f
         #: absolute word index of the record (for atomics)
         self.base = base
-        self.netdev_ops: NetDeviceOps | None = None
+        #: dev->netdev_ops: NULL until the device is built (register_netdevice)
+        self.netdev_ops: NetDeviceOps = NULL
         self.txqs: list[NetdevQueue] = []
-        self.lower: NetDevice | None = None
+        #: the real device below a virtual one (vlan, tunnel); NULL for a
+        #: physical device (only the virtual drivers read it)
+        self.lower: NetDevice = NULL
+        #: the machine's configuration of this device, kept for the upper
+        #: floors (the kernel model never reads it; Any: it may not import them)
         self.cfg = cfg
 
     @property
@@ -99,8 +112,18 @@ class NetDevice:
 
 
 class NetdevQueue:
-    __slots__ = ("index", "qindex", "dev", "f", "base", "xmit_lock", "ring", "wake_thresh", "lltx",
-                 "bql")
+    __slots__ = (
+        "base",
+        "bql",
+        "dev",
+        "f",
+        "index",
+        "lltx",
+        "qindex",
+        "ring",
+        "wake_thresh",
+        "xmit_lock",
+    )
 
     def __init__(self, index: int, qindex: int, dev: NetDevice, f: memoryview, base: int,
                  xmit_lock: int) -> None:
@@ -113,8 +136,9 @@ class NetdevQueue:
         self.base = base
         #: lock id of txq->_xmit_lock
         self.xmit_lock = xmit_lock
-        #: the driver's TX ring (physical devices), a shm.ring.Ring
-        self.ring = None
+        #: the driver's TX ring; NULL for a virtual device's queue (only the
+        #: ethernet driver reads it)
+        self.ring: Ring = NULL
         self.wake_thresh = 0
         #: NETIF_F_LLTX of its device (features are fixed once registered)
         self.lltx = False
@@ -169,7 +193,7 @@ def netif_tx_start_queue(txq: NetdevQueue) -> None:
     this.net.atomics.clear_bit(txq.base + _STATE, QUEUE_STATE_DRV_XOFF)
 
 
-def netif_tx_wake_queue(txq: NetdevQueue, net=None) -> bool:
+def netif_tx_wake_queue(txq: NetdevQueue, net: Net | None = None) -> bool:
     """Clear DRV_XOFF and, if it was set, __netif_schedule(txq->qdisc).
 
     Mirrors netif_tx_wake_queue(); called from the NIC's completion path,
@@ -200,7 +224,8 @@ def netdev_tx_sent_queue(txq: NetdevQueue, nbytes: int) -> None:
         at.clear_bit(txq.base + _STATE, QUEUE_STATE_STACK_XOFF)
 
 
-def netdev_tx_completed_queue(txq: NetdevQueue, pkts: int, nbytes: int, now: int, net) -> bool:
+def netdev_tx_completed_queue(txq: NetdevQueue, pkts: int, nbytes: int, now: int,
+                              net: Net) -> bool:
     """The completion handler freed ``pkts`` skbs of ``nbytes``: dql_completed()
     and, when the queue is under its limit again and BQL had stopped it,
     clear STACK_XOFF and schedule its qdisc (netif_schedule_queue) on the
@@ -290,7 +315,7 @@ def __netif_schedule(q: Qdisc) -> None:
     netif_schedule_on(this.net, q, this.cpu)
 
 
-def netif_schedule_on(net, q: Qdisc, cpu: int) -> None:
+def netif_schedule_on(net: Net, q: Qdisc, cpu: int) -> None:
     """__netif_schedule() as run on ``cpu`` (the NIC's completion interrupt
     runs "on" the queue's irq CPU, so it schedules there)."""
     if not net.atomics.test_and_set_bit(q.base + _QSTATE, QDISC_STATE_SCHED):
@@ -302,7 +327,7 @@ def __netif_reschedule(q: Qdisc) -> None:
     _netif_reschedule_on(this.net, q, this.cpu)
 
 
-def _netif_reschedule_on(net, q: Qdisc, cpu: int) -> None:
+def _netif_reschedule_on(net: Net, q: Qdisc, cpu: int) -> None:
     sem = net.softnet_sems[cpu]
     sem.acquire()  # local_irq_save
     sd = net.softnet[cpu]

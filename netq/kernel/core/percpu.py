@@ -8,18 +8,43 @@ The hot path reads ``this.cpu``, ``this.sd`` (this CPU's softnet_data words),
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from ..stddef import NULL
+
+if TYPE_CHECKING:
+    from shm.lock import SpinLock
+
+    from ..net_namespace import Net, Words
+
 
 class PerCpu:
-    __slots__ = ("cpu", "net", "sd", "drops", "msgs", "locks", "ratelimit")
+    """The per-CPU variables of the CPU this process acts as.
+
+    Until :meth:`Net.bind_cpu` runs, ``net`` and the views are NULL
+    (:mod:`netq.kernel.stddef`); the annotations state the bound types, which
+    is all the kernel model ever sees (it runs only on a bound CPU).
+    """
+
+    __slots__ = ("cpu", "drops", "locks", "msgs", "net", "ratelimit", "sd")
+
+    cpu: int
+    #: the run's shared state
+    net: Net
+    #: this CPU's softnet_data words (SOFTNET indices)
+    sd: Words
+    #: this CPU's drop counters by reason (kstructs.DROP indices)
+    drops: memoryview
+    #: this CPU's kernel-message counters (MSG_* per device)
+    msgs: memoryview
+    #: lock handles acting as this CPU, by lock id
+    locks: list[SpinLock]
+    #: net_crit_ratelimited state: [window start ns, messages in window]
+    ratelimit: list[int]
 
     def __init__(self) -> None:
         self.cpu = -1
-        self.net = None
-        self.sd = None
-        self.drops = None
-        self.msgs = None
-        self.locks = None
-        self.ratelimit = None
+        self.net = self.sd = self.drops = self.msgs = self.locks = self.ratelimit = NULL
 
 
 #: the CPU this process is acting as

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..stddef import NULL
+
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Sequence
+
+    from ..net_namespace import Net
     from .netdevice import NetDevice
     from .sock import Sock
 
@@ -18,12 +23,23 @@ ETH_P_IP = 0x0800
 
 class SkBuff:
     __slots__ = (
-        "cpu", "seq", "sk", "sk_seq", "len", "priority", "tstamp", "queue_mapping",
-        "dev", "ooo_okay", "protocol", "rx_queue", "hash",
+        "cpu",
+        "dev",
+        "hash",
+        "len",
+        "ooo_okay",
+        "priority",
+        "protocol",
+        "queue_mapping",
+        "rx_queue",
+        "seq",
+        "sk",
+        "sk_seq",
+        "tstamp",
     )
 
-    def __init__(self, cpu: int, seq: int, sk: "Sock | None", sk_seq: int, length: int,
-                 priority: int, tstamp: int, dev: "NetDevice", ooo_okay: bool = False,
+    def __init__(self, cpu: int, seq: int, sk: Sock | None, sk_seq: int, length: int,
+                 priority: int, tstamp: int, dev: NetDevice, ooo_okay: bool = False,
                  rx_queue: int = -1) -> None:
         self.cpu = cpu
         self.seq = seq
@@ -53,11 +69,14 @@ class SkBuff:
         return f"<skb {self.cpu}:{self.seq} sk={self.sk.id if self.sk else None} len={self.len}>"
 
 
-def skb_from_desc(d, net) -> SkBuff:
-    """Rebuild an skb from its descriptor (after a qdisc dequeue)."""
+def skb_from_desc(d: Sequence[int], net: Net) -> SkBuff:
+    """Rebuild an skb from its descriptor (after a qdisc dequeue).
+
+    skb->dev is left NULL: the dequeuer passes the device along itself
+    (sch_direct_xmit's ``dev``) and sets skb->dev where it is read again."""
     cpu, seq, sk, sk_seq, length, prio, tstamp, qm = d
     s = net.socks[sk] if sk >= 0 else None
-    skb = SkBuff(cpu, seq, s, sk_seq, length, prio, tstamp, None)
+    skb = SkBuff(cpu, seq, s, sk_seq, length, prio, tstamp, NULL)
     skb.queue_mapping = qm
     return skb
 

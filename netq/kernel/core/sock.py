@@ -7,11 +7,16 @@ the NIC, ``dropped_ctl`` by any other context through an atomic add.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import posix_ipc
 
 from ..kstructs import SOCK, SOFTNET
-
 from .percpu import this
+
+if TYPE_CHECKING:
+    from ..net_namespace import Net
 
 _MAP = SOCK.sk_tx_queue_mapping
 
@@ -91,7 +96,7 @@ def sock_writeable_half(sk: Sock, sndbuf: int) -> bool:
     return sk_wmem_alloc(sk) * 2 <= sndbuf
 
 
-def sock_wait_for_wmem(net, cpu: int, writable) -> bool:
+def sock_wait_for_wmem(net: Net, cpu: int, writable: Callable[[], bool]) -> bool:
     """Sleep until a socket of this CPU has send-buffer space again.
 
     Mirrors sock_alloc_send_pskb() blocking in sock_wait_for_wmem(): the
@@ -124,7 +129,7 @@ def sock_wait_for_wmem(net, cpu: int, writable) -> bool:
     return True
 
 
-def wake_cpu(net, cpu: int) -> bool:
+def wake_cpu(net: Net, cpu: int) -> bool:
     """Wake ``cpu`` if it sleeps in sock_wait_for_wmem (wake_up on its wait
     queue; for a raised softirq, the IPI that gets the CPU to run it).
     Returns whether it was asleep."""

@@ -14,18 +14,24 @@ in an experiment it is always a mistake.
 """
 from __future__ import annotations
 
-from ..kstructs import MAX_TX_QUEUES
+import errno
+from typing import TYPE_CHECKING
 
+from ..kstructs import MAX_TX_QUEUES
 from .bitmap import MaskError, bitmap_parse, cpumask_format
 
+if TYPE_CHECKING:
+    from ..net_namespace import Net
+    from .netdevice import NetDevice
 
-def netif_set_xps_queue(net, dev, mask: int, index: int) -> None:
+
+def netif_set_xps_queue(net: Net, dev: NetDevice, mask: int, index: int) -> None:
     """Make queue ``index`` of ``dev`` the XPS choice of exactly the CPUs in
     ``mask``.  Called under rtnl (control only)."""
     if not 0 <= index < dev.num_tx_queues:
         raise ValueError(f"{dev.name}: no TX queue {index}")
     if mask >> net.ncpus:
-        raise MaskError(f"mask {mask:#x} names CPUs beyond 0-{net.ncpus - 1}")
+        raise MaskError(f"mask {mask:#x} names CPUs beyond 0-{net.ncpus - 1}", errno.EOVERFLOW)
     for cpu in range(net.ncpus):
         m = net.xps[dev.index][cpu]
         n = m[0]
@@ -42,13 +48,13 @@ def netif_set_xps_queue(net, dev, mask: int, index: int) -> None:
             m[0] = n - 1
 
 
-def xps_cpus_store(net, dev, index: int, text: str) -> None:
+def xps_cpus_store(net: Net, dev: NetDevice, index: int, text: str) -> None:
     """Write ``text`` to tx-``index``/xps_cpus: parse, then set the maps."""
     mask = bitmap_parse(text, net.ncpus)
     netif_set_xps_queue(net, dev, mask, index)
 
 
-def xps_cpus_show(net, dev, index: int) -> str:
+def xps_cpus_show(net: Net, dev: NetDevice, index: int) -> str:
     """What reading tx-``index``/xps_cpus prints."""
     mask = 0
     for cpu in range(net.ncpus):

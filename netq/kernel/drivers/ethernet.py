@@ -22,8 +22,6 @@ the queue is stopped) it returns NETDEV_TX_BUSY, as drivers do after logging
 """
 from __future__ import annotations
 
-from ..kstructs import NETDEV_QUEUE
-
 from ..core.netdevice import (
     NETDEV_TX_BUSY,
     NETDEV_TX_OK,
@@ -32,9 +30,10 @@ from ..core.netdevice import (
     netif_tx_start_queue,
     netif_tx_stop_queue,
 )
-from ..core.skbuff import SkBuff
-from ..sched.sch_generic import ndelay
 from ..core.percpu import this
+from ..core.skbuff import SkBuff
+from ..kstructs import NETDEV_QUEUE
+from ..sched.sch_generic import ndelay
 
 _PKTS, _BYTES = NETDEV_QUEUE.tx_packets, NETDEV_QUEUE.tx_bytes
 

@@ -28,10 +28,9 @@ from __future__ import annotations
 
 import time
 
-from ..kstructs import FQ_FLOW, QDISC
-
 from ..core.netdevice import NET_XMIT_DROP, NET_XMIT_SUCCESS
 from ..core.skbuff import SkBuff
+from ..kstructs import FQ_FLOW, QDISC
 from .sch_generic import Qdisc, Qdisc_ops, register_qdisc
 
 #: psched_mtu() of a 1500-byte Ethernet device: mtu + hard_header_len
@@ -136,7 +135,7 @@ def fq_dequeue(q: Qdisc) -> tuple | None:
         return d
 
 
-def _unlink_first(f, fl, head: int, tail: int) -> None:
+def _unlink_first(f: memoryview, fl: memoryview, head: int, tail: int) -> None:
     f[head] = fl[_NEXT]
     if not f[head]:
         f[tail] = 0
@@ -159,7 +158,7 @@ def fq_peek(q: Qdisc) -> tuple | None:
 def fq_reset(q: Qdisc) -> list:
     """fq_reset(): purge every flow; every flow detached, credits back to
     initial_quantum (the kernel frees the flows)."""
-    out = []
+    out: list[tuple] = []
     for ring in q.bands:
         out.extend(tuple(int(x) for x in row) for row in ring.consume_batch(ring.size))
     f = q.f
@@ -169,7 +168,7 @@ def fq_reset(q: Qdisc) -> list:
     return out
 
 
-def fq_flow_init(q: Qdisc, fl) -> None:
+def fq_flow_init(q: Qdisc, fl: memoryview) -> None:
     """A flow as fq_classify creates it: detached, initial_quantum of credit,
     old enough to count as idle."""
     fl[_NEXT] = 0

@@ -26,32 +26,18 @@ from __future__ import annotations
 
 import time
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
-from ..kstructs import (
-    DROP,
-    GSO_SKB_MAX,
-    NETDEV_QUEUE,
-    TCQ_F_BUILTIN,
-    QDISC,
-    QDISC_STATE_DEACTIVATED,
-    QDISC_STATE_MISSED,
-    QDISC_STATE_SCHED,
-    QUEUE_STATE_DRV_XOFF,
-    QUEUE_STATE_FROZEN,
-    QUEUE_STATE_STACK_XOFF,
-    SOFTNET,
-    TCQ_F_NOLOCK,
-    TCQ_F_ONETXQUEUE,
-)
-from shm.ring import DESC_WORDS
+from shm.ring import DESC_WORDS, Ring
 
 from ..core.netdevice import (
     NET_XMIT_CN,
     NET_XMIT_DROP,
     NET_XMIT_SUCCESS,
     NETDEV_TX_BUSY,
+    NetDevice,
+    NetdevQueue,
     __netif_schedule,
     dev_hard_start_xmit,
     dev_hard_start_xmit_list,
@@ -62,6 +48,23 @@ from ..core.netdevice import (
 from ..core.percpu import this
 from ..core.skbuff import SkBuff, skb_from_desc
 from ..core.sock import sk_dropped
+from ..kstructs import (
+    DROP,
+    GSO_SKB_MAX,
+    NETDEV_QUEUE,
+    QDISC,
+    QDISC_STATE_DEACTIVATED,
+    QDISC_STATE_MISSED,
+    QDISC_STATE_SCHED,
+    QUEUE_STATE_DRV_XOFF,
+    QUEUE_STATE_FROZEN,
+    QUEUE_STATE_STACK_XOFF,
+    SOFTNET,
+    TCQ_F_BUILTIN,
+    TCQ_F_NOLOCK,
+    TCQ_F_ONETXQUEUE,
+)
+from ..stddef import NULL
 
 # word indices used on the hot path
 _QLEN, _BACKLOG, _RUNNING = QDISC.qlen, QDISC.backlog, QDISC.running
@@ -75,29 +78,47 @@ _FROZEN_OR_STOPPED = ((1 << QUEUE_STATE_DRV_XOFF) | (1 << QUEUE_STATE_STACK_XOFF
 
 @dataclass(frozen=True)
 class Qdisc_ops:
-    """struct Qdisc_ops: what a kind does.  A missing op is None; calling it
-    is a bug (mq has no enqueue/dequeue of its own, noqueue no enqueue)."""
+    """struct Qdisc_ops: what a kind does.  A missing op is NULL (None, see
+    :mod:`netq.kernel.stddef`); calling it is a bug (mq has no
+    enqueue/dequeue of its own, noqueue no enqueue).  The generic code calls
+    enqueue and dequeue without a test, as the kernel does; the optional ops
+    it tests first are typed ``| None``."""
 
     id: str
     #: (skb, q) -> NET_XMIT_*; only stores the skb (accounting is generic)
-    enqueue: Callable[[SkBuff, "Qdisc"], int] | None
+    enqueue: Callable[[SkBuff, Qdisc], int]
     #: (q) -> descriptor tuple or None; only removes it
-    dequeue: Callable[["Qdisc"], tuple | None] | None
-    peek: Callable[["Qdisc"], tuple | None] | None
+    dequeue: Callable[[Qdisc], tuple | None]
+    peek: Callable[[Qdisc], tuple | None] | None
     #: (q) -> list of descriptors purged
-    reset: Callable[["Qdisc"], list] | None
+    reset: Callable[[Qdisc], list] | None
     static_flags: int = 0
     #: (q) -> the drop reason of the enqueue that just returned a drop
     #: (default QDISC_DROP)
-    drop_reason: Callable[["Qdisc"], str] | None = None
+    drop_reason: Callable[[Qdisc], str] | None = None
 
 
 class Qdisc:
     """A qdisc: shared fields in ``f`` (:data:`netq.kernel.kstructs.QDISC`), band
     FIFOs as :class:`shm.ring.Ring`, and its two locks by id."""
 
-    __slots__ = ("id", "name", "ops", "f", "base", "dev", "dev_queue", "root_lock", "busylock",
-                 "seqlock", "band_locks", "bands", "children", "enqueue", "flows")
+    __slots__ = (
+        "band_locks",
+        "bands",
+        "base",
+        "busylock",
+        "children",
+        "dev",
+        "dev_queue",
+        "enqueue",
+        "f",
+        "flows",
+        "id",
+        "name",
+        "ops",
+        "root_lock",
+        "seqlock",
+    )
 
     def __init__(self, qid: int, name: str, ops: Qdisc_ops, f: memoryview, base: int,
                  root_lock: int, busylock: int) -> None:
@@ -106,20 +127,23 @@ class Qdisc:
         self.ops = ops
         self.f = f
         self.base = base
-        self.dev = None
-        self.dev_queue = None
+        #: qdisc_dev(q); NULL for noop_qdisc, which never holds an skb
+        self.dev: NetDevice = NULL
+        #: q->dev_queue: the TX queue of a TCQ_F_ONETXQUEUE qdisc (read only
+        #: under that flag), else NULL
+        self.dev_queue: NetdevQueue = NULL
         self.root_lock = root_lock
         self.busylock = busylock
         #: TCQ_F_NOLOCK: q->seqlock (the "running" trylock) and each band's
         #: ptr_ring producer_lock
         self.seqlock = -1
         self.band_locks: list[int] = []
-        self.bands: list = []
+        self.bands: list[Ring] = []
         self.children: list[Qdisc] = []
         #: fq: the flow records (FQ_FLOW), one per ring of ``bands``
-        self.flows: list = []
+        self.flows: list[memoryview] = []
         #: q->enqueue: None for noqueue (the __dev_queue_xmit test)
-        self.enqueue = ops.enqueue
+        self.enqueue: Callable[[SkBuff, Qdisc], int] | None = ops.enqueue
 
     @property
     def flags(self) -> int:
@@ -324,7 +348,7 @@ def dequeue_skb(q: Qdisc, budget: int = 1) -> list[SkBuff] | None:
     return None
 
 
-def try_bulk_dequeue_skb(q: Qdisc, skb: SkBuff, txq, budget: int) -> list[SkBuff]:
+def try_bulk_dequeue_skb(q: Qdisc, skb: SkBuff, txq: NetdevQueue, budget: int) -> list[SkBuff]:
     """Dequeue more skbs behind ``skb`` while BQL has room for their bytes
     (qdisc_avail_bulklimit) and at most ``budget`` more.  Without BQL the
     limit is 0: no bulk."""
@@ -348,7 +372,7 @@ def try_bulk_dequeue_skb(q: Qdisc, skb: SkBuff, txq, budget: int) -> list[SkBuff
     return skbs
 
 
-def qdisc_maybe_clear_missed(q: Qdisc, txq) -> None:
+def qdisc_maybe_clear_missed(q: Qdisc, txq: NetdevQueue) -> None:
     """NOLOCK, TX queue stopped: clear MISSED so that qdisc_run_end does not
     reschedule a qdisc that cannot send (netif_tx_wake_queue will), then
     re-test the queue: if it was woken meanwhile, the MISSED we may have just
@@ -361,14 +385,14 @@ def qdisc_maybe_clear_missed(q: Qdisc, txq) -> None:
         at.set_bit(q.base + _STATE, QDISC_STATE_MISSED)
 
 
-def _gso_slot(f, i: int) -> int:
+def _gso_slot(f: memoryview, i: int) -> int:
     """Word index of the i-th requeued skb of q->gso_skb (a circular FIFO)."""
     return QDISC.gso_skb + (f[QDISC.requeue_head] + i) % GSO_SKB_MAX * DESC_WORDS
 
 
-def gso_skbs(f) -> list[tuple]:
+def gso_skbs(f: memoryview) -> list[tuple]:
     """The descriptors q->gso_skb holds, first to last."""
-    out = []
+    out: list[tuple] = []
     for i in range(f[QDISC.requeue_pending]):
         g = _gso_slot(f, i)
         out.append(tuple(f[g : g + DESC_WORDS]))
@@ -427,7 +451,7 @@ def _pack_words(skb: SkBuff) -> array:
     return array("q", skb.desc())
 
 
-def sch_direct_xmit(skb: SkBuff, q: Qdisc, dev, txq, root_lock: int,
+def sch_direct_xmit(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue, root_lock: int,
                     more: list[SkBuff] | None = None) -> int:
     """Transmit an skb (and ``more``, the rest of a bulk-dequeued list): drop
     root_lock, HARD_TX_LOCK, hand them to the driver, re-take root_lock;
@@ -548,7 +572,7 @@ def noop_dequeue(q: Qdisc) -> None:
 
 noop_qdisc_ops = Qdisc_ops("noop", noop_enqueue, noop_dequeue, noop_dequeue, lambda q: [])
 #: noqueue has no enqueue at all: __dev_queue_xmit takes its noqueue branch.
-noqueue_qdisc_ops = Qdisc_ops("noqueue", None, noop_dequeue, noop_dequeue, lambda q: [])
+noqueue_qdisc_ops = Qdisc_ops("noqueue", NULL, noop_dequeue, noop_dequeue, lambda q: [])
 
 
 # -- pfifo_fast ---------------------------------------------------------------------------------
@@ -620,7 +644,7 @@ def pfifo_fast_peek(q: Qdisc) -> tuple | None:
 
 def fifo_reset(q: Qdisc) -> list:
     """Purge every band; returns the purged descriptors (qdisc_reset)."""
-    out = []
+    out: list[tuple] = []
     for ring in q.bands:
         out.extend(tuple(int(x) for x in row) for row in ring.consume_batch(ring.size))
     q.f[_BMAP] = 0
@@ -648,7 +672,7 @@ def qdisc_reset(q: Qdisc) -> list:
     return purged
 
 
-def _reset_locked(q: Qdisc, before=None) -> list:
+def _reset_locked(q: Qdisc, before: Callable[[], None] | None = None) -> list:
     """Take what qdisc_reset needs (seqlock for NOLOCK, then root_lock), run
     ``before`` (e.g. the DEACTIVATED mark) and reset."""
     locks = this.locks
@@ -679,7 +703,7 @@ def qdisc_reset_purge(q: Qdisc) -> int:
     return len(purged)
 
 
-def dev_deactivate_queue(txq, qdisc_default: "Qdisc") -> int:
+def dev_deactivate_queue(txq: NetdevQueue, qdisc_default: Qdisc) -> int:
     """Point txq->qdisc at noop_qdisc, mark the old one DEACTIVATED (unless
     builtin) and purge it.  Returns the skbs purged.  Control context."""
     net = this.net
@@ -698,7 +722,7 @@ def dev_deactivate_queue(txq, qdisc_default: "Qdisc") -> int:
     return len(purged)
 
 
-def some_qdisc_is_busy(dev) -> bool:
+def some_qdisc_is_busy(dev: NetDevice) -> bool:
     """A qdisc of dev is still running or scheduled (3.13 checks RUNNING and
     SCHED under the root lock; a racy read is enough to wait on)."""
     net = this.net
@@ -709,7 +733,7 @@ def some_qdisc_is_busy(dev) -> bool:
     return False
 
 
-def dev_deactivate(dev, wait_s: float = 2.0) -> int:
+def dev_deactivate(dev: NetDevice, wait_s: float = 2.0) -> int:
     """Take the device's qdiscs out of service (as ``ip link set DEV down``
     does via dev_deactivate_many): every TX queue gets noop_qdisc, the old
     qdiscs are marked DEACTIVATED and purged, then wait for running qdiscs
@@ -724,7 +748,7 @@ def dev_deactivate(dev, wait_s: float = 2.0) -> int:
     return n
 
 
-def dev_activate(dev) -> None:
+def dev_activate(dev: NetDevice) -> None:
     """Give every TX queue its qdisc_sleeping back and clear DEACTIVATED
     (transition_one_qdisc).  Control context."""
     net = this.net

@@ -9,14 +9,14 @@ own queue's locks.  mq's own statistics are the sum of its children's
 """
 from __future__ import annotations
 
+from ..kstructs import QDISC
+from ..stddef import NULL
 from .sch_generic import Qdisc, Qdisc_ops, register_qdisc
 
-mq_qdisc_ops = register_qdisc(Qdisc_ops("mq", None, None, None, None))
+mq_qdisc_ops = register_qdisc(Qdisc_ops("mq", NULL, NULL, None, None))
 
 
 def mq_dump(q: Qdisc) -> dict:
     """Sum the children's counters, as mq_dump does for `tc -s qdisc show`."""
-    from ..kstructs import QDISC
-
     keys = ("qlen", "backlog", "bytes", "packets", "drops", "requeues", "overlimits")
     return {k: sum(c.f[getattr(QDISC, k)] for c in q.children) for k in keys}
