@@ -2,9 +2,10 @@
 
 A :class:`Record` is a C-like struct of signed 64-bit words, padded to whole
 64-byte cache lines (unless it is a packed element such as a descriptor) so
-that per-CPU hot fields never share a line with another CPU's.  Each field is
-declared with one line saying what it means and which lock protects it; the
-record exposes each field's *word index* as an attribute (``QDISC.qlen``),
+that per-CPU hot fields never share a line with another CPU's.  A record is a
+class; each field is declared in its body with one :func:`field` line saying
+what it means and which lock protects it, and the record exposes the field's
+*word index* as a class attribute of type ``int`` (``QDISC.qlen``),
 which the hot path uses with a ``memoryview`` cast to ``'q'``: a numpy scalar
 access costs several hundred ns, a memoryview index ~60 ns.
 
@@ -31,6 +32,7 @@ WORDS_PER_LINE = CACHELINE // WORD
 #: Bumped whenever any record below or in the model changes shape.
 LAYOUT_VERSION = 8
 MAGIC = 0x6E6574715F74786D  # "netq_txm"
+
 
 class _Field:
     """A field as declared in a record's body, before the record is built."""
