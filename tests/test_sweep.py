@@ -1,4 +1,4 @@
-"""scripts/sweep.py: a quick study writes its CSV, JSON and PNG with one row
+"""scripts/sweep.py (netq.app.sweep): a quick study writes its CSV, JSON and PNG with one row
 per point; --resume skips what is done; Ctrl-C exits 130 with nothing left
 in /dev/shm; bad arguments exit 2 with one line; the generations study
 (busylock 6.18 vs defer 6.19 x pfifo_fast/fq x adaptive/spin waiting) runs
@@ -18,11 +18,11 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
+from netq.app import sweep
 from netq.kernel.core.sock import skb_truesize
 from netq.kernel.profiles import DEFAULT_PROFILE
 from netq.kernel.sched.sch_fq import FQ_FLOW_PLIMIT
@@ -33,17 +33,6 @@ from tests import harness
 SWEEP = os.path.join(harness.ROOT, "scripts", "sweep.py")
 HAVE_EXTRAS = all(importlib.util.find_spec(m) for m in ("matplotlib", "tqdm"))
 needs_extras = pytest.mark.skipif(not HAVE_EXTRAS, reason="the plot extra (matplotlib, tqdm) is not installed")
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("netq_sweep_under_test", SWEEP)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
-
-
-sweep = _module()
 
 
 def start(*args: str) -> subprocess.Popen:
@@ -340,7 +329,7 @@ def test_generations_ratios_and_table():
     assert rs[0]["pps_ratio"] == 1.5 and rs[0]["cpu_ns_per_packet_ratio"] is None
     assert rs[1]["pps_ratio"] == 2.0 and rs[1]["cpu_ns_per_packet_ratio"] == 0.5
     assert (rs[1]["busylock_pps"], rs[1]["defer_pps"]) == (10e3, 20e3)
-    table = sweep._table("generations", ms)
+    table = sweep.table("generations", ms)
     head = table.splitlines()[0].split()
     assert head[:4] == ["strategy", "qdisc", "lock", "wait"] and "bounce" not in head
     assert "fq, spin, 4 senders:" in table and "defer / busylock: pps 2.00x, CPU ns/pkt 0.50x" in table
