@@ -20,6 +20,7 @@ from netq.machine.config import (
     RunConfig,
     TrafficConfig,
 )
+from shm.lock import FAIRNESS, WAITING
 
 #: configuration i is a chaos run when --chaos is given and i % CHAOS_EVERY == CHAOS_AT
 CHAOS_EVERY, CHAOS_AT = 3, 2
@@ -97,8 +98,8 @@ def _random_config(rng: random.Random, seed: int, index: int, run_seconds: float
     cfg = RunConfig(name=f"stress-{seed}-{index:03d}", cpus=cpus, profile=profile,
                     seed=rng.getrandbits(32))
     cfg.strategy = rng.choice([None, "rootlock", "busylock"])
-    cfg.lock_fairness = rng.choice(["fifo", "unfair"])
-    cfg.lock_wait = rng.choice([None, None, "spin", "block", "adaptive"])
+    cfg.lock_fairness = rng.choice(FAIRNESS)
+    cfg.lock_wait = rng.choice([None, None, *WAITING])
     if rng.random() < 0.15:
         cfg.spin_ns = rng.choice([0, 1000, 5000, 20000, 50000])
     cfg.stall_timeout = rng.choice([3.0, 3.0, 4.0])

@@ -41,8 +41,9 @@ Studies (``--list`` prints them):
                 flooding socket is throttled by its send buffer, not dropped
                 by fq).  The table and the JSON (``ratios``) give, per qdisc,
                 lock waiting and senders, defer / busylock for pps and CPU
-                per packet, beside the kernel's figures (1.8x pps: 16 -> 29
-                Mpps; system CPU 52% -> 24%).
+                per packet, beside the kernel's figures
+                (:mod:`netq.app.figures`: 1.81x pps, 16 -> 29 Mpps; system
+                CPU 52% -> 24%).
 
 ``--quick`` runs fewer points (contention: 1 and 4 senders, bounce 0; xps: 1
 and 2 CPUs on 2 queues, bounce 0; queues: 1 and 4 queues, bounce 0;
@@ -62,7 +63,7 @@ Output, in ``--out`` (default ``./netq-studies``):
                 ``command`` (the exact argv), ``commands`` (with --resume,
                 also the earlier ones whose rows were kept), ``parameters``;
                 generations also ``ratios`` (:func:`ratios`) and ``kernel``
-                (:data:`KERNEL_DEFER`); written at the end, and marked
+                (:data:`netq.app.figures.KERNEL_DEFER`); written at the end, and marked
                 ``complete: false`` after an interruption;
 ``STUDY.png``   the plots (:mod:`netq.app.sweep.plot` draws them;
                 ``scripts/plot.py`` redraws them from the JSON).

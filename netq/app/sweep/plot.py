@@ -10,8 +10,8 @@ median over the repetitions that ended ``ok``; the bar spans their minimum
 to maximum; a red ring marks a point where some repetition did not end ok, a
 cross on the x axis a point where none did.  generations adds a panel of
 defer / busylock delivered pps (the JSON's ``ratios``: ratios of medians)
-per qdisc and lock waiting, with lines at the kernel's 1.8x (commit
-100dfa74cad9) and at 1 (parity).  The grey band is where the
+per qdisc and lock waiting, with lines at the kernel's ratio (the JSON's
+``kernel``, :data:`netq.app.figures.KERNEL_DEFER`) and at 1 (parity).  The grey band is where the
 emulated CPUs plus the NIC outnumber the host's cores (time-sliced: waits
 include other processes' slices).
 
@@ -26,6 +26,8 @@ import os
 import statistics
 import sys
 from typing import Any
+
+from netq.app.figures import KERNEL_DEFER
 
 #: per study: x key and label, series keys, panels (figure key, axis label, scale, log y)
 #: the xps and queues studies plot the same figures
@@ -131,8 +133,8 @@ def _ratio_panel(ax, doc: dict, bounce: int, handles: dict[str, Any]) -> None:
         handles.setdefault(label, h)
         top = max([top] + [r["pps_ratio"] for r in pts])
     kernel = doc.get("kernel", {})
-    kr = kernel.get("pps_ratio", 1.8)
-    label = f"kernel {kr:g}x ({kernel.get('commit', '100dfa74cad9')}, fq)"
+    kr = kernel.get("pps_ratio", KERNEL_DEFER["pps_ratio"])
+    label = f"kernel {kr:g}x ({kernel.get('commit', KERNEL_DEFER['commit'])}, fq)"
     handles.setdefault(label, ax.axhline(kr, color="C3", linestyle="--", linewidth=1.1))
     handles.setdefault("parity (1x)", ax.axhline(1.0, color="0.35", linestyle=":", linewidth=1.1))
     ax.set_ylim(0, max(kr, top) * 1.15)

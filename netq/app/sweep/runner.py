@@ -12,6 +12,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
+from netq.app.figures import KERNEL_DEFER
 from netq.app.report import derived
 from shm import native
 
@@ -32,7 +33,7 @@ from .rows import (
     read_rows,
     write_rows,
 )
-from .studies import KERNEL_DEFER, Options, Point
+from .studies import Options, Point
 from .table import medians, ratios, table
 
 JSON_VERSION = 1

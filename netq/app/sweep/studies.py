@@ -5,31 +5,18 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Callable
 
-from netq.kernel.profiles import DEFAULT_PROFILE
+from netq.app.presets import GENERATIONS_BOUNCE_NS, GENERATIONS_SNDBUF, LOCK_COSTS
+from netq.kernel.profiles import DEFAULT_PROFILE, STRATEGIES
 from netq.machine.config import CostConfig, DeviceConfig, RunConfig, TrafficConfig
+from shm.lock import FAIRNESS
 
 from .rows import KEY, _cell
 
-STRATEGIES = ("rootlock", "busylock", "nolock", "defer")
-FAIRNESS = ("fifo", "unfair")
 XPS_MODES = ("1:1", "none", "shared")
 #: generations: (strategy, profile) of the kernel before and after 100dfa74cad9
 GENERATIONS = (("busylock", "6.18"), ("defer", "6.19"))
 GEN_QDISCS = ("pfifo_fast", "fq")
 GEN_LOCK_WAIT = ("adaptive", "spin")
-#: generations: SO_SNDBUF; 1000-byte packets charge 1576 bytes (truesize) each, so a
-#: socket keeps at most 83 in flight: under fq's flow_plimit (100), no FQ_FLOW_LIMIT drops
-GEN_SNDBUF = 131072
-#: the kernel's figures for the defer_list against busylock (commit 100dfa74cad9)
-KERNEL_DEFER = {
-    "commit": "100dfa74cad9", "qdisc": "fq",
-    "pps_busylock": 16e6, "pps_defer": 29e6, "pps_ratio": 1.8,
-    "system_cpu_busylock": 0.52, "system_cpu_defer": 0.24, "system_cpu_ratio": 0.46,
-    #: system CPU per packet: (24% / 29 Mpps) / (52% / 16 Mpps)
-    "cpu_per_packet_ratio": 0.25,
-    "text": ("1.8x pps: 16 -> 29 Mpps; system CPU 52% -> 24%, i.e. 0.25x CPU per packet; "
-             "commit 100dfa74cad9"),
-}
 QUICK_DURATION = 0.3
 
 
@@ -74,14 +61,12 @@ class Point:
     def config(self, rep: int) -> RunConfig:
         """The RunConfig of this point's repetition ``rep``."""
         if self.study == "contention":
-            costs = CostConfig(enqueue_ns=1000, dequeue_ns=1000, xmit_ns=2000,
-                               bounce_ns=self.bounce_ns)
+            costs = CostConfig(**LOCK_COSTS, bounce_ns=self.bounce_ns)
             traffic = TrafficConfig(sockets_per_cpu=1, proto="udp", length=1000)
         elif self.study == "generations":
-            costs = CostConfig(enqueue_ns=1000, dequeue_ns=1000, xmit_ns=2000,
-                               bounce_ns=self.bounce_ns)
+            costs = CostConfig(**LOCK_COSTS, bounce_ns=self.bounce_ns)
             traffic = TrafficConfig(sockets_per_cpu=1, proto="udp", length=1000,
-                                    sndbuf=GEN_SNDBUF)
+                                    sndbuf=GENERATIONS_SNDBUF)
         else:
             costs = CostConfig(bounce_ns=self.bounce_ns)
             traffic = TrafficConfig(sockets_per_cpu=4, proto="udp", connected=True, length=1000)
@@ -168,7 +153,7 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
           3.0, 3, (0, 2000), _queues),
     Study("generations", "1 TX queue, 1/2/4/8 senders: busylock (6.18) vs defer (6.19) "
           "x pfifo_fast/fq x adaptive/spin lock waiting",
-          1.5, 3, (1000,), _generations, quick_bounce=(1000,)),
+          1.5, 3, (GENERATIONS_BOUNCE_NS,), _generations, quick_bounce=(GENERATIONS_BOUNCE_NS,)),
 )}
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+from netq.app.figures import KERNEL_DEFER
+
 from .rows import FIGURES, KEY
-from .studies import GEN_LOCK_WAIT, GEN_QDISCS, GENERATIONS, KERNEL_DEFER
+from .studies import GEN_LOCK_WAIT, GEN_QDISCS, GENERATIONS
 
 
 def medians(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
