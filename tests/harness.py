@@ -86,7 +86,7 @@ def finish(p: subprocess.Popen, timeout: float = 60.0, what: str = "") -> Ran:
         out, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         out, err = kill(p)
-        raise AssertionError(f"{what or p.args} did not end within {timeout} s:\n{out}\n{err}")
+        raise AssertionError(f"{what or p.pid} did not end within {timeout} s:\n{out}\n{err}")
     return Ran(p.returncode, out, err, p.pid)
 
 

@@ -18,9 +18,18 @@ import time
 import pytest
 
 from netq.kernel.core.dev import net_tx_action
+from netq.kernel.core.flow_dissector import netdev_pick_tx
 from netq.kernel.core.percpu import this
 from netq.kernel.core.skbuff import SkBuff
-from netq.kernel.kstructs import DROP, MSG_PRINTED, MSG_SUPPRESSED, NIC, QDISC, SOFTNET
+from netq.kernel.kstructs import (
+    DROP,
+    MSG_PRINTED,
+    MSG_SUPPRESSED,
+    NETDEV_QUEUE,
+    NIC,
+    QDISC,
+    SOFTNET,
+)
 from netq.machine.config import DeviceConfig, RunConfig, TrafficConfig
 from netq.machine.net import Net
 from workers.cpu import Generator
@@ -175,8 +184,6 @@ def xmit(net: Net, cpu: int, sk, dev=None, *, softirq: bool = True, **kw) -> int
 def pick(net: Net, cpu: int, sk, dev=None, **kw) -> int:
     """The queue netdev_pick_tx chooses for a new skb of ``sk`` sent on ``cpu``
     (updates the socket's cache as the kernel would; transmits nothing)."""
-    from netq.kernel.core.flow_dissector import netdev_pick_tx
-
     if this.cpu != cpu or this.net is not net:
         net.bind_cpu(cpu)
     skb = make_skb(net, sk, dev, **kw)
@@ -245,8 +252,6 @@ def leaf_qdiscs(net: Net) -> list:
 
 
 def qdisc_of(net: Net, dev_name: str = "eth0", queue: int = 0):
-    from netq.kernel.kstructs import NETDEV_QUEUE
-
     txq = net.dev_by_name[dev_name].txqs[queue]
     return net.qdiscs[txq.f[NETDEV_QUEUE.qdisc]]
 

@@ -13,6 +13,8 @@ the kernel's line in its plot).
 """
 from __future__ import annotations
 
+from typing import Any
+
 # -- busylock: commit 79640a4ca695 (3.13), "net: add additional lock to qdisc to
 # increase throughput"; its message reports a tg3 NIC with 32 UDP senders on one
 # TX queue, before and after the busylock.
@@ -59,7 +61,7 @@ def _mpps(pps: float) -> str:
 
 
 #: the generations study's ``kernel`` (written into its JSON, drawn in its plot)
-KERNEL_DEFER = {
+KERNEL_DEFER: dict[str, Any] = {
     "commit": DEFER_COMMIT, "qdisc": "fq",
     "pps_busylock": DEFER_BUSYLOCK_PPS, "pps_defer": DEFER_PPS, "pps_ratio": DEFER_PPS_RATIO,
     "system_cpu_busylock": DEFER_BUSYLOCK_SYSTEM_CPU, "system_cpu_defer": DEFER_SYSTEM_CPU,

@@ -5,6 +5,7 @@ import argparse
 import os
 import signal
 import sys
+from typing import NoReturn
 
 from shm.ipc import Terminated
 
@@ -19,7 +20,7 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
+    def error(self, message: str) -> NoReturn:  # one line, exit 2
         raise UsageError(message)
 
 

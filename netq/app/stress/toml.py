@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from typing import Any
+from typing import Any, Sequence
 
 from netq.machine.config import RunConfig
 
@@ -47,7 +47,7 @@ def _toml_fields(obj: Any, skip: tuple[str, ...] = (), always: tuple[str, ...] =
     return lines
 
 
-def to_toml(cfg: RunConfig, comments: list[str] = ()) -> str:
+def to_toml(cfg: RunConfig, comments: Sequence[str] = ()) -> str:
     """``cfg`` as an experiment file (``python -m netq.run --config``);
     ``netq.machine.config.from_dict(tomllib.loads(text))`` gives ``cfg`` back."""
     out = [f"# {c}" if c else "#" for line in comments for c in line.splitlines() or [""]]

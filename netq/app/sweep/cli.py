@@ -6,6 +6,7 @@ import importlib.util
 import os
 import signal
 import sys
+from typing import NoReturn
 
 from shm.ipc import Terminated
 
@@ -15,7 +16,7 @@ from .studies import QUICK_DURATION, STUDIES, Options
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, not the usage block
+    def error(self, message: str) -> NoReturn:  # one line, not the usage block
         raise Usage(message)
 
 

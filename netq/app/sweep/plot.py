@@ -165,6 +165,7 @@ def plot_study(doc: dict, path: str) -> str:
     elif study == "generations":
         series.sort(key=lambda s: tuple((GEN_ORDER.get(x, 9), str(x)) for x in s))
     xs_all = sorted({k[2] for k in groups})
+    # matplotlib is the optional plot extra: imported when a plot is drawn (_import_pyplot)
     from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
     from matplotlib.transforms import blended_transform_factory
 
