@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from netq.machine.config import CostConfig, DeviceConfig, RunConfig, TrafficConfig
 from shm.lock import FAIRNESS
 
+from .figures import BUSYLOCK_COMMIT, BUSYLOCK_PPS, BUSYLOCK_SENDERS, ROOTLOCK_PPS
+
 #: emulated costs that give the contended critical sections kernel-like
 #: proportions (the busylock preset, the contention and generations workloads):
 #: enqueue 1 us, dequeue 1 us, driver xmit 2 us
@@ -118,7 +120,6 @@ COMPARE_GENERATIONS = (
 )
 
 
-
 #: SO_SNDBUF of the generations workload: 83 skbs of 1000 bytes (1576 with
 #: their truesize) in flight per socket, under fq's flow_limit of 100
 GENERATIONS_SNDBUF = 131072
@@ -198,7 +199,8 @@ def presets(duration: float = 2.0) -> dict[str, Preset]:
             "driver. Without busylock (rootlock) it queues behind every enqueuer: with a FIFO "
             "lock it finds ~N-1 CPUs ahead of it ('ahead of qdisc owner'). busylock makes "
             "enqueuers serialise on a second lock first, so the owner finds at most one ahead "
-            "and dequeues faster (commit 79640a4ca695: ~50 kpps -> ~600 kpps on 32 senders). "
+            f"and dequeues faster (commit {BUSYLOCK_COMMIT}: ~{ROOTLOCK_PPS / 1e3:g} kpps -> "
+            f"~{BUSYLOCK_PPS / 1e3:g} kpps on {BUSYLOCK_SENDERS} senders). "
             "Emulated costs (1 us enqueue, 1 us dequeue, 2 us driver xmit) give the critical "
             "sections kernel-like proportions.",
             _busylock_variants(duration), COMPARE_LOCK),
