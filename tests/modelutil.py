@@ -2,8 +2,9 @@
 
 One process plays every emulated CPU in turn (``net.bind_cpu(cpu)``) and the
 NIC (``Nic(net).poll()``).  Nothing here changes the model: the helpers only
-build a :class:`~netq.machine.net.Net`, make skbs the way ``workers.cpu.Generator``
-does, and read counters.
+build a :class:`~netq.machine.net.Net`, make and send skbs with the CPU
+worker's own ``workers.cpu.Generator`` (aimed at the socket a test names), and
+read counters.
 
 The :func:`mknet` fixture builds nets through the test's ``owner`` (so every
 IPC name is unlinked at the end) and, on teardown, drops this process's
@@ -16,14 +17,22 @@ import time
 
 import pytest
 
-from netq.machine.config import DeviceConfig, RunConfig, TrafficConfig
-from netq.kernel.core.dev import dev_queue_xmit, net_tx_action
-from netq.kernel.core.netdevice import NET_XMIT_SUCCESS
+from netq.kernel.core.dev import net_tx_action
+from netq.kernel.core.flow_dissector import netdev_pick_tx
 from netq.kernel.core.percpu import this
 from netq.kernel.core.skbuff import SkBuff
-from netq.kernel.core.sock import skb_truesize
+from netq.kernel.kstructs import (
+    DROP,
+    MSG_PRINTED,
+    MSG_SUPPRESSED,
+    NETDEV_QUEUE,
+    NIC,
+    QDISC,
+    SOFTNET,
+)
+from netq.machine.config import DeviceConfig, RunConfig, TrafficConfig
 from netq.machine.net import Net
-from netq.kernel.kstructs import DROP, MSG_PRINTED, MSG_SUPPRESSED, NIC, QDISC, SOCK, SOFTNET
+from workers.cpu import Generator
 
 SEED = 1
 
@@ -98,47 +107,75 @@ def group_of(net: Net, sk):
     return net.sock_groups[sk.id][2]
 
 
+class Sender(Generator):
+    """The CPU worker's own :class:`workers.cpu.Generator`, aimed: the next
+    skb is of the socket the test names, with the test's overrides applied
+    after the Generator made it (length, priority from the socket's priority
+    or TOS, ooo_okay, rx_queue, the device).
+
+    Aiming sets the Generator's round-robin cursor (``next``) to the socket's
+    place in ``socks`` (a socket of another CPU, a sender that migrated, is
+    added to it first); if that socket's send buffer is full the Generator
+    moves on to another one, which a test must not mistake for its own, so
+    :meth:`make_skb` fails then.
+    """
+
+    def __init__(self, net: Net, cpu: int) -> None:
+        super().__init__(net, cpu, net.cfg.seed)
+        self._aim = None
+        self._over: dict = {}
+
+    def aim(self, sk, **over) -> None:
+        where = [i for i, s in enumerate(self.socks) if s[0] is sk]
+        if not where:
+            # a sender that migrated here from the socket's owner CPU: the
+            # socket joins this CPU's list, as its owner's Generator made it
+            owner = sender(self.net, sk.cpu)
+            self.socks.append(next(s for s in owner.socks if s[0] is sk))
+            where = [len(self.socks) - 1]
+        self.next = where[0]
+        self._aim = sk
+        self._over = {k: v for k, v in over.items() if v is not None}
+
+    def make_skb(self, now: int) -> SkBuff | None:
+        skb = super().make_skb(now)
+        if self._aim is not None:
+            if skb is None or skb.sk is not self._aim:
+                raise AssertionError(f"the send buffer of {self._aim} is full "
+                                     f"(sndbuf {group_of(self.net, self._aim).sndbuf})")
+            for k, v in self._over.items():
+                setattr(skb, "len" if k == "length" else k, v)
+            self._aim, self._over = None, {}
+        return skb
+
+
+def sender(net: Net, cpu: int) -> Sender:
+    """``cpu``'s Generator in this net (one per CPU, as each CPU worker has)."""
+    gens = net.__dict__.setdefault("_test_senders", {})
+    if cpu not in gens:
+        gens[cpu] = Sender(net, cpu)
+    return gens[cpu]
+
+
 def make_skb(net: Net, sk, dev=None, *, priority: int | None = None, ooo_okay: bool | None = None,
              rx_queue: int | None = None, length: int | None = None) -> SkBuff:
-    """An skb of socket ``sk`` generated on the current CPU (``this.cpu``),
-    made as workers.cpu.Generator.make_skb makes it; keyword overrides."""
-    t = group_of(net, sk)
-    if dev is None:
-        dev = net.dev_by_name[t.device or net.devices[0].name]
-    if ooo_okay is None:
-        ooo_okay = t.proto == "tcp" and sk.outstanding() == 0
-    if length is None:
-        length = t.length if isinstance(t.length, int) else t.length[0]
-    cpu = this.cpu
-    seq = _next_seq(net, cpu)
-    skb = SkBuff(cpu, seq, sk, sk.seq, length, t.priority if priority is None else priority,
-                 time.perf_counter_ns(), dev, ooo_okay=ooo_okay,
-                 rx_queue=t.rx_queue if rx_queue is None else rx_queue)
-    sk.seq += 1
-    return skb
-
-
-def _next_seq(net: Net, cpu: int) -> int:
-    seqs = net.__dict__.setdefault("_test_seq", {})
-    s = seqs.get(cpu, 0)
-    seqs[cpu] = s + 1
-    return s
+    """An skb of socket ``sk`` made on the current CPU (``this.cpu``) by that
+    CPU's Generator; keyword overrides."""
+    gen = sender(net, this.cpu)
+    gen.aim(sk, dev=dev, priority=priority, ooo_okay=ooo_okay, rx_queue=rx_queue, length=length)
+    return gen.make_skb(time.perf_counter_ns())
 
 
 def xmit(net: Net, cpu: int, sk, dev=None, *, softirq: bool = True, **kw) -> int:
-    """Act as ``cpu``: make an skb of ``sk`` and dev_queue_xmit it, counting
-    it as Generator.send_one does; then, like the CPU worker, run NET_TX if
+    """Act as ``cpu``: its Generator sends one skb of ``sk`` (send_one: make
+    it, count it, dev_queue_xmit it); then, like the CPU worker, run NET_TX if
     something is pending (``softirq``)."""
     if this.cpu != cpu or this.net is not net:
         net.bind_cpu(cpu)
-    skb = make_skb(net, sk, dev, **kw)
-    sd = net.softnet[cpu]
-    sd[SOFTNET.generated] += 1
-    sk.f[SOCK.sent] += 1
-    sk.f[SOCK.sent_bytes] += skb_truesize(skb.len)
-    rc = dev_queue_xmit(skb)
-    if rc == NET_XMIT_SUCCESS:
-        sd[SOFTNET.xmit_ok] += 1
+    gen = sender(net, cpu)
+    gen.aim(sk, dev=dev, **kw)
+    rc = gen.send_one(net.softnet[cpu])
+    assert rc is not None  # make_skb raised if the socket could not send
     if softirq and softirq_pending(net, cpu):
         net_tx_action()
     return rc
@@ -147,8 +184,6 @@ def xmit(net: Net, cpu: int, sk, dev=None, *, softirq: bool = True, **kw) -> int
 def pick(net: Net, cpu: int, sk, dev=None, **kw) -> int:
     """The queue netdev_pick_tx chooses for a new skb of ``sk`` sent on ``cpu``
     (updates the socket's cache as the kernel would; transmits nothing)."""
-    from netq.kernel.core.flow_dissector import netdev_pick_tx
-
     if this.cpu != cpu or this.net is not net:
         net.bind_cpu(cpu)
     skb = make_skb(net, sk, dev, **kw)
@@ -217,8 +252,6 @@ def leaf_qdiscs(net: Net) -> list:
 
 
 def qdisc_of(net: Net, dev_name: str = "eth0", queue: int = 0):
-    from netq.kernel.kstructs import NETDEV_QUEUE
-
     txq = net.dev_by_name[dev_name].txqs[queue]
     return net.qdiscs[txq.f[NETDEV_QUEUE.qdisc]]
 

@@ -77,6 +77,32 @@ def test_pfifo_fast_puts_each_priority_in_its_band(mknet):
     assert qf(q, "qlen") == 17 and qf(q, "enqueued") == 16
 
 
+def test_socket_tos_picks_the_priority_and_so_the_band(mknet):
+    """Skbs made as the CPU worker makes them (workers.cpu.Generator): a
+    socket's IP_TOS sets skb->priority = rt_tos2priority(tos) (ip_tos2prio),
+    over the socket's own priority, and that picks the pfifo_fast band.
+    0x10 (LOWDELAY) -> TC_PRIO_INTERACTIVE 6 -> band 0; 0x18 -> 4 -> band 1;
+    0x08 (THROUGHPUT) -> TC_PRIO_BULK 2 -> band 2; no TOS: the socket's
+    priority (7 -> band 0)."""
+    cfg = config(cpus=1, devices=[phys(tx_queues=1, ring_size=64)], traffic_=[
+        traffic(sockets_per_cpu=1, tos=0x10, priority=3),
+        traffic(sockets_per_cpu=1, tos=0x18),
+        traffic(sockets_per_cpu=1, tos=0x08, priority=6),
+        traffic(sockets_per_cpu=1, priority=7),
+    ])
+    net = mknet(cfg)
+    dev = net.dev_by_name["eth0"]
+    q = qdisc_of(net)
+    lowdelay, tos18, bulk, plain = socks_of(net, 0)
+    netif_tx_stop_queue(dev.txqs[0])
+    xmit(net, 0, plain)  # the leader: bypass, refused, requeued
+    assert qf(q, "requeue_pending") == 1
+    for sk in (lowdelay, tos18, bulk, plain):
+        assert xmit(net, 0, sk) == NET_XMIT_SUCCESS
+    got = [q.bands[band].peek_batch(64)[:, 5].tolist() for band in range(3)]
+    assert got == [[6, 7], [4], [2]]
+
+
 def test_pfifo_fast_sends_band_0_before_1_before_2(mknet):
     """Wire order: the requeued leader, then band 0 (prio 6, 7), then band 1,
     then band 2 -- FIFO within a band."""

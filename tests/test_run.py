@@ -8,67 +8,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
-from shm.ipc import child_pids, netq_objects
+from tests.harness import children, finish, leftovers, netq, start_netq, wait_children
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEYS = ("version", "setup", "pps", "cpu_ns_per_packet", "queues", "qdiscs", "locks", "drops",
         "latency", "invariants_ok")
-
-
-class Ran:
-    def __init__(self, code: int, stdout: str, stderr: str, pid: int) -> None:
-        self.returncode, self.stdout, self.stderr, self.pid = code, stdout, stderr, pid
-
-
-def netq(*args, timeout=120) -> Ran:
-    p = start_netq(*args)
-    try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, err = p.communicate()
-        raise AssertionError(f"netq {args} did not end within {timeout}s")
-    return Ran(p.returncode, out, err, p.pid)
-
-
-def leftovers(pid: int) -> list[str]:
-    return [o.entry for o in netq_objects() if o.pid == pid]
-
-
-children = child_pids
-
-
-def start_netq(*args):
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    return subprocess.Popen([sys.executable, "-m", "netq.run", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_children(p, n: int, timeout: float = 30.0) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        kids = children(p.pid)
-        if len(kids) >= n:
-            return kids
-        time.sleep(0.05)
-    p.kill()
-    raise AssertionError("workers did not start")
-
-
-def finish(p, timeout: float = 60.0) -> tuple[int, str]:
-    try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, err = p.communicate()
-        raise AssertionError(f"netq did not end within {timeout}s:\n{out}\n{err}")
-    return p.returncode, out + err
 
 
 def test_default_experiment_conserves_packets(tmp_path):
@@ -113,7 +60,8 @@ def test_killed_worker_ends_run_with_report_and_clean_shm(victim):
     # the NIC is started first (lowest pid), the CPUs after it
     target = kids[0] if victim == "nic" else kids[-1]
     os.kill(target, signal.SIGKILL)
-    code, out = finish(p)
+    r = finish(p)
+    code, out = r.returncode, r.output
     assert code == 1, out
     assert f"(pid {target}) died: killed by signal 9" in out
     assert not leftovers(p.pid)
@@ -124,7 +72,8 @@ def test_ctrl_c_gives_partial_report_exit_130_and_clean_shm():
     wait_children(p, 3)
     time.sleep(1.0)
     p.send_signal(signal.SIGINT)
-    code, out = finish(p)
+    r = finish(p)
+    code, out = r.returncode, r.output
     assert code == 130, out
     assert "INTERRUPTED" in out and "tc -s qdisc show" in out
     assert not leftovers(p.pid)
@@ -136,7 +85,8 @@ def test_stopped_worker_is_reported_as_a_stall():
     kids = wait_children(p, 3)
     time.sleep(1.0)
     os.kill(kids[-1], signal.SIGSTOP)
-    code, out = finish(p)
+    r = finish(p)
+    code, out = r.returncode, r.output
     assert code == 1, out
     assert "STALLED" in out and "no progress" in out
     assert not leftovers(p.pid)

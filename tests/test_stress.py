@@ -11,15 +11,12 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from netq.machine.config import from_dict
-from netq.kernel.profiles import PROFILES
 from netq.app.stress import (
     CHAOS_EXPECT,
     CHAOS_KINDS,
@@ -28,68 +25,33 @@ from netq.app.stress import (
     path_verdict,
     to_toml,
 )
-from shm.ipc import netq_objects
+from netq.kernel.profiles import PROFILES
+from netq.machine.config import from_dict
+from tests.harness import (
+    ROOT,
+    Ran,
+    children,
+    finish,
+    leftovers,
+    run_cmd,
+    start_netq,
+    wait_until,
+)
+from tests.harness import env as run_env
+from tests.harness import netq as run_netq
 
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-
-class Ran:
-    def __init__(self, code: int, stdout: str, stderr: str, pid: int) -> None:
-        self.returncode, self.stdout, self.stderr, self.pid = code, stdout, stderr, pid
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
-def _env(**extra: str) -> dict:
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    env.pop("NETQ_FAULT_INJECT", None)
-    env.update(extra)
-    return env
-
-
-def start(args: list[str], env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "netq.run", *args], cwd=ROOT,
-                            env=env or _env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-
-
-def run(args: list[str], env: dict | None = None, timeout: float = 120) -> Ran:
-    p = start(args, env)
-    try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, err = p.communicate()
-        raise AssertionError(f"{args} did not end within {timeout}s:\n{out}\n{err}")
-    return Ran(p.returncode, out, err, p.pid)
+def run(args: list[str], env_: dict | None = None, timeout: float = 120) -> Ran:
+    return run_netq(*args, env_=env_, timeout=timeout)
 
 
 def stress(*args: str, env: dict | None = None, timeout: float = 120) -> Ran:
     return run(["stress", *args], env, timeout)
-
-
-def leftovers(pid: int) -> list[str]:
-    return [o.entry for o in netq_objects() if o.pid == pid]
-
-
-def children(pid: int) -> list[int]:
-    out = []
-    for p in os.listdir("/proc"):
-        if p.isdigit():
-            try:
-                with open(f"/proc/{p}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        out.append(int(p))
-            except (OSError, IndexError):
-                pass
-    return out
 
 
 def junit_cases(path) -> tuple[ET.Element, list[ET.Element]]:
@@ -142,7 +104,7 @@ def test_generator_covers_the_space():
 def test_generator_does_not_depend_on_the_process():
     """Same seed, another interpreter with another hash seed: the same configurations."""
     r = stress("--seed", "7", "--chaos", "--dry-run", "--runs", "12",
-               env=_env(PYTHONHASHSEED="123"), timeout=60)
+               env=run_env(PYTHONHASHSEED="123"), timeout=60)
     assert r.returncode == 0, r.output
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("#")]
     assert len(lines) == 12
@@ -171,8 +133,8 @@ def test_short_budget_passes(tmp_path):
 
 def test_broken_invariant_is_caught_with_a_reproducer(tmp_path):
     junit = tmp_path / "j.xml"
-    env = _env(NETQ_FAULT_INJECT="lose_one")
-    r = stress("--budget", "1", "--seed", "5", "--junit", str(junit), "--quiet", env=env)
+    faulty = run_env(NETQ_FAULT_INJECT="lose_one")
+    r = stress("--budget", "1", "--seed", "5", "--junit", str(junit), "--quiet", env=faulty)
     assert r.returncode == 1, r.output
     assert "seed 5" in r.stdout and "conservation" in r.stdout
     m = re.search(r"config: (\S+\.toml)", r.stdout)
@@ -190,7 +152,7 @@ def test_broken_invariant_is_caught_with_a_reproducer(tmp_path):
     assert fail is not None and "reproduce" in fail.text and path in fail.text
     assert not leftovers(r.pid)
     # the reproducer shows the same failure
-    rr = run(["--config", path, "--quiet"], env=env)
+    rr = run(["--config", path, "--quiet"], faulty)
     assert rr.returncode == 1 and "INVARIANT" in rr.output and "conservation" in rr.output, rr.output
     assert not leftovers(rr.pid)
 
@@ -211,19 +173,13 @@ def test_chaos_runs_end_clean(tmp_path):
 
 def test_interrupted_job_reports_and_cleans(tmp_path):
     junit = tmp_path / "j.xml"
-    p = start(["stress", "--budget", "60", "--seed", "4", "--junit", str(junit)])
-    deadline = time.monotonic() + 60
-    while not children(p.pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    p = start_netq("stress", "--budget", "60", "--seed", "4", "--junit", str(junit))
+    wait_until(p, lambda: children(p.pid), 60, "the stress job started no run")
     time.sleep(0.3)
     p.send_signal(signal.SIGINT)
-    try:
-        out, err = p.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.communicate()
-        raise AssertionError("interrupted stress job did not end")
-    assert p.returncode == 130, out + err
+    r = finish(p, 60, "interrupted stress job")
+    out = r.stdout
+    assert p.returncode == 130, r.output
     assert "INTERRUPTED" in out and junit.exists()
     assert not leftovers(p.pid) and not children(p.pid)
 
@@ -242,9 +198,8 @@ def test_bad_usage_exit_2(args, needle):
 
 
 def test_ci_script_passes_its_arguments_through():
-    env = _env(PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
-    r = subprocess.run(["sh", os.path.join(ROOT, "scripts", "ci_stress.sh"), "--seed", "9", "--dry-run",
-                        "--runs", "3"], cwd=ROOT, env=env, capture_output=True, text=True,
-                       timeout=60)
-    assert r.returncode == 0, r.stdout + r.stderr
+    path_env = run_env(PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    r = run_cmd(["sh", os.path.join(ROOT, "scripts", "ci_stress.sh"), "--seed", "9", "--dry-run",
+                 "--runs", "3"], path_env, timeout=60)
+    assert r.returncode == 0, r.output
     assert "seed 9" in r.stdout and len([ln for ln in r.stdout.splitlines() if ln.startswith("#")]) == 3

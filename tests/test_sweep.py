@@ -1,4 +1,4 @@
-"""scripts/sweep.py: a quick study writes its CSV, JSON and PNG with one row
+"""scripts/sweep.py (netq.app.sweep): a quick study writes its CSV, JSON and PNG with one row
 per point; --resume skips what is done; Ctrl-C exits 130 with nothing left
 in /dev/shm; bad arguments exit 2 with one line; the generations study
 (busylock 6.18 vs defer 6.19 x pfifo_fast/fq x adaptive/spin waiting) runs
@@ -18,49 +18,31 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
-from netq.machine.config import CostConfig, DeviceConfig, RunConfig, TrafficConfig
+from netq.app import sweep
+from netq.app.figures import KERNEL_DEFER
 from netq.kernel.core.sock import skb_truesize
 from netq.kernel.profiles import DEFAULT_PROFILE
 from netq.kernel.sched.sch_fq import FQ_FLOW_PLIMIT
+from netq.machine.config import CostConfig, DeviceConfig, RunConfig, TrafficConfig
 from shm.ipc import netq_objects
+from tests import harness
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SWEEP = os.path.join(ROOT, "scripts", "sweep.py")
+SWEEP = os.path.join(harness.ROOT, "scripts", "sweep.py")
 HAVE_EXTRAS = all(importlib.util.find_spec(m) for m in ("matplotlib", "tqdm"))
 needs_extras = pytest.mark.skipif(not HAVE_EXTRAS, reason="the plot extra (matplotlib, tqdm) is not installed")
 
 
-def _module():
-    spec = importlib.util.spec_from_file_location("netq_sweep_under_test", SWEEP)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
-
-
-sweep = _module()
-
-
 def start(*args: str) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    return subprocess.Popen([sys.executable, SWEEP, *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return harness.start([SWEEP, *args])
 
 
 def run(*args: str, timeout: float = 60) -> tuple[int, str, str]:
-    p = start(*args)
-    try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.communicate()
-        raise AssertionError(f"sweep {args} did not end within {timeout} s")
-    return p.returncode, out, err
+    r = harness.run([SWEEP, *args], timeout=timeout)
+    return r.returncode, r.stdout, r.stderr
 
 
 def rows_of(path: str) -> tuple[list[str], list[dict[str, str]]]:
@@ -95,7 +77,7 @@ def quick_queues(tmp_path_factory):
 # -- the outputs ---------------------------------------------------------------------------
 @needs_extras
 def test_quick_study_writes_csv_json_png_one_row_per_point(quick_queues):
-    out, code, stdout, stderr = quick_queues
+    out, code, stdout, _stderr = quick_queues
     head, rows = rows_of(out / "queues.csv")
     assert tuple(head) == sweep.COLUMNS
     assert sorted(keys_of(rows)) == sorted(plan_keys("queues"))
@@ -130,7 +112,7 @@ def test_resume_skips_points_already_in_the_csv(quick_queues, tmp_path):
     path.write_text("".join(kept) + lines[3][:25])
     code, _, err = run("queues", "--quick", "--resume", "--out", str(out))
     assert "2 of 4 runs already in" in err
-    head, rows = rows_of(path)
+    _head, rows = rows_of(path)
     assert sorted(keys_of(rows)) == sorted(plan_keys("queues"))
     assert path.read_text().splitlines(keepends=True)[:3] == kept  # done rows untouched
     check_exit(code, rows)
@@ -145,19 +127,11 @@ def test_ctrl_c_exits_130_cleanly_and_resume_finishes(tmp_path):
     out = tmp_path / "xps"
     path = out / "xps.csv"
     p = start("xps", "--quick", "--out", str(out))
-    deadline = time.monotonic() + 40
-    while time.monotonic() < deadline and p.poll() is None:
-        if path.exists() and len(path.read_text().splitlines()) >= 3:  # header + 2 runs
-            break
-        time.sleep(0.05)
-    assert p.poll() is None, "the sweep ended before it could be interrupted"
+    harness.wait_until(p, lambda: path.exists() and len(path.read_text().splitlines()) >= 3,
+                       40, "the sweep did not write 2 runs before it could be interrupted")
     time.sleep(0.2)  # inside the third run
     p.send_signal(signal.SIGINT)
-    try:
-        _, err = p.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        raise AssertionError("the sweep did not end after Ctrl-C")
+    err = harness.finish(p, 30, "the sweep after Ctrl-C").stderr
     assert p.returncode == 130, err
     assert "interrupted" in err and "--resume" in err
     assert not [o.entry for o in netq_objects() if o.pid == p.pid]
@@ -184,19 +158,11 @@ def test_sigterm_exits_143_cleanly(tmp_path):
     out = tmp_path / "q"
     path = out / "queues.csv"
     p = start("queues", "--quick", "--out", str(out))
-    deadline = time.monotonic() + 40
-    while time.monotonic() < deadline and p.poll() is None:
-        if path.exists() and len(path.read_text().splitlines()) >= 2:
-            break
-        time.sleep(0.05)
-    assert p.poll() is None, "the sweep ended before it could be terminated"
+    harness.wait_until(p, lambda: path.exists() and len(path.read_text().splitlines()) >= 2,
+                       40, "the sweep did not write a run before it could be terminated")
     time.sleep(0.2)
     p.terminate()
-    try:
-        _, err = p.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        raise AssertionError("the sweep did not end after SIGTERM")
+    err = harness.finish(p, 30, "the sweep after SIGTERM").stderr
     assert p.returncode == 143, err
     assert not [o.entry for o in netq_objects() if o.pid == p.pid]
     assert json.loads((out / "queues.json").read_text())["complete"] is False
@@ -364,7 +330,7 @@ def test_generations_ratios_and_table():
     assert rs[0]["pps_ratio"] == 1.5 and rs[0]["cpu_ns_per_packet_ratio"] is None
     assert rs[1]["pps_ratio"] == 2.0 and rs[1]["cpu_ns_per_packet_ratio"] == 0.5
     assert (rs[1]["busylock_pps"], rs[1]["defer_pps"]) == (10e3, 20e3)
-    table = sweep._table("generations", ms)
+    table = sweep.table("generations", ms)
     head = table.splitlines()[0].split()
     assert head[:4] == ["strategy", "qdisc", "lock", "wait"] and "bounce" not in head
     assert "fq, spin, 4 senders:" in table and "defer / busylock: pps 2.00x, CPU ns/pkt 0.50x" in table
@@ -377,12 +343,8 @@ def test_generations_ratios_and_table():
 def test_quick_generations_writes_csv_json_png_and_ratios(tmp_path):
     out = tmp_path / "gen"
     p = start("generations", "--quick", "--out", str(out))
-    try:
-        stdout, stderr = p.communicate(timeout=90)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.communicate()
-        raise AssertionError("the generations sweep did not end within 90 s")
+    r = harness.finish(p, 90, "the generations sweep")
+    stdout, stderr = r.stdout, r.stderr
     assert not [o.entry for o in netq_objects() if o.pid == p.pid]
     head, rows = rows_of(out / "generations.csv")
     assert tuple(head) == sweep.COLUMNS
@@ -406,6 +368,6 @@ def test_quick_generations_writes_csv_json_png_and_ratios(tmp_path):
         assert r["pps_ratio"] == pytest.approx(r["defer_pps"] / r["busylock_pps"])
         assert r["cpu_ns_per_packet_ratio"] == pytest.approx(
             r["defer_cpu_ns_per_packet"] / r["busylock_cpu_ns_per_packet"])
-    assert doc["kernel"]["pps_ratio"] == 1.8 and doc["kernel"]["commit"] == "100dfa74cad9"
+    assert doc["kernel"] == KERNEL_DEFER and doc["kernel"]["commit"] == "100dfa74cad9"
     assert (out / "generations.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert stdout.count("defer / busylock: pps") == 4 and "lock wait" in stdout

@@ -10,6 +10,14 @@ import copy
 from dataclasses import dataclass, field
 
 from netq.machine.config import CostConfig, DeviceConfig, RunConfig, TrafficConfig
+from shm.lock import FAIRNESS
+
+from .figures import BUSYLOCK_COMMIT, BUSYLOCK_PPS, BUSYLOCK_SENDERS, ROOTLOCK_PPS
+
+#: emulated costs that give the contended critical sections kernel-like
+#: proportions (the busylock preset, the contention and generations workloads):
+#: enqueue 1 us, dequeue 1 us, driver xmit 2 us
+LOCK_COSTS = {"enqueue_ns": 1000, "dequeue_ns": 1000, "xmit_ns": 2000}
 
 
 @dataclass
@@ -75,11 +83,11 @@ COMPARE_RECURSION = (
 def _busylock_variants(duration: float) -> list[tuple[str, RunConfig]]:
     out = []
     for strategy in ("rootlock", "busylock"):
-        for fairness in ("fifo", "unfair"):
+        for fairness in FAIRNESS:
             out.append((f"{strategy} {fairness}", RunConfig(
                 name=f"{strategy}-{fairness}", cpus=4, duration=duration, seed=1,
                 strategy=strategy, lock_fairness=fairness,
-                costs=CostConfig(enqueue_ns=1000, dequeue_ns=1000, xmit_ns=2000),
+                costs=CostConfig(**LOCK_COSTS),
                 devices=[DeviceConfig(name="eth0", tx_queues=1, ring_size=256)],
                 traffic=[TrafficConfig(sockets_per_cpu=1, proto="udp", length=1000)],
             )))
@@ -111,22 +119,12 @@ COMPARE_GENERATIONS = (
     ("anchor", "kernel's figure"),
 )
 
-#: the kernel's own figures for each generation (SPEC.md)
-ANCHORS = {
-    "rootlock": "~50 kpps (32 UDP senders, tg3; before 79640a4ca695)",
-    "busylock": "~600 kpps (same box, busylock); 16 Mpps (240 senders, FQ, 6.18)",
-    "nolock": "1/2/4 threads 2465/4304/7898 kpps (pktgen, no bypass)",
-    "nolock+bypass": "2889/5188/9589 kpps (ba27b4cdaaa6)",
-    "busylock 6.18": "16 Mpps, system CPU 52% (240 senders, 30 queues, FQ)",
-    "defer": "29 Mpps, system CPU 52% -> 24% (100dfa74cad9)",
-    "fq busylock 6.18": "16 Mpps, system CPU 52% (240 senders, 30 queues, FQ)",
-    "fq defer": "29 Mpps, system CPU 24% (100dfa74cad9)",
-}
-
 
 #: SO_SNDBUF of the generations workload: 83 skbs of 1000 bytes (1576 with
 #: their truesize) in flight per socket, under fq's flow_limit of 100
 GENERATIONS_SNDBUF = 131072
+#: the generations workload's cost of a cache line that another CPU touched last
+GENERATIONS_BOUNCE_NS = 1000
 
 
 def _generation_variants(duration: float) -> list[tuple[str, RunConfig]]:
@@ -146,7 +144,7 @@ def _generation_variants(duration: float) -> list[tuple[str, RunConfig]]:
         out.append((label, RunConfig(
             name=f"gen-{label.replace(' ', '-')}", cpus=4, duration=duration, seed=1,
             profile=profile, strategy=strategy,
-            costs=CostConfig(enqueue_ns=1000, dequeue_ns=1000, xmit_ns=2000, bounce_ns=1000),
+            costs=CostConfig(**LOCK_COSTS, bounce_ns=GENERATIONS_BOUNCE_NS),
             devices=[DeviceConfig(name="eth0", tx_queues=1, ring_size=256, qdisc=qdisc)],
             traffic=[TrafficConfig(sockets_per_cpu=1, proto="udp", length=1000,
                                    sndbuf=GENERATIONS_SNDBUF)],
@@ -154,10 +152,6 @@ def _generation_variants(duration: float) -> list[tuple[str, RunConfig]]:
     return out
 
 
-#: the kernel's defer_list figures (commit 100dfa74cad9: 240 UDP senders, 30
-#: TX queues, FQ): 16 -> 29 Mpps, system CPU 52% -> 24%
-DEFER_KERNEL = ("kernel (FQ, 240 senders): pps 1.81x, CPU per packet 0.25x "
-                "(system CPU 52% -> 24% while pps rose 16 -> 29 Mpps)")
 RATIOS_GENERATIONS = (
     ("defer", "busylock 6.18", "defer / busylock, pfifo_fast"),
     ("fq defer", "fq busylock 6.18", "defer / busylock, fq"),
@@ -205,7 +199,8 @@ def presets(duration: float = 2.0) -> dict[str, Preset]:
             "driver. Without busylock (rootlock) it queues behind every enqueuer: with a FIFO "
             "lock it finds ~N-1 CPUs ahead of it ('ahead of qdisc owner'). busylock makes "
             "enqueuers serialise on a second lock first, so the owner finds at most one ahead "
-            "and dequeues faster (commit 79640a4ca695: ~50 kpps -> ~600 kpps on 32 senders). "
+            f"and dequeues faster (commit {BUSYLOCK_COMMIT}: ~{ROOTLOCK_PPS / 1e3:g} kpps -> "
+            f"~{BUSYLOCK_PPS / 1e3:g} kpps on {BUSYLOCK_SENDERS} senders). "
             "Emulated costs (1 us enqueue, 1 us dequeue, 2 us driver xmit) give the critical "
             "sections kernel-like proportions.",
             _busylock_variants(duration), COMPARE_LOCK),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import textwrap
 
+from .figures import ANCHORS, DEFER_KERNEL_LINE
+
 
 def wrap(s: str, width: int = 96) -> str:
     return "\n".join(textwrap.wrap(s, width))
@@ -77,8 +79,6 @@ def _top_lock(locks: list[dict]) -> dict:
 
 
 def _anchor(res: dict) -> str | None:
-    from .presets import ANCHORS
-
     return ANCHORS.get(res.get("label", ""))
 
 
@@ -271,13 +271,11 @@ def comparison(preset, results: list[dict]) -> str:
     out += [line(r) for r in rows]
     rs = ratios(preset, results)
     if rs:
-        from .presets import DEFER_KERNEL
-
         out.append("")
         for r in rs:
             out.append(f"{r['what']}: pps {_ratio(r['pps'])}, CPU per packet "
                        f"{_ratio(r['cpu_ns_per_packet'])}")
-        out.append(DEFER_KERNEL)
+        out.append(DEFER_KERNEL_LINE)
     return "\n".join(out)
 
 

@@ -1,0 +1,177 @@
+"""The studies: their points (in run order) and each point's RunConfig."""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+from netq.app.presets import GENERATIONS_BOUNCE_NS, GENERATIONS_SNDBUF, LOCK_COSTS
+from netq.kernel.profiles import DEFAULT_PROFILE, STRATEGIES
+from netq.machine.config import CostConfig, DeviceConfig, RunConfig, TrafficConfig
+from shm.lock import FAIRNESS
+
+from .rows import KEY, _cell
+
+XPS_MODES = ("1:1", "none", "shared")
+#: generations: (strategy, profile) of the kernel before and after 100dfa74cad9
+GENERATIONS = (("busylock", "6.18"), ("defer", "6.19"))
+GEN_QDISCS = ("pfifo_fast", "fq")
+GEN_LOCK_WAIT = ("adaptive", "spin")
+QUICK_DURATION = 0.3
+
+
+@dataclass(frozen=True)
+class Point:
+    """One configuration of a study (repetitions are separate rows)."""
+
+    study: str
+    cpus: int
+    tx_queues: int
+    xps: str            # "1:1", "none", "shared", or "-" (one queue: no XPS)
+    strategy: str
+    lock_fairness: str
+    bounce_ns: int
+    duration_s: float
+    #: the kernel profile (netq's default unless the study asks for one)
+    profile: str = DEFAULT_PROFILE
+    #: the device's qdisc ("default": pfifo_fast on one TX queue, mq of pfifo_fast on more)
+    qdisc: str = "default"
+    #: lock waiting asked for: "spin", "block", "adaptive", or "auto" (netq
+    #: chooses from processes vs host cores; the row's lock_waiting says what)
+    lock_wait: str = "auto"
+
+    def key(self, rep: int) -> tuple[str, ...]:
+        d = asdict(self)
+        d["rep"] = rep
+        return tuple(_cell(d[k]) for k in KEY)
+
+    def label(self) -> str:
+        parts = [f"{self.cpus} cpu", f"{self.tx_queues} txq"]
+        if self.xps != "-":
+            parts.append(f"xps {self.xps}")
+        if self.study == "generations":
+            parts += [f"{self.strategy} ({self.profile})", self.qdisc, self.lock_fairness,
+                      f"{self.lock_wait} waiting"]
+        else:
+            parts += [self.strategy, self.lock_fairness]
+        if self.bounce_ns:
+            parts.append(f"bounce {self.bounce_ns}")
+        return ", ".join(parts)
+
+    def config(self, rep: int) -> RunConfig:
+        """The RunConfig of this point's repetition ``rep``."""
+        if self.study == "contention":
+            costs = CostConfig(**LOCK_COSTS, bounce_ns=self.bounce_ns)
+            traffic = TrafficConfig(sockets_per_cpu=1, proto="udp", length=1000)
+        elif self.study == "generations":
+            costs = CostConfig(**LOCK_COSTS, bounce_ns=self.bounce_ns)
+            traffic = TrafficConfig(sockets_per_cpu=1, proto="udp", length=1000,
+                                    sndbuf=GENERATIONS_SNDBUF)
+        else:
+            costs = CostConfig(bounce_ns=self.bounce_ns)
+            traffic = TrafficConfig(sockets_per_cpu=4, proto="udp", connected=True, length=1000)
+        return RunConfig(
+            name=f"{self.study}: {self.label()}", cpus=self.cpus, duration=self.duration_s,
+            seed=rep + 1, profile=self.profile, strategy=self.strategy,
+            lock_fairness=self.lock_fairness,
+            lock_wait=None if self.lock_wait == "auto" else self.lock_wait, costs=costs,
+            devices=[DeviceConfig(name="eth0", tx_queues=self.tx_queues, ring_size=256,
+                                  qdisc=self.qdisc,
+                                  xps=xps_map(self.xps, self.cpus, self.tx_queues))],
+            traffic=[traffic])
+
+
+def xps_map(mode: str, cpus: int, queues: int) -> dict[int, str]:
+    """xps_cpus masks (hex, as sysfs takes them) per queue.
+
+    ``1:1``: CPU i -> queue i mod n (a queue no CPU maps to gets no mask);
+    ``shared``: every CPU in every queue's mask; ``none``/``-``: no XPS."""
+    if mode == "1:1":
+        masks = [0] * queues
+        for c in range(cpus):
+            masks[c % queues] |= 1 << c
+        return {q: format(m, "x") for q, m in enumerate(masks) if m}
+    if mode == "shared":
+        return {q: format((1 << cpus) - 1, "x") for q in range(queues)}
+    return {}
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    summary: str
+    #: seconds of traffic per point, and repetitions, unless overridden
+    duration: float
+    repeat: int
+    bounce: tuple[int, ...]
+    #: (quick, duration, bounce values) -> points, in run order
+    points: Callable[[bool, float, tuple[int, ...]], list[Point]]
+    #: bounce values with --quick (and no --bounce)
+    quick_bounce: tuple[int, ...] = (0,)
+
+
+#: contention: the kernel each strategy runs under; rootlock and busylock
+#: share 3.13 (the reference) so that only the heuristic differs
+CONTENTION_PROFILE = {"rootlock": "3.13", "busylock": "3.13", "nolock": "6.18", "defer": "6.19"}
+
+
+def _contention(quick: bool, dur: float, bounce: tuple[int, ...]) -> list[Point]:
+    senders = (1, 4) if quick else (1, 2, 4, 8)
+    return [Point("contention", n, 1, "-", s, f, b, dur, profile=CONTENTION_PROFILE[s])
+            for b in bounce for n in senders for s in STRATEGIES for f in FAIRNESS]
+
+
+def _xps(quick: bool, dur: float, bounce: tuple[int, ...]) -> list[Point]:
+    cpus, queues = ((1, 2), (2,)) if quick else ((1, 2, 4), (2, 4))
+    return [Point("xps", c, n, m, "busylock", "fifo", b, dur)
+            for b in bounce for n in queues for c in cpus for m in XPS_MODES]
+
+
+def _queues(quick: bool, dur: float, bounce: tuple[int, ...]) -> list[Point]:
+    queues = (1, 4) if quick else (1, 2, 4, 8)
+    return [Point("queues", 2, n, m, "busylock", "fifo", b, dur)
+            for b in bounce for n in queues for m in ("1:1", "none")]
+
+
+def _generations(quick: bool, dur: float, bounce: tuple[int, ...]) -> list[Point]:
+    """busylock (6.18) and defer (6.19) side by side: for every qdisc, lock
+    waiting and sender count the two strategies run one after the other."""
+    senders = (1, 4) if quick else (1, 2, 4, 8)
+    waits = ("adaptive",) if quick else GEN_LOCK_WAIT
+    return [Point("generations", n, 1, "-", s, "fifo", b, dur, profile=prof, qdisc=qd,
+                  lock_wait=w)
+            for b in bounce for qd in GEN_QDISCS for w in waits for n in senders
+            for s, prof in GENERATIONS]
+
+
+STUDIES: dict[str, Study] = {s.name: s for s in (
+    Study("contention", "1 TX queue, 1/2/4/8 senders: rootlock/busylock/nolock/defer x fifo/unfair",
+          1.5, 3, (0, 2000), _contention),
+    Study("xps", "1/2/4 CPUs x 2/4 TX queues x XPS 1:1 / none (hash) / shared map",
+          2.0, 3, (0, 2000), _xps),
+    Study("queues", "2 CPUs, 1/2/4/8 TX queues, XPS 1:1 vs none",
+          3.0, 3, (0, 2000), _queues),
+    Study("generations", "1 TX queue, 1/2/4/8 senders: busylock (6.18) vs defer (6.19) "
+          "x pfifo_fast/fq x adaptive/spin lock waiting",
+          1.5, 3, (GENERATIONS_BOUNCE_NS,), _generations, quick_bounce=(GENERATIONS_BOUNCE_NS,)),
+)}
+
+
+@dataclass(frozen=True)
+class Options:
+    study: Study
+    out: str
+    duration: float
+    repeat: int
+    bounce: tuple[int, ...]
+    quick: bool
+    resume: bool
+
+    def plan(self) -> list[tuple[Point, int]]:
+        """(point, repetition) in run order: every point once, then again."""
+        points = self.study.points(self.quick, self.duration, self.bounce)
+        return [(p, r) for r in range(self.repeat) for p in points]
+
+    @property
+    def csv_path(self) -> str:
+        return os.path.join(self.out, f"{self.study.name}.csv")
