@@ -122,7 +122,7 @@ def softirq_pending(sd) -> bool:
     return sd[_OQH] != sd[_OQT]
 
 
-def cpu_main(net, cpu: int, host_core: int, gate, quota: int) -> None:
+def cpu_main(net, cpu: int, host_core: int, gate, quota: int | None) -> None:
     """Entry point of an emulated CPU process (forked by the supervisor)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor handles Ctrl-C
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -172,14 +172,17 @@ def _wait_gate(gate, rc) -> None:
             pass
 
 
-def _run(net, gen: Generator, sd, rc, quota: int) -> None:
+def _run(net, gen: Generator, sd, rc, quota: int | None) -> None:
+    """Send until the phase leaves RUN or this CPU's ``quota`` of packets is
+    sent (None: no budget, the run is timed; 0: send nothing, only run
+    softirqs -- a budget smaller than the number of senders)."""
     pc = time.perf_counter_ns
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     cpu0 = time.process_time_ns()
     interval = 1e9 / gen.rate_pps if gen.rate_pps else 0.0
     next_send = float(pc())
     sent = 0
-    limit = quota if quota else None
+    limit = quota
 
     def writable() -> bool:
         return gen.writable() or softirq_pending(sd)

@@ -241,7 +241,7 @@ class Supervisor:
             gen = [sd[SOFTNET.generated] for sd in net.softnet]
             for c in range(cfg.cpus):
                 if (gen[c] != last[c] or not senders[c]
-                        or (quotas[c] and gen[c] >= quotas[c])):
+                        or (quotas[c] is not None and gen[c] >= quotas[c])):
                     last[c], last_move[c] = gen[c], now
             delivered = net.nic[NIC.delivered]
             if delivered != nic_last or not _rings_busy(net):
@@ -382,13 +382,18 @@ def _senders(net) -> list[bool]:
     return has
 
 
-def _split(total: int, senders: list[bool]) -> list[int]:
-    """The packet budget shared over the CPUs that send."""
+def _split(total: int, senders: list[bool]) -> list[int | None]:
+    """The packet budget shared over the CPUs that send: each CPU's quota,
+    or None for every CPU when there is no budget (``total`` 0: the run is
+    timed).  A quota of 0 means "send nothing" -- a budget smaller than the
+    number of sending CPUs leaves the last ones without packets -- and is
+    never read as "unlimited"."""
+    if not total:
+        return [None] * len(senders)
     idx = [c for c, s in enumerate(senders) if s]
-    out = [0] * len(senders)
-    if total:
-        for k, c in enumerate(idx):
-            out[c] = total // len(idx) + (1 if k < total % len(idx) else 0)
+    out: list[int | None] = [0] * len(senders)
+    for k, c in enumerate(idx):
+        out[c] = total // len(idx) + (1 if k < total % len(idx) else 0)
     return out
 
 
