@@ -47,6 +47,7 @@ from netq.machine.net import Net
 
 from .cpu import CPU_READY, CPU_STATE_NAMES, CPU_STOPPED, cpu_main
 from .nic import NIC_READY, nic_main
+from .platform import measure_platform, proc_state
 
 TICK_S = 0.02
 START_TIMEOUT_S = 20.0
@@ -94,26 +95,20 @@ class Supervisor:
             window_s = 0.0
             platform: dict = {}
             try:
-                from .platform import measure_platform
-
                 platform = measure_platform(owner)
                 quotas = _split(cfg.packets, _senders(net))
-                procs["nic"] = _CTX.Process(target=nic_main, args=(net, nic_core), daemon=True)
+                me = os.getpid()
+                procs["nic"] = _CTX.Process(target=nic_main, args=(net, nic_core, me), daemon=True)
                 for c in range(cfg.cpus):
                     procs[f"cpu{c}"] = _CTX.Process(
-                        target=cpu_main, args=(net, c, cmap[c], gate, quotas[c]), daemon=True)
+                        target=cpu_main, args=(net, c, cmap[c], gate, quotas[c], me, cfg.profile_dir),
+                        daemon=True)
                 for p in procs.values():
                     p.start()
                 status, faults = self._wait_ready(net, procs)
                 net.bind_cpu(net.control_cpu)  # events act as the control process (rtnl)
                 if status == "ok":
                     rc = net.runctl
-                    fault = os.environ.get("NETQ_FAULT_INJECT")
-                    if fault:
-                        rc[RUNCTL.fault_inject] = FAULTS[fault]
-                        self.events_done.append({"at": 0, "action": "fault_inject", "device": None,
-                                                 "worker": "nic", "value": 0, "done_at": 0,
-                                                 "result": f"test-only fault {fault!r} armed"})
                     rc[RUNCTL.t_go] = time.perf_counter_ns()
                     rc[RUNCTL.phase] = PHASE_RUN
                     for _ in range(cfg.cpus):
@@ -130,7 +125,7 @@ class Supervisor:
             except Terminated as e:
                 status, faults = "terminated", [f"terminated by signal {e.signum}"]
             finally:
-                lock_report = net.locks.holders()
+                lock_report = lock_snapshot(net)[0]
                 if status != "ok":
                     net.runctl[RUNCTL.abort] = 1
                 net.runctl[RUNCTL.phase] = PHASE_EXIT
@@ -194,6 +189,9 @@ class Supervisor:
             p = procs[e.worker]
             os.kill(p.pid, signal.SIGKILL if e.action == "kill" else signal.SIGSTOP)
             return f"{e.worker} (pid {p.pid}) sent {'SIGKILL' if e.action == 'kill' else 'SIGSTOP'}"
+        if e.action == "fault":
+            net.runctl[RUNCTL.fault_inject] = FAULTS[e.fault]
+            return f"fault {e.fault!r} armed (a deliberate model bug: the checks must catch it)"
         if e.action == "slow_nic":
             net.nic[NIC.slow_ns] = e.value
             return f"NIC slowed by {e.value} ns per packet"
@@ -217,6 +215,9 @@ class Supervisor:
         nic_last, nic_move = -1, t0
         senders = _senders(net)
         quotas = _split(cfg.packets, senders)
+        # A rate-limited CPU sends one skb per 1/rate s: it is stalled only if
+        # it misses stall_timeout beyond two of its own intervals.
+        allow = [stall + 2.0 / r if r else stall for r in cpu_rates(cfg)]
         while True:
             time.sleep(TICK_S)
             now = time.monotonic()
@@ -228,7 +229,7 @@ class Supervisor:
                     return "stalled", [f"event {e.action} at {e.at} s could not finish within "
                                        f"{stall:.1f} s; " + _stall_text(net, [], stall)]
                 self.events_done.append({"at": e.at, "action": e.action, "device": e.device,
-                                         "worker": e.worker, "value": e.value,
+                                         "worker": e.worker, "value": e.value, "fault": e.fault,
                                          "done_at": round(time.monotonic() - t0, 3),
                                          "result": outcome})
                 if e.action in ("stop", "slow_nic"):
@@ -246,7 +247,7 @@ class Supervisor:
             delivered = net.nic[NIC.delivered]
             if delivered != nic_last or not _rings_busy(net):
                 nic_last, nic_move = delivered, now
-            stalled = [f"cpu{c}" for c in range(cfg.cpus) if now - last_move[c] > stall]
+            stalled = [f"cpu{c}" for c in range(cfg.cpus) if now - last_move[c] > allow[c]]
             if now - nic_move > stall:
                 stalled.append("nic")
             if stalled:
@@ -374,6 +375,17 @@ def _device_setup(net, d) -> dict:
     return out
 
 
+def cpu_rates(cfg: RunConfig) -> list[float]:
+    """Packets/s each emulated CPU is configured to send (0: floods or sends
+    nothing), as cpu.Generator computes it: the sum of its groups' rates, 0
+    if any of its groups floods."""
+    out = []
+    for c in range(cfg.cpus):
+        rates = [t.rate_pps for t in cfg.traffic if t.cpus is None or c in t.cpus]
+        out.append(0.0 if not rates or 0.0 in rates else float(sum(rates)))
+    return out
+
+
 def _senders(net) -> list[bool]:
     """Which emulated CPUs have sockets (the others only run softirqs)."""
     has = [False] * net.ncpus
@@ -412,7 +424,7 @@ def _rings_busy(net) -> bool:
 def _dead(procs) -> list[str]:
     out = []
     for name, p in procs.items():
-        code = p.exitcode
+        code = p.exitcode if p.pid is not None else None
         if code is not None and code != 0:
             how = f"killed by signal {-code} ({signal.Signals(-code).name})" if code < 0 else f"exit code {code}"
             out.append(f"{name} (pid {p.pid}) died: {how}")
@@ -422,10 +434,11 @@ def _dead(procs) -> list[str]:
 def _reap(procs, grace_s: float) -> list[str]:
     """Join every worker; kill what does not exit within ``grace_s``."""
     deadline = time.monotonic() + grace_s
-    for p in procs.values():
+    started = {name: p for name, p in procs.items() if p.pid is not None}  # Ctrl-C during start
+    for p in started.values():
         p.join(max(0.0, deadline - time.monotonic()))
     out = []
-    for name, p in procs.items():
+    for name, p in started.items():
         if p.is_alive():
             os.kill(p.pid, signal.SIGCONT)
             os.kill(p.pid, signal.SIGKILL)
@@ -461,20 +474,59 @@ def deadlock_cycles(holders: list[dict], waiting: dict[int, str]) -> list[str]:
     return out
 
 
+def lock_snapshot(net, tries: int = 20) -> tuple[list[dict], bool]:
+    """Every held or waited-for lock, read consistently; and whether it was.
+
+    The lock records change under the reader (a waiter becomes the owner
+    between the reads of ``owner_cpu`` and of its waiter mark), so the
+    records are read until two reads in a row agree, as a seqlock reader
+    retries (at most ``tries`` times: a run that is not stalled may never
+    settle).  A CPU listed as both owner and waiter of one lock is the
+    owner: it took the lock and has not cleared its waiter mark yet."""
+    prev = net.locks.holders()
+    stable = False
+    for _ in range(tries):
+        cur = net.locks.holders()
+        if cur == prev:
+            stable = True
+            break
+        prev = cur
+    for h in prev:
+        h["waiters"] = [c for c in h["waiters"] if c != h["owner_cpu"]]
+    return prev, stable
+
+
+def process_state(pid: int) -> str:
+    """'stopped' (SIGSTOP, state T/t), 'dead' (gone or zombie) or 'alive',
+    from /proc/PID/stat."""
+    st = proc_state(pid) if pid > 0 else None
+    if st is None or st in "ZX":
+        return "dead"
+    return "stopped" if st in "Tt" else "alive"
+
+
 def _stall_text(net, stalled: list[str], secs: float) -> str:
     parts = []
     if stalled:
         parts.append(f"no progress for {secs:.1f} s from {', '.join(stalled)}")
-    holders = net.locks.holders()
+    holders, stable = lock_snapshot(net)
+    if not stable:
+        parts.append("lock state still changing while read (locks listed as last read)")
     waiting = {}
     for h in holders:
         for c in h["waiters"]:
             waiting[c] = h["lock"]
     parts += deadlock_cycles(holders, waiting)
     for c, sd in enumerate(net.softnet):
-        parts.append(f"cpu{c} pid {sd[SOFTNET.pid]} {CPU_STATE_NAMES[sd[SOFTNET.state]]} "
-                     f"generated {sd[SOFTNET.generated]}")
+        pid = int(sd[SOFTNET.pid])
+        proc = process_state(pid)
+        state = CPU_STATE_NAMES[sd[SOFTNET.state]] if proc == "alive" else f"{proc} (process)"
+        parts.append(f"cpu{c} pid {pid} {state} generated {sd[SOFTNET.generated]}")
+    nic_pid = int(net.nic[NIC.pid])
+    if process_state(nic_pid) != "alive":
+        parts.append(f"nic pid {nic_pid} {process_state(nic_pid)} (process)")
     for h in holders:
-        parts.append(f"lock {h['lock']!r}: owner cpu {h['owner_cpu']} (pid {h['owner_pid']}, "
-                     f"{'alive' if h['owner_alive'] else 'dead'}), waiters {h['waiters']}")
+        owner = ("none" if h["owner_pid"] is None else
+                 f"cpu {h['owner_cpu']} (pid {h['owner_pid']}, {process_state(h['owner_pid'])})")
+        parts.append(f"lock {h['lock']!r}: owner {owner}, waiters {h['waiters']}")
     return "; ".join(parts)
