@@ -135,6 +135,9 @@ def cpu_main(net, cpu: int, host_core: int, gate, quota: int | None, supervisor_
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor handles Ctrl-C
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # ... and a hangup
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # the supervisor forked with these blocked: a Ctrl-C that came meanwhile is
+    # dropped now (ignored), a SIGTERM kills quietly
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
     try:
         os.sched_setaffinity(0, {host_core})
     except OSError:

@@ -364,6 +364,9 @@ def nic_main(net, host_core: int, supervisor_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # the supervisor forked with these blocked: a Ctrl-C that came meanwhile is
+    # dropped now (ignored), a SIGTERM kills quietly
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
     try:
         os.sched_setaffinity(0, {host_core})
     except OSError:

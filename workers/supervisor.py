@@ -50,6 +50,8 @@ from .nic import NIC_READY, nic_main
 from .platform import measure_platform, proc_state
 
 TICK_S = 0.02
+#: signals a worker leaves to the supervisor or takes with the default action
+WORKER_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 START_TIMEOUT_S = 20.0
 EXIT_CODES = {"ok": 0, "fault": 1, "stalled": 1, "invariant": 1, "interrupted": 130,
               "terminated": 143}
@@ -103,12 +105,28 @@ class Supervisor:
                     procs[f"cpu{c}"] = _CTX.Process(
                         target=cpu_main, args=(net, c, cmap[c], gate, quotas[c], me, cfg.profile_dir),
                         daemon=True)
-                for p in procs.values():
-                    p.start()
+                # Signals wait (blocked) while forking: a child takes them only
+                # after setting its own handlers (cpu_main/nic_main), the
+                # supervisor as soon as every worker is forked.
+                held = signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_SIGNALS)
+                try:
+                    for p in procs.values():
+                        p.start()
+                finally:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, held)
                 status, faults = self._wait_ready(net, procs)
                 net.bind_cpu(net.control_cpu)  # events act as the control process (rtnl)
                 if status == "ok":
                     rc = net.runctl
+                    for e in cfg.events:
+                        if e.action == "fault" and e.at == 0:
+                            # armed before the gate opens, so that the first
+                            # packet already meets it (a short run may be
+                            # over before the watchdog's first tick)
+                            self.events_done.append({
+                                "at": 0, "action": "fault", "device": None, "worker": None,
+                                "value": 0, "fault": e.fault, "done_at": 0.0,
+                                "result": self._do_event(net, procs, e)})
                     rc[RUNCTL.t_go] = time.perf_counter_ns()
                     rc[RUNCTL.phase] = PHASE_RUN
                     for _ in range(cfg.cpus):
@@ -208,7 +226,8 @@ class Supervisor:
         cfg = self.cfg
         rc = net.runctl
         t0 = time.monotonic()
-        pending = sorted(cfg.events, key=lambda e: e.at)
+        pending = sorted((e for e in cfg.events if not (e.action == "fault" and e.at == 0)),
+                         key=lambda e: e.at)
         stall = cfg.stall_timeout
         last = [-1] * cfg.cpus
         last_move = [t0] * cfg.cpus
