@@ -92,7 +92,7 @@ class Nic:
         sent = 0
         if parts and self.net.runctl[RUNCTL.fault_inject] == FAULT_LOSE_ONE:
             # Test-only: lose one skb without a trace, so that conservation
-            # must catch it (NETQ_FAULT_INJECT=lose_one; see supervisor).
+            # must catch it (a "fault" event, fault = "lose_one"; see supervisor).
             self.net.runctl[RUNCTL.fault_inject] = 0
             txq, d = parts[0]
             txq.ring.advance(1)

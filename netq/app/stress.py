@@ -80,6 +80,7 @@ from netq.machine.config import (
     TrafficConfig,
 )
 from shm.ipc import child_pids
+from netq.kernel.kstructs import FAULTS
 
 from netq.kernel.profiles import PROFILES
 from netq.kernel.sched.sch_fq import FQ_FLOW_PLIMIT, FQ_LIMIT
@@ -704,7 +705,7 @@ def check(case: Case, res: dict) -> list[str]:
         on_wire = sum(q["packets"] for q in res.get("queues", []))
         if on_wire != res.get("delivered"):
             problems.append(f"result: per-queue NIC packets {on_wire} != delivered {res.get('delivered')}")
-    done = [e["action"] for e in res.get("events", []) if e["action"] != "fault_inject"]
+    done = [e["action"] for e in res.get("events", []) if e["action"] != "fault"]
     if case.kind == "kill" and status == "fault":
         victim = case.cfg.events[0].worker
         if not any(f.startswith(f"{victim} (pid") and "killed by signal 9" in f for f in faults):
@@ -763,10 +764,10 @@ class Job:
         return self._artifacts
 
     def reproduce_cmds(self, case: Case, path: str) -> list[str]:
-        env = ""
-        if os.environ.get("NETQ_FAULT_INJECT"):
-            env = f"NETQ_FAULT_INJECT={os.environ['NETQ_FAULT_INJECT']} "
+        env = ""  # the config file carries a --fault as a "fault" event
         job = f"python -m netq.run stress --seed {case.seed} --only {case.index}"
+        if self.args.fault:
+            job += f" --fault {self.args.fault}"
         if self.args.chaos:
             job += " --chaos"
         if self.args.run_seconds != DEFAULT_RUN_SECONDS:
@@ -877,14 +878,15 @@ class Job:
         self.say(f"netq stress: seed {self.seed}, budget {a.budget:g} s, {a.run_seconds:g} s of "
                  f"traffic per run{', with chaos runs' if a.chaos else ''} "
                  f"(rerun: python -m netq.run stress --seed {self.seed}{chaos})")
-        if os.environ.get("NETQ_FAULT_INJECT"):
-            self.say(f"netq stress: NETQ_FAULT_INJECT={os.environ['NETQ_FAULT_INJECT']} is set: "
-                     "runs are broken on purpose (test-only)")
+        if a.fault:
+            self.say(f"netq stress: --fault {a.fault}: runs are broken on purpose (test-only)")
         from shm.ipc import Terminated
 
         try:
             for i in self.indices():
                 case = generate(self.seed, i, a.chaos, a.run_seconds)
+                if a.fault:
+                    case.cfg.events.append(EventConfig(at=0.0, action="fault", fault=a.fault))
                 elapsed = time.monotonic() - self.t0
                 est = estimate_s(case, self.overhead_s, a.run_seconds)
                 if self.records and not a.only and elapsed + est > a.budget:
@@ -978,7 +980,7 @@ def write_junit(path: str, job: Job, totals: dict) -> None:
     props = ET.SubElement(suite, "properties")
     for k, v in (("seed", job.seed), ("budget", job.args.budget), ("chaos", job.args.chaos),
                  ("run_seconds", job.args.run_seconds),
-                 ("fault_inject", os.environ.get("NETQ_FAULT_INJECT", ""))):
+                 ("fault", job.args.fault or "")):
         ET.SubElement(props, "property", name=k, value=str(v))
     for r in job.records:
         c = r.case
@@ -1064,6 +1066,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-seconds", type=float, default=DEFAULT_RUN_SECONDS, metavar="S",
                    help=f"at most this much traffic per run (default {DEFAULT_RUN_SECONDS:g})")
     p.add_argument("--junit", metavar="PATH", help="write JUnit XML (one testcase per run)")
+    p.add_argument("--fault", choices=sorted(FAULTS),
+                   help="test the checks: break every run on purpose with this fault event "
+                        "(lose_one: the NIC loses one skb without a trace)")
     p.add_argument("--json", metavar="PATH", help="write the job's results as JSON")
     p.add_argument("--only", type=_indices, metavar="I[,J...]",
                    help="run only these configurations of the seed (ignores --budget)")
