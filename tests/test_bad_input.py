@@ -190,7 +190,7 @@ def test_bad_input_is_exit_2_one_line_nothing_created(tmp_path, monkeypatch, cap
         code = cli.main(args)
     except SystemExit as e:
         code = e.code
-    out, err = capsys.readouterr()
+    _out, err = capsys.readouterr()
     assert code == 2, (args, err)
     lines = err.splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err
@@ -210,6 +210,6 @@ def test_bad_input_is_exit_2_one_line_nothing_created(tmp_path, monkeypatch, cap
 def test_bad_input_as_a_real_process(tmp_path, argv, text, want):
     args = _argv(tmp_path, argv, text)
     before = _files(tmp_path)
-    code, out, err = run_netq(*args, timeout=60, cwd=str(tmp_path))
+    code, _out, err = run_netq(*args, timeout=60, cwd=str(tmp_path))
     assert code == 2 and len(err.splitlines()) == 1 and want in err, err
     assert "Traceback" not in err and _files(tmp_path) == before

@@ -18,12 +18,27 @@ import pytest
 from netq.app import report
 from netq.app import run as cli
 from netq.machine.config import DeviceConfig, EventConfig, RunConfig, TrafficConfig
-from shm.ipc import (IpcOwner, child_pids, cleanup_stale, end_stale_processes, pid_alive,
-                     stale_processes)
+from shm.ipc import (
+    IpcOwner,
+    child_pids,
+    cleanup_stale,
+    end_stale_processes,
+    pid_alive,
+    stale_processes,
+)
 from workers import supervisor as sup
 from workers.platform import die_with_parent, parent_death_signal, proc_state
 
-from .cliutil import ROOT, finish, kill_all, leftovers, run, start, wait_gone, wait_workers
+from .cliutil import (
+    ROOT,
+    finish,
+    kill_all,
+    leftovers,
+    run,
+    start,
+    wait_gone,
+    wait_workers,
+)
 
 
 def _live_children() -> list[int]:
@@ -61,7 +76,7 @@ def test_sigkill_of_the_supervisor_takes_every_worker_and_cleanup_leaves_nothing
         os.kill(p.pid, signal.SIGKILL)
         p.communicate(timeout=30)
         assert wait_gone(workers, 1.0) == []
-        code, out, err = run("--cleanup")
+        code, _out, err = run("--cleanup")
         assert code == 0, err
         assert leftovers(p.pid) == []
         assert wait_gone(workers, 0.0) == []
@@ -90,7 +105,7 @@ os._exit(0)  # the owner dies without cleanup, as a SIGKILLed supervisor does
 def test_cleanup_ends_a_dead_runs_worker_and_never_a_live_runs():
     # a worker without a death signal whose run owner is gone (as a netq
     # before this fix left them) ...
-    out = subprocess.run([sys.executable, "-c", _ORPHAN_MAKER], cwd=ROOT, capture_output=True,
+    out = subprocess.run([sys.executable, "-c", _ORPHAN_MAKER], cwd=ROOT, capture_output=True, check=True,
                          text=True, timeout=60, env=dict(os.environ, PYTHONPATH=ROOT))
     orphan = int(out.stdout.split()[0])
     # ... and a live run: this process owns a segment, its child maps it
@@ -157,7 +172,7 @@ def test_ctrl_c_to_the_process_group_while_workers_start():
     try:
         kids = wait_workers(p.pid, 1)  # the first worker is forked: starting
         os.killpg(p.pid, signal.SIGINT)
-        code, out, err = finish(p, 60)
+        code, _out, err = finish(p, 60)
         assert code == 130, err
         assert "Traceback" not in err and "AssertionError" not in err
         assert wait_gone(kids, 5.0) == [] and leftovers(p.pid) == []
@@ -171,7 +186,7 @@ def test_sighup_is_a_quiet_sigterm():
     try:
         kids = wait_workers(p.pid, 3)
         os.killpg(p.pid, signal.SIGHUP)
-        code, out, err = finish(p, 60)
+        code, _out, err = finish(p, 60)
         assert code == 143, err
         assert "Traceback" not in err and len(err.splitlines()) <= 2, err
         assert wait_gone(kids, 5.0) == [] and leftovers(p.pid) == []
