@@ -325,6 +325,12 @@ def test_an_event_after_the_end_and_identical_variants_are_said(tmp_path, capsys
     assert "'a' = 'b' are the same configuration" in err
 
 
+def test_duration_with_packets_is_said(monkeypatch, capsys):
+    monkeypatch.setattr(cli, "run_preset", lambda *a, **kw: 0)
+    assert cli.main(["--packets", "10", "--duration", "1"]) == 0
+    assert "--duration is ignored with --packets" in capsys.readouterr().err
+
+
 def test_json_is_strict():
     doc = cli.strict_json({"a": float("nan"), "b": [float("inf"), 1.5], "c": {"d": -float("inf")}})
     assert doc == {"a": None, "b": [None, 1.5], "c": {"d": None}}

@@ -160,6 +160,8 @@ def resolve(args) -> Preset:
                 warn(f"events[{k}].at: {e.at:g} s is not before the end of the run "
                      f"({cfg.duration:g} s{'' if len(preset.variants) == 1 else ', ' + label}); "
                      "it will not happen")
+    if args.packets and args.duration is not None:
+        warn("--duration is ignored with --packets: the run ends when the packets are sent")
     same = identical_variants(preset.variants)
     if same:
         warn("variants " + "; ".join(" = ".join(repr(x) for x in g) for g in same) +
