@@ -10,6 +10,7 @@ import os
 import pytest
 
 from netq.app import run as cli
+from netq.app import stress
 from shm.ipc import netq_objects
 
 from .cliutil import run as run_netq
@@ -213,3 +214,14 @@ def test_bad_input_as_a_real_process(tmp_path, argv, text, want):
     code, _out, err = run_netq(*args, timeout=60, cwd=str(tmp_path))
     assert code == 2 and len(err.splitlines()) == 1 and want in err, err
     assert "Traceback" not in err and _files(tmp_path) == before
+
+
+@pytest.mark.parametrize("argv", [["--junit", "/nonexistent-netq-dir/j.xml"], ["--json", "."],
+                                  ["--json", "/proc/netq-s.json"]])
+def test_stress_output_paths_are_checked_before_any_run(tmp_path, monkeypatch, capsys, argv):
+    monkeypatch.setattr(stress.Job, "run", lambda self: pytest.fail("the job ran"))
+    monkeypatch.chdir(tmp_path)
+    assert stress.main(["--budget", "1", "--seed", "1", *argv]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and argv[0] in err and "Traceback" not in err, err
+    assert os.listdir(tmp_path) == []

@@ -192,22 +192,30 @@ def warn(message: str) -> None:
     print(f"netq: warning: {message}", file=sys.stderr)
 
 
-def check_output_file(flag: str, path: str) -> None:
-    """``path`` can be written: refused before anything runs, not after.
+def output_path_problem(flag: str, path: str) -> str | None:
+    """Why ``path`` cannot be written (one line naming ``flag``), or None.
 
-    The file is opened for appending (an existing file keeps its bytes until
-    the run writes it) or created and removed again, so root, read-only
-    mounts and /proc answer truthfully (access(2) would not)."""
+    Asked before anything runs, not after.  The file is opened for appending
+    (an existing file keeps its bytes until the run writes it) or created
+    and removed again, so root, read-only mounts and /proc answer truthfully
+    (access(2) would not)."""
     if os.path.isdir(path):
-        raise UsageError(f"{flag}: {path} is a directory")
+        return f"{flag}: {path} is a directory"
     existed = os.path.lexists(path)
     try:
         with open(path, "a" if existed else "x"):
             pass
     except OSError as e:
-        raise UsageError(f"{flag}: cannot write {path}: {e.strerror}") from None
+        return f"{flag}: cannot write {path}: {e.strerror}"
     if not existed:
         os.unlink(path)
+    return None
+
+
+def check_output_file(flag: str, path: str) -> None:
+    problem = output_path_problem(flag, path)
+    if problem:
+        raise UsageError(problem)
 
 
 def check_output_dir(flag: str, path: str) -> None:

@@ -80,6 +80,8 @@ from netq.machine.config import (
     TrafficConfig,
 )
 from shm.ipc import child_pids
+
+from .run import output_path_problem
 from netq.kernel.kstructs import FAULTS
 
 from netq.kernel.profiles import PROFILES
@@ -1099,6 +1101,11 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError("--hard-limit: seconds, 1 to 3600")
         if args.runs is not None and args.runs < 0:
             raise UsageError("--runs: a number >= 0")
+        for flag in ("junit", "json"):  # refused now, not after the whole job
+            path = getattr(args, flag)
+            problem = path and output_path_problem("--" + flag, path)
+            if problem:
+                raise UsageError(problem)
     except UsageError as e:
         print(f"netq stress: error: {e}", file=sys.stderr)
         return EXIT_USAGE
