@@ -22,6 +22,7 @@ import os
 import re
 import secrets
 import signal
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -140,6 +141,12 @@ class IpcOwner:
         return _SignalScope()
 
 
+def terminate_on_signals() -> "_SignalScope":
+    """SIGTERM and SIGHUP raise :class:`Terminated` while in scope (for a
+    command that owns no IPC objects yet, or several owners in turn)."""
+    return _SignalScope()
+
+
 class _SignalScope:
     _SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
@@ -239,6 +246,55 @@ def cleanup_stale(dev_shm: str = DEV_SHM) -> list[str]:
     """
     return [obj.entry for obj in netq_objects(dev_shm)
             if not pid_alive(obj.pid) and obj.unlink()]
+
+
+def stale_processes(dev_shm: str = DEV_SHM) -> dict[int, str]:
+    """Processes that are provably left over from a dead netq run.
+
+    A process is one if it maps (``/proc/PID/maps``) a netq object -- named
+    or already unlinked ("(deleted)") -- whose owner pid is gone: only the
+    run's owner and the workers it forked map its objects, so such a process
+    is a worker that outlived its supervisor.  A process of a live run (its
+    objects' owner alive) is never listed, nor this process.  Returns pid ->
+    the object that proves it."""
+    me = os.getpid()
+    prefix = dev_shm.rstrip("/") + "/"
+    out: dict[int, str] = {}
+    for p in os.listdir("/proc"):
+        if not p.isdigit() or int(p) == me:
+            continue
+        try:
+            with open(f"/proc/{p}/maps") as f:
+                maps = f.read()
+        except OSError:  # gone, or not ours to read
+            continue
+        for line in maps.splitlines():
+            i = line.find(prefix)
+            if i < 0:
+                continue
+            entry = line[i + len(prefix):].split()[0]
+            m = _NAME_RE.match(entry)
+            if m and int(m.group(1)) != int(p) and not pid_alive(int(m.group(1))):
+                out[int(p)] = entry
+                break
+    return out
+
+
+def end_stale_processes(dev_shm: str = DEV_SHM, wait_s: float = 5.0) -> list[str]:
+    """SIGKILL every :func:`stale_processes` process (SIGCONT first, so a
+    stopped one goes too) and wait until each is gone; one line per process."""
+    procs = stale_processes(dev_shm)
+    for pid in procs:
+        for sig in (signal.SIGCONT, signal.SIGKILL):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and any(pid_alive(pid) for pid in procs):
+        time.sleep(0.01)
+    return [f"pid {pid} (mapped {entry}){'' if not pid_alive(pid) else ' still alive'}"
+            for pid, entry in sorted(procs.items())]
 
 
 def child_pids(pid: int) -> list[int]:

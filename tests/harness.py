@@ -1,5 +1,6 @@
 """Running netq in a subprocess, as a user does, for the tests that need it
-(tests/test_run.py, tests/test_stress.py, tests/test_sweep.py).
+(tests/test_run.py, tests/test_stress.py, tests/test_sweep.py,
+tests/test_robust.py, tests/test_bad_input.py).
 
 Every process is started in its own session (process group), so that a test
 that gives up on it can end the whole tree: the supervisor and the workers it
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from shm.ipc import child_pids, netq_objects
+from shm.ipc import child_pids, netq_objects, pid_alive
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -38,28 +39,29 @@ class Ran:
 
 
 def env(**extra: str) -> dict[str, str]:
-    """The environment of a run: this checkout first on the path, no
-    test-only fault injection unless a test asks for it."""
+    """The environment of a run: this checkout first on the path."""
     out = dict(os.environ, PYTHONPATH=ROOT)
-    out.pop("NETQ_FAULT_INJECT", None)
     out.update(extra)
     return out
 
 
-def spawn(cmd: list[str], env_: dict[str, str] | None = None) -> subprocess.Popen:
-    """``CMD...`` from the checkout, in a session of its own."""
-    return subprocess.Popen(cmd, cwd=ROOT, env=env_ or env(), stdout=subprocess.PIPE,
+def spawn(cmd: list[str], env_: dict[str, str] | None = None,
+          cwd: str | None = None) -> subprocess.Popen:
+    """``CMD...`` from the checkout (or ``cwd``), in a session of its own."""
+    return subprocess.Popen(cmd, cwd=cwd or ROOT, env=env_ or env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
-def start(argv: list[str], env_: dict[str, str] | None = None) -> subprocess.Popen:
+def start(argv: list[str], env_: dict[str, str] | None = None,
+          cwd: str | None = None) -> subprocess.Popen:
     """``python ARGV...`` (this interpreter)."""
-    return spawn([sys.executable, *argv], env_)
+    return spawn([sys.executable, *argv], env_, cwd)
 
 
-def start_netq(*args: str, env_: dict[str, str] | None = None) -> subprocess.Popen:
+def start_netq(*args: str, env_: dict[str, str] | None = None,
+               cwd: str | None = None) -> subprocess.Popen:
     """``python -m netq.run ARGS...``."""
-    return start(["-m", "netq.run", *args], env_)
+    return start(["-m", "netq.run", *args], env_, cwd)
 
 
 def kill(p: subprocess.Popen) -> tuple[str, str]:
@@ -90,9 +92,10 @@ def finish(p: subprocess.Popen, timeout: float = 60.0, what: str = "") -> Ran:
     return Ran(p.returncode, out, err, p.pid)
 
 
-def run(argv: list[str], env_: dict[str, str] | None = None, timeout: float = 120) -> Ran:
+def run(argv: list[str], env_: dict[str, str] | None = None, timeout: float = 120,
+        cwd: str | None = None) -> Ran:
     """``python ARGV...`` to its end (bounded)."""
-    return finish(start(argv, env_), timeout, " ".join(argv))
+    return finish(start(argv, env_, cwd), timeout, " ".join(argv))
 
 
 def run_cmd(cmd: list[str], env_: dict[str, str] | None = None, timeout: float = 120) -> Ran:
@@ -100,9 +103,10 @@ def run_cmd(cmd: list[str], env_: dict[str, str] | None = None, timeout: float =
     return finish(spawn(cmd, env_), timeout, " ".join(cmd))
 
 
-def netq(*args: str, env_: dict[str, str] | None = None, timeout: float = 120) -> Ran:
+def netq(*args: str, env_: dict[str, str] | None = None, timeout: float = 120,
+         cwd: str | None = None) -> Ran:
     """``python -m netq.run ARGS...`` to its end (bounded)."""
-    return run(["-m", "netq.run", *args], env_, timeout)
+    return run(["-m", "netq.run", *args], env_, timeout, cwd)
 
 
 def wait_children(p: subprocess.Popen, n: int, timeout: float = 30.0) -> list[int]:
@@ -134,3 +138,20 @@ def wait_until(p: subprocess.Popen, ready, timeout: float, what: str) -> None:
 def leftovers(pid: int) -> list[str]:
     """IPC objects in /dev/shm owned by ``pid``."""
     return [o.entry for o in netq_objects() if o.pid == pid]
+
+
+def wait_gone(pids: list[int], timeout: float) -> list[int]:
+    """The pids still alive after ``timeout`` s (zombies count as gone)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
+        time.sleep(0.01)
+    return [p for p in pids if pid_alive(p)]
+
+
+def kill_all(pids: list[int]) -> None:
+    """SIGKILL every pid still there (the last resort of a failing test)."""
+    for p in pids:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

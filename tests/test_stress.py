@@ -17,6 +17,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from netq.machine.config import EventConfig
 from netq.app.stress import (
     CHAOS_EXPECT,
     CHAOS_KINDS,
@@ -133,8 +134,7 @@ def test_short_budget_passes(tmp_path):
 
 def test_broken_invariant_is_caught_with_a_reproducer(tmp_path):
     junit = tmp_path / "j.xml"
-    faulty = run_env(NETQ_FAULT_INJECT="lose_one")
-    r = stress("--budget", "1", "--seed", "5", "--junit", str(junit), "--quiet", env=faulty)
+    r = stress("--budget", "1", "--seed", "5", "--junit", str(junit), "--quiet", "--fault", "lose_one")
     assert r.returncode == 1, r.output
     assert "seed 5" in r.stdout and "conservation" in r.stdout
     m = re.search(r"config: (\S+\.toml)", r.stdout)
@@ -142,17 +142,19 @@ def test_broken_invariant_is_caught_with_a_reproducer(tmp_path):
     path = m.group(1)
     assert os.path.dirname(path) == str(tmp_path)  # next to the JUnit file
     assert f"python -m netq.run --config {path}" in r.stdout
-    assert "python -m netq.run stress --seed 5 --only 0" in r.stdout
+    assert "python -m netq.run stress --seed 5 --only 0 --fault lose_one" in r.stdout
     with open(path, "rb") as f:
         cfg = from_dict(tomllib.load(f))
-    assert cfg == generate(5, 0).cfg
+    want = generate(5, 0).cfg
+    want.events.append(EventConfig(at=0.0, action="fault", fault="lose_one"))
+    assert cfg == want  # the fault is in the file: it reproduces alone
     _, cases = junit_cases(junit)
     assert len(cases) == 1
     fail = cases[0].find("failure")
     assert fail is not None and "reproduce" in fail.text and path in fail.text
     assert not leftovers(r.pid)
     # the reproducer shows the same failure
-    rr = run(["--config", path, "--quiet"], faulty)
+    rr = run(["--config", path, "--quiet"])
     assert rr.returncode == 1 and "INVARIANT" in rr.output and "conservation" in rr.output, rr.output
     assert not leftovers(rr.pid)
 

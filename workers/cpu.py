@@ -22,6 +22,7 @@ import time
 
 from netq.kernel.kstructs import PHASE_EXIT, PHASE_RUN, RUNCTL, SOCK, SOFTNET
 from shm.lock import RunAborted
+from workers.platform import die_with_parent
 
 from netq.kernel.core.dev import dev_queue_xmit, net_tx_action
 from netq.kernel.core.netdevice import NET_XMIT_SUCCESS
@@ -122,10 +123,21 @@ def softirq_pending(sd) -> bool:
     return sd[_OQH] != sd[_OQT]
 
 
-def cpu_main(net, cpu: int, host_core: int, gate, quota: int) -> None:
-    """Entry point of an emulated CPU process (forked by the supervisor)."""
+def cpu_main(net, cpu: int, host_core: int, gate, quota: int | None, supervisor_pid: int,
+             profile_dir: str | None = None) -> None:
+    """Entry point of an emulated CPU process (forked by the supervisor).
+
+    It dies with the supervisor (SIGKILL by PR_SET_PDEATHSIG), leaves
+    Ctrl-C and SIGHUP to it (the whole process group gets them; the
+    supervisor then aborts the run), and ``profile_dir`` (--profile-dir)
+    makes it write cProfile statistics to ``profile_dir/cpuN.prof``."""
+    die_with_parent(supervisor_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor handles Ctrl-C
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # ... and a hangup
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # the supervisor forked with these blocked: a Ctrl-C that came meanwhile is
+    # dropped now (ignored), a SIGTERM kills quietly
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
     try:
         os.sched_setaffinity(0, {host_core})
     except OSError:
@@ -137,9 +149,8 @@ def cpu_main(net, cpu: int, host_core: int, gate, quota: int) -> None:
     sd[SOFTNET.host_core] = host_core
     sd[SOFTNET.state] = CPU_READY
     gen = Generator(net, cpu, net.cfg.seed)
-    prof_dir = os.environ.get("NETQ_PROFILE_DIR")  # developers: cProfile each CPU
     prof = None
-    if prof_dir:
+    if profile_dir:
         import cProfile
 
         prof = cProfile.Profile()
@@ -154,7 +165,7 @@ def cpu_main(net, cpu: int, host_core: int, gate, quota: int) -> None:
     except RunAborted:
         sd[SOFTNET.state] = CPU_ABORTED
     if prof is not None:
-        prof.dump_stats(os.path.join(prof_dir, f"cpu{cpu}.prof"))
+        prof.dump_stats(os.path.join(profile_dir, f"cpu{cpu}.prof"))
     os._exit(0)
 
 
@@ -172,14 +183,17 @@ def _wait_gate(gate, rc) -> None:
             pass
 
 
-def _run(net, gen: Generator, sd, rc, quota: int) -> None:
+def _run(net, gen: Generator, sd, rc, quota: int | None) -> None:
+    """Send until the phase leaves RUN or this CPU's ``quota`` of packets is
+    sent (None: no budget, the run is timed; 0: send nothing, only run
+    softirqs -- a budget smaller than the number of senders)."""
     pc = time.perf_counter_ns
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     cpu0 = time.process_time_ns()
     interval = 1e9 / gen.rate_pps if gen.rate_pps else 0.0
     next_send = float(pc())
     sent = 0
-    limit = quota if quota else None
+    limit = quota
 
     def writable() -> bool:
         return gen.writable() or softirq_pending(sd)

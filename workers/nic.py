@@ -24,6 +24,7 @@ import time
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from workers.platform import die_with_parent
 from netq.kernel.kstructs import FAULT_LOSE_ONE, NETDEV_QUEUE, NIC, QUEUE_STATE_DRV_XOFF, RUNCTL, SOCK, SOFTNET
 
 from netq.kernel.core.netdevice import netdev_tx_completed_queue, netif_tx_wake_queue
@@ -91,7 +92,7 @@ class Nic:
         sent = 0
         if parts and self.net.runctl[RUNCTL.fault_inject] == FAULT_LOSE_ONE:
             # Test-only: lose one skb without a trace, so that conservation
-            # must catch it (NETQ_FAULT_INJECT=lose_one; see supervisor).
+            # must catch it (a "fault" event, fault = "lose_one"; see supervisor).
             self.net.runctl[RUNCTL.fault_inject] = 0
             txq, d = parts[0]
             txq.ring.advance(1)
@@ -351,15 +352,21 @@ class Nic:
 NIC_READY, NIC_RUN, NIC_DONE = 1, 2, 3
 
 
-def nic_main(net, host_core: int) -> None:
-    """Entry point of the NIC process (forked by the supervisor)."""
+def nic_main(net, host_core: int, supervisor_pid: int) -> None:
+    """Entry point of the NIC process (forked by the supervisor); it dies
+    with the supervisor and leaves Ctrl-C and SIGHUP to it, as a CPU does."""
     import os
     import signal
 
     from netq.kernel.kstructs import PHASE_EXIT, PHASE_INIT, PHASE_STOP, RUNCTL, NIC_BLOB_BYTES
 
+    die_with_parent(supervisor_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # the supervisor forked with these blocked: a Ctrl-C that came meanwhile is
+    # dropped now (ignored), a SIGTERM kills quietly
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
     try:
         os.sched_setaffinity(0, {host_core})
     except OSError:

@@ -47,8 +47,11 @@ from netq.machine.net import Net
 
 from .cpu import CPU_READY, CPU_STATE_NAMES, CPU_STOPPED, cpu_main
 from .nic import NIC_READY, nic_main
+from .platform import measure_platform, proc_state
 
 TICK_S = 0.02
+#: signals a worker leaves to the supervisor or takes with the default action
+WORKER_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 START_TIMEOUT_S = 20.0
 EXIT_CODES = {"ok": 0, "fault": 1, "stalled": 1, "invariant": 1, "interrupted": 130,
               "terminated": 143}
@@ -94,26 +97,36 @@ class Supervisor:
             window_s = 0.0
             platform: dict = {}
             try:
-                from .platform import measure_platform
-
                 platform = measure_platform(owner)
                 quotas = _split(cfg.packets, _senders(net))
-                procs["nic"] = _CTX.Process(target=nic_main, args=(net, nic_core), daemon=True)
+                me = os.getpid()
+                procs["nic"] = _CTX.Process(target=nic_main, args=(net, nic_core, me), daemon=True)
                 for c in range(cfg.cpus):
                     procs[f"cpu{c}"] = _CTX.Process(
-                        target=cpu_main, args=(net, c, cmap[c], gate, quotas[c]), daemon=True)
-                for p in procs.values():
-                    p.start()
+                        target=cpu_main, args=(net, c, cmap[c], gate, quotas[c], me, cfg.profile_dir),
+                        daemon=True)
+                # Signals wait (blocked) while forking: a child takes them only
+                # after setting its own handlers (cpu_main/nic_main), the
+                # supervisor as soon as every worker is forked.
+                held = signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_SIGNALS)
+                try:
+                    for p in procs.values():
+                        p.start()
+                finally:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, held)
                 status, faults = self._wait_ready(net, procs)
                 net.bind_cpu(net.control_cpu)  # events act as the control process (rtnl)
                 if status == "ok":
                     rc = net.runctl
-                    fault = os.environ.get("NETQ_FAULT_INJECT")
-                    if fault:
-                        rc[RUNCTL.fault_inject] = FAULTS[fault]
-                        self.events_done.append({"at": 0, "action": "fault_inject", "device": None,
-                                                 "worker": "nic", "value": 0, "done_at": 0,
-                                                 "result": f"test-only fault {fault!r} armed"})
+                    for e in cfg.events:
+                        if e.action == "fault" and e.at == 0:
+                            # armed before the gate opens, so that the first
+                            # packet already meets it (a short run may be
+                            # over before the watchdog's first tick)
+                            self.events_done.append({
+                                "at": 0, "action": "fault", "device": None, "worker": None,
+                                "value": 0, "fault": e.fault, "done_at": 0.0,
+                                "result": self._do_event(net, procs, e)})
                     rc[RUNCTL.t_go] = time.perf_counter_ns()
                     rc[RUNCTL.phase] = PHASE_RUN
                     for _ in range(cfg.cpus):
@@ -130,7 +143,7 @@ class Supervisor:
             except Terminated as e:
                 status, faults = "terminated", [f"terminated by signal {e.signum}"]
             finally:
-                lock_report = net.locks.holders()
+                lock_report = lock_snapshot(net)[0]
                 if status != "ok":
                     net.runctl[RUNCTL.abort] = 1
                 net.runctl[RUNCTL.phase] = PHASE_EXIT
@@ -194,6 +207,9 @@ class Supervisor:
             p = procs[e.worker]
             os.kill(p.pid, signal.SIGKILL if e.action == "kill" else signal.SIGSTOP)
             return f"{e.worker} (pid {p.pid}) sent {'SIGKILL' if e.action == 'kill' else 'SIGSTOP'}"
+        if e.action == "fault":
+            net.runctl[RUNCTL.fault_inject] = FAULTS[e.fault]
+            return f"fault {e.fault!r} armed (a deliberate model bug: the checks must catch it)"
         if e.action == "slow_nic":
             net.nic[NIC.slow_ns] = e.value
             return f"NIC slowed by {e.value} ns per packet"
@@ -210,13 +226,17 @@ class Supervisor:
         cfg = self.cfg
         rc = net.runctl
         t0 = time.monotonic()
-        pending = sorted(cfg.events, key=lambda e: e.at)
+        pending = sorted((e for e in cfg.events if not (e.action == "fault" and e.at == 0)),
+                         key=lambda e: e.at)
         stall = cfg.stall_timeout
         last = [-1] * cfg.cpus
         last_move = [t0] * cfg.cpus
         nic_last, nic_move = -1, t0
         senders = _senders(net)
         quotas = _split(cfg.packets, senders)
+        # A rate-limited CPU sends one skb per 1/rate s: it is stalled only if
+        # it misses stall_timeout beyond two of its own intervals.
+        allow = [stall + 2.0 / r if r else stall for r in cpu_rates(cfg)]
         while True:
             time.sleep(TICK_S)
             now = time.monotonic()
@@ -228,7 +248,7 @@ class Supervisor:
                     return "stalled", [f"event {e.action} at {e.at} s could not finish within "
                                        f"{stall:.1f} s; " + _stall_text(net, [], stall)]
                 self.events_done.append({"at": e.at, "action": e.action, "device": e.device,
-                                         "worker": e.worker, "value": e.value,
+                                         "worker": e.worker, "value": e.value, "fault": e.fault,
                                          "done_at": round(time.monotonic() - t0, 3),
                                          "result": outcome})
                 if e.action in ("stop", "slow_nic"):
@@ -241,12 +261,12 @@ class Supervisor:
             gen = [sd[SOFTNET.generated] for sd in net.softnet]
             for c in range(cfg.cpus):
                 if (gen[c] != last[c] or not senders[c]
-                        or (quotas[c] and gen[c] >= quotas[c])):
+                        or (quotas[c] is not None and gen[c] >= quotas[c])):
                     last[c], last_move[c] = gen[c], now
             delivered = net.nic[NIC.delivered]
             if delivered != nic_last or not _rings_busy(net):
                 nic_last, nic_move = delivered, now
-            stalled = [f"cpu{c}" for c in range(cfg.cpus) if now - last_move[c] > stall]
+            stalled = [f"cpu{c}" for c in range(cfg.cpus) if now - last_move[c] > allow[c]]
             if now - nic_move > stall:
                 stalled.append("nic")
             if stalled:
@@ -374,6 +394,17 @@ def _device_setup(net, d) -> dict:
     return out
 
 
+def cpu_rates(cfg: RunConfig) -> list[float]:
+    """Packets/s each emulated CPU is configured to send (0: floods or sends
+    nothing), as cpu.Generator computes it: the sum of its groups' rates, 0
+    if any of its groups floods."""
+    out = []
+    for c in range(cfg.cpus):
+        rates = [t.rate_pps for t in cfg.traffic if t.cpus is None or c in t.cpus]
+        out.append(0.0 if not rates or 0.0 in rates else float(sum(rates)))
+    return out
+
+
 def _senders(net) -> list[bool]:
     """Which emulated CPUs have sockets (the others only run softirqs)."""
     has = [False] * net.ncpus
@@ -382,13 +413,18 @@ def _senders(net) -> list[bool]:
     return has
 
 
-def _split(total: int, senders: list[bool]) -> list[int]:
-    """The packet budget shared over the CPUs that send."""
+def _split(total: int, senders: list[bool]) -> list[int | None]:
+    """The packet budget shared over the CPUs that send: each CPU's quota,
+    or None for every CPU when there is no budget (``total`` 0: the run is
+    timed).  A quota of 0 means "send nothing" -- a budget smaller than the
+    number of sending CPUs leaves the last ones without packets -- and is
+    never read as "unlimited"."""
+    if not total:
+        return [None] * len(senders)
     idx = [c for c, s in enumerate(senders) if s]
-    out = [0] * len(senders)
-    if total:
-        for k, c in enumerate(idx):
-            out[c] = total // len(idx) + (1 if k < total % len(idx) else 0)
+    out: list[int | None] = [0] * len(senders)
+    for k, c in enumerate(idx):
+        out[c] = total // len(idx) + (1 if k < total % len(idx) else 0)
     return out
 
 
@@ -407,7 +443,7 @@ def _rings_busy(net) -> bool:
 def _dead(procs) -> list[str]:
     out = []
     for name, p in procs.items():
-        code = p.exitcode
+        code = p.exitcode if p.pid is not None else None
         if code is not None and code != 0:
             how = f"killed by signal {-code} ({signal.Signals(-code).name})" if code < 0 else f"exit code {code}"
             out.append(f"{name} (pid {p.pid}) died: {how}")
@@ -417,10 +453,11 @@ def _dead(procs) -> list[str]:
 def _reap(procs, grace_s: float) -> list[str]:
     """Join every worker; kill what does not exit within ``grace_s``."""
     deadline = time.monotonic() + grace_s
-    for p in procs.values():
+    started = {name: p for name, p in procs.items() if p.pid is not None}  # Ctrl-C during start
+    for p in started.values():
         p.join(max(0.0, deadline - time.monotonic()))
     out = []
-    for name, p in procs.items():
+    for name, p in started.items():
         if p.is_alive():
             os.kill(p.pid, signal.SIGCONT)
             os.kill(p.pid, signal.SIGKILL)
@@ -456,20 +493,59 @@ def deadlock_cycles(holders: list[dict], waiting: dict[int, str]) -> list[str]:
     return out
 
 
+def lock_snapshot(net, tries: int = 20) -> tuple[list[dict], bool]:
+    """Every held or waited-for lock, read consistently; and whether it was.
+
+    The lock records change under the reader (a waiter becomes the owner
+    between the reads of ``owner_cpu`` and of its waiter mark), so the
+    records are read until two reads in a row agree, as a seqlock reader
+    retries (at most ``tries`` times: a run that is not stalled may never
+    settle).  A CPU listed as both owner and waiter of one lock is the
+    owner: it took the lock and has not cleared its waiter mark yet."""
+    prev = net.locks.holders()
+    stable = False
+    for _ in range(tries):
+        cur = net.locks.holders()
+        if cur == prev:
+            stable = True
+            break
+        prev = cur
+    for h in prev:
+        h["waiters"] = [c for c in h["waiters"] if c != h["owner_cpu"]]
+    return prev, stable
+
+
+def process_state(pid: int) -> str:
+    """'stopped' (SIGSTOP, state T/t), 'dead' (gone or zombie) or 'alive',
+    from /proc/PID/stat."""
+    st = proc_state(pid) if pid > 0 else None
+    if st is None or st in "ZX":
+        return "dead"
+    return "stopped" if st in "Tt" else "alive"
+
+
 def _stall_text(net, stalled: list[str], secs: float) -> str:
     parts = []
     if stalled:
         parts.append(f"no progress for {secs:.1f} s from {', '.join(stalled)}")
-    holders = net.locks.holders()
+    holders, stable = lock_snapshot(net)
+    if not stable:
+        parts.append("lock state still changing while read (locks listed as last read)")
     waiting = {}
     for h in holders:
         for c in h["waiters"]:
             waiting[c] = h["lock"]
     parts += deadlock_cycles(holders, waiting)
     for c, sd in enumerate(net.softnet):
-        parts.append(f"cpu{c} pid {sd[SOFTNET.pid]} {CPU_STATE_NAMES[sd[SOFTNET.state]]} "
-                     f"generated {sd[SOFTNET.generated]}")
+        pid = int(sd[SOFTNET.pid])
+        proc = process_state(pid)
+        state = CPU_STATE_NAMES[sd[SOFTNET.state]] if proc == "alive" else f"{proc} (process)"
+        parts.append(f"cpu{c} pid {pid} {state} generated {sd[SOFTNET.generated]}")
+    nic_pid = int(net.nic[NIC.pid])
+    if process_state(nic_pid) != "alive":
+        parts.append(f"nic pid {nic_pid} {process_state(nic_pid)} (process)")
     for h in holders:
-        parts.append(f"lock {h['lock']!r}: owner cpu {h['owner_cpu']} (pid {h['owner_pid']}, "
-                     f"{'alive' if h['owner_alive'] else 'dead'}), waiters {h['waiters']}")
+        owner = ("none" if h["owner_pid"] is None else
+                 f"cpu {h['owner_cpu']} (pid {h['owner_pid']}, {process_state(h['owner_pid'])})")
+        parts.append(f"lock {h['lock']!r}: owner {owner}, waiters {h['waiters']}")
     return "; ".join(parts)

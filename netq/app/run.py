@@ -5,20 +5,32 @@
     python -m netq.run --config exp.toml  an experiment file
     python -m netq.run --cleanup          remove IPC objects of crashed runs
 
-Flags override the preset or file for every variant.  Exit codes: 0 ok;
-1 a run failed (worker died, stall, an invariant broke); 2 bad usage or
-configuration (one line naming the field, nothing created); 130 interrupted.
+Flags override the preset or file for every variant, except the axis a
+preset (or file) varies between its variants: that is refused, since every
+variant would run the same configuration under its old label.  Exit codes:
+0 ok; 1 a run failed (worker died, stall, an invariant broke); 2 bad usage or
+configuration (one line naming the field, nothing created, checked before
+anything runs -- output paths included); 130 interrupted (SIGINT); 143
+terminated (SIGTERM or SIGHUP).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import os
 import sys
 
-from netq.machine.config import ConfigError, RunConfig, from_dict
-from .presets import Preset, default_preset, presets
 from netq.kernel.profiles import PROFILES, STRATEGIES
+from netq.machine.config import QDISC_KINDS, ConfigError, RunConfig, from_dict
+from shm.ipc import Terminated, cleanup_stale, end_stale_processes, terminate_on_signals
+from workers.supervisor import Supervisor
+
+from . import report
+from .outputs import output_path_problem
+from .presets import Preset, default_preset, presets
+from .stress import main as stress_main
 
 try:
     import tomllib
@@ -54,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpu-map", metavar="LIST", help="host core per emulated CPU, e.g. 0,1,0,1")
     p.add_argument("--tx-queues", type=int, help="TX queues of the first device")
     p.add_argument("--ring-size", type=int, help="TX ring descriptors per queue (power of two)")
-    p.add_argument("--qdisc", help="qdisc of the first device: default, pfifo_fast, pfifo, mq, noqueue")
+    p.add_argument("--qdisc", help="qdisc of the first device: " + ", ".join(QDISC_KINDS))
     p.add_argument("--strategy", help="how a locked qdisc is entered: " + ", ".join(STRATEGIES))
     p.add_argument("--profile", help="kernel profile: " + ", ".join(PROFILES))
     p.add_argument("--xps", action="append", metavar="QUEUE=MASK",
@@ -68,11 +80,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lock-fairness", help="fifo (ticket/qspinlock order) or unfair")
     p.add_argument("--lock-wait", help="spin, block or adaptive (default: chosen from cores)")
     p.add_argument("--stall-timeout", type=float, metavar="S", help="no progress for S seconds = stall")
-    p.add_argument("--json", metavar="PATH", help="write the results as JSON (schema in README)")
+    p.add_argument("--json", metavar="PATH", help="write the results as JSON (schema in README; "
+                   "strict JSON: a figure that is not a finite number is null)")
+    p.add_argument("--profile-dir", metavar="DIR",
+                   help="developers: cProfile every CPU process into DIR/cpuN.prof (an existing, "
+                        "writable directory; config key profile_dir)")
     p.add_argument("--quiet", action="store_true", help="print only the comparison / summary")
     p.add_argument("--cleanup", action="store_true",
-                   help="remove /dev/shm objects of crashed netq runs (live runs untouched)")
+                   help="end the leftover worker processes of crashed netq runs and remove their "
+                        "/dev/shm objects (live runs untouched); takes no other argument")
     return p
+
+
+def load_toml(path: str) -> dict:
+    """The experiment file as a dict; UsageError (one line) if it cannot be
+    read or is not TOML (binary, not UTF-8, nested too deep)."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as e:
+        raise UsageError(f"--config: cannot read {path}: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise UsageError(f"--config: {path} is not UTF-8 text (TOML files are UTF-8; byte "
+                         f"{e.start}: {e.reason})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"--config: {path} is not valid TOML: {e}") from None
+    except RecursionError:
+        raise UsageError(f"--config: {path} nests tables or arrays too deeply") from None
+
+
+def _string(data: dict, key: str, path: str, default: str) -> str:
+    v = data.pop(key, default)
+    if not isinstance(v, str):
+        raise ConfigError(path, f"a string, got {type(v).__name__} {v!r:.40}")
+    return v
 
 
 def resolve(args) -> Preset:
@@ -80,24 +121,25 @@ def resolve(args) -> Preset:
     if args.config and args.preset:
         raise UsageError("give a preset or --config, not both")
     if args.config:
-        try:
-            with open(args.config, "rb") as f:
-                data = tomllib.load(f)
-        except OSError as e:
-            raise UsageError(f"--config: cannot read {args.config}: {e.strerror}") from None
-        except tomllib.TOMLDecodeError as e:
-            raise UsageError(f"--config: {args.config} is not valid TOML: {e}") from None
-        explain = data.pop("explain", "")
+        data = load_toml(args.config)
+        explain = _string(data, "explain", "explain", "")
         if "variants" in data:
-            base = {k: v for k, v in data.items() if k != "variants"}
+            raw = data.pop("variants")
+            if not isinstance(raw, list) or not raw:
+                raise ConfigError("variants", "one or more [[variants]] tables")
             variants = []
-            for i, v in enumerate(data["variants"]):
+            for i, v in enumerate(raw):
                 if not isinstance(v, dict):
                     raise ConfigError(f"variants[{i}]", "a table")
-                label = v.pop("label", f"variant {i}")
-                variants.append((label, from_dict({**base, **v})))
+                v = dict(v)
+                label = _string(v, "label", f"variants[{i}].label", f"variant {i}")
+                with _in_variant(i, label):
+                    variants.append((label, from_dict({**data, **v})))
         else:
-            variants = [(data.get("name", os.path.basename(args.config)), from_dict(data))]
+            name = data.get("name", os.path.basename(args.config))
+            if not isinstance(name, str):
+                raise ConfigError("name", f"a string, got {type(name).__name__} {name!r:.40}")
+            variants = [(name, from_dict(data))]
         preset = Preset(os.path.basename(args.config), "experiment file", explain, variants)
     elif args.preset:
         all_presets = presets()
@@ -108,20 +150,137 @@ def resolve(args) -> Preset:
     else:
         preset = default_preset()
         preset.variants = preset.configs()
-    for _, cfg in preset.variants:
-        apply_flags(cfg, args)
-        cfg.validate()
+    axes = varied_axes([cfg for _, cfg in preset.variants])
+    for i, (label, cfg) in enumerate(preset.variants):
+        with _in_variant(i, label, len(preset.variants) > 1 and bool(args.config)):
+            apply_flags(cfg, args)
+            cfg.validate()
+    refuse_axis_override(preset, axes, args)
+    for i, (label, cfg) in enumerate(preset.variants):
+        if cfg.profile_dir is not None:
+            check_output_dir("--profile-dir" if args.profile_dir else "profile_dir", cfg.profile_dir)
+        for k, e in enumerate(cfg.events):
+            if not cfg.packets and e.at >= cfg.duration:
+                warn(f"events[{k}].at: {e.at:g} s is not before the end of the run "
+                     f"({cfg.duration:g} s{'' if len(preset.variants) == 1 else ', ' + label}); "
+                     "it will not happen")
+    if args.packets and args.duration is not None:
+        warn("--duration is ignored with --packets: the run ends when the packets are sent")
+    same = identical_variants(preset.variants)
+    if same:
+        warn("variants " + "; ".join(" = ".join(repr(x) for x in g) for g in same) +
+             " are the same configuration: their rows differ only by measurement noise")
+    if args.json:
+        check_output_file("--json", args.json)
     return preset
+
+
+class _in_variant:
+    """Prefix a ConfigError raised inside with the variant it concerns."""
+
+    def __init__(self, i: int, label: str, on: bool = True) -> None:
+        self.where = f"variants[{i}] ({label!r})" if on else ""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, tp, e, tb) -> None:
+        if self.where and isinstance(e, ConfigError) and not getattr(e, "_variant", False):
+            err = ConfigError(f"{self.where}: {e.field}", str(e)[len(e.field) + 2:])
+            err._variant = True  # type: ignore[attr-defined]
+            raise err from None
+
+
+def warn(message: str) -> None:
+    """A dubious but legal input: said on stderr, as tc and ethtool do."""
+    print(f"netq: warning: {message}", file=sys.stderr)
+
+
+def check_output_file(flag: str, path: str) -> None:
+    problem = output_path_problem(flag, path)
+    if problem:
+        raise UsageError(problem)
+
+
+def check_output_dir(flag: str, path: str) -> None:
+    if not os.path.isdir(path):
+        raise UsageError(f"{flag}: {path} is not an existing directory")
+    check_output_file(flag, os.path.join(path, f".netq-probe-{os.getpid()}"))
+
+
+#: flag -> the config paths it sets (paths as varied_axes names them)
+FLAG_AXES = {
+    "cpus": ("cpus",), "cpu_map": ("cpu_map",), "strategy": ("strategy",), "profile": ("profile",),
+    "lock_fairness": ("lock_fairness",), "lock_wait": ("lock_wait",),
+    "tx_queues": ("devices[0].tx_queues", "devices[0].real_tx_queues"),
+    "ring_size": ("devices[0].ring_size",), "qdisc": ("devices[0].qdisc",),
+    "xps": ("devices[0].xps",), "rate": ("traffic.rate_pps",), "sockets": ("traffic.sockets_per_cpu",),
+    "duration": ("duration",), "packets": ("packets",), "seed": ("seed",),
+    "stall_timeout": ("stall_timeout",),
+}
+
+
+def _axes_of(cfg: RunConfig) -> dict[str, object]:
+    out: dict[str, object] = {k: v for k, v in dataclasses.asdict(cfg).items()
+                              if k not in ("name", "devices", "traffic", "costs", "events")}
+    out["strategy"] = cfg.effective_strategy  # a profile brings its own strategy
+    for i, d in enumerate(cfg.devices):
+        for k, v in dataclasses.asdict(d).items():
+            out[f"devices[{i}].{k}"] = repr(v)
+    for k in ("rate_pps", "sockets_per_cpu"):
+        out[f"traffic.{k}"] = repr([getattr(t, k) for t in cfg.traffic])
+    return out
+
+
+def varied_axes(cfgs: list[RunConfig]) -> dict[str, list]:
+    """The settings that differ between the variants: path -> their values."""
+    if len(cfgs) < 2:
+        return {}
+    rows = [_axes_of(c) for c in cfgs]
+    return {k: [r.get(k) for r in rows] for k in rows[0]
+            if len({repr(r.get(k)) for r in rows}) > 1}
+
+
+def refuse_axis_override(preset: Preset, axes: dict[str, list], args) -> None:
+    """A flag that sets what the variants differ in would run them all the
+    same under their old labels (a 4x "difference" between identical
+    configurations): refused, naming the axis."""
+    for flag, paths in FLAG_AXES.items():
+        if getattr(args, flag) is None:
+            continue
+        hit = [p for p in paths if p in axes]
+        if hit:
+            opt = "--" + flag.replace("_", "-")
+            vals = ", ".join(dict.fromkeys(str(v) for v in axes[hit[0]]))
+            raise UsageError(f"{opt}: {preset.name!r} compares variants that differ in "
+                             f"{hit[0]} ({vals}); {opt} would make them all the same: drop it, "
+                             "or run one setting with --config")
+
+
+def identical_variants(variants: list[tuple[str, RunConfig]]) -> list[list[str]]:
+    """Groups of variant labels whose configurations are equal (names aside)."""
+    groups: dict[str, list[str]] = {}
+    for label, cfg in variants:
+        groups.setdefault(repr(dataclasses.replace(cfg, name="")), []).append(label)
+    return [g for g in groups.values() if len(g) > 1]
 
 
 def apply_flags(cfg: RunConfig, a) -> None:
     simple = {"cpus": "cpus", "strategy": "strategy", "profile": "profile", "duration": "duration",
               "packets": "packets", "seed": "seed", "lock_fairness": "lock_fairness",
               "lock_wait": "lock_wait", "stall_timeout": "stall_timeout"}
+    for flag in ("rate", "duration", "stall_timeout"):
+        v = getattr(a, flag)
+        if v is not None and not math.isfinite(v):
+            raise ConfigError("--" + flag.replace("_", "-"), f"a finite number, got {v!r}")
     for flag, attr in simple.items():
         v = getattr(a, flag)
         if v is not None:
             setattr(cfg, attr, v)
+    if a.profile_dir is not None:
+        cfg.profile_dir = a.profile_dir
+    if not cfg.devices:
+        raise ConfigError("devices", "at least one device ([[devices]])")
     if a.cpu_map is not None:
         try:
             cfg.cpu_map = [int(x) for x in a.cpu_map.split(",")]
@@ -142,7 +301,11 @@ def apply_flags(cfg: RunConfig, a) -> None:
         for item in a.xps:
             q, sep, mask = item.partition("=")
             if not sep or not q.strip().isdigit():
-                raise ConfigError("--xps", f"{item!r}: expected QUEUE=MASK, e.g. 0=1 or 3=00000001,00000000")
+                raise ConfigError("--xps", f"{item!r}: expected QUEUE=MASK with QUEUE a queue "
+                                           "number >= 0, e.g. 0=1 or 3=00000001,00000000")
+            if int(q) in dev.xps:
+                raise ConfigError("--xps", f"queue {int(q)} given twice ({dev.xps[int(q)]!r} and "
+                                           f"{mask!r}); one mask per queue")
             dev.xps[int(q)] = mask
     for t in cfg.traffic:
         if a.rate is not None:
@@ -159,51 +322,81 @@ def apply_flags(cfg: RunConfig, a) -> None:
                 t.cpus = [c for c in t.cpus if c < a.cpus] or None
 
 
+def _join_dash_values(argv: list[str]) -> list[str]:
+    """``--xps -1=1`` as ``--xps=-1=1``: argparse takes a value starting
+    with '-' for an option and says only "expected one argument"; joined,
+    the value reaches the check that names what is wrong with it."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] in ("--xps", "--cpu-map") and i + 1 < len(argv) and argv[i + 1].startswith("-") \
+                and not argv[i + 1].startswith("--"):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
+def _alone(args, flag: str) -> None:
+    """--cleanup and --list act alone: any other argument is refused, not ignored."""
+    others = [k for k, v in vars(args).items()
+              if k not in (flag, "quiet") and v is not None and v is not False]
+    if others:
+        names = ", ".join("the preset" if k == "preset" else "--" + k.replace("_", "-") for k in others)
+        raise UsageError(f"--{flag} takes no other argument (got {names})")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["stress"]:  # the CI stress job has its own flags
-        from .stress import main as stress_main
-
         return stress_main(argv[1:])
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
-        if args.cleanup:
-            from shm.ipc import cleanup_stale
-
-            removed = cleanup_stale()
-            print(f"removed {len(removed)} stale netq IPC object(s)" +
-                  ("".join(f"\n  {r}" for r in removed)))
-            return 0
-        if args.list:
-            for p in presets().values():
-                print(f"{p.name:12s} {p.summary}")
-            return 0
-        preset = resolve(args)
-    except UsageError as e:
-        print(f"netq: error: {e}", file=sys.stderr)
-        return 2
-    except ConfigError as e:
-        print(f"netq: bad configuration: {e}", file=sys.stderr)
-        return 2
-    return run_preset(preset, args.json, quiet=args.quiet)
+        with terminate_on_signals():
+            try:
+                args = parser.parse_args(_join_dash_values(argv))
+                if args.cleanup:
+                    _alone(args, "cleanup")
+                    ended = end_stale_processes()
+                    removed = cleanup_stale()
+                    print(f"ended {len(ended)} leftover netq process(es)" +
+                          "".join(f"\n  {r}" for r in ended))
+                    print(f"removed {len(removed)} stale netq IPC object(s)" +
+                          "".join(f"\n  {r}" for r in removed))
+                    return 0
+                if args.list:
+                    _alone(args, "list")
+                    for p in presets().values():
+                        print(f"{p.name:12s} {p.summary}")
+                    return 0
+                preset = resolve(args)
+            except UsageError as e:
+                print(f"netq: error: {e}", file=sys.stderr)
+                return 2
+            except ConfigError as e:
+                print(f"netq: bad configuration: {e}", file=sys.stderr)
+                return 2
+            return run_preset(preset, args.json, quiet=args.quiet)
+    except KeyboardInterrupt:
+        print("netq: interrupted (SIGINT)", file=sys.stderr)
+        return 130
+    except Terminated as e:
+        print(f"netq: terminated by signal {e.signum}", file=sys.stderr)
+        return 143
 
 
 def run_preset(preset: Preset, json_path: str | None, quiet: bool = False) -> int:
-    from workers.supervisor import Supervisor
+    """Run every variant and report; the exit code (see the module doc).
 
-    from . import report
-
+    Ctrl-C or SIGTERM/SIGHUP inside a run end that run with a partial report
+    and 130/143; outside a run (starting, reporting) they reach main()."""
     results = []
     code = 0
     for label, cfg in preset.variants:
         if not quiet:
             print(f"== {preset.name}: {label} ==", flush=True)
-        try:
-            outcome = Supervisor(cfg).run()
-        except KeyboardInterrupt:
-            print("netq: interrupted", file=sys.stderr)
-            return 130
+        outcome = Supervisor(cfg).run()
         res = outcome.result
         res["label"] = label
         results.append(res)
@@ -226,8 +419,24 @@ def run_preset(preset: Preset, json_path: str | None, quiet: bool = False) -> in
         if preset.ratios:
             doc["ratios"] = report.ratios(preset, results)
         with open(json_path, "w") as f:
-            json.dump(doc, f, indent=1, default=str)
+            json.dump(strict_json(doc), f, indent=1, default=str, allow_nan=False)
+    if code == 130:
+        print("netq: interrupted (SIGINT)", file=sys.stderr)
+    elif code == 143:
+        print("netq: terminated", file=sys.stderr)
     return code
+
+
+def strict_json(v):
+    """``v`` with every NaN/infinity as null: the JSON is always strict
+    (RFC 8259 has no NaN), so any parser reads it."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: strict_json(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [strict_json(x) for x in v]
+    return v
 
 
 if __name__ == "__main__":

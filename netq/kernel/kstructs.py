@@ -22,7 +22,7 @@ MAX_TX_QUEUES = 64
 
 # -- run control ------------------------------------------------------------------
 PHASE_INIT, PHASE_RUN, PHASE_STOP, PHASE_EXIT = range(4)
-#: test-only faults (NETQ_FAULT_INJECT): the NIC loses one skb silently
+#: test-only faults (a "fault" event: [[events]] action = "fault"): the NIC loses one skb silently
 FAULT_NONE, FAULT_LOSE_ONE = 0, 1
 FAULTS = {"lose_one": FAULT_LOSE_ONE}
 

@@ -8,7 +8,11 @@ and what is allowed.  Nothing is created before validation passes.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 import os
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +20,7 @@ from shm.lock import FAIRNESS, WAITING
 from shm.ring import is_power_of_two
 
 from netq.kernel.core.bitmap import MaskError, bitmap_parse
+from netq.kernel.kstructs import FAULTS
 from netq.kernel.profiles import DEFAULT_PROFILE, PROFILES, STRATEGIES
 
 DEVICE_KINDS = ("phys", "vlan", "tunnel")
@@ -111,7 +116,8 @@ class TrafficConfig:
     rx_queue: int = -1
 
 
-EVENT_ACTIONS = ("dev_close", "dev_open", "set_real_num_tx_queues", "slow_nic", "kill", "stop")
+EVENT_ACTIONS = ("dev_close", "dev_open", "set_real_num_tx_queues", "slow_nic", "kill", "stop",
+                 "fault")
 
 
 @dataclass
@@ -122,6 +128,10 @@ class EventConfig:
     set_real_num_tx_queues DEVICE VALUE ethtool -L DEVICE tx VALUE
     slow_nic VALUE                      the NIC spends VALUE ns more per packet
     kill WORKER / stop WORKER           SIGKILL / SIGSTOP "cpuN" or "nic" (faults)
+    fault FAULT                         a deliberate model bug, for testing the
+                                        checks: "lose_one" (the NIC loses one skb
+                                        without accounting for it, so the
+                                        conservation invariant must fail)
     """
 
     at: float = 0.0
@@ -129,6 +139,8 @@ class EventConfig:
     device: str | None = None
     worker: str | None = None
     value: int = 0
+    #: the fault of a "fault" event: one of netq.kernel.kstructs.FAULTS
+    fault: str | None = None
 
 
 @dataclass
@@ -183,6 +195,9 @@ class RunConfig:
     traffic: list[TrafficConfig] = field(default_factory=lambda: [TrafficConfig()])
     costs: CostConfig = field(default_factory=CostConfig)
     events: list[EventConfig] = field(default_factory=list)
+    #: developers: each CPU process writes cProfile statistics to
+    #: PROFILE_DIR/cpuN.prof (--profile-dir); None: no profiling
+    profile_dir: str | None = None
 
     # -- derived -----------------------------------------------------------------
     def numa_node(self, cpu: int) -> int:
@@ -244,6 +259,8 @@ class RunConfig:
             raise ConfigError("lock_wait", f"one of {', '.join(WAITING)}")
         if self.spin_ns is not None:
             _int_range("spin_ns", self.spin_ns, 0, 10**9)
+        _number("duration", self.duration)
+        _number("stall_timeout", self.stall_timeout)
         if not (0 < self.duration <= 3600):
             raise ConfigError("duration", "seconds, > 0 and <= 3600")
         _int_range("packets", self.packets, 0, 10**12)
@@ -266,7 +283,7 @@ class RunConfig:
         workers = {"nic"} | {f"cpu{c}" for c in range(self.cpus)}
         for i, e in enumerate(self.events):
             p = f"events[{i}]"
-            if not isinstance(e.at, (int, float)) or e.at < 0:
+            if not isinstance(e.at, (int, float)) or not math.isfinite(e.at) or e.at < 0:
                 raise ConfigError(f"{p}.at", "seconds after the start, >= 0")
             if e.action not in EVENT_ACTIONS:
                 raise ConfigError(f"{p}.action", f"one of {', '.join(EVENT_ACTIONS)}")
@@ -279,6 +296,10 @@ class RunConfig:
                 _int_range(f"{p}.value", e.value, 0, 10**9)
             if e.action in ("kill", "stop") and e.worker not in workers:
                 raise ConfigError(f"{p}.worker", f"one of {', '.join(sorted(workers))}")
+            if e.action == "fault" and e.fault not in FAULTS:
+                raise ConfigError(f"{p}.fault", f"one of {', '.join(sorted(FAULTS))}, got {e.fault!r}")
+            if e.action != "fault" and e.fault is not None:
+                raise ConfigError(f"{p}.fault", 'only a "fault" event names a fault')
 
     def _validate_devices(self) -> None:
         if not self.devices:
@@ -316,6 +337,8 @@ class RunConfig:
                 raise ConfigError(f"{p}.qdisc", "mq needs a multi-queue device (tx_queues > 1)")
             if d.select_queue not in SELECT_QUEUE:
                 raise ConfigError(f"{p}.select_queue", f"one of {', '.join(SELECT_QUEUE)}")
+            _number(f"{p}.line_rate_bps", d.line_rate_bps)
+            _number(f"{p}.line_rate_pps", d.line_rate_pps)
             if d.line_rate_bps < 0 or d.line_rate_pps < 0:
                 raise ConfigError(f"{p}.line_rate", "rates are >= 0 (0: unlimited)")
             _int_range(f"{p}.wire_overhead", d.wire_overhead, 0, 1024)
@@ -376,14 +399,24 @@ class RunConfig:
             _int_range(f"{p}.priority", t.priority, 0, 2**32 - 1)
             if t.tos is not None:
                 _int_range(f"{p}.tos", t.tos, 0, 255)
-            lo, hi = (t.length, t.length) if isinstance(t.length, int) else tuple(t.length + [None])[:2]
-            if not isinstance(lo, int) or not isinstance(hi, int) or not 1 <= lo <= hi <= 65535:
+            lo, hi = (t.length, t.length) if isinstance(t.length, int) else (
+                tuple(t.length) if isinstance(t.length, list) and len(t.length) == 2 else (None, None))
+            if (isinstance(lo, bool) or isinstance(hi, bool) or not isinstance(lo, int)
+                    or not isinstance(hi, int) or not 1 <= lo <= hi <= 65535):
                 raise ConfigError(f"{p}.length", "bytes: N or [min, max] with 1 <= min <= max <= 65535")
             _int_range(f"{p}.sndbuf", t.sndbuf, 0, 2**31 - 1)
+            _number(f"{p}.rate_pps", t.rate_pps)
             if t.rate_pps < 0:
                 raise ConfigError(f"{p}.rate_pps", "packets/s per CPU, >= 0 (0 floods)")
             if t.rx_queue < -1 or t.rx_queue > 65535:
                 raise ConfigError(f"{p}.rx_queue", "-1 (not forwarded) or a queue number")
+
+
+def _number(name: str, v: Any) -> None:
+    """A finite number: NaN and infinity are never a duration or a rate (and
+    would make the JSON result invalid for strict parsers)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ConfigError(name, f"a finite number, got {v!r}")
 
 
 def _int_range(name: str, v: Any, lo: int, hi: int) -> None:
@@ -418,7 +451,7 @@ def _field_names(cls) -> set[str]:
 
 def _fill(cls, d: Any, path: str):
     if not isinstance(d, dict):
-        raise ConfigError(path, "a table")
+        raise ConfigError(path, f"a table, got {_what(d)}")
     kw = {}
     for k, v in d.items():
         if k not in _field_names(cls):
@@ -427,10 +460,21 @@ def _fill(cls, d: Any, path: str):
     return cls(**kw)
 
 
+# -- types: every value from a file is checked here, before any code uses it ------
+@functools.cache
+def _hints(cls) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
 def _coerce(cls, k: str, v: Any, path: str) -> Any:
+    """``v`` checked against the declared type of ``cls.k`` (an int where a
+    float is declared becomes a float); ConfigError naming ``path`` if it
+    has the wrong type.  This is the one place where file values get typed;
+    :meth:`RunConfig.validate` then checks ranges and relations."""
     if k == "xps":
         if not isinstance(v, dict):
-            raise ConfigError(path, 'a table of queue = "mask", e.g. {0 = "1", 1 = "2"}')
+            raise ConfigError(path, 'a table of queue = "mask", e.g. {0 = "1", 1 = "2"}, '
+                                    f"got {_what(v)}")
         out = {}
         for q, m in v.items():
             try:
@@ -441,7 +485,84 @@ def _coerce(cls, k: str, v: Any, path: str) -> Any:
                 raise ConfigError(f"{path}.{q}", "the mask is a string as xps_cpus takes it, e.g. \"3\"")
             out[qi] = m
         return out
-    default = next(f for f in dataclasses.fields(cls) if f.name == k).default
-    if isinstance(default, float) and isinstance(v, int) and not isinstance(v, bool):
-        return float(v)
-    return v
+    return _typed(_hints(cls)[k], v, path)
+
+
+def _typed(tp: Any, v: Any, path: str) -> Any:
+    ok, out = _match(tp, v, path)
+    if not ok:
+        raise ConfigError(path, f"{_describe(tp)}, got {_what(v)}")
+    return out
+
+
+def _match(tp: Any, v: Any, path: str) -> tuple[bool, Any]:
+    """(True, the value) if ``v`` is of type ``tp``; an inner element of the
+    wrong type raises ConfigError naming its own path (``path[i]``)."""
+    if tp is Any:
+        return True, v
+    if tp is type(None):
+        return v is None, v
+    if tp is bool:
+        return isinstance(v, bool), v
+    if tp is int:
+        return isinstance(v, int) and not isinstance(v, bool), v
+    if tp is float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return False, v
+        return True, float(v)
+    if tp is str:
+        return isinstance(v, str), v
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        for alt in typing.get_args(tp):
+            ok, out = _match(alt, v, path)
+            if ok:
+                return True, out
+        return False, v
+    if origin is list:
+        if not isinstance(v, list):
+            return False, v
+        (elem,) = typing.get_args(tp)
+        return True, [_typed(elem, x, f"{path}[{i}]") for i, x in enumerate(v)]
+    if origin is dict:
+        return isinstance(v, dict), v
+    if dataclasses.is_dataclass(tp):
+        return isinstance(v, tp), v
+    raise TypeError(f"config type {tp!r} of {path} has no check")  # a netq bug
+
+
+def _describe(tp: Any) -> str:
+    if tp is type(None):
+        return "absent"
+    if tp is bool:
+        return "true or false"
+    if tp is int:
+        return "an integer"
+    if tp is float:
+        return "a number"
+    if tp is str:
+        return "a string"
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        alts = [a for a in typing.get_args(tp) if a is not type(None)]
+        return " or ".join(_describe(a) for a in alts)
+    if origin is list:
+        (elem,) = typing.get_args(tp)
+        return f"a list of {_plural(elem)}"
+    if origin is dict:
+        return "a table"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _plural(tp: Any) -> str:
+    d = _describe(tp)
+    return {"an integer": "integers", "a number": "numbers", "a string": "strings"}.get(
+        d, "lists of " + _plural(typing.get_args(tp)[0]) if typing.get_origin(tp) is list else d)
+
+
+def _what(v: Any) -> str:
+    """A short description of a value of the wrong type, for the message."""
+    kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "a list", dict: "a table"}.get(type(v), type(v).__name__)
+    text = repr(v)
+    return f"{kind} {text if len(text) <= 40 else text[:37] + '...'}"

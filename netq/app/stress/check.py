@@ -64,7 +64,7 @@ def check(case: Case, res: dict) -> list[str]:
         on_wire = sum(q["packets"] for q in res.get("queues", []))
         if on_wire != res.get("delivered"):
             problems.append(f"result: per-queue NIC packets {on_wire} != delivered {res.get('delivered')}")
-    done = [e["action"] for e in res.get("events", []) if e["action"] != "fault_inject"]
+    done = [e["action"] for e in res.get("events", []) if e["action"] != "fault"]
     if case.kind == "kill" and status == "fault":
         victim = case.cfg.events[0].worker
         if not any(f.startswith(f"{victim} (pid") and "killed by signal 9" in f for f in faults):

@@ -7,7 +7,10 @@ import signal
 import sys
 from typing import NoReturn
 
+from netq.kernel.kstructs import FAULTS
 from shm.ipc import Terminated
+
+from ..outputs import output_path_problem
 
 from .generate import DEFAULT_RUN_SECONDS, GeneratorBug, generate
 from .job import EXIT_FAILED, EXIT_OK, EXIT_USAGE, HARD_LIMIT_SLACK_S, Job
@@ -56,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-seconds", type=float, default=DEFAULT_RUN_SECONDS, metavar="S",
                    help=f"at most this much traffic per run (default {DEFAULT_RUN_SECONDS:g})")
     p.add_argument("--junit", metavar="PATH", help="write JUnit XML (one testcase per run)")
+    p.add_argument("--fault", choices=sorted(FAULTS),
+                   help="test the checks: break every run on purpose with this fault event "
+                        "(lose_one: the NIC loses one skb without a trace)")
     p.add_argument("--json", metavar="PATH", help="write the job's results as JSON")
     p.add_argument("--only", type=_indices, metavar="I[,J...]",
                    help="run only these configurations of the seed (ignores --budget)")
@@ -86,6 +92,11 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError("--hard-limit: seconds, 1 to 3600")
         if args.runs is not None and args.runs < 0:
             raise UsageError("--runs: a number >= 0")
+        for flag in ("junit", "json"):  # refused now, not after the whole job
+            path = getattr(args, flag)
+            problem = path and output_path_problem("--" + flag, path)
+            if problem:
+                raise UsageError(problem)
     except UsageError as e:
         print(f"netq stress: error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -9,6 +9,7 @@ import tempfile
 import time
 
 from netq.app import report
+from netq.machine.config import EventConfig
 from shm.ipc import Terminated, child_pids, netq_objects
 from workers.supervisor import Supervisor
 
@@ -91,10 +92,10 @@ class Job:
         return self._artifacts
 
     def reproduce_cmds(self, case: Case, path: str) -> list[str]:
-        env = ""
-        if os.environ.get("NETQ_FAULT_INJECT"):
-            env = f"NETQ_FAULT_INJECT={os.environ['NETQ_FAULT_INJECT']} "
+        env = ""  # the config file carries a --fault as a "fault" event
         job = f"python -m netq.run stress --seed {case.seed} --only {case.index}"
+        if self.args.fault:
+            job += f" --fault {self.args.fault}"
         if self.args.chaos:
             job += " --chaos"
         if self.args.run_seconds != DEFAULT_RUN_SECONDS:
@@ -201,13 +202,14 @@ class Job:
         self.say(f"netq stress: seed {self.seed}, budget {a.budget:g} s, {a.run_seconds:g} s of "
                  f"traffic per run{', with chaos runs' if a.chaos else ''} "
                  f"(rerun: python -m netq.run stress --seed {self.seed}{chaos})")
-        if os.environ.get("NETQ_FAULT_INJECT"):
-            self.say(f"netq stress: NETQ_FAULT_INJECT={os.environ['NETQ_FAULT_INJECT']} is set: "
-                     "runs are broken on purpose (test-only)")
+        if a.fault:
+            self.say(f"netq stress: --fault {a.fault}: runs are broken on purpose (test-only)")
 
         try:
             for i in self.indices():
                 case = generate(self.seed, i, a.chaos, a.run_seconds)
+                if a.fault:
+                    case.cfg.events.append(EventConfig(at=0.0, action="fault", fault=a.fault))
                 elapsed = time.monotonic() - self.t0
                 est = estimate_s(case, self.overhead_s, a.run_seconds)
                 if self.records and not a.only and elapsed + est > a.budget:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import time
 import xml.etree.ElementTree as ET
@@ -25,7 +24,7 @@ def write_junit(path: str, seed: int, args: argparse.Namespace, records: list[Re
     props = ET.SubElement(suite, "properties")
     for k, v in (("seed", seed), ("budget", args.budget), ("chaos", args.chaos),
                  ("run_seconds", args.run_seconds),
-                 ("fault_inject", os.environ.get("NETQ_FAULT_INJECT", ""))):
+                 ("fault", args.fault or "")):
         ET.SubElement(props, "property", name=k, value=str(v))
     for r in records:
         c = r.case
