@@ -17,7 +17,7 @@ from shm.ipc import IpcOwner, netq_objects, pid_alive
 
 #: modules whose every test starts processes
 SLOW_MODULES = frozenset({
-    "test_faults", "test_model_multiprocess", "test_presets", "test_run",
+    "test_budget", "test_model_multiprocess", "test_presets", "test_robust", "test_run",
     "test_stress", "test_structure", "test_sweep",
 })
 

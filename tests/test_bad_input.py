@@ -200,6 +200,7 @@ def test_bad_input_is_exit_2_one_line_nothing_created(tmp_path, monkeypatch, cap
     assert {o.entry for o in netq_objects() if o.pid == os.getpid()} == shm_before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("argv,text,want", [
     (None, b"\x00\x01\x02\xff\xfe garbage", "--config"),
     (None, "x = " + "[" * 100000 + "]" * 100000 + "\n", "deeply"),

@@ -130,6 +130,7 @@ def test_fq_needs_a_profile_that_has_it():
         cfg.validate()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy,profile", [("busylock", "6.18"), ("defer", "6.19")])
 def test_fq_conserves_packets_over_real_processes(strategy, profile):
     """4 CPUs, 2 flows each, a tiny ring and BQL: every skb is delivered or

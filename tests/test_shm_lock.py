@@ -39,6 +39,7 @@ def scratch(region) -> int:
     return region.layout["scratch"].offset
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fairness,waiting", MODES)
 def test_mutual_exclusion(owner, fairness, waiting, use_native):
     nproc, iters = 4, 1500
@@ -74,6 +75,7 @@ def test_mutual_exclusion(owner, fairness, waiting, use_native):
     region.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("waiting", ["spin", "block", "adaptive"])
 def test_fifo_serves_waiters_in_arrival_order(owner, waiting, use_native):
     nwait = 4
@@ -143,6 +145,7 @@ def test_bounce_cost_adds_remote_numa():
     assert LockPolicy(bounce_ns=100).bounce_cost(0, 3) == 100
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fairness", ["fifo", "unfair"])
 def test_holder_killed_is_detected_and_recovered(owner, fairness, use_native):
     region, space = make_space(owner, 1, 2, LockPolicy(fairness, "block"), use_native)
@@ -174,6 +177,7 @@ def test_default_waiting_says_why():
         LockPolicy("ticket", "spin")
 
 
+@pytest.mark.slow
 def test_sigterm_ends_a_blocked_wait(owner, use_native):
     """A process sleeping in a semaphore wait still honours SIGTERM: posix_ipc
     reports the handler's exception as SignalError, and the wait re-raises it."""
