@@ -380,7 +380,7 @@ def nic_main(net, host_core: int) -> None:
         f[NIC.cpu_ns] = time.process_time_ns() - cpu0
     blob = nic.encode_latency()
     if len(blob) <= NIC_BLOB_BYTES:
-        off = net.layout["nic_blob"].offset * 8
+        off = net.nic_blob_off
         net.region.mm[off : off + len(blob)] = blob
         f[NIC.lat_blob_len] = len(blob)
     f[NIC.state] = NIC_DONE

@@ -315,7 +315,7 @@ class Supervisor:
             })
         nprocs = cfg.cpus + 1
         blob_len = net.nic[NIC.lat_blob_len]
-        off = net.layout["nic_blob"].offset * 8
+        off = net.nic_blob_off
         blob = bytes(net.region.mm[off:off + blob_len]) if blob_len else None
         return {
             "version": result.RESULT_VERSION,

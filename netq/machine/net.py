@@ -42,7 +42,7 @@ from netq.kernel.kstructs import (
     FQ_FLOW,
     DEFER_NODES_PER_CPU,
 )
-from shm.layout import Layout
+from shm.layout import WORD, Layout
 from shm.lock import LockPolicy, LockSpace, lock_layout
 from shm.region import Region
 from shm.ring import Ring, ring_sections
@@ -238,7 +238,9 @@ class Net:
         self.nic_by_cpu = region.span_words("nic_by_cpu")
         #: the node pool as one int64 view (DEFER_NODE.words per node)
         self.defer_nodes = region.span_words("defer_nodes")
-        self.defer_off = lay["defer_nodes"].offset * 8
+        self.defer_off = lay["defer_nodes"].offset * WORD
+        #: byte offset of the NIC's latency blob (written by the NIC at exit)
+        self.nic_blob_off = lay["nic_blob"].offset * WORD
         self.defer_cursor = 0
 
         self.devices: list[NetDevice] = []
