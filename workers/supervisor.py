@@ -44,6 +44,7 @@ from shm.lock import RunAborted
 from netq.machine import invariants, result
 from netq.machine.config import RunConfig
 from netq.machine.net import Net
+from netq.machine.plan import plan_run
 
 from .cpu import CPU_READY, CPU_STATE_NAMES, CPU_STOPPED, cpu_main
 from .nic import NIC_READY, nic_main
@@ -67,15 +68,6 @@ class Outcome:
         return EXIT_CODES[self.status]
 
 
-def host_cpu_map(cfg: RunConfig) -> tuple[list[int], int, list[int]]:
-    """Emulated CPU → host core (i mod cores, or the explicit map), the NIC's
-    core, and the host cores available."""
-    cores = sorted(os.sched_getaffinity(0))
-    cmap = list(cfg.cpu_map) if cfg.cpu_map else [cores[i % len(cores)] for i in range(cfg.cpus)]
-    nic_core = cores[cfg.cpus % len(cores)]
-    return cmap, nic_core, cores
-
-
 class Supervisor:
     def __init__(self, cfg: RunConfig, progress=None) -> None:
         self.cfg = cfg.validate()
@@ -84,9 +76,10 @@ class Supervisor:
 
     def run(self) -> Outcome:
         cfg = self.cfg
-        cmap, nic_core, cores = host_cpu_map(cfg)
+        plan = plan_run(cfg)
+        cmap, nic_core, cores = list(plan.host.cpu_map), plan.host.nic_core, list(plan.host.cores)
         with IpcOwner() as owner, owner.handle_signals():
-            net = Net(cfg, owner, host_cores=len(cores))
+            net = Net(cfg, owner, plan)
             gate = owner.semaphore("gate", 0)
             procs: dict[str, mp.Process] = {}
             status, faults = "ok", []

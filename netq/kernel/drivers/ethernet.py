@@ -28,8 +28,6 @@ descriptors are free.
 """
 from __future__ import annotations
 
-from ..kstructs import NETDEV_QUEUE, QUEUE_STATE_DRV_XOFF
-
 from ..core.netdevice import (
     NETDEV_TX_BUSY,
     NETDEV_TX_OK,
@@ -41,9 +39,10 @@ from ..core.netdevice import (
     netif_tx_stop_queue,
     netif_tx_wake_queue,
 )
-from ..core.skbuff import SkBuff
-from ..sched.sch_generic import ndelay
 from ..core.percpu import this
+from ..core.skbuff import SkBuff
+from ..kstructs import NETDEV_QUEUE, QUEUE_STATE_DRV_XOFF
+from ..sched.sch_generic import ndelay
 
 _PKTS, _BYTES = NETDEV_QUEUE.tx_packets, NETDEV_QUEUE.tx_bytes
 _STATE, _RESTART = NETDEV_QUEUE.state, NETDEV_QUEUE.tx_restart
@@ -110,8 +109,8 @@ def eth_tx_wake_queues(txqs: list[NetdevQueue], net) -> int:
     """
     woken = 0
     for txq in txqs:
-        if txq.f[_STATE] & _XOFF and txq.ring.free() >= txq.wake_thresh:
-            if netif_tx_wake_queue(txq, net):
-                txq.f[_RESTART] += 1
-                woken += 1
+        if (txq.f[_STATE] & _XOFF and txq.ring.free() >= txq.wake_thresh
+                and netif_tx_wake_queue(txq, net)):
+            txq.f[_RESTART] += 1
+            woken += 1
     return woken
