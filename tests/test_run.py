@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from netq.machine.result import RESULT_VERSION
 from shm.ipc import child_pids, netq_objects
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -79,7 +80,7 @@ def test_default_experiment_conserves_packets(tmp_path):
     doc = json.loads(path.read_text())
     for k in KEYS:
         assert k in doc, k
-    assert doc["version"] == 1 and len(doc["variants"]) == 2
+    assert doc["version"] == RESULT_VERSION and len(doc["variants"]) == 2
     for v in doc["variants"]:
         assert v["invariants_ok"] and v["status"] == "ok"
         assert v["generated"] == v["delivered"] + sum(v["drops"].values())

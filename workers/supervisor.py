@@ -60,7 +60,7 @@ _CTX = mp.get_context("fork")
 @dataclass
 class Outcome:
     status: str
-    result: dict
+    result: result.Result
     faults: list[str] = field(default_factory=list)
 
     @property
@@ -72,7 +72,7 @@ class Supervisor:
     def __init__(self, cfg: RunConfig, progress=None) -> None:
         self.cfg = cfg.validate()
         self.progress = progress  # callable(fraction) or None
-        self.events_done: list[dict] = []
+        self.events_done: list[result.EventRow] = []
 
     def run(self) -> Outcome:
         cfg = self.cfg
@@ -134,20 +134,13 @@ class Supervisor:
             if at_stop is None:
                 at_stop = _snapshot(net)
                 window_s = max(window_s, 1e-9)
-            res = self._collect(net, cmap, nic_core, cores, platform,
-                                window_s, at_stop, status)
-            res["projection"] = result.projection(res)
+            measured = self._collect(net, cmap, nic_core, cores, platform,
+                                     window_s, at_stop, status)
             checks = invariants.check_all(net, final=status == "ok")
-            res["invariants"] = [c.as_dict() for c in checks]
-            res["invariants_ok"] = invariants.ok(checks)
-            if status == "ok" and not res["invariants_ok"]:
+            if status == "ok" and not invariants.ok(checks):
                 status = "invariant"
-            if status != "ok":
-                res["lock_holders"] = lock_report
-            res["status"] = status
-            res["faults"] = faults
-            res["events"] = self.events_done
-            res["exit_code"] = EXIT_CODES[status]
+            res = result.finish(measured, checks, status, faults, self.events_done,
+                                EXIT_CODES[status], lock_report if status != "ok" else None)
             net.close()
         return Outcome(status, res, faults)
 
@@ -290,11 +283,12 @@ class Supervisor:
                 return "stalled", [what + "; " + _stall_text(net, [], stall)]
 
     # -- results -----------------------------------------------------------------
-    def _collect(self, net, cmap, nic_core, cores, platform, window_s, at_stop, status) -> dict:
+    def _collect(self, net, cmap, nic_core, cores, platform, window_s, at_stop,
+                 status) -> result.Measured:
         cfg = self.cfg
         delivered_window = at_stop["delivered"]
         cpu_ns = sum(sd[SOFTNET.cpu_ns] for sd in net.softnet)
-        cpus = []
+        cpus: list[result.CpuRow] = []
         for c, sd in enumerate(net.softnet):
             cpus.append({
                 "cpu": c, "host_core": cmap[c], "pid": int(sd[SOFTNET.pid]),
@@ -351,11 +345,11 @@ class Supervisor:
         }
 
 
-def _device_setup(net, d) -> dict:
+def _device_setup(net, d) -> result.DeviceSetup:
     from netq.kernel.core.xps import xps_cpus_show
 
     c = d.cfg
-    out = {"name": d.name, "kind": d.kind, "tx_queues": c.tx_queues,
+    out: result.DeviceSetup = {"name": d.name, "kind": d.kind, "tx_queues": c.tx_queues,
            "real_num_tx_queues": d.real_num_tx_queues, "lltx": d.lltx}
     if not c.is_virtual:
         out.update(ring_size=c.ring_size, tx_queue_len=c.tx_queue_len,

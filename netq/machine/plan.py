@@ -412,7 +412,7 @@ def plan_socks(cfg: RunConfig, rng: random.Random) -> tuple[SockPlan, ...]:
     """``sockets_per_cpu`` sockets per CPU of each traffic group, in group
     then CPU order; sk_hash and sk_txhash random and non-zero (from ``rng``,
     which the run's seed makes reproducible)."""
-    out = []
+    out: list[SockPlan] = []
     for g, t in enumerate(cfg.traffic):
         for c in _group_cpus(cfg, t):
             for _ in range(t.sockets_per_cpu):
