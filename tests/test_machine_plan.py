@@ -34,8 +34,10 @@ from shm.ring import DESC_WORDS
 
 @pytest.fixture
 def no_shm():
-    """The test must not create any netq IPC object (not even briefly: the
-    plan code has no way to, so none may exist at the end)."""
+    """The test leaves no netq IPC object of this process in /dev/shm that
+    was not there before (with conftest's leak check, which also covers
+    objects created and removed again: an IpcOwner unlinks only at its
+    close, and the plan code never makes one)."""
     def mine():
         return {o.entry for o in netq_objects() if o.pid == os.getpid()}
     before = mine()

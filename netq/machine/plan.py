@@ -26,6 +26,8 @@ from netq.kernel.kstructs import (
     DEFER_NODES_PER_CPU,
     FQ_FLOW,
     MAX_TX_QUEUES,
+    MSG_SUPPRESSED,
+    MSG_TEXT,
     NDROP,
     NETDEV,
     NETDEV_QUEUE,
@@ -60,8 +62,9 @@ NOQUEUE_QDISC = 1
 LOCKS_PER_QDISC = 3 + QDISC_BANDS
 #: spin before sleeping when lock_wait is asked for without spin_ns
 DEFAULT_SPIN_NS = 20_000
-#: words of a device's row in each CPU's ``msgs`` (2 messages x printed/suppressed)
-MSG_WORDS_PER_DEV = 4
+#: words of a device's row in each CPU's ``msgs``: per kernel message
+#: (MSG_TEXT), a printed and a suppressed count (net_crit_ratelimited)
+MSG_WORDS_PER_DEV = len(MSG_TEXT) * (MSG_SUPPRESSED + 1)
 
 
 @dataclass(frozen=True)
