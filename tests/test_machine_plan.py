@@ -1,12 +1,12 @@
 """netq.machine.plan: the plan of a run is pure and says what the builder builds.
 
-Every test but the last two creates nothing: the ``no_shm`` fixture checks
-that /dev/shm holds no netq object of this process afterwards (and the
-autouse leak check of conftest would catch one left behind)."""
+The tests that take the ``no_shm`` fixture may create no shared memory and
+no semaphore; the last two build a Net from a plan."""
 from __future__ import annotations
 
 import os
 
+import posix_ipc
 import pytest
 
 from netq.kernel.kstructs import (
@@ -33,16 +33,27 @@ from shm.ring import DESC_WORDS
 
 
 @pytest.fixture
-def no_shm():
-    """The test leaves no netq IPC object of this process in /dev/shm that
-    was not there before (with conftest's leak check, which also covers
-    objects created and removed again: an IpcOwner unlinks only at its
-    close, and the plan code never makes one)."""
+def no_shm(monkeypatch):
+    """The test may create no POSIX shared memory and no semaphore: both
+    constructors raise while it runs, and afterwards no netq object of this
+    process is in /dev/shm that was not there before."""
+    def refuse(*args, **kw):
+        raise AssertionError(f"planning created an IPC object {args[:1]}")
+
     def mine():
         return {o.entry for o in netq_objects() if o.pid == os.getpid()}
+
     before = mine()
+    monkeypatch.setattr(posix_ipc, "SharedMemory", refuse)
+    monkeypatch.setattr(posix_ipc, "Semaphore", refuse)
     yield
+    monkeypatch.undo()
     assert mine() == before
+
+
+def test_no_shm_fixture_catches_an_ipc_object(no_shm, owner):
+    with pytest.raises(AssertionError, match="created an IPC object"):
+        owner.semaphore("x", 0)
 
 
 def _two_devices(**kw) -> RunConfig:
