@@ -111,17 +111,19 @@ class Nic:
                     nic[NIC.bql_wakes] += 1
             sent = total
         elif parts:
-            finishes = []
+            finishes, ring_bytes = [], []
             for txq, d in parts:
-                finishes.append(self._wire(txq, d, now))
+                fin_q, nbytes = self._wire(txq, d, now)
+                finishes.append(fin_q)
+                ring_bytes.append(nbytes)
                 sent += len(d)
             alld = parts[0][1] if len(parts) == 1 else np.concatenate([d for _, d in parts])
             fin = finishes[0] if len(parts) == 1 else np.concatenate(finishes)
             qidx = np.repeat([t.index for t, _ in parts], [len(d) for _, d in parts])
             self._account(alld, fin, qidx)
-            for txq, d in parts:
+            for (txq, d), nbytes in zip(parts, ring_bytes):
                 # the driver's TX clean: the descriptors are free, BQL learns
-                if eth_tx_clean(txq, len(d), int(d[:, 4].sum()), now, net):
+                if eth_tx_clean(txq, len(d), nbytes, now, net):
                     nic[NIC.bql_wakes] += 1
         if sent:
             woken = sock_def_write_space(net, self.limited_socks)
@@ -203,8 +205,8 @@ class Nic:
             self._record_latency(np.array(lat, dtype=np.int64))
         return nbytes
 
-    def _wire(self, txq, d: np.ndarray, now: int) -> np.ndarray:
-        """Wire finish times of a ring's batch; per-queue counters."""
+    def _wire(self, txq, d: np.ndarray, now: int) -> tuple[np.ndarray, int]:
+        """Wire finish times of a ring's batch and its bytes; per-queue counters."""
         lens = d[:, 4]
         dev = txq.dev.index
         bps, pps, overhead = self.rate[dev]
@@ -222,12 +224,13 @@ class Nic:
             finish = np.full(len(d), now, dtype=np.int64)
         f = txq.f
         n = len(d)
+        nbytes = int(lens.sum())
         f[NETDEV_QUEUE.nic_packets] += n
-        f[NETDEV_QUEUE.nic_bytes] += int(lens.sum())
+        f[NETDEV_QUEUE.nic_bytes] += nbytes
         local = int(np.count_nonzero(d[:, 0] == f[NETDEV_QUEUE.irq_cpu]))
         f[NETDEV_QUEUE.completions_local] += local
         f[NETDEV_QUEUE.completions_remote] += n - local
-        return finish
+        return finish, nbytes
 
     def _account(self, d: np.ndarray, finish: np.ndarray, qidx: np.ndarray) -> None:
         """NIC totals, per-CPU deliveries, latency, flow order, socket completions."""
