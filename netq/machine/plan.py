@@ -190,7 +190,12 @@ class SockPlan:
 
 @dataclass(frozen=True)
 class RunPlan:
-    """Everything one run's shared state is built from (see module doc)."""
+    """Everything one run's shared state is built from (see module doc).
+
+    ``cfg`` (and each DevicePlan's ``cfg``) is held by reference for the
+    values the plan copies nothing of (traffic shapes, TC maps, costs): the
+    plan is of the configuration as it was planned, so a caller must not
+    change the RunConfig afterwards."""
 
     cfg: RunConfig
     profile: Profile
