@@ -13,6 +13,7 @@ import time
 import pytest
 
 from tests.harness import children, finish, leftovers, netq, start_netq, wait_children
+from netq.machine.result import RESULT_VERSION
 
 KEYS = ("version", "setup", "pps", "cpu_ns_per_packet", "queues", "qdiscs", "locks", "drops",
         "latency", "invariants_ok")
@@ -26,7 +27,7 @@ def test_default_experiment_conserves_packets(tmp_path):
     doc = json.loads(path.read_text())
     for k in KEYS:
         assert k in doc, k
-    assert doc["version"] == 1 and len(doc["variants"]) == 2
+    assert doc["version"] == RESULT_VERSION and len(doc["variants"]) == 2
     for v in doc["variants"]:
         assert v["invariants_ok"] and v["status"] == "ok"
         assert v["generated"] == v["delivered"] + sum(v["drops"].values())

@@ -27,7 +27,8 @@ from workers.platform import die_with_parent
 from netq.kernel.core.dev import dev_queue_xmit, net_tx_action
 from netq.kernel.core.netdevice import NET_XMIT_SUCCESS
 from netq.kernel.core.skbuff import SkBuff
-from netq.kernel.core.sock import SKB_TRUESIZE_OVERHEAD, sk_wmem_alloc, sock_wait_for_wmem
+from netq.kernel.core.sock import SKB_TRUESIZE_OVERHEAD, sock_wait_for_wmem, sock_wmem_room
+from netq.kernel.ipv4.route import rt_tos2priority
 
 CPU_NEW, CPU_READY, CPU_RUN, CPU_STOPPED, CPU_DONE, CPU_ABORTED = range(6)
 CPU_STATE_NAMES = ("new", "ready", "running", "stopped", "done", "aborted")
@@ -72,7 +73,7 @@ class Generator:
             sk, dev, t, lo, hi, prio = self.socks[self.next]
             self.next = (self.next + 1) % n
             length = lo if lo == hi else self.rng.randint(lo, hi)
-            if t.sndbuf and sk_wmem_alloc(sk) + length + SKB_TRUESIZE_OVERHEAD > t.sndbuf:
+            if t.sndbuf and not sock_wmem_room(sk, t.sndbuf, length):
                 sk.f[SOCK.wmem_blocked] += 1
                 continue
             break
@@ -90,7 +91,7 @@ class Generator:
         """Some socket has room for its largest skb (make_skb would not
         find every send buffer full)."""
         for sk, _dev, t, _lo, hi, _prio in self.socks:
-            if not t.sndbuf or sk_wmem_alloc(sk) + hi + SKB_TRUESIZE_OVERHEAD <= t.sndbuf:
+            if sock_wmem_room(sk, t.sndbuf, hi):
                 return True
         return False
 
@@ -108,15 +109,6 @@ class Generator:
         if rc == NET_XMIT_SUCCESS:
             sd[_OK] += 1
         return rc
-
-
-#: include/net/route.h ip_tos2prio (net/ipv4/route.c): TOS -> TC_PRIO_*
-IP_TOS2PRIO = (0, 0, 0, 0, 2, 2, 2, 2, 6, 6, 6, 6, 4, 4, 4, 4)
-
-
-def rt_tos2priority(tos: int) -> int:
-    """skb->priority that IP gives a socket's TOS (IPTOS_TOS(tos) >> 1)."""
-    return IP_TOS2PRIO[(tos & 0x1E) >> 1]
 
 
 def softirq_pending(sd) -> bool:

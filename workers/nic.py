@@ -7,11 +7,15 @@ descriptors from a ring whose device's wire is free, and works on the batch
 with numpy: wire time (line rate in bit/s with per-packet overhead, and/or
 packets/s), enqueue→wire latency (into an HDR histogram), per-flow order,
 per-queue counters, completion locality.  Then it completes the batch (the
-ring's consumer index is the "clean" index) and, as a driver's TX-completion
-handler would on the queue's interrupt CPU, reports the completed bytes to
-BQL (``netdev_tx_completed_queue``, which restarts a queue BQL stopped) and
-wakes a queue the driver stopped once ``wake_thresh`` descriptors are free:
-``netif_tx_wake_queue`` → ``__netif_schedule`` on that CPU's output_queue.
+ring's consumer index is the "clean" index) and runs what a driver's
+TX-completion handler would on the queue's interrupt CPU — the kernel model's
+``eth_tx_clean`` (free the descriptors, report the bytes to BQL with
+``netdev_tx_completed_queue``, which restarts a queue BQL stopped) and
+``eth_tx_wake_queues`` (wake a queue the driver stopped once ``wake_thresh``
+descriptors are free: ``netif_tx_wake_queue`` → ``__netif_schedule`` on that
+CPU's output_queue) — and ``sock_def_write_space`` for CPUs that sleep for
+send-buffer space.  This module keeps only the hardware: the wire, the
+counters, the latency and the order checks.
 
 Difference from hardware: completion happens when the batch is accounted,
 not when each packet's last bit leaves; the latency uses the computed wire
@@ -24,17 +28,15 @@ import time
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from netq.kernel.kstructs import FAULT_LOSE_ONE, NETDEV_QUEUE, NIC, RUNCTL, SOCK
 from workers.platform import die_with_parent
-from netq.kernel.kstructs import FAULT_LOSE_ONE, NETDEV_QUEUE, NIC, QUEUE_STATE_DRV_XOFF, RUNCTL, SOCK, SOFTNET
 
-from netq.kernel.core.netdevice import netdev_tx_completed_queue, netif_tx_wake_queue
-from netq.kernel.core.sock import SKB_TRUESIZE_OVERHEAD, sock_writeable_half, wake_cpu
+from netq.kernel.core.sock import SKB_TRUESIZE_OVERHEAD, sock_def_write_space
+from netq.kernel.drivers.ethernet import eth_tx_clean, eth_tx_wake_queues
 
 #: latency histogram: 1 ns .. 60 s, 3 significant digits
 LAT_MIN_NS, LAT_MAX_NS, LAT_DIGITS = 1, 60_000_000_000, 3
 
-_XOFF = 1 << QUEUE_STATE_DRV_XOFF
-_WMEM_SLEEPING = SOFTNET.wmem_sleeping
 #: below this many descriptors per round, per-packet Python is cheaper than numpy
 SMALL_BATCH = 48
 
@@ -90,10 +92,12 @@ class Nic:
             if len(d):
                 parts.append((txq, d))
         sent = 0
-        if parts and self.net.runctl[RUNCTL.fault_inject] == FAULT_LOSE_ONE:
+        net = self.net
+        nic = self.f
+        if parts and net.runctl[RUNCTL.fault_inject] == FAULT_LOSE_ONE:
             # Test-only: lose one skb without a trace, so that conservation
             # must catch it (a "fault" event, fault = "lose_one"; see supervisor).
-            self.net.runctl[RUNCTL.fault_inject] = 0
+            net.runctl[RUNCTL.fault_inject] = 0
             txq, d = parts[0]
             txq.ring.advance(1)
             parts[0] = (txq, d[1:])
@@ -104,51 +108,32 @@ class Nic:
             # a light load: per-packet Python beats ~40 numpy calls on tiny arrays
             for txq, d in parts:
                 nbytes = self._transmit_small(txq, d.tolist(), now)
-                txq.ring.advance(len(d))
-                if txq.bql:
-                    self._bql_completed(txq, len(d), nbytes, now)
+                if eth_tx_clean(txq, len(d), nbytes, now, net):
+                    nic[NIC.bql_wakes] += 1
             sent = total
         elif parts:
-            finishes = []
+            finishes, ring_bytes = [], []
             for txq, d in parts:
-                finishes.append(self._wire(txq, d, now))
+                fin_q, nbytes = self._wire(txq, d, now)
+                finishes.append(fin_q)
+                ring_bytes.append(nbytes)
                 sent += len(d)
             alld = parts[0][1] if len(parts) == 1 else np.concatenate([d for _, d in parts])
             fin = finishes[0] if len(parts) == 1 else np.concatenate(finishes)
             qidx = np.repeat([t.index for t, _ in parts], [len(d) for _, d in parts])
             self._account(alld, fin, qidx)
-            for txq, d in parts:
-                txq.ring.advance(len(d))  # completion: the descriptors are free
-                if txq.bql:
-                    self._bql_completed(txq, len(d), int(d[:, 4].sum()), now)
+            for (txq, d), nbytes in zip(parts, ring_bytes):
+                # the driver's TX clean: the descriptors are free, BQL learns
+                if eth_tx_clean(txq, len(d), nbytes, now, net):
+                    nic[NIC.bql_wakes] += 1
         if sent:
-            self._write_space()
-        for txq in self.txqs:
-            if txq.f[NETDEV_QUEUE.state] & _XOFF and txq.ring.free() >= txq.wake_thresh:
-                if netif_tx_wake_queue(txq, self.net):
-                    txq.f[NETDEV_QUEUE.tx_restart] += 1
-                    self.f[NIC.wakes] += 1
+            woken = sock_def_write_space(net, self.limited_socks)
+            if woken:
+                nic[NIC.write_space_wakes] += woken
+        woken = eth_tx_wake_queues(self.txqs, net)
+        if woken:
+            nic[NIC.wakes] += woken
         return sent
-
-    def _write_space(self) -> None:
-        """sock_def_write_space() after the completions freed send-buffer
-        charges (sock_wfree): a CPU sleeping because all its sockets were full
-        is woken once one of them is at most half full."""
-        net = self.net
-        softnet = net.softnet
-        for cpu, socks in self.limited_socks:
-            if softnet[cpu][_WMEM_SLEEPING]:
-                for sk, sndbuf in socks:
-                    if sock_writeable_half(sk, sndbuf):
-                        if wake_cpu(net, cpu):
-                            self.f[NIC.write_space_wakes] += 1
-                        break
-
-    def _bql_completed(self, txq, pkts: int, nbytes: int, now: int) -> None:
-        """netdev_tx_completed_queue() of the TX-clean handler: BQL learns
-        what was completed and, under its limit again, restarts the queue."""
-        if netdev_tx_completed_queue(txq, pkts, nbytes, now, self.net):
-            self.f[NIC.bql_wakes] += 1
 
     def _transmit_small(self, txq, rows: list, now: int) -> int:
         """The same as _wire + _account for a few descriptors, one by one;
@@ -221,8 +206,8 @@ class Nic:
             self._record_latency(np.array(lat, dtype=np.int64))
         return nbytes
 
-    def _wire(self, txq, d: np.ndarray, now: int) -> np.ndarray:
-        """Wire finish times of a ring's batch; per-queue counters."""
+    def _wire(self, txq, d: np.ndarray, now: int) -> tuple[np.ndarray, int]:
+        """Wire finish times of a ring's batch and its bytes; per-queue counters."""
         lens = d[:, 4]
         dev = txq.dev.index
         bps, pps, overhead = self.rate[dev]
@@ -240,12 +225,13 @@ class Nic:
             finish = np.full(len(d), now, dtype=np.int64)
         f = txq.f
         n = len(d)
+        nbytes = int(lens.sum())
         f[NETDEV_QUEUE.nic_packets] += n
-        f[NETDEV_QUEUE.nic_bytes] += int(lens.sum())
+        f[NETDEV_QUEUE.nic_bytes] += nbytes
         local = int(np.count_nonzero(d[:, 0] == f[NETDEV_QUEUE.irq_cpu]))
         f[NETDEV_QUEUE.completions_local] += local
         f[NETDEV_QUEUE.completions_remote] += n - local
-        return finish
+        return finish, nbytes
 
     def _account(self, d: np.ndarray, finish: np.ndarray, qidx: np.ndarray) -> None:
         """NIC totals, per-CPU deliveries, latency, flow order, socket completions."""
@@ -404,7 +390,7 @@ def nic_main(net, host_core: int, supervisor_pid: int) -> None:
         f[NIC.cpu_ns] = time.process_time_ns() - cpu0
     blob = nic.encode_latency()
     if len(blob) <= NIC_BLOB_BYTES:
-        off = net.layout["nic_blob"].offset * 8
+        off = net.nic_blob_off
         net.region.mm[off : off + len(blob)] = blob
         f[NIC.lat_blob_len] = len(blob)
     f[NIC.state] = NIC_DONE

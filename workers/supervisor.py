@@ -44,6 +44,7 @@ from shm.lock import RunAborted
 from netq.machine import invariants, result
 from netq.machine.config import RunConfig
 from netq.machine.net import Net
+from netq.machine.plan import plan_run
 
 from .cpu import CPU_READY, CPU_STATE_NAMES, CPU_STOPPED, cpu_main
 from .nic import NIC_READY, nic_main
@@ -62,7 +63,7 @@ _CTX = mp.get_context("fork")
 @dataclass
 class Outcome:
     status: str
-    result: dict
+    result: result.Result
     faults: list[str] = field(default_factory=list)
 
     @property
@@ -70,26 +71,18 @@ class Outcome:
         return EXIT_CODES[self.status]
 
 
-def host_cpu_map(cfg: RunConfig) -> tuple[list[int], int, list[int]]:
-    """Emulated CPU → host core (i mod cores, or the explicit map), the NIC's
-    core, and the host cores available."""
-    cores = sorted(os.sched_getaffinity(0))
-    cmap = list(cfg.cpu_map) if cfg.cpu_map else [cores[i % len(cores)] for i in range(cfg.cpus)]
-    nic_core = cores[cfg.cpus % len(cores)]
-    return cmap, nic_core, cores
-
-
 class Supervisor:
     def __init__(self, cfg: RunConfig, progress=None) -> None:
         self.cfg = cfg.validate()
         self.progress = progress  # callable(fraction) or None
-        self.events_done: list[dict] = []
+        self.events_done: list[result.EventRow] = []
 
     def run(self) -> Outcome:
         cfg = self.cfg
-        cmap, nic_core, cores = host_cpu_map(cfg)
+        plan = plan_run(cfg)
+        cmap, nic_core, cores = list(plan.host.cpu_map), plan.host.nic_core, list(plan.host.cores)
         with IpcOwner() as owner, owner.handle_signals():
-            net = Net(cfg, owner, host_cores=len(cores))
+            net = Net(cfg, owner, plan)
             gate = owner.semaphore("gate", 0)
             procs: dict[str, mp.Process] = {}
             status, faults = "ok", []
@@ -154,20 +147,13 @@ class Supervisor:
             if at_stop is None:
                 at_stop = _snapshot(net)
                 window_s = max(window_s, 1e-9)
-            res = self._collect(net, cmap, nic_core, cores, platform,
-                                window_s, at_stop, status)
-            res["projection"] = result.projection(res)
+            measured = self._collect(net, cmap, nic_core, cores, platform,
+                                     window_s, at_stop, status)
             checks = invariants.check_all(net, final=status == "ok")
-            res["invariants"] = [c.as_dict() for c in checks]
-            res["invariants_ok"] = invariants.ok(checks)
-            if status == "ok" and not res["invariants_ok"]:
+            if status == "ok" and not invariants.ok(checks):
                 status = "invariant"
-            if status != "ok":
-                res["lock_holders"] = lock_report
-            res["status"] = status
-            res["faults"] = faults
-            res["events"] = self.events_done
-            res["exit_code"] = EXIT_CODES[status]
+            res = result.finish(measured, checks, status, faults, self.events_done,
+                                EXIT_CODES[status], lock_report if status != "ok" else None)
             net.close()
         return Outcome(status, res, faults)
 
@@ -317,11 +303,12 @@ class Supervisor:
                 return "stalled", [what + "; " + _stall_text(net, [], stall)]
 
     # -- results -----------------------------------------------------------------
-    def _collect(self, net, cmap, nic_core, cores, platform, window_s, at_stop, status) -> dict:
+    def _collect(self, net, cmap, nic_core, cores, platform, window_s, at_stop,
+                 status) -> result.Measured:
         cfg = self.cfg
         delivered_window = at_stop["delivered"]
         cpu_ns = sum(sd[SOFTNET.cpu_ns] for sd in net.softnet)
-        cpus = []
+        cpus: list[result.CpuRow] = []
         for c, sd in enumerate(net.softnet):
             cpus.append({
                 "cpu": c, "host_core": cmap[c], "pid": int(sd[SOFTNET.pid]),
@@ -335,7 +322,7 @@ class Supervisor:
             })
         nprocs = cfg.cpus + 1
         blob_len = net.nic[NIC.lat_blob_len]
-        off = net.layout["nic_blob"].offset * 8
+        off = net.nic_blob_off
         blob = bytes(net.region.mm[off:off + blob_len]) if blob_len else None
         return {
             "version": result.RESULT_VERSION,
@@ -378,11 +365,11 @@ class Supervisor:
         }
 
 
-def _device_setup(net, d) -> dict:
+def _device_setup(net, d) -> result.DeviceSetup:
     from netq.kernel.core.xps import xps_cpus_show
 
     c = d.cfg
-    out = {"name": d.name, "kind": d.kind, "tx_queues": c.tx_queues,
+    out: result.DeviceSetup = {"name": d.name, "kind": d.kind, "tx_queues": c.tx_queues,
            "real_num_tx_queues": d.real_num_tx_queues, "lltx": d.lltx}
     if not c.is_virtual:
         out.update(ring_size=c.ring_size, tx_queue_len=c.tx_queue_len,

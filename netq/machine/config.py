@@ -20,7 +20,7 @@ from shm.lock import FAIRNESS, WAITING
 from shm.ring import is_power_of_two
 
 from netq.kernel.core.bitmap import MaskError, bitmap_parse
-from netq.kernel.kstructs import FAULTS
+from netq.kernel.kstructs import FAULTS, MAX_TX_QUEUES
 from netq.kernel.profiles import DEFAULT_PROFILE, PROFILES, STRATEGIES
 
 DEVICE_KINDS = ("phys", "vlan", "tunnel")
@@ -29,7 +29,6 @@ SELECT_QUEUE = ("none", "priority")
 PROTOS = ("udp", "tcp")
 TC_MAX_QUEUE = 16
 TC_BITMASK = 15
-MAX_TX_QUEUES = 64
 MAX_CPUS = 64
 
 

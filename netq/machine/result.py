@@ -1,61 +1,70 @@
-"""What a run reports, as a versioned dict (the JSON of ``--json``).
+"""What a run reports: a typed, versioned document (the JSON of ``--json``).
 
-Schema (``version`` 1); times in ns unless a key says otherwise:
+The types below are the schema; ``result.schema.json`` beside this module
+is the same schema as a JSON Schema (draft 2020-12) that the tests validate
+real runs against.  A change to a key changes both and bumps
+:data:`RESULT_VERSION`.  Times are in ns unless a key says otherwise; every
+number is finite (the JSON is strict: no NaN or Infinity), and a ratio with
+nothing to divide by is null.
 
-``version``            1
-``status``             "ok" | "fault" | "stalled" | "interrupted" | "invariant"
+Version history:
+
+1. untyped dicts.  Keys were added under version 1 without a bump: its
+   description did not list ``name``, ``delivered_in_window``, ``events``,
+   ``lock_holders``, ``setup.hashrnd``, ``setup.device_loops``,
+   ``setup.nic``, ``setup.packets``, ``setup.profile.source``,
+   ``setup.lock.yield_spin``, a queue's ``tx_packets``, a qdisc's
+   ``device``, ``nic.delivered_bytes`` or ``nic.cpu_ns``.
+2. the same keys, typed here and described by the JSON Schema; every key
+   below is in every run (the optional ones where they say so).
+
+Top level (:class:`Result`):
+
+``version``            :data:`RESULT_VERSION`
+``name``               the configuration's name
+``status``             "ok" | "fault" | "stalled" | "invariant" | "interrupted"
+                       | "terminated"
 ``exit_code``          the process exit code the run ends with
-``setup``              cpus, cpu_map (emulated → host core), host_cores,
-                       shared_cores (bool), processes, nic_core, strategy,
-                       profile (name, recursion_limit, dev_tx_weight, tx_hash),
-                       lock (fairness, waiting, spin_ns, why), costs, devices,
-                       traffic, platform (measured costs), seed, duration_s
+``setup``              :class:`Setup`: cpus, cpu_map (emulated → host core),
+                       host_cores, shared_cores, processes, nic_core,
+                       strategy, profile, lock, costs, devices, traffic,
+                       platform (measured costs), seed, duration_s, ...
 ``window_s``           the measured window (start gate → stop), seconds
-``generated``          skbs generated in all; ``delivered``: put on the wire
+``generated``          skbs generated in all; ``delivered``: put on the wire;
+                       ``delivered_in_window``: by the end of the window
 ``pps``                delivered packets/s over the window (NIC side)
 ``pps_by_cpu``         list, one per emulated CPU (by sending CPU)
 ``cpu_ns_per_packet``  CPU time of all emulated CPUs in the window / delivered
-                       in the window
-``cpus``               per CPU: generated, pps, cpu_ns, nvcsw, nivcsw, counters
-``queues``             one per TX queue of every device: device, queue,
-                       packets, bytes (wire), pps, tx_stops, tx_restart, tx_busy,
-                       completions_local, completions_remote, irq_cpu; with
-                       BQL (``bql`` true): bql_limit (bytes, now),
-                       bql_limit_max (largest reached), bql_inflight,
-                       bql_stack_xoffs (times BQL stopped the queue)
-``qdiscs``             one per qdisc: kind, name, parent, sent_bytes,
-                       sent_packets, dropped, overlimits, requeues, backlog,
-                       qlen, bypass, runs, run_packets, bulk_lists and bulk_skbs
-                       (bulk dequeue: lists of more than one skb, skbs in
-                       them), defer_splices and defer_spliced (defer:
-                       defer_list splices, skbs taken by them); fq qdiscs
-                       also ``fq``: limit, flow_limit, quantum,
-                       initial_quantum, flows_plimit (drops of full flows)
-``locks``              /proc/lock_stat rows with at least one acquisition, plus
-                       handoffs, handoff_total_ns, handoff_max_ns (FIFO locks:
-                       the gaps between a release and the next waiter
-                       running with the lock)
+                       in the window (null if nothing was delivered)
+``cpus``               :class:`CpuRow` per CPU
+``queues``             :class:`QueueRow` per TX queue of every device
+``qdiscs``             :class:`QdiscRow` per qdisc (tc -s fields and more)
+``locks``              :class:`LockRow`: /proc/lock_stat rows with at least
+                       one acquisition or contention
 ``drops``              {reason: count} for every named reason
-``messages``           kernel messages: text, device, printed, suppressed
-``latency``            enqueue→wire: count, mean, p50, p90, p99, p999, max (ns)
-``mechanism``          waiters ahead of the qdisc owner, packets per qdisc run,
-                       busylock takes, context switches per packet, ...
-``nic``                delivered, reorders, reorders_moved, flow_queue_changes, wakes,
-                       bql_wakes, write_space_wakes (CPUs woken by send-buffer
-                       space)
-``invariants``         list of {name, ok, detail}; ``invariants_ok`` bool
-``faults``             what went wrong (dead workers, stalls), with lock owners
-``projection``         None, or what the same schedule would deliver if the
-                       lock that lost most time to FIFO handoffs had handed
-                       over in 200 ns (kernel-like) instead of the measured
-                       gaps: lock, handoffs, mean_handoff_ns, handoff_ns,
-                       saved_s, busy_share, measured_pps, projected_pps
-                       (:func:`projection`; a projection, not a measurement)
+``messages``           :class:`MessageRow`: kernel messages per device
+``latency``            :class:`Latency`: enqueue→wire (count; the rest when
+                       count > 0)
+``mechanism``          :class:`Mechanism`: softnet totals and ratios
+``nic``                :class:`NicRow`
+``projection``         null, or :class:`Projection` (:func:`projection`; a
+                       projection, not a measurement)
+``invariants``         :class:`CheckRow` per invariant; ``invariants_ok``
+``faults``             what went wrong (dead workers, stalls)
+``events``             :class:`EventRow` per event carried out
+``lock_holders``       only when status is not "ok": :class:`LockHolder` rows
+``label``, ``preset``, ``variants``, ``ratios``: added by ``netq.run``
+                       (variants: every run of a preset, each a Result)
 """
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Sequence
+from typing import Any, TypedDict, cast
 
+import numpy as np
+from hdrh.histogram import HdrHistogram
+
+from netq.kernel.core.dql import dql_inflight
 from netq.kernel.kstructs import (
     DROP_REASONS,
     MSG_TEXT,
@@ -64,19 +73,351 @@ from netq.kernel.kstructs import (
     QDISC,
     SOFTNET,
 )
+from netq.kernel.sched.sch_mq import mq_dump
 
-from netq.kernel.core.dql import dql_inflight
+from .invariants import Check
 
-RESULT_VERSION = 1
+RESULT_VERSION = 2
+#: the JSON Schema of a result, shipped beside this module (package data)
+SCHEMA_FILE = "result.schema.json"
 
 
+# -- the types -----------------------------------------------------------------------------
+class ProfileSetup(TypedDict):
+    name: str
+    recursion_limit: int
+    dev_tx_weight: int
+    tx_hash: str
+    source: str
+
+
+class LockSetup(TypedDict):
+    fairness: str
+    waiting: str
+    spin_ns: int
+    yield_spin: bool
+    why: str
+
+
+class NicSetup(TypedDict):
+    batch: int
+    coalesce_us: int
+
+
+class _DeviceSetupBase(TypedDict):
+    name: str
+    kind: str
+    tx_queues: int
+    real_num_tx_queues: int
+    lltx: bool
+
+
+class DeviceSetup(_DeviceSetupBase, total=False):
+    """A physical device has the ring keys; a virtual one ``lower``."""
+
+    ring_size: int
+    tx_queue_len: int
+    line_rate_bps: float
+    line_rate_pps: float
+    #: queue number (a string in JSON) -> xps_cpus as the file shows it
+    xps: dict[int, str]
+    irq_cpus: list[int]
+    lower: str
+
+
+class Setup(TypedDict):
+    cpus: int
+    cpu_map: list[int]
+    nic_core: int
+    host_cores: list[int]
+    processes: int
+    shared_cores: bool
+    strategy: str
+    profile: ProfileSetup
+    lock: LockSetup
+    #: CostConfig's fields
+    costs: dict[str, Any]
+    devices: list[DeviceSetup]
+    device_loops: list[list[str]]
+    #: each TrafficConfig's fields
+    traffic: list[dict[str, Any]]
+    #: measured host costs (workers.platform), ns
+    platform: dict[str, float]
+    nic: NicSetup
+    seed: int | None
+    duration_s: float
+    packets: int
+    hashrnd: int
+
+
+class CpuRow(TypedDict):
+    cpu: int
+    host_core: int
+    pid: int
+    state: str
+    generated: int
+    delivered_in_window: int
+    pps: float
+    cpu_ns: int
+    cpu_ns_per_packet: float | None
+    nvcsw: int
+    nivcsw: int
+
+
+class _QueueRowBase(TypedDict):
+    device: str
+    queue: int
+    packets: int
+    bytes: int
+    pps: float
+    tx_packets: int
+    tx_stops: int
+    tx_restart: int
+    tx_busy: int
+    completions_local: int
+    completions_remote: int
+    irq_cpu: int
+    bql: bool
+
+
+class QueueRow(_QueueRowBase, total=False):
+    """The bql_* keys are there when ``bql`` is true."""
+
+    bql_limit: int
+    bql_limit_max: int
+    bql_inflight: int
+    bql_stack_xoffs: int
+
+
+class FqStats(TypedDict):
+    limit: int
+    flow_limit: int
+    quantum: int
+    initial_quantum: int
+    flows_plimit: int
+
+
+class _QdiscRowBase(TypedDict):
+    kind: str
+    name: str
+    device: str
+    parent: str
+    sent_bytes: int
+    sent_packets: int
+    dropped: int
+    overlimits: int
+    requeues: int
+    backlog: int
+    qlen: int
+    bypass: int
+    runs: int
+    run_packets: int
+    bulk_lists: int
+    bulk_skbs: int
+    defer_splices: int
+    defer_spliced: int
+
+
+class QdiscRow(_QdiscRowBase, total=False):
+    """``fq`` only for fq qdiscs."""
+
+    fq: FqStats
+
+
+class LockRow(TypedDict):
+    """shm.lock.LockSpace.stats() rows."""
+
+    name: str
+    acquisitions: int
+    contentions: int
+    con_bounces: int
+    acq_bounces: int
+    waittime_min_ns: int
+    waittime_max_ns: int
+    waittime_total_ns: int
+    holdtime_min_ns: int
+    holdtime_max_ns: int
+    holdtime_total_ns: int
+    ahead_total: int
+    sleeps: int
+    trylock_fail: int
+    handoffs: int
+    handoff_total_ns: int
+    handoff_max_ns: int
+    acquisitions_by_cpu: list[int]
+
+
+class LockHolder(TypedDict):
+    """shm.lock.LockSpace.holders() rows."""
+
+    lock: str
+    owner_cpu: int
+    owner_pid: int | None
+    owner_alive: bool | None
+    waiters: list[int]
+
+
+class MessageRow(TypedDict):
+    text: str
+    device: str
+    printed: int
+    suppressed: int
+
+
+class _LatencyBase(TypedDict):
+    count: int
+
+
+class Latency(_LatencyBase, total=False):
+    """Only ``count`` when nothing was measured."""
+
+    mean: float
+    p50: int
+    p90: int
+    p99: int
+    p999: int
+    max: int
+
+
+class Mechanism(TypedDict):
+    owner_relocks: int
+    owner_relock_contended: int
+    owner_ahead: int
+    owner_wait_ns: int
+    qdisc_runs: int
+    run_packets: int
+    bypass: int
+    enqueued: int
+    busylock_taken: int
+    quota_exhausted: int
+    requeues: int
+    net_tx_action: int
+    resched_trylock: int
+    nvcsw: int
+    nivcsw: int
+    generated: int
+    wmem_sleeps: int
+    xmit_recursion_max: int
+    xmit_recursion_cut: int
+    #: null when the qdisc owner never re-took root_lock (nolock, noqueue)
+    owner_ahead_per_relock: float | None
+    owner_wait_ns_per_relock: float | None
+    packets_per_qdisc_run: float
+    ctx_switches_per_packet: float
+
+
+class NicRow(TypedDict):
+    delivered: int
+    delivered_bytes: int
+    reorders: int
+    reorders_moved: int
+    flow_queue_changes: int
+    wakes: int
+    bql_wakes: int
+    write_space_wakes: int
+    cpu_ns: int
+
+
+class Projection(TypedDict):
+    lock: str
+    handoffs: int
+    mean_handoff_ns: float
+    handoff_ns: int
+    saved_s: float
+    busy_share: float
+    measured_pps: float
+    projected_pps: float
+
+
+class CheckRow(TypedDict):
+    name: str
+    ok: bool
+    detail: str
+
+
+class EventRow(TypedDict):
+    at: float
+    action: str
+    device: str | None
+    worker: str | None
+    value: int | float | None
+    done_at: float
+    result: str
+
+
+class Measured(TypedDict):
+    """What the supervisor collects from the shared state after a run."""
+
+    version: int
+    name: str
+    setup: Setup
+    window_s: float
+    generated: int
+    delivered: int
+    delivered_in_window: int
+    pps: float
+    pps_by_cpu: list[float]
+    cpu_ns_per_packet: float | None
+    cpus: list[CpuRow]
+    queues: list[QueueRow]
+    qdiscs: list[QdiscRow]
+    locks: list[LockRow]
+    drops: dict[str, int]
+    messages: list[MessageRow]
+    latency: Latency
+    mechanism: Mechanism
+    nic: NicRow
+
+
+class _ResultBase(Measured):
+    projection: Projection | None
+    invariants: list[CheckRow]
+    invariants_ok: bool
+    status: str
+    faults: list[str]
+    events: list[EventRow]
+    exit_code: int
+
+
+class Result(_ResultBase, total=False):
+    """A whole run (see the module doc); the optional keys are added for a
+    failed run (``lock_holders``) or by ``netq.run`` (the rest)."""
+
+    lock_holders: list[LockHolder]
+    label: str
+    preset: str
+    variants: list[Result]
+    ratios: list[dict[str, Any]]
+
+
+def finish(measured: Measured, checks: Sequence[Check], status: str, faults: list[str],
+           events: list[EventRow], exit_code: int,
+           lock_holders: list[LockHolder] | None = None) -> Result:
+    """The run's result: what was measured, the projection, the invariant
+    checks, and how the run ended (``lock_holders`` for a failed run)."""
+    res: Result = {
+        **measured,
+        "projection": projection(measured),
+        "invariants": [CheckRow(name=c.name, ok=c.ok, detail=c.detail) for c in checks],
+        "invariants_ok": all(c.ok for c in checks),
+        "status": status,
+        "faults": faults,
+        "events": events,
+        "exit_code": exit_code,
+    }
+    if lock_holders is not None:
+        res["lock_holders"] = lock_holders
+    return res
+
+
+# -- the rows ------------------------------------------------------------------------------
 _QDISC_EXTRA = ("bulk_lists", "bulk_skbs", "defer_splices", "defer_spliced")
 
 
-def qdisc_rows(net) -> list[dict]:
-    from netq.kernel.sched.sch_mq import mq_dump
-
-    rows = []
+def qdisc_rows(net) -> list[QdiscRow]:
+    """One row per qdisc of a device (tc -s qdisc), then a noqueue row per
+    device without a queue; an mq root sums its children."""
+    rows: list[QdiscRow] = []
     for q in net.qdiscs:
         if q.dev is None:
             continue  # builtins (noop, noqueue) are not shown per device by tc
@@ -96,8 +437,9 @@ def qdisc_rows(net) -> list[dict]:
                         bypass=f[QDISC.bypass], runs=f[QDISC.runs],
                         run_packets=f[QDISC.run_packets],
                         **{k: f[getattr(QDISC, k)] for k in _QDISC_EXTRA})
-        rows.append({"kind": q.ops.id, "name": q.name, "device": q.dev.name,
-                     "parent": net.qdisc_parent[q.id], **{k: int(v) for k, v in vals.items()}})
+        rows.append(cast(QdiscRow, {"kind": q.ops.id, "name": q.name, "device": q.dev.name,
+                                    "parent": net.qdisc_parent[q.id],
+                                    **{k: int(v) for k, v in vals.items()}}))
         if q.ops.id == "fq":
             rows[-1]["fq"] = {"limit": int(f[QDISC.limit]), "flow_limit": int(f[QDISC.fq_flow_plimit]),
                               "quantum": int(f[QDISC.fq_quantum]),
@@ -105,15 +447,17 @@ def qdisc_rows(net) -> list[dict]:
                               "flows_plimit": int(f[QDISC.fq_flows_plimit])}
     for d in net.devices:
         if d.cfg.is_virtual or d.cfg.qdisc == "noqueue":
-            rows.append({"kind": "noqueue", "name": f"{d.name} noqueue", "device": d.name,
-                         "parent": "root", "sent_bytes": 0, "sent_packets": 0, "dropped": 0,
-                         "overlimits": 0, "requeues": 0, "backlog": 0, "qlen": 0, "bypass": 0,
-                         "runs": 0, "run_packets": 0, **{k: 0 for k in _QDISC_EXTRA}})
+            rows.append(cast(QdiscRow, {
+                "kind": "noqueue", "name": f"{d.name} noqueue", "device": d.name,
+                "parent": "root", "sent_bytes": 0, "sent_packets": 0, "dropped": 0,
+                "overlimits": 0, "requeues": 0, "backlog": 0, "qlen": 0, "bypass": 0,
+                "runs": 0, "run_packets": 0, **{k: 0 for k in _QDISC_EXTRA}}))
     return rows
 
 
-def queue_rows(net, window_s: float, at_stop: dict | None) -> list[dict]:
-    rows = []
+def queue_rows(net, window_s: float, at_stop: dict | None) -> list[QueueRow]:
+    """One row per TX queue of every device; packets/s up to the stop."""
+    rows: list[QueueRow] = []
     for t in net.txqs:
         f = t.f
         stop_pk = at_stop["queue_packets"][t.index] if at_stop else f[NETDEV_QUEUE.nic_packets]
@@ -139,15 +483,15 @@ def queue_rows(net, window_s: float, at_stop: dict | None) -> list[dict]:
     return rows
 
 
-def drops(net) -> dict:
+def drops(net) -> dict[str, int]:
     tot = np.zeros(len(DROP_REASONS), dtype=np.int64)
     for row in net.drops:
         tot += np.frombuffer(row, dtype=np.int64) if isinstance(row, memoryview) else np.array(row)
     return {r: int(tot[i]) for i, r in enumerate(DROP_REASONS)}
 
 
-def messages(net) -> list[dict]:
-    out = []
+def messages(net) -> list[MessageRow]:
+    out: list[MessageRow] = []
     for d in net.devices:
         for m, text in enumerate(MSG_TEXT):
             printed = sum(row[(d.index * 2 + m) * 2] for row in net.msgs)
@@ -158,11 +502,10 @@ def messages(net) -> list[dict]:
     return out
 
 
-def latency(encoded: bytes | None) -> dict:
+def latency(encoded: bytes | None) -> Latency:
+    """Percentiles of the NIC's encoded HDR histogram."""
     if not encoded:
         return {"count": 0}
-    from hdrh.histogram import HdrHistogram
-
     h = HdrHistogram.decode(encoded)
     n = h.get_total_count()
     if not n:
@@ -173,7 +516,7 @@ def latency(encoded: bytes | None) -> dict:
             "max": int(h.get_max_value())}
 
 
-def mechanism(net, delivered_window: int) -> dict:
+def mechanism(net, delivered_window: int) -> Mechanism:
     sds = net.softnet
     tot = {k: int(sum(sd[getattr(SOFTNET, k)] for sd in sds)) for k in (
         "owner_relocks", "owner_relock_contended", "owner_ahead", "owner_wait_ns", "qdisc_runs",
@@ -183,22 +526,22 @@ def mechanism(net, delivered_window: int) -> dict:
     tot["xmit_recursion_cut"] = int(max(sd[SOFTNET.xmit_recursion_cut] for sd in sds))
     relocks = tot["owner_relocks"]
     dw = max(delivered_window, 1)
-    return {
+    return cast(Mechanism, {
         **tot,
         # None when the qdisc owner never re-took root_lock (nolock, noqueue)
         "owner_ahead_per_relock": tot["owner_ahead"] / relocks if relocks else None,
         "owner_wait_ns_per_relock": tot["owner_wait_ns"] / relocks if relocks else None,
         "packets_per_qdisc_run": tot["run_packets"] / tot["qdisc_runs"] if tot["qdisc_runs"] else 0.0,
         "ctx_switches_per_packet": (tot["nvcsw"] + tot["nivcsw"]) / dw,
-    }
+    })
 
 
-#: SPEC.md: a kernel-like cost of handing a spinlock to the next waiter (the
+#: a kernel-like cost of handing a spinlock to the next waiter (the
 #: cache line moves to a CPU that is spinning on it)
 KERNEL_HANDOFF_NS = 200
 
 
-def projection(res: dict, handoff_ns: int = KERNEL_HANDOFF_NS) -> dict | None:
+def projection(res: Measured, handoff_ns: int = KERNEL_HANDOFF_NS) -> Projection | None:
     """What the same schedule would deliver if the lock that lost the most
     time to handoffs had handed over in ``handoff_ns`` (a spinning waiter in
     the kernel) instead of the measured gaps (here a waiter that went to
@@ -233,12 +576,12 @@ def projection(res: dict, handoff_ns: int = KERNEL_HANDOFF_NS) -> dict | None:
     }
 
 
-def lock_rows(net) -> list[dict]:
+def lock_rows(net) -> list[LockRow]:
     return [r for r in net.locks.stats() if r["acquisitions"] or r["contentions"]]
 
 
-def nic_row(net) -> dict:
+def nic_row(net) -> NicRow:
     n = net.nic
-    return {k: int(n[getattr(NIC, k)]) for k in (
+    return cast(NicRow, {k: int(n[getattr(NIC, k)]) for k in (
         "delivered", "delivered_bytes", "reorders", "reorders_moved", "flow_queue_changes",
-        "wakes", "bql_wakes", "write_space_wakes", "cpu_ns")}
+        "wakes", "bql_wakes", "write_space_wakes", "cpu_ns")})

@@ -74,6 +74,29 @@ def sk_wmem_alloc(sk: Sock) -> int:
             - f[SOCK.dropped_ctl_bytes])
 
 
+_SENT_B, _DONE_B = SOCK.sent_bytes, SOCK.completed_bytes
+_DROP_B, _DROP_CTL_B = SOCK.dropped_bytes, SOCK.dropped_ctl_bytes
+
+
+def sock_wmem_room(sk: Sock, sndbuf: int, length: int) -> bool:
+    """sock_alloc_send_pskb()'s admission test (net/core/sock.c): may the
+    socket charge one more skb of ``length`` data bytes to its send buffer?
+
+    The kernel tests ``sk_wmem_alloc_get(sk) < sk->sk_sndbuf`` before it
+    allocates, so its last skb may overshoot sk_sndbuf by up to a truesize.
+    netq admits an skb only if the charge stays within the buffer after it,
+    ``sk_wmem_alloc + skb_truesize(length) <= sndbuf``, so a socket never
+    holds more than SO_SNDBUF.  ``sndbuf`` 0 is netq's "unlimited" (no kernel
+    socket has that).  Called by the owner CPU only; the fields it reads are
+    the socket's send-buffer counters (see :func:`sk_wmem_alloc`).
+    """
+    if not sndbuf:
+        return True
+    f = sk.f  # sk_wmem_alloc(sk), inline: this runs once per generated skb
+    return (f[_SENT_B] - f[_DONE_B] - f[_DROP_B] - f[_DROP_CTL_B]
+            + length + SKB_TRUESIZE_OVERHEAD) <= sndbuf
+
+
 def sk_dropped(sk: Sock, length: int) -> None:
     """Count a dropped skb of ``sk`` and free its send-buffer charge (plain
     adds by its owner CPU, atomic adds from any other context)."""
@@ -94,6 +117,33 @@ WMEM_WAIT_S = 0.002
 def sock_writeable_half(sk: Sock, sndbuf: int) -> bool:
     """sock_def_write_space()'s test: sk_wmem_alloc at most half of sk_sndbuf."""
     return sk_wmem_alloc(sk) * 2 <= sndbuf
+
+
+def sock_def_write_space(net: Net, limited: list[tuple[int, list[tuple[Sock, int]]]]) -> int:
+    """sock_def_write_space() after TX completions freed send-buffer charges
+    (sock_wfree): a CPU that sleeps in :func:`sock_wait_for_wmem` because all
+    its sockets were full is woken once one of them is at most half full
+    (sock_writeable()).
+
+    netq differs in when and how often it runs: the kernel calls it from
+    sock_wfree() for each freed skb of a socket with SOCK_NOSPACE set and
+    wakes that socket's wait queue; here the NIC calls it once per round,
+    after the round's completions, over ``limited`` — per CPU, that CPU's
+    sockets with a send-buffer limit, as ``[(cpu, [(sock, sndbuf), ...])]``
+    — and wakes a sleeping CPU (its senders share one wait semaphore).
+    ``wmem_sleeping`` is read racily and taken with xchg by :func:`wake_cpu`,
+    so a CPU is posted at most once per sleep.  Returns the CPUs woken.
+    """
+    softnet = net.softnet
+    woken = 0
+    for cpu, socks in limited:
+        if softnet[cpu][SOFTNET.wmem_sleeping]:
+            for sk, sndbuf in socks:
+                if sock_writeable_half(sk, sndbuf):
+                    if wake_cpu(net, cpu):
+                        woken += 1
+                    break
+    return woken
 
 
 def sock_wait_for_wmem(net: Net, cpu: int, writable: Callable[[], bool]) -> bool:

@@ -19,6 +19,12 @@ reports the bytes posted with netdev_tx_sent_queue() before the doorbell, as
 tg3_start_xmit does.  Called on a full ring (the stack should not do that while
 the queue is stopped) it returns NETDEV_TX_BUSY, as drivers do after logging
 "BUG! Tx Ring full when queue awake!".
+
+The other half of the driver is the TX-completion handler (tg3_tx,
+ixgbe_clean_tx_irq), run here by the NIC process: :func:`eth_tx_clean` frees
+the descriptors the hardware finished and reports them to BQL;
+:func:`eth_tx_wake_queues` wakes a queue the driver stopped once enough
+descriptors are free.
 """
 from __future__ import annotations
 
@@ -26,16 +32,21 @@ from ..core.netdevice import (
     NETDEV_TX_BUSY,
     NETDEV_TX_OK,
     NetDevice,
+    NetdevQueue,
+    netdev_tx_completed_queue,
     netdev_tx_sent_queue,
     netif_tx_start_queue,
     netif_tx_stop_queue,
+    netif_tx_wake_queue,
 )
 from ..core.percpu import this
 from ..core.skbuff import SkBuff
-from ..kstructs import NETDEV_QUEUE
+from ..kstructs import NETDEV_QUEUE, QUEUE_STATE_DRV_XOFF
 from ..sched.sch_generic import ndelay
 
 _PKTS, _BYTES = NETDEV_QUEUE.tx_packets, NETDEV_QUEUE.tx_bytes
+_STATE, _RESTART = NETDEV_QUEUE.state, NETDEV_QUEUE.tx_restart
+_XOFF = 1 << QUEUE_STATE_DRV_XOFF
 
 
 def eth_start_xmit(skb: SkBuff, dev: NetDevice) -> int:
@@ -63,3 +74,43 @@ def eth_start_xmit(skb: SkBuff, dev: NetDevice) -> int:
         if ring.free() >= txq.wake_thresh:
             netif_tx_start_queue(txq)
     return NETDEV_TX_OK
+
+
+def eth_tx_clean(txq: NetdevQueue, pkts: int, nbytes: int, now: int, net) -> bool:
+    """The TX-completion handler for one ring (tg3_tx, ixgbe_clean_tx_irq):
+    the hardware finished the ``pkts`` oldest descriptors (``nbytes`` bytes).
+
+    Frees them (the ring's consumer index is the clean index; the skbs' send-
+    buffer charges were freed by the caller while it looked at them, as
+    sock_wfree does from dev_consume_skb_any) and, with BQL, reports them
+    with netdev_tx_completed_queue(), which restarts a queue BQL stopped.
+    Returns whether BQL restarted the queue.  Runs in the NIC process, which
+    is the ring's only consumer; netq takes no lock here, as the driver's
+    NAPI poll takes none.  The wake of a queue the driver stopped is
+    :func:`eth_tx_wake_queues`, done once per round over every ring.
+    """
+    txq.ring.advance(pkts)
+    if txq.bql:
+        return netdev_tx_completed_queue(txq, pkts, nbytes, now, net)
+    return False
+
+
+def eth_tx_wake_queues(txqs: list[NetdevQueue], net) -> int:
+    """The driver's wake test at the end of its TX clean (tg3_tx):
+
+        if (unlikely(netif_tx_queue_stopped(txq) &&
+                     (tg3_tx_avail(tnapi) > TG3_TX_WAKEUP_THRESH(tnapi))))
+                netif_tx_wake_queue(txq);
+
+    for every ring in ``txqs`` (``wake_thresh`` is the threshold; a wake
+    counts ``tx_restart``, written by the NIC only).  netq differs in that
+    it tests every ring once per NIC round, not only the rings that just
+    completed descriptors.  Returns the queues woken.
+    """
+    woken = 0
+    for txq in txqs:
+        if (txq.f[_STATE] & _XOFF and txq.ring.free() >= txq.wake_thresh
+                and netif_tx_wake_queue(txq, net)):
+            txq.f[_RESTART] += 1
+            woken += 1
+    return woken
