@@ -1,4 +1,5 @@
 """``python -m netq.run``: the command's name; the program is :mod:`netq.app.run`."""
+
 import sys
 
 from netq.app.run import main

@@ -41,6 +41,7 @@ Exit status is 0 whether or not targets are met (this is a benchmark); 130 on
 Ctrl-C.  Every IPC object is created through an :class:`shm.ipc.IpcOwner`
 (the supervisor's or this script's), so nothing is left in /dev/shm.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -54,16 +55,14 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:  # scripts/ is not a package: benchlib sits beside this file
     sys.path.insert(0, _HERE)
 import benchlib  # also puts the repo root on sys.path when run from a checkout
+import numpy as np
 from benchlib import Table, close_quietly, fmt, median, other_netq_runs
 
-import numpy as np
-
-from shm.ipc import IpcOwner, Terminated
 from netq.kernel.kstructs import NIC
-from shm.ring import DESC_WORDS
-
 from netq.machine.config import DeviceConfig, RunConfig, TrafficConfig
 from netq.machine.net import Net
+from shm.ipc import IpcOwner, Terminated
+from shm.ring import DESC_WORDS
 from workers.nic import Nic
 from workers.supervisor import Supervisor
 
@@ -90,8 +89,11 @@ def run_config(cpus: int, duration: float) -> RunConfig:
         duration=duration,
         seed=SEED,
         devices=[DeviceConfig(name="eth0", tx_queues=2, xps=xps)],
-        traffic=[TrafficConfig(sockets_per_cpu=SOCKETS_PER_CPU, proto="udp", connected=True,
-                               rate_pps=0.0)],
+        traffic=[
+            TrafficConfig(
+                sockets_per_cpu=SOCKETS_PER_CPU, proto="udp", connected=True, rate_pps=0.0
+            )
+        ],
     )
 
 
@@ -124,9 +126,22 @@ def summarize(outcome) -> dict:
         "bypass_share": mech.get("bypass", 0) / gen if gen else None,
         "enqueued": mech.get("enqueued"),
         "drops": drops,
-        "per_cpu": [{k: c.get(k) for k in ("cpu", "host_core", "generated", "pps",
-                                            "cpu_ns_per_packet", "nvcsw", "nivcsw", "cpu_ns")}
-                    for c in r.get("cpus", [])],
+        "per_cpu": [
+            {
+                k: c.get(k)
+                for k in (
+                    "cpu",
+                    "host_core",
+                    "generated",
+                    "pps",
+                    "cpu_ns_per_packet",
+                    "nvcsw",
+                    "nivcsw",
+                    "cpu_ns",
+                )
+            }
+            for c in r.get("cpus", [])
+        ],
         "shared_cores": setup.get("shared_cores"),
         "processes": setup.get("processes"),
         "host_cores": setup.get("host_cores"),
@@ -140,8 +155,9 @@ def summarize(outcome) -> dict:
 def failure_details(s: dict) -> list[str]:
     """What went wrong in one summarized run: its faults, then its broken
     invariants, one line each."""
-    return ([f"fault: {f}" for f in s["faults"]]
-            + [f"invariant {c.get('name')}: {c.get('detail')}" for c in s["broken_invariants"]])
+    return [f"fault: {f}" for f in s["faults"]] + [
+        f"invariant {c.get('name')}: {c.get('detail')}" for c in s["broken_invariants"]
+    ]
 
 
 def supervisor_runs(reps: int, duration: float, log) -> dict[int, list[dict]]:
@@ -156,14 +172,21 @@ def supervisor_runs(reps: int, duration: float, log) -> dict[int, list[dict]]:
             s["loadavg_after"] = os.getloadavg()
             runs[cpus].append(s)
             good = s["status"] == "ok" and s["invariants_ok"]
-            log(f"  rep {rep + 1}/{reps} cpus={cpus}: {s['status']}"
+            log(
+                f"  rep {rep + 1}/{reps} cpus={cpus}: {s['status']}"
                 f"{'' if s['invariants_ok'] else ' (invariants broken)'}  "
                 f"{s['pps']:,.0f} pps, {fmt(s['cpu_ns_per_packet'])} CPU-ns/pkt"
-                + (f"  [other netq pids running: {s['other_netq_pids']}]"
-                   if s["other_netq_pids"] else ""))
+                + (
+                    f"  [other netq pids running: {s['other_netq_pids']}]"
+                    if s["other_netq_pids"]
+                    else ""
+                )
+            )
             if not good:
-                log(f"    FAILED run (cpus={cpus}): status {s['status']!r}, "
-                    f"invariants_ok {s['invariants_ok']}")
+                log(
+                    f"    FAILED run (cpus={cpus}): status {s['status']!r}, "
+                    f"invariants_ok {s['invariants_ok']}"
+                )
                 for d in failure_details(s):
                     log(f"      {d}")
             if out.status in ("interrupted", "terminated"):
@@ -175,13 +198,22 @@ def aggregate(runs: list[dict]) -> dict:
     """Medians over the good runs of one configuration, and its setup."""
     ok = [s for s in runs if s["status"] == "ok" and s["invariants_ok"]]
     a = {"runs": len(runs), "ok_runs": len(ok)}
-    for k in ("pps", "offered_pps", "cpu_ns_per_packet", "ctx_switches_per_packet",
-              "nic_cpu_ns_per_packet", "nic_cpu_share", "bypass_share", "window_s"):
+    for k in (
+        "pps",
+        "offered_pps",
+        "cpu_ns_per_packet",
+        "ctx_switches_per_packet",
+        "nic_cpu_ns_per_packet",
+        "nic_cpu_share",
+        "bypass_share",
+        "window_s",
+    ):
         a[k] = median([s[k] for s in ok])
     ncpu = len(ok[0]["per_cpu"]) if ok else 0
     a["per_cpu_pps"] = [median([s["per_cpu"][c]["pps"] for s in ok]) for c in range(ncpu)]
-    a["per_cpu_cpu_ns_per_packet"] = [median([s["per_cpu"][c]["cpu_ns_per_packet"] for s in ok])
-                                      for c in range(ncpu)]
+    a["per_cpu_cpu_ns_per_packet"] = [
+        median([s["per_cpu"][c]["cpu_ns_per_packet"] for s in ok]) for c in range(ncpu)
+    ]
     a["drops_total"] = median([sum(s["drops"].values()) for s in ok])
     a["shared_cores"] = sorted({s["shared_cores"] for s in runs if s["shared_cores"] is not None})
     ref = ok[0] if ok else (runs[0] if runs else {})
@@ -201,8 +233,15 @@ def drain_config() -> RunConfig:
         name="bench_nic_drain",
         cpus=2,
         seed=SEED,
-        devices=[DeviceConfig(name="eth0", tx_queues=DRAIN_RINGS, ring_size=DRAIN_RING_SIZE,
-                              line_rate_bps=0.0, bql=False)],
+        devices=[
+            DeviceConfig(
+                name="eth0",
+                tx_queues=DRAIN_RINGS,
+                ring_size=DRAIN_RING_SIZE,
+                line_rate_bps=0.0,
+                bql=False,
+            )
+        ],
         traffic=[TrafficConfig(sockets_per_cpu=SOCKETS_PER_CPU)],
     )
 
@@ -221,8 +260,9 @@ class _Filler:
         self.cpu_seq = np.zeros(net.ncpus, dtype=np.int64)
         self.per_ring = []
         for k in range(len(self.rings)):
-            socks = np.array([s for s in range(self.nsock) if s % len(self.rings) == k],
-                             dtype=np.int64)
+            socks = np.array(
+                [s for s in range(self.nsock) if s % len(self.rings) == k], dtype=np.int64
+            )
             if not len(socks):
                 raise ValueError("more rings than sockets")
             self.per_ring.append(socks)
@@ -322,7 +362,8 @@ def nic_drain(reps: int, core: int) -> dict:
         n_all = int(net.nic[NIC.delivered])
         sent = int(filler.sk_seq.sum())
         check = {
-            "delivered": n_all, "produced": sent,
+            "delivered": n_all,
+            "produced": sent,
             "reorders": int(net.nic[NIC.reorders]),
             "flow_queue_changes": int(net.nic[NIC.flow_queue_changes]),
         }
@@ -386,16 +427,20 @@ def main(argv=None) -> int:
         res[f"pps_by_cpu_{c}cpu"] = a["per_cpu_pps"]
     p1, p2 = agg[1]["pps"], agg[2]["pps"]
     res["scaling_2_over_1"] = p2 / p1 if p1 and p2 else None
-    pairs = [b["pps"] / a["pps"] for a, b in zip(runs[1], runs[2])
-             if a["pps"] and all(s["status"] == "ok" and s["invariants_ok"] for s in (a, b))]
+    pairs = [
+        b["pps"] / a["pps"]
+        for a, b in zip(runs[1], runs[2])
+        if a["pps"] and all(s["status"] == "ok" and s["invariants_ok"] for s in (a, b))
+    ]
     res["scaling_2_over_1_paired_median"] = median(pairs)
     res["nic_drain_pps"] = drain["nic_drain_pps"]
     res["nic_drain_ns_per_pkt"] = drain["nic_drain_ns_per_pkt"]
     res["nic_poll_1pkt_ns"] = drain["nic_poll_1pkt_ns"]
     res["nic_poll_empty_ns"] = drain["nic_poll_empty_ns"]
     res["offered_pps"] = agg[2]["offered_pps"]
-    res["nic_drain_ratio"] = (drain["nic_drain_pps"] / res["offered_pps"]
-                              if res["offered_pps"] else None)
+    res["nic_drain_ratio"] = (
+        drain["nic_drain_pps"] / res["offered_pps"] if res["offered_pps"] else None
+    )
     failed = sum(a["runs"] - a["ok_runs"] for a in agg.values())
     res["failed_runs"] = failed
 
@@ -419,11 +464,16 @@ def main(argv=None) -> int:
     )
     for c in (1, 2):
         a = agg[c]
-        print(f"{c} CPU{'s' if c > 1 else ''}: {a['processes']} processes on host cores "
-              f"{a['host_cores']}: emulated CPUs on {a['cpu_map']}, NIC on core {a['nic_core']}; "
-              f"setup.shared_cores = {a['shared_cores']}"
-              + ("  <- OVERSUBSCRIBED: CPU and NIC processes share cores"
-                 if True in a["shared_cores"] else ""))
+        print(
+            f"{c} CPU{'s' if c > 1 else ''}: {a['processes']} processes on host cores "
+            f"{a['host_cores']}: emulated CPUs on {a['cpu_map']}, NIC on core {a['nic_core']}; "
+            f"setup.shared_cores = {a['shared_cores']}"
+            + (
+                "  <- OVERSUBSCRIBED: CPU and NIC processes share cores"
+                if True in a["shared_cores"]
+                else ""
+            )
+        )
     print()
     table = Table(34, 14, 16, rule=74)
     table.header()
@@ -461,10 +511,12 @@ def main(argv=None) -> int:
     print()
     benchlib.print_target_summary(targets)
     if True in a2["shared_cores"]:
-        print(f"note: the 2-CPU runs oversubscribe the host: {a2['processes']} processes "
-              f"(2 emulated CPUs + NIC) on {len(a2['host_cores'] or [])} cores; the NIC (core "
-              f"{a2['nic_core']}) shares a core with an emulated CPU, and used "
-              f"{fmt(res['nic_cpu_share_2cpu'], '.0%')} of a core for its polls")
+        print(
+            f"note: the 2-CPU runs oversubscribe the host: {a2['processes']} processes "
+            f"(2 emulated CPUs + NIC) on {len(a2['host_cores'] or [])} cores; the NIC (core "
+            f"{a2['nic_core']}) shares a core with an emulated CPU, and used "
+            f"{fmt(res['nic_cpu_share_2cpu'], '.0%')} of a core for its polls"
+        )
     if not targets["scaling_2_over_1"]["met"] and agg[1]["ok_runs"] and agg[2]["ok_runs"]:
         a1 = agg[1]
         share = a2["nic_cpu_share"] or 0.0
@@ -472,48 +524,77 @@ def main(argv=None) -> int:
         print()
         print("scaling_2_over_1 is under its target; what the runs show:")
         per_cpu = " / ".join(fmt(x, ",.0f") for x in a2["per_cpu_pps"])
-        print(f"  pps by emulated CPU, 2 CPUs: {per_cpu}"
-              f" (CPU{a2['cpu_map'].index(a2['nic_core']) if a2['nic_core'] in (a2['cpu_map'] or []) else '?'}"
-              f" shares core {a2['nic_core']} with the NIC); 1 CPU alone: {fmt(a1['pps'], ',.0f')}")
-        print(f"  NIC process CPU: {share:.0%} of a core with 2 CPUs, {a1['nic_cpu_share'] or 0:.0%} with 1"
-              f" (it polls small batches: one poll finding 1 descriptor costs "
-              f"{fmt(drain['nic_poll_1pkt_ns'] / 1e3, ',.0f')} us, an empty poll "
-              f"{fmt(drain['nic_poll_empty_ns'] / 1e3, ',.1f')} us; a full drain "
-              f"{fmt(drain['nic_drain_ns_per_pkt'], ',.0f')} ns/pkt)")
+        print(
+            f"  pps by emulated CPU, 2 CPUs: {per_cpu}"
+            f" (CPU{a2['cpu_map'].index(a2['nic_core']) if a2['nic_core'] in (a2['cpu_map'] or []) else '?'}"
+            f" shares core {a2['nic_core']} with the NIC); 1 CPU alone: {fmt(a1['pps'], ',.0f')}"
+        )
+        print(
+            f"  NIC process CPU: {share:.0%} of a core with 2 CPUs, {a1['nic_cpu_share'] or 0:.0%} with 1"
+            f" (it polls small batches: one poll finding 1 descriptor costs "
+            f"{fmt(drain['nic_poll_1pkt_ns'] / 1e3, ',.0f')} us, an empty poll "
+            f"{fmt(drain['nic_poll_empty_ns'] / 1e3, ',.1f')} us; a full drain "
+            f"{fmt(drain['nic_drain_ns_per_pkt'], ',.0f')} ns/pkt)"
+        )
         if c1 and c2:
-            print(f"  CPU-ns per delivered packet: 1 CPU {fmt(c1, ',.0f')}, "
-                  f"2 CPUs {fmt(c2, ',.0f')} ({c2 / c1 - 1:+.0%})")
-        print(f"  bypass share: 1 CPU {fmt(a1['bypass_share'], '.1%')}, 2 CPUs "
-              f"{fmt(a2['bypass_share'], '.1%')}; drops per run (median, all reasons): 1 CPU "
-              f"{fmt(a1['drops_total'], ',.0f')}, 2 CPUs {fmt(a2['drops_total'], ',.0f')}"
-              " (rings full while the NIC is off-core: the costlier enqueue/dequeue path)")
-        print(f"  bound if nothing but the NIC's core share were lost: 2 - {share:.2f} = "
-              f"{2 - share:.2f}; if, in addition, the per-packet cost grows as measured: "
-              f"{(2 - share) * (c1 / c2):.2f}" if c1 and c2 else "")
+            print(
+                f"  CPU-ns per delivered packet: 1 CPU {fmt(c1, ',.0f')}, "
+                f"2 CPUs {fmt(c2, ',.0f')} ({c2 / c1 - 1:+.0%})"
+            )
+        print(
+            f"  bypass share: 1 CPU {fmt(a1['bypass_share'], '.1%')}, 2 CPUs "
+            f"{fmt(a2['bypass_share'], '.1%')}; drops per run (median, all reasons): 1 CPU "
+            f"{fmt(a1['drops_total'], ',.0f')}, 2 CPUs {fmt(a2['drops_total'], ',.0f')}"
+            " (rings full while the NIC is off-core: the costlier enqueue/dequeue path)"
+        )
+        print(
+            f"  bound if nothing but the NIC's core share were lost: 2 - {share:.2f} = "
+            f"{2 - share:.2f}; if, in addition, the per-packet cost grows as measured: "
+            f"{(2 - share) * (c1 / c2):.2f}"
+            if c1 and c2
+            else ""
+        )
     if failed:
-        print(f"WARNING: {failed} run(s) failed (status not ok or invariants broken); "
-              "they are left out of the medians:")
+        print(
+            f"WARNING: {failed} run(s) failed (status not ok or invariants broken); "
+            "they are left out of the medians:"
+        )
         for c in (1, 2):
             for i, s in enumerate(runs[c]):
                 if s["status"] == "ok" and s["invariants_ok"]:
                     continue
-                print(f"  {c} CPU(s), rep {i + 1}: status {s['status']!r}, "
-                      f"invariants_ok {s['invariants_ok']}")
+                print(
+                    f"  {c} CPU(s), rep {i + 1}: status {s['status']!r}, "
+                    f"invariants_ok {s['invariants_ok']}"
+                )
                 for d in failure_details(s):
                     print(f"    {d}")
 
     if args.json:
         params = {
-            "quick": args.quick, "reps": reps, "duration_s": duration, "seed": SEED,
-            "sockets_per_cpu": SOCKETS_PER_CPU, "drain_reps": drain_reps,
-            "drain_rings": DRAIN_RINGS, "drain_ring_size": DRAIN_RING_SIZE,
+            "quick": args.quick,
+            "reps": reps,
+            "duration_s": duration,
+            "seed": SEED,
+            "sockets_per_cpu": SOCKETS_PER_CPU,
+            "drain_reps": drain_reps,
+            "drain_rings": DRAIN_RINGS,
+            "drain_ring_size": DRAIN_RING_SIZE,
             "elapsed_s": round(elapsed, 2),
         }
         benchlib.write_json(
-            args.json, "run", machine, params, default=str, results=res, targets=targets,
-            details={"runs": {f"{c}cpu": runs[c] for c in (1, 2)},
-                     "aggregate": {f"{c}cpu": agg[c] for c in (1, 2)},
-                     "nic_drain": drain},
+            args.json,
+            "run",
+            machine,
+            params,
+            default=str,
+            results=res,
+            targets=targets,
+            details={
+                "runs": {f"{c}cpu": runs[c] for c in (1, 2)},
+                "aggregate": {f"{c}cpu": agg[c] for c in (1, 2)},
+                "nic_drain": drain,
+            },
         )
 
     benchlib.warn_leftovers()

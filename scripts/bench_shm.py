@@ -41,6 +41,7 @@ Every segment and semaphore is created through an :class:`shm.ipc.IpcOwner`
 used as a context manager, and child processes are killed and joined in
 ``finally``, so nothing is left in /dev/shm after Ctrl-C, SIGTERM or an error.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -55,12 +56,19 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:  # scripts/ is not a package: benchlib sits beside this file
     sys.path.insert(0, _HERE)
 import benchlib  # also puts the repo root on sys.path when run from a checkout
-from benchlib import (
-    Empty, Table, check_targets, close_quietly, fmt, loop_of, loop_pair, measure_interleaved,
-    medians, ratio_median,
-)
-
 import numpy as np
+from benchlib import (
+    Empty,
+    Table,
+    check_targets,
+    close_quietly,
+    fmt,
+    loop_of,
+    loop_pair,
+    measure_interleaved,
+    medians,
+    ratio_median,
+)
 
 from shm.ipc import IpcOwner
 from shm.layout import Layout
@@ -170,7 +178,12 @@ def lock_breakdown(sem, lk, n: int, reps: int) -> dict[str, float]:
     benches = [
         ("sem.acquire()+release()       [sem_wait: raw]", loop_sem_pair(sem), n, 1),
         ("sem.acquire(0)+release()      [sem_trywait: unfair lock]", loop_sem_pair(sem, 0), n, 1),
-        ("sem.acquire(0.05)+release()   [sem_timedwait: fifo _guard]", loop_sem_pair(sem, 0.05), n, 1),
+        (
+            "sem.acquire(0.05)+release()   [sem_timedwait: fifo _guard]",
+            loop_sem_pair(sem, 0.05),
+            n,
+            1,
+        ),
         ("time.perf_counter_ns()", loop_of(time.perf_counter_ns), n, 1),
         ("Python method call (empty body)", loop_of(Empty().method), n, 1),
         ("shared word read  (memoryview[i])", mv_read, n, 1),
@@ -253,7 +266,7 @@ def micro_benchmarks(n_lock: int, n_ring: int, reps: int, core: int):
         assert len(ring) == 0
         rows = {}
         for fairness, (space, _) in locks.items():
-            pass  # statistics are written in place
+            # statistics are written in place
             (rows[fairness],) = space.stats()
         breakdown = lock_breakdown(sem, locks["fifo"][1], n_lock, reps)
         del ring, locks, space, lk, benches  # drop views before the regions close
@@ -323,7 +336,7 @@ def _player(me, space, region, cores, rounds, hold_ns, yield_poll, limit_s):
                 w[f + _DONE] = k + 1
         if (rounds - 1) & 1 != me:
             unlock()  # the last acquirer still holds it
-        pass  # statistics are written in place
+        # statistics are written in place
     except _Timeout as e:
         print(f"bench_shm: {e}", file=sys.stderr)
         os._exit(2)
@@ -383,7 +396,7 @@ def bench_handoff(fairness, waiting, rounds, hold_ns, cores, limit_s):
         "p90_ns": float(np.percentile(lat, 90)),
         "p99_ns": float(np.percentile(lat, 99)),
         "min_ns": int(lat.min()),
-        "rounds": int(len(lat)),
+        "rounds": len(lat),
         "hold_ns": hold_ns,
         "contentions": row["contentions"],
         "sleeps": row["sleeps"],
@@ -425,7 +438,10 @@ def main(argv=None) -> int:
     with benchlib.signal_scope():
         meds, vals, rows, breakdown = micro_benchmarks(n_lock, n_ring, reps, cores[0])
         res["raw_sem_pair_ns"] = meds["raw_sem_pair_ns"]
-        for fairness, key in (("fifo", "spin_lock_pair_ns"), ("unfair", "spin_lock_pair_ns_unfair")):
+        for fairness, key in (
+            ("fifo", "spin_lock_pair_ns"),
+            ("unfair", "spin_lock_pair_ns_unfair"),
+        ):
             res[key] = meds[key]
             # Median of per-repetition ratios: each lock repetition ran right
             # after a raw one, under the same machine conditions.
@@ -480,9 +496,13 @@ def main(argv=None) -> int:
 
     line("raw_sem_pair_ns", res["raw_sem_pair_ns"])
     tline("spin_lock_pair_ns")
-    table.target_row("spin_lock_ratio_fifo", res["spin_lock_ratio_fifo"],
-                     targets["spin_lock_pair_ns"], unit="x",
-                     target="<= 4x (median of per-rep ratios)")
+    table.target_row(
+        "spin_lock_ratio_fifo",
+        res["spin_lock_ratio_fifo"],
+        targets["spin_lock_pair_ns"],
+        unit="x",
+        target="<= 4x (median of per-rep ratios)",
+    )
     line("spin_lock_pair_ns_unfair", res["spin_lock_pair_ns_unfair"], target="(no target)")
     line("spin_lock_ratio_unfair", res["spin_lock_ratio_unfair"], unit="x")
     tline("ring_single_ns")
@@ -513,8 +533,16 @@ def main(argv=None) -> int:
             "handoff_pinning": core_note,
             "elapsed_s": round(elapsed, 2),
         }
-        benchlib.write_json(args.json, "shm", machine, params, results=res, targets=targets,
-                            details=details, lock_breakdown_ns=breakdown)
+        benchlib.write_json(
+            args.json,
+            "shm",
+            machine,
+            params,
+            results=res,
+            targets=targets,
+            details=details,
+            lock_breakdown_ns=breakdown,
+        )
 
     benchlib.warn_leftovers()
     return 0

@@ -59,6 +59,7 @@ Every segment and semaphore is created through an :class:`shm.ipc.IpcOwner`
 used as a context manager, so nothing is left in /dev/shm after Ctrl-C,
 SIGTERM or an error.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -80,20 +81,27 @@ if _HERE not in sys.path:  # scripts/ is not a package: benchlib sits beside thi
     sys.path.insert(0, _HERE)
 import benchlib  # also puts the repo root on sys.path when run from a checkout
 from benchlib import (
-    Empty, Table, close_quietly, fmt, loop_of, loop_pair, measure_interleaved, medians,
-    other_netq_runs, ratio_median,
+    Empty,
+    Table,
+    close_quietly,
+    fmt,
+    loop_of,
+    loop_pair,
+    measure_interleaved,
+    medians,
+    other_netq_runs,
+    ratio_median,
 )
 
-from shm import native
-from shm.ipc import IpcOwner
-from netq.kernel.kstructs import NETDEV_QUEUE, QDISC, SOFTNET
-
-from netq.machine.config import DeviceConfig, RunConfig, TrafficConfig
 from netq.kernel.core.dev import dev_queue_xmit, net_tx_action
 from netq.kernel.core.flow_dissector import netdev_pick_tx
 from netq.kernel.core.netdevice import netif_tx_start_queue, netif_tx_stop_queue
 from netq.kernel.core.percpu import this
+from netq.kernel.kstructs import NETDEV_QUEUE, QDISC, SOFTNET
+from netq.machine.config import DeviceConfig, RunConfig, TrafficConfig
 from netq.machine.net import Net
+from shm import native
+from shm.ipc import IpcOwner
 from workers.cpu import Generator
 from workers.nic import Nic
 
@@ -115,14 +123,31 @@ class Bed:
 
     def __init__(self, owner: IpcOwner, queues: int) -> None:
         if queues == 1:
-            dev = DeviceConfig(name="eth0", tx_queues=1, ring_size=RING_SIZE,
-                               tx_queue_len=TX_QUEUE_LEN, line_rate_bps=0.0, bql=False)
+            dev = DeviceConfig(
+                name="eth0",
+                tx_queues=1,
+                ring_size=RING_SIZE,
+                tx_queue_len=TX_QUEUE_LEN,
+                line_rate_bps=0.0,
+                bql=False,
+            )
         else:
-            dev = DeviceConfig(name="eth0", tx_queues=queues, ring_size=RING_SIZE,
-                               tx_queue_len=TX_QUEUE_LEN, line_rate_bps=0.0, xps={0: "1"},
-                               bql=False)
-        cfg = RunConfig(name=f"bench_xmit_{queues}q", cpus=1, seed=SEED, devices=[dev],
-                        traffic=[TrafficConfig(sockets_per_cpu=4, proto="udp", connected=True)])
+            dev = DeviceConfig(
+                name="eth0",
+                tx_queues=queues,
+                ring_size=RING_SIZE,
+                tx_queue_len=TX_QUEUE_LEN,
+                line_rate_bps=0.0,
+                xps={0: "1"},
+                bql=False,
+            )
+        cfg = RunConfig(
+            name=f"bench_xmit_{queues}q",
+            cpus=1,
+            seed=SEED,
+            devices=[dev],
+            traffic=[TrafficConfig(sockets_per_cpu=4, proto="udp", connected=True)],
+        )
         self.net = Net(cfg, owner)
         self.net.bind_cpu(0)
         self.gen = Generator(self.net, 0, SEED)
@@ -303,8 +328,11 @@ def bypass_breakdown(bed: Bed, sem, n: int, reps: int) -> dict[str, float]:
         ("_xmit_lock lock+unlock (x1 per bypass)", loop_pair(xl.lock, xl.unlock), n),
         ("netdev_pick_tx (socket-cached queue)", loop_of(lambda: netdev_pick_tx(dev, skb)), n),
         ("skb.desc() (8-tuple)", loop_of(desc), n),
-        ("TX ring produce+consume (one desc)",
-         loop_pair(ring.produce, ring.consume, skb.desc()), n),
+        (
+            "TX ring produce+consume (one desc)",
+            loop_pair(ring.produce, ring.consume, skb.desc()),
+            n,
+        ),
         ("shared word += 1 (memoryview)", shared_rmw, n),
         ("make_skb (generator, not in bypass)", loop_make_skb(bed), n),
         ("time.perf_counter_ns()", loop_of(time.perf_counter_ns), n),
@@ -332,8 +360,14 @@ def bypass_profile(bed: Bed, n: int, top: int = 22) -> tuple[list[dict], str]:
     rows = []
     for (fn, line, name), (cc, nc, tt, ct, _callers) in st.stats.items():
         where = f"{os.path.relpath(fn) if fn.startswith('/') else fn}:{line}({name})"
-        rows.append({"function": where, "calls_per_pkt": nc / n, "tottime_share": tt / total,
-                     "cumtime_share": ct / total})
+        rows.append(
+            {
+                "function": where,
+                "calls_per_pkt": nc / n,
+                "tottime_share": tt / total,
+                "cumtime_share": ct / total,
+            }
+        )
     rows.sort(key=lambda r: -r["tottime_share"])
     buf = io.StringIO()
     pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(top)
@@ -356,9 +390,11 @@ def run_all(n_pkt: int, reps: int, core: int, want_breakdown: bool) -> dict:
         one = Bed(owner, 1)
         stack.callback(one.close)
         out["atomics"] = mq.net.atomics.backend
-        out["lock_policy"] = {"fairness": mq.net.lock_policy.fairness,
-                              "waiting": mq.net.lock_policy.waiting,
-                              "lock_native": mq.net.locks.native}
+        out["lock_policy"] = {
+            "fairness": mq.net.lock_policy.fairness,
+            "waiting": mq.net.lock_policy.waiting,
+            "lock_native": mq.net.locks.native,
+        }
         out["strategy"] = mq.net.strategy
         drain: list = []
         benches = [
@@ -375,14 +411,21 @@ def run_all(n_pkt: int, reps: int, core: int, want_breakdown: bool) -> dict:
         res = medians(vals)
         res["qdisc_run_ns_per_pkt"] = statistics.median(t / k for t, k in drain)
         raw = vals["raw_sem_pair_ns"]
-        for k in ("lock_pair_ns", "bypass_ns_per_pkt", "bypass_1q_ns_per_pkt",
-                  "send_one_ns_per_pkt", "enqueue_ns_per_pkt"):
-            res[k.replace("_ns_per_pkt", "").replace("_ns", "") + "_ratio_to_raw_sem"] = \
+        for k in (
+            "lock_pair_ns",
+            "bypass_ns_per_pkt",
+            "bypass_1q_ns_per_pkt",
+            "send_one_ns_per_pkt",
+            "enqueue_ns_per_pkt",
+        ):
+            res[k.replace("_ns_per_pkt", "").replace("_ns", "") + "_ratio_to_raw_sem"] = (
                 ratio_median(vals[k], raw)
+            )
         out["results"] = res
         out["reps_ns"] = vals
         out["qdisc_counters"] = {
-            "bypass": int(mq.sd[SOFTNET.bypass]), "enqueued": int(mq.sd[SOFTNET.enqueued]),
+            "bypass": int(mq.sd[SOFTNET.bypass]),
+            "enqueued": int(mq.sd[SOFTNET.enqueued]),
             "qdisc_runs": int(mq.sd[SOFTNET.qdisc_runs]),
             "requeues": int(mq.sd[SOFTNET.requeues]),
             "drops": int(sum(mq.net.drops[0])),
@@ -491,30 +534,40 @@ def main(argv=None) -> int:
         line(prefix + "raw_sem_pair_ns", r["raw_sem_pair_ns"], 1.0)
         line(prefix + "lock_pair_ns", r["lock_pair_ns"], r["lock_pair_ratio_to_raw_sem"])
         line(prefix + "make_skb_ns", r["make_skb_ns"])
-        for k, rk in (("bypass_ns_per_pkt", "bypass_ratio_to_raw_sem"),
-                      ("bypass_1q_ns_per_pkt", "bypass_1q_ratio_to_raw_sem"),
-                      ("send_one_ns_per_pkt", "send_one_ratio_to_raw_sem"),
-                      ("enqueue_ns_per_pkt", "enqueue_ratio_to_raw_sem")):
+        for k, rk in (
+            ("bypass_ns_per_pkt", "bypass_ratio_to_raw_sem"),
+            ("bypass_1q_ns_per_pkt", "bypass_1q_ratio_to_raw_sem"),
+            ("send_one_ns_per_pkt", "send_one_ratio_to_raw_sem"),
+            ("enqueue_ns_per_pkt", "enqueue_ratio_to_raw_sem"),
+        ):
             if k in judged:
                 t = judged[k]
-                table.target_row(prefix + k, r[k], t, ratio(r[rk]),
-                                 target=f"({t['target']})" if prefix else None)
+                table.target_row(
+                    prefix + k, r[k], t, ratio(r[rk]), target=f"({t['target']})" if prefix else None
+                )
             else:
                 line(prefix + k, r[k], r[rk])
-        line(prefix + "qdisc_run_ns_per_pkt", r["qdisc_run_ns_per_pkt"],
-             r["qdisc_run_ns_per_pkt"] / r["raw_sem_pair_ns"] if r["raw_sem_pair_ns"] else None)
+        line(
+            prefix + "qdisc_run_ns_per_pkt",
+            r["qdisc_run_ns_per_pkt"],
+            r["qdisc_run_ns_per_pkt"] / r["raw_sem_pair_ns"] if r["raw_sem_pair_ns"] else None,
+        )
 
     rows(res)
     if "results" in py:
-        print(f"-- pure-Python backend (NETQ_NATIVE=0 subprocess: locks {py['backend']}, "
-              f"atomics {py['atomics']}; informational)")
+        print(
+            f"-- pure-Python backend (NETQ_NATIVE=0 subprocess: locks {py['backend']}, "
+            f"atomics {py['atomics']}; informational)"
+        )
         rows(py["results"], "py:")
     else:
         print(f"-- pure-Python backend: skipped ({py.get('skipped')})")
     print()
     benchlib.print_target_summary(targets)
-    print("bypass = 3 lock pairs (root_lock twice, _xmit_lock once) + pick_tx + driver + "
-          "counters; qdisc_run_ns_per_pkt = the softirq's dequeue + sch_direct_xmit")
+    print(
+        "bypass = 3 lock pairs (root_lock twice, _xmit_lock once) + pick_tx + driver + "
+        "counters; qdisc_run_ns_per_pkt = the softirq's dequeue + sch_direct_xmit"
+    )
 
     if "breakdown_ns" in main_run:
         print()
@@ -525,8 +578,10 @@ def main(argv=None) -> int:
         print("cProfile of the bypass path (own time share; profiling inflates call overhead):")
         print(f"  {'function':<62} {'calls/pkt':>9} {'own':>6} {'cum':>6}")
         for r in main_run["profile"]:
-            print(f"  {r['function'][-62:]:<62} {r['calls_per_pkt']:>9.1f} "
-                  f"{r['tottime_share']:>6.1%} {r['cumtime_share']:>6.1%}")
+            print(
+                f"  {r['function'][-62:]:<62} {r['calls_per_pkt']:>9.1f} "
+                f"{r['tottime_share']:>6.1%} {r['cumtime_share']:>6.1%}"
+            )
 
     if args.json:
         params = {
@@ -539,9 +594,16 @@ def main(argv=None) -> int:
             "elapsed_s": round(elapsed, 2),
         }
         benchlib.write_json(
-            args.json, "xmit", machine, params,
-            backend={"locks": main_run["backend"], "atomics": main_run["atomics"],
-                     "lock_policy": main_run["lock_policy"], "strategy": main_run["strategy"]},
+            args.json,
+            "xmit",
+            machine,
+            params,
+            backend={
+                "locks": main_run["backend"],
+                "atomics": main_run["atomics"],
+                "lock_policy": main_run["lock_policy"],
+                "strategy": main_run["strategy"],
+            },
             results=res,
             results_python_backend=py.get("results"),
             python_backend={k: v for k, v in py.items() if k not in ("results", "profile_text")},

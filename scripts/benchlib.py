@@ -22,6 +22,7 @@ Each script keeps only what it measures; this module has the rest:
 Not a package: a script imports it from its own directory (see the top of
 any ``bench_*.py``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,7 +40,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 try:
-    import shm  # noqa: F401  (installed package)
+    import shm
 except ImportError:  # running from a checkout: put the root on the path
     sys.path.insert(0, ROOT)
     import shm  # noqa: F401
@@ -63,8 +64,9 @@ def _empty_loop(n: int) -> int:
     return pc() - t0
 
 
-def measure_interleaved(benches, reps: int, *, warmup: int = 2000,
-                        collect: bool = False) -> dict[str, list[float]]:
+def measure_interleaved(
+    benches, reps: int, *, warmup: int = 2000, collect: bool = False
+) -> dict[str, list[float]]:
     """Per-op ns of each bench, one repetition of each in turn, ``reps`` times.
 
     ``benches`` is a list of ``(name, loop, n)`` or ``(name, loop, n, per)``:
@@ -192,8 +194,9 @@ def close_quietly(obj) -> None:
 # --------------------------------------------------------------------------
 # the machine
 # --------------------------------------------------------------------------
-def machine_info(placement: dict | None = None, *, lock_backend: bool = True,
-                 loadavg: bool = True) -> dict:
+def machine_info(
+    placement: dict | None = None, *, lock_backend: bool = True, loadavg: bool = True
+) -> dict:
     """CPUs, CPU model, Python, platform, library versions and the date.
 
     ``placement`` (e.g. ``{"pinned_core": 0}``) is added after the CPU model;
@@ -201,12 +204,11 @@ def machine_info(placement: dict | None = None, *, lock_backend: bool = True,
     average now (see :func:`note_end` for the one at the end).
     """
     model = ""
-    with contextlib.suppress(OSError):
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
     info = {
         "cpu_count": os.cpu_count(),
         "sched_getaffinity": sorted(os.sched_getaffinity(0)),
@@ -237,8 +239,11 @@ def note_end(machine: dict, neighbours: set[int]) -> None:
 
 def machine_line(machine: dict) -> str:
     """The ``machine:`` line of a report (with the load, when it was taken)."""
-    load = (f"load {machine['loadavg'][0]:.2f} -> {machine['loadavg_end'][0]:.2f}; "
-            if "loadavg_end" in machine else "")
+    load = (
+        f"load {machine['loadavg'][0]:.2f} -> {machine['loadavg_end'][0]:.2f}; "
+        if "loadavg_end" in machine
+        else ""
+    )
     return (
         f"machine: {machine['cpu_count']} CPUs (affinity {machine['sched_getaffinity']}), "
         f"{machine['cpu_model'] or machine['machine']}; Python {machine['python']}; "
@@ -257,8 +262,10 @@ def warn_neighbours(neighbours: set[int], effect: str) -> None:
     """Print the "another netq process is running" warning, if there was one;
     ``effect`` says what is disturbed (e.g. "pps and scaling are disturbed")."""
     if neighbours:
-        print(f"WARNING: other netq processes were running (pids {sorted(neighbours)}): they share "
-              f"the cores, so {effect}")
+        print(
+            f"WARNING: other netq processes were running (pids {sorted(neighbours)}): they share "
+            f"the cores, so {effect}"
+        )
 
 
 # --------------------------------------------------------------------------
@@ -269,8 +276,9 @@ def fmt(v, spec: str = ",.1f") -> str:
     return "-" if v is None else format(v, spec)
 
 
-def check_targets(spec: dict, res: dict, *, at_least: bool = False, suffix: str = "_ns",
-                  **extra) -> dict:
+def check_targets(
+    spec: dict, res: dict, *, at_least: bool = False, suffix: str = "_ns", **extra
+) -> dict:
     """Judge ``res`` against ``spec`` (name -> (description, limit)).
 
     The limit is a number or a function of ``res``.  A target is met when the
@@ -283,8 +291,13 @@ def check_targets(spec: dict, res: dict, *, at_least: bool = False, suffix: str 
         lim = limit(res) if callable(limit) else limit
         v = res[name]
         met = v is not None and (v >= lim if at_least else v <= lim)
-        out[name] = {"target": desc, f"limit{suffix}": lim, f"value{suffix}": v, "met": met,
-                     **extra}
+        out[name] = {
+            "target": desc,
+            f"limit{suffix}": lim,
+            f"value{suffix}": v,
+            "met": met,
+            **extra,
+        }
     return out
 
 
@@ -305,8 +318,15 @@ class Table:
     of (heading, width) columns printed right-aligned after the value.
     """
 
-    def __init__(self, name_w: int, value_w: int, target_w: int, *, rule: int,
-                 extra: tuple[tuple[str, int], ...] = ()) -> None:
+    def __init__(
+        self,
+        name_w: int,
+        value_w: int,
+        target_w: int,
+        *,
+        rule: int,
+        extra: tuple[tuple[str, int], ...] = (),
+    ) -> None:
         self.name_w, self.value_w, self.target_w = name_w, value_w, target_w
         self.rule = rule
         self.extra = extra
@@ -316,8 +336,16 @@ class Table:
         self.row("name", "value", *(h for h, _ in self.extra), target="target", status="status")
         print("-" * self.rule)
 
-    def row(self, name: str, value, *extra: str, spec: str = ",.1f", unit: str = "",
-            target: str | None = "", status: str | None = "") -> None:
+    def row(
+        self,
+        name: str,
+        value,
+        *extra: str,
+        spec: str = ",.1f",
+        unit: str = "",
+        target: str | None = "",
+        status: str | None = "",
+    ) -> None:
         """Print one row.  A non-str ``value`` is formatted with :func:`fmt`
         and ``unit`` appended.  ``status=None`` ends the row after the
         (unpadded) target; ``target=None`` ends it after the value columns."""
@@ -332,12 +360,19 @@ class Table:
         else:
             print(f"{s}  {target:<{self.target_w}} {status}")
 
-    def target_row(self, name: str, value, t: dict, *extra: str, target: str | None = None,
-                   **kw) -> None:
+    def target_row(
+        self, name: str, value, t: dict, *extra: str, target: str | None = None, **kw
+    ) -> None:
         """A row judged against target ``t`` (a :func:`check_targets` entry):
         its description (or ``target``) and ok/over."""
-        self.row(name, value, *extra, target=t["target"] if target is None else target,
-                 status=target_status(t), **kw)
+        self.row(
+            name,
+            value,
+            *extra,
+            target=t["target"] if target is None else target,
+            status=target_status(t),
+            **kw,
+        )
 
 
 def print_title(what: str, quick: bool, elapsed: float) -> None:
@@ -353,8 +388,9 @@ def print_target_summary(targets: dict) -> None:
     print(f"targets missed: {', '.join(missed) or 'none'}")
 
 
-def write_json(path: str, benchmark: str, machine: dict, params: dict, *, default=None,
-               **sections) -> None:
+def write_json(
+    path: str, benchmark: str, machine: dict, params: dict, *, default=None, **sections
+) -> None:
     """Write ``{"version": 1, "benchmark", "machine", "params", **sections}``
     to ``path`` (``sections`` in the order given; every benchmark has
     ``results`` and ``targets``) and say so.  ``default`` is json.dump's."""

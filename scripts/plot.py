@@ -3,6 +3,7 @@
 
 The plots live in :mod:`netq.app.sweep.plot`; this is their entry point.
 """
+
 import sys
 
 from netq.app.sweep.plot import main

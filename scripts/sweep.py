@@ -4,6 +4,7 @@
 The studies live in :mod:`netq.app.sweep` (its docstring documents them, the
 output files and the exit codes); this is their entry point.
 """
+
 import sys
 
 from netq.app.sweep import main

@@ -19,6 +19,7 @@ A plain read or store of a word needs neither (one machine access each);
 only read-modify-writes go through here, and a word changed here must never
 be changed any other way.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -37,8 +38,9 @@ class Atomics:
 
     __slots__ = ("_lib", "_p", "sems", "words")
 
-    def __init__(self, owner: IpcOwner, region: Region, nhash: int = ATOMIC_HASH_SIZE,
-                 native: bool = True) -> None:
+    def __init__(
+        self, owner: IpcOwner, region: Region, nhash: int = ATOMIC_HASH_SIZE, native: bool = True
+    ) -> None:
         self.words = region.words
         self._lib: Any = None  # shm.native.lib, or None: hashed semaphores
         self._p: Any = None  # cffi int64_t* to word 0 of the region

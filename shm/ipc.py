@@ -15,6 +15,7 @@ All objects are created ``O_CREX`` with mode 0600 (owner only).  The
 forked child inherits the Python object but not the duty (the owner pid is
 checked), so a worker that exits never pulls a segment from under its siblings.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -141,7 +142,7 @@ class IpcOwner:
         return _SignalScope()
 
 
-def terminate_on_signals() -> "_SignalScope":
+def terminate_on_signals() -> _SignalScope:
     """SIGTERM and SIGHUP raise :class:`Terminated` while in scope (for a
     command that owns no IPC objects yet, or several owners in turn)."""
     return _SignalScope()
@@ -244,8 +245,7 @@ def cleanup_stale(dev_shm: str = DEV_SHM) -> list[str]:
 
     Objects of live runs (owner pid alive) are never touched.
     """
-    return [obj.entry for obj in netq_objects(dev_shm)
-            if not pid_alive(obj.pid) and obj.unlink()]
+    return [obj.entry for obj in netq_objects(dev_shm) if not pid_alive(obj.pid) and obj.unlink()]
 
 
 def stale_processes(dev_shm: str = DEV_SHM) -> dict[int, str]:
@@ -272,7 +272,7 @@ def stale_processes(dev_shm: str = DEV_SHM) -> dict[int, str]:
             i = line.find(prefix)
             if i < 0:
                 continue
-            entry = line[i + len(prefix):].split()[0]
+            entry = line[i + len(prefix) :].split()[0]
             m = _NAME_RE.match(entry)
             if m and int(m.group(1)) != int(p) and not pid_alive(int(m.group(1))):
                 out[int(p)] = entry
@@ -293,8 +293,10 @@ def end_stale_processes(dev_shm: str = DEV_SHM, wait_s: float = 5.0) -> list[str
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline and any(pid_alive(pid) for pid in procs):
         time.sleep(0.01)
-    return [f"pid {pid} (mapped {entry}){'' if not pid_alive(pid) else ' still alive'}"
-            for pid, entry in sorted(procs.items())]
+    return [
+        f"pid {pid} (mapped {entry}){'' if not pid_alive(pid) else ' still alive'}"
+        for pid, entry in sorted(procs.items())
+    ]
 
 
 def child_pids(pid: int) -> list[int]:

@@ -15,6 +15,7 @@ this module computes offsets.  The header of every segment carries a magic,
 :data:`LAYOUT_VERSION` and a digest of the section table so that a process
 attaching with a different layout fails loudly instead of reading garbage.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -250,8 +251,6 @@ class Layout:
         if words[h + HEADER.magic] != MAGIC:
             raise ValueError("not a netq segment (bad magic)")
         if words[h + HEADER.version] != LAYOUT_VERSION:
-            raise ValueError(
-                f"layout version {words[h + HEADER.version]} != {LAYOUT_VERSION}"
-            )
+            raise ValueError(f"layout version {words[h + HEADER.version]} != {LAYOUT_VERSION}")
         if words[h + HEADER.digest] != self.digest():
             raise ValueError("segment layout differs from this process's layout")

@@ -45,6 +45,7 @@ Who holds each lock (emulated CPU) and who waits for which lock are always in
 shared memory, so a watchdog can name them and recover a lock whose holder
 died (:meth:`SpinLock.recover`).
 """
+
 from __future__ import annotations
 
 import os
@@ -108,8 +109,12 @@ class LockPolicy:
     def bounce_cost(self, last: int, cpu: int) -> int:
         """ns an acquisition by ``cpu`` pays after ``last`` held the lock."""
         cost = self.bounce_ns
-        if self.remote_ns and last >= 0 and self.numa_node and \
-                self.numa_node[last] != self.numa_node[cpu]:
+        if (
+            self.remote_ns
+            and last >= 0
+            and self.numa_node
+            and self.numa_node[last] != self.numa_node[cpu]
+        ):
             cost += self.remote_ns
         return cost
 
@@ -131,9 +136,15 @@ class LockPolicy:
         sleeps; when oversubscribed the spin is kept short.
         """
         if processes <= cores:
-            return "adaptive", 20_000, f"{processes} processes on {cores} cores: spin 20 us, then sleep"
-        return "adaptive", 5_000, (
-            f"{processes} processes on {cores} cores (oversubscribed): spin 5 us, then sleep"
+            return (
+                "adaptive",
+                20_000,
+                f"{processes} processes on {cores} cores: spin 20 us, then sleep",
+            )
+        return (
+            "adaptive",
+            5_000,
+            (f"{processes} processes on {cores} cores (oversubscribed): spin 5 us, then sleep"),
         )
 
 
@@ -187,7 +198,8 @@ class LockSpace:
         if self.native:
             self.csems = [native.lib.netq_sem_open(s.name.encode()) for s in self.sems]
             self.chandoff = native.ffi.new(
-                "void *[]", [native.lib.netq_sem_open(s.name.encode()) for s in self.handoff] or 1)
+                "void *[]", [native.lib.netq_sem_open(s.name.encode()) for s in self.handoff] or 1
+            )
             self.cnode = native.ffi.new("int64_t[]", list(policy.numa_node) or [0] * ncpus)
             if any(p == native.ffi.NULL for p in self.csems):
                 raise OSError("sem_open of a lock semaphore failed")
@@ -286,8 +298,24 @@ class SpinLock:
     Statistics are written straight into this CPU's row in shared memory.
     """
 
-    __slots__ = ("space", "id", "name", "cpu", "rec", "sem", "st", "_spin_ns", "_yield",
-                 "_handoff", "_ch", "_cl", "_cu", "_ct", "last_ahead", "last_wait_ns")
+    __slots__ = (
+        "_ch",
+        "_cl",
+        "_ct",
+        "_cu",
+        "_handoff",
+        "_spin_ns",
+        "_yield",
+        "cpu",
+        "id",
+        "last_ahead",
+        "last_wait_ns",
+        "name",
+        "rec",
+        "sem",
+        "space",
+        "st",
+    )
 
     # What every fairness subclass (UnfairLock, FifoLock) defines: spin_lock
     # (True if it was contended), spin_unlock, spin_trylock.
@@ -306,7 +334,9 @@ class SpinLock:
         self.st = region.section_words("lock_stats", lock_id * space.ncpus + cpu)
         self.sem = space.sems[lock_id]
         p = space.policy
-        self._spin_ns = p.spin_ns if p.waiting == "adaptive" else (0 if p.waiting == "block" else -1)
+        self._spin_ns = (
+            p.spin_ns if p.waiting == "adaptive" else (0 if p.waiting == "block" else -1)
+        )
         self._yield = p.yield_spin
         #: this CPU's handoff semaphore (fifo only; None for an unfair lock, which
         #: never reads it).  posix_ipc is untyped, so the Optional is not checked.
@@ -318,16 +348,26 @@ class SpinLock:
         self._ch = self._cl = self._cu = self._ct = None
         if space.native:
             sec = region.layout
-            self._ch = native.ffi.new("netq_lk *", {
-                "sem": space.csems[lock_id],
-                "rec": region.cptr + sec["locks"].base(lock_id),
-                "st": region.cptr + sec["lock_stats"].base(lock_id * space.ncpus + cpu),
-                "cpu": cpu, "hand": space.chandoff, "bounce_ns": space.policy.bounce_ns,
-                "remote_ns": space.policy.remote_ns, "node": space.cnode})
+            self._ch = native.ffi.new(
+                "netq_lk *",
+                {
+                    "sem": space.csems[lock_id],
+                    "rec": region.cptr + sec["locks"].base(lock_id),
+                    "st": region.cptr + sec["lock_stats"].base(lock_id * space.ncpus + cpu),
+                    "cpu": cpu,
+                    "hand": space.chandoff,
+                    "bounce_ns": space.policy.bounce_ns,
+                    "remote_ns": space.policy.remote_ns,
+                    "node": space.cnode,
+                },
+            )
             lib = native.lib
             if space.policy.fairness == "fifo":
-                self._cl, self._cu, self._ct = (lib.netq_lock_fifo, lib.netq_unlock_fifo,
-                                                lib.netq_trylock_fifo)
+                self._cl, self._cu, self._ct = (
+                    lib.netq_lock_fifo,
+                    lib.netq_unlock_fifo,
+                    lib.netq_trylock_fifo,
+                )
             else:
                 self._cl = self._ct = lib.netq_trylock_unfair
                 self._cu = lib.netq_unlock_unfair

@@ -5,6 +5,7 @@ They are declared here, apart from :mod:`shm.lock`, because both the Python
 lock (:mod:`shm.lock`) and the compiled helper (:mod:`shm.native`, which bakes
 the field indices into its C source) need them.
 """
+
 from __future__ import annotations
 
 from .layout import Record, field
@@ -15,12 +16,15 @@ NO_CPU = -1
 
 
 class LOCK(Record, name="spinlock"):
-    owner_cpu = field("emulated CPU holding the lock, NO_CPU if free; written by the "
-                      "acquirer (unfair) or by the releaser handing off (fifo), under the lock")
+    owner_cpu = field(
+        "emulated CPU holding the lock, NO_CPU if free; written by the "
+        "acquirer (unfair) or by the releaser handing off (fifo), under the lock"
+    )
     last_cpu = field("CPU of the previous holder (bounce detection); under the lock")
     acquired_ns = field("monotonic ns when the current holder got it; under the lock")
-    handed_ns = field("fifo: monotonic ns the releaser handed the lock to the next waiter; "
-                      "under the guard")
+    handed_ns = field(
+        "fifo: monotonic ns the releaser handed the lock to the next waiter; under the guard"
+    )
     q_head = field("fifo: index of the first waiter; under the guard (the lock's semaphore)")
     q_tail = field("fifo: index past the last waiter; under the guard")
     q_cpu = field("fifo: ring of waiting CPUs; under the guard", count=MAX_WAITERS)
@@ -41,8 +45,10 @@ class STAT(Record, name="lock_class_stats"):
     sleeps = field("contended waits that went to sleep in the semaphore")
     trylock_fail = field("spin_trylock calls that failed")
     handoffs = field("fifo: contended acquisitions by handoff from the releaser")
-    handoff_total = field("fifo: ns from the handoff to this CPU running with the lock "
-                          "(the lock is held by nobody working meanwhile)")
+    handoff_total = field(
+        "fifo: ns from the handoff to this CPU running with the lock "
+        "(the lock is held by nobody working meanwhile)"
+    )
     handoff_max = field("fifo: ns, the longest such gap")
 
 
@@ -50,4 +56,3 @@ class WAITER(Record, name="lock_waiter"):
     pid = field("process acting as this CPU; written by that process")
     waiting_for = field("lock id this CPU waits for, or -1; written by this CPU")
     since_ns = field("monotonic ns when the wait began; written by this CPU")
-

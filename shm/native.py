@@ -26,6 +26,7 @@ and the Python version; later imports load it.  If there is no compiler, or
 paths (hashed-semaphore atomics as arch/parisc does); the run's setup says
 which backend was used.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -227,11 +228,19 @@ int64_t netq_unlock_fifo(netq_lk *l) {
 
 def _defines() -> str:
     pairs = {
-        "L_OWNER": LOCK.owner_cpu, "L_LAST": LOCK.last_cpu, "L_TACQ": LOCK.acquired_ns,
+        "L_OWNER": LOCK.owner_cpu,
+        "L_LAST": LOCK.last_cpu,
+        "L_TACQ": LOCK.acquired_ns,
         "L_HANDED": LOCK.handed_ns,
-        "L_QH": LOCK.q_head, "L_QT": LOCK.q_tail, "L_QC": LOCK.q_cpu,
-        "S_ACQ": STAT.acquisitions, "S_ACQB": STAT.acq_bounces, "S_HMIN": STAT.hold_min,
-        "S_HMAX": STAT.hold_max, "S_HTOT": STAT.hold_total, "S_TRYF": STAT.trylock_fail,
+        "L_QH": LOCK.q_head,
+        "L_QT": LOCK.q_tail,
+        "L_QC": LOCK.q_cpu,
+        "S_ACQ": STAT.acquisitions,
+        "S_ACQB": STAT.acq_bounces,
+        "S_HMIN": STAT.hold_min,
+        "S_HMAX": STAT.hold_max,
+        "S_HTOT": STAT.hold_total,
+        "S_TRYF": STAT.trylock_fail,
         "MAX_WAITERS": MAX_WAITERS,
     }
     return "\n".join(f"#define {k} {v}" for k, v in pairs.items())
@@ -239,7 +248,8 @@ def _defines() -> str:
 
 def _cache_dir() -> str:
     d = os.environ.get("NETQ_NATIVE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "netq")
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "netq"
+    )
     os.makedirs(d, mode=0o700, exist_ok=True)
     return d
 
@@ -281,10 +291,9 @@ else:
     try:
         _mod = _build()
         ffi, lib = _mod.ffi, _mod.lib
-    except Exception as e:  # noqa: BLE001 -- no compiler, no headers, no cffi: fall back
+    except Exception as e:
         unavailable_reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
 
 
 def backend() -> str:
     return "native (cffi)" if lib is not None else f"python ({unavailable_reason})"
-

@@ -6,6 +6,7 @@ Forked workers inherit the mapping: there is no attach by name on the hot
 path.  :meth:`Region.close` releases the views the region handed out before
 it closes the mmap, because an mmap cannot be closed while a view exports it.
 """
+
 from __future__ import annotations
 
 import gc

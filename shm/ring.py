@@ -17,6 +17,7 @@ the kernel.  A qdisc's band FIFOs use the same ring under the qdisc root lock.
 Single descriptors go through ``struct.pack_into``/``unpack_from`` (one C call
 each); batches go through numpy, which is what the NIC uses.
 """
+
 from __future__ import annotations
 
 import struct

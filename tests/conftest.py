@@ -6,20 +6,33 @@ subprocess, forked lock contenders) is marked ``slow``, per test with
 tier alone is ``python -m pytest -m "not slow"`` (about a fifth of the time).
 README's test command runs every tier.
 """
+
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 
 import pytest
 
+from netq.kernel.core.percpu import this
+from netq.machine.config import RunConfig
+from netq.machine.net import Net
 from shm.ipc import IpcOwner, netq_objects, pid_alive
 
-
 #: modules whose every test starts processes
-SLOW_MODULES = frozenset({
-    "test_budget", "test_model_multiprocess", "test_presets", "test_robust", "test_run",
-    "test_stress", "test_structure", "test_sweep",
-})
+SLOW_MODULES = frozenset(
+    {
+        "test_budget",
+        "test_model_multiprocess",
+        "test_presets",
+        "test_robust",
+        "test_run",
+        "test_stress",
+        "test_structure",
+        "test_sweep",
+    }
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -48,7 +61,6 @@ def no_ipc_leak():
     yield
     left = _mine() - before
     if left:
-
         # Remove what this test leaked (owner may be us, so unlink directly).
         for o in netq_objects():
             if o.entry in left:
@@ -61,3 +73,28 @@ def owner():
     """An IpcOwner that is closed (everything unlinked) after the test."""
     with IpcOwner() as o:
         yield o
+
+
+# -- the model tests' fixture -----------------------------------------------------------
+@pytest.fixture
+def mknet(owner):
+    """``mknet(cfg)`` -> a Net bound as CPU 0; cleaned up after the test."""
+    nets: list[Net] = []
+
+    def build(cfg: RunConfig) -> Net:
+        net = Net(cfg, owner)
+        nets.append(net)
+        net.bind_cpu(0)
+        return net
+
+    yield build
+    this.__init__()
+    while nets:
+        net = nets.pop()
+        gc.collect()
+        # A failing test's traceback may still hold views; the owner
+        # unlinks the names anyway, the mapping goes with the process.
+        with contextlib.suppress(BufferError):
+            net.close()
+        del net
+    gc.collect()

@@ -11,8 +11,10 @@ test to trip over.  A process that ends by itself is left as it ended: the
 tests check that it cleaned up after itself (:func:`leftovers`,
 :func:`children`).
 """
+
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -45,21 +47,31 @@ def env(**extra: str) -> dict[str, str]:
     return out
 
 
-def spawn(cmd: list[str], env_: dict[str, str] | None = None,
-          cwd: str | None = None) -> subprocess.Popen:
+def spawn(
+    cmd: list[str], env_: dict[str, str] | None = None, cwd: str | None = None
+) -> subprocess.Popen:
     """``CMD...`` from the checkout (or ``cwd``), in a session of its own."""
-    return subprocess.Popen(cmd, cwd=cwd or ROOT, env=env_ or env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(
+        cmd,
+        cwd=cwd or ROOT,
+        env=env_ or env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
-def start(argv: list[str], env_: dict[str, str] | None = None,
-          cwd: str | None = None) -> subprocess.Popen:
+def start(
+    argv: list[str], env_: dict[str, str] | None = None, cwd: str | None = None
+) -> subprocess.Popen:
     """``python ARGV...`` (this interpreter)."""
     return spawn([sys.executable, *argv], env_, cwd)
 
 
-def start_netq(*args: str, env_: dict[str, str] | None = None,
-               cwd: str | None = None) -> subprocess.Popen:
+def start_netq(
+    *args: str, env_: dict[str, str] | None = None, cwd: str | None = None
+) -> subprocess.Popen:
     """``python -m netq.run ARGS...``."""
     return start(["-m", "netq.run", *args], env_, cwd)
 
@@ -67,10 +79,8 @@ def start_netq(*args: str, env_: dict[str, str] | None = None,
 def kill(p: subprocess.Popen) -> tuple[str, str]:
     """End ``p`` and everything in its process group, reap it, unlink the IPC
     objects it owned; returns what it printed."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(p.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     try:
         out, err = p.communicate(timeout=30)
     except subprocess.TimeoutExpired:  # cannot happen after SIGKILL, short of a kernel bug
@@ -88,12 +98,18 @@ def finish(p: subprocess.Popen, timeout: float = 60.0, what: str = "") -> Ran:
         out, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         out, err = kill(p)
-        raise AssertionError(f"{what or p.pid} did not end within {timeout} s:\n{out}\n{err}")
+        raise AssertionError(
+            f"{what or p.pid} did not end within {timeout} s:\n{out}\n{err}"
+        ) from None
     return Ran(p.returncode, out, err, p.pid)
 
 
-def run(argv: list[str], env_: dict[str, str] | None = None, timeout: float = 120,
-        cwd: str | None = None) -> Ran:
+def run(
+    argv: list[str],
+    env_: dict[str, str] | None = None,
+    timeout: float = 120,
+    cwd: str | None = None,
+) -> Ran:
     """``python ARGV...`` to its end (bounded)."""
     return finish(start(argv, env_, cwd), timeout, " ".join(argv))
 
@@ -103,8 +119,9 @@ def run_cmd(cmd: list[str], env_: dict[str, str] | None = None, timeout: float =
     return finish(spawn(cmd, env_), timeout, " ".join(cmd))
 
 
-def netq(*args: str, env_: dict[str, str] | None = None, timeout: float = 120,
-         cwd: str | None = None) -> Ran:
+def netq(
+    *args: str, env_: dict[str, str] | None = None, timeout: float = 120, cwd: str | None = None
+) -> Ran:
     """``python -m netq.run ARGS...`` to its end (bounded)."""
     return run(["-m", "netq.run", *args], env_, timeout, cwd)
 
@@ -151,7 +168,5 @@ def wait_gone(pids: list[int], timeout: float) -> list[int]:
 def kill_all(pids: list[int]) -> None:
     """SIGKILL every pid still there (the last resort of a failing test)."""
     for p in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(p, signal.SIGKILL)
-        except ProcessLookupError:
-            pass

@@ -10,12 +10,10 @@ The :func:`mknet` fixture builds nets through the test's ``owner`` (so every
 IPC name is unlinked at the end) and, on teardown, drops this process's
 references to them before trying ``Net.close()``.
 """
+
 from __future__ import annotations
 
-import gc
 import time
-
-import pytest
 
 from netq.kernel.core.dev import net_tx_action
 from netq.kernel.core.flow_dissector import netdev_pick_tx
@@ -70,33 +68,6 @@ def config(cpus: int = 1, devices=None, traffic_=None, **kw) -> RunConfig:
     )
 
 
-# -- the fixture ----------------------------------------------------------------------------
-@pytest.fixture
-def mknet(owner):
-    """``mknet(cfg)`` -> a Net bound as CPU 0; cleaned up after the test."""
-    nets: list[Net] = []
-
-    def build(cfg: RunConfig) -> Net:
-        net = Net(cfg, owner)
-        nets.append(net)
-        net.bind_cpu(0)
-        return net
-
-    yield build
-    this.__init__()
-    while nets:
-        net = nets.pop()
-        gc.collect()
-        try:
-            net.close()
-        except BufferError:
-            # A failing test's traceback may still hold views; the owner
-            # unlinks the names anyway, the mapping goes with the process.
-            pass
-        del net
-    gc.collect()
-
-
 # -- making and sending skbs ----------------------------------------------------------------
 def socks_of(net: Net, cpu: int) -> list:
     """The sockets whose owner CPU is ``cpu`` (in creation order)."""
@@ -141,8 +112,10 @@ class Sender(Generator):
         skb = super().make_skb(now)
         if self._aim is not None:
             if skb is None or skb.sk is not self._aim:
-                raise AssertionError(f"the send buffer of {self._aim} is full "
-                                     f"(sndbuf {group_of(self.net, self._aim).sndbuf})")
+                raise AssertionError(
+                    f"the send buffer of {self._aim} is full "
+                    f"(sndbuf {group_of(self.net, self._aim).sndbuf})"
+                )
             for k, v in self._over.items():
                 setattr(skb, "len" if k == "length" else k, v)
             self._aim, self._over = None, {}
@@ -157,8 +130,16 @@ def sender(net: Net, cpu: int) -> Sender:
     return gens[cpu]
 
 
-def make_skb(net: Net, sk, dev=None, *, priority: int | None = None, ooo_okay: bool | None = None,
-             rx_queue: int | None = None, length: int | None = None) -> SkBuff:
+def make_skb(
+    net: Net,
+    sk,
+    dev=None,
+    *,
+    priority: int | None = None,
+    ooo_okay: bool | None = None,
+    rx_queue: int | None = None,
+    length: int | None = None,
+) -> SkBuff:
     """An skb of socket ``sk`` made on the current CPU (``this.cpu``) by that
     CPU's Generator; keyword overrides."""
     gen = sender(net, this.cpu)
@@ -258,8 +239,9 @@ def qdisc_of(net: Net, dev_name: str = "eth0", queue: int = 0):
 
 def in_flight(net: Net) -> int:
     """Skbs inside the machine: in qdiscs (gso_skb included) and TX rings."""
-    return (sum(q.f[QDISC.qlen] for q in leaf_qdiscs(net))
-            + sum(len(t.ring) for t in net.txqs if t.ring is not None))
+    return sum(q.f[QDISC.qlen] for q in leaf_qdiscs(net)) + sum(
+        len(t.ring) for t in net.txqs if t.ring is not None
+    )
 
 
 def generated(net: Net) -> int:

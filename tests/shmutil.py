@@ -1,4 +1,5 @@
 """Helpers for multi-process tests of shm/: bounded joins that always clean up."""
+
 from __future__ import annotations
 
 import os
@@ -10,7 +11,7 @@ import multiprocess as mp
 CTX = mp.get_context("fork")
 
 
-def start(target, *args) -> "mp.Process":
+def start(target, *args) -> mp.Process:
     p = CTX.Process(target=target, args=args, daemon=True)
     p.start()
     return p

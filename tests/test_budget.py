@@ -1,6 +1,7 @@
 """A packet budget is exact, even when it is smaller than the number of
 sending CPUs (issue 12, item 2): a CPU whose share is 0 sends nothing; it
 is never read as "no limit"."""
+
 from __future__ import annotations
 
 from netq.machine.config import DeviceConfig, RunConfig, TrafficConfig
@@ -15,9 +16,15 @@ def test_split_gives_zero_not_unlimited_to_cpus_beyond_the_budget():
 
 
 def _cfg(cpus: int, packets: int) -> RunConfig:
-    return RunConfig(cpus=cpus, packets=packets, duration=30, seed=3, stall_timeout=10,
-                     devices=[DeviceConfig(tx_queues=2)],
-                     traffic=[TrafficConfig(sockets_per_cpu=1)])
+    return RunConfig(
+        cpus=cpus,
+        packets=packets,
+        duration=30,
+        seed=3,
+        stall_timeout=10,
+        devices=[DeviceConfig(tx_queues=2)],
+        traffic=[TrafficConfig(sockets_per_cpu=1)],
+    )
 
 
 def test_budget_smaller_than_the_senders_is_exact():

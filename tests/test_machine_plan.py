@@ -2,6 +2,7 @@
 
 The tests that take the ``no_shm`` fixture may create no shared memory and
 no semaphore; the last two build a Net from a plan."""
+
 from __future__ import annotations
 
 import os
@@ -37,6 +38,7 @@ def no_shm(monkeypatch):
     """The test may create no POSIX shared memory and no semaphore: both
     constructors raise while it runs, and afterwards no netq object of this
     process is in /dev/shm that was not there before."""
+
     def refuse(*args, **kw):
         raise AssertionError(f"planning created an IPC object {args[:1]}")
 
@@ -59,19 +61,27 @@ def test_no_shm_fixture_catches_an_ipc_object(no_shm, owner):
 def _two_devices(**kw) -> RunConfig:
     """A 4-queue eth0 (default qdisc: mq) and a vlan on it; two groups."""
     kw.setdefault("seed", 11)
-    return RunConfig(cpus=3, devices=[
-        DeviceConfig(tx_queues=4, xps={0: "1", 2: "6"}, irq_cpus=[2, 1, 0, 2]),
-        DeviceConfig(name="vlan0", kind="vlan", lower="eth0")],
-        traffic=[TrafficConfig(cpus=[0, 2], sockets_per_cpu=2),
-                 TrafficConfig(device="vlan0", sockets_per_cpu=1, proto="tcp",
-                               connected=False)], **kw)
+    return RunConfig(
+        cpus=3,
+        devices=[
+            DeviceConfig(tx_queues=4, xps={0: "1", 2: "6"}, irq_cpus=[2, 1, 0, 2]),
+            DeviceConfig(name="vlan0", kind="vlan", lower="eth0"),
+        ],
+        traffic=[
+            TrafficConfig(cpus=[0, 2], sockets_per_cpu=2),
+            TrafficConfig(device="vlan0", sockets_per_cpu=1, proto="tcp", connected=False),
+        ],
+        **kw,
+    )
 
 
 def test_single_queue_default_is_builtins_then_pfifo_fast(no_shm):
     p = plan_run(RunConfig(cpus=2, seed=1))
     assert [(q.id, q.kind, q.parent) for q in p.qdiscs] == [
-        (NOOP_QDISC, "noop", "builtin"), (NOQUEUE_QDISC, "noqueue", "builtin"),
-        (2, "pfifo_fast", "root")]
+        (NOOP_QDISC, "noop", "builtin"),
+        (NOQUEUE_QDISC, "noqueue", "builtin"),
+        (2, "pfifo_fast", "root"),
+    ]
     assert p.qdiscs[0].flags == p.qdiscs[1].flags == TCQ_F_BUILTIN
     q = p.qdiscs[2]
     assert q.flags == TCQ_F_CAN_BYPASS | TCQ_F_ONETXQUEUE
@@ -91,7 +101,8 @@ def test_multiqueue_device_gets_mq_with_a_child_per_queue(no_shm):
     assert (mq.kind, mq.flags, mq.txq, mq.parent, mq.nrings) == ("mq", TCQ_F_MQROOT, -1, "root", 0)
     kids = p.qdiscs[3:7]
     assert [(c.kind, c.txq, c.parent) for c in kids] == [
-        ("pfifo_fast", k, f":{k + 1:x}") for k in range(4)]
+        ("pfifo_fast", k, f":{k + 1:x}") for k in range(4)
+    ]
     assert [t.qdisc for t in p.txqs] == [3, 4, 5, 6, NOQUEUE_QDISC]
     assert [t.irq_cpu for t in p.txqs[:4]] == [2, 1, 0, 2]
     assert p.devices[0].root_qdisc == 2 and p.devices[1].root_qdisc == NOQUEUE_QDISC
@@ -101,7 +112,13 @@ def test_multiqueue_device_gets_mq_with_a_child_per_queue(no_shm):
 def test_virtual_device_is_noqueue_lltx_without_ring(no_shm):
     p = plan_run(_two_devices())
     vlan = p.devices[1]
-    assert (vlan.kind, vlan.xmit, vlan.lower, vlan.lltx, vlan.txq_base) == ("vlan", "vlan", 0, True, 4)
+    assert (vlan.kind, vlan.xmit, vlan.lower, vlan.lltx, vlan.txq_base) == (
+        "vlan",
+        "vlan",
+        0,
+        True,
+        4,
+    )
     t = p.txqs[4]
     assert (t.dev, t.qindex, t.ring, t.bql, t.wake_thresh, t.lltx) == (1, 0, False, False, 0, True)
     eth = p.txqs[0]
@@ -131,7 +148,14 @@ def test_sockets_in_group_then_cpu_order_with_seeded_hashes(no_shm):
     cfg = _two_devices()
     p = plan_run(cfg)
     assert [(s.id, s.cpu, s.group) for s in p.socks] == [
-        (0, 0, 0), (1, 0, 0), (2, 2, 0), (3, 2, 0), (4, 0, 1), (5, 1, 1), (6, 2, 1)]
+        (0, 0, 0),
+        (1, 0, 0),
+        (2, 2, 0),
+        (3, 2, 0),
+        (4, 0, 1),
+        (5, 1, 1),
+        (6, 2, 1),
+    ]
     assert [s.proto for s in p.socks] == ["udp"] * 4 + ["tcp"] * 3
     assert [s.connected for s in p.socks] == [True] * 4 + [False] * 3
     assert all(s.sk_hash and s.sk_txhash for s in p.socks)
@@ -155,7 +179,10 @@ def test_host_map_and_lock_policy_follow_the_host_cores(no_shm):
     assert not big.lock_policy.yield_spin and big.lock_policy.spin_ns == 20_000
     asked = plan_run(RunConfig(cpus=1, lock_wait="spin", spin_ns=7), cores=[0, 1])
     assert (asked.lock_policy.waiting, asked.lock_policy.spin_ns, asked.lock_wait_reason) == (
-        "spin", 7, "asked for")
+        "spin",
+        7,
+        "asked for",
+    )
 
 
 def test_layout_has_rings_for_physical_queues_and_qdisc_bands(no_shm):
@@ -185,14 +212,17 @@ def test_net_builds_what_the_plan_says(owner):
     net = Net(cfg, owner, p)
     try:
         assert net.layout.digest() == plan_layout(p).digest()
-        assert [(q.id, q.name, q.root_lock, q.busylock, q.seqlock, tuple(q.band_locks))
-                for q in net.qdiscs] == [(q.id, q.name, q.root_lock, q.busylock, q.seqlock,
-                                          q.band_locks) for q in p.qdiscs]
+        assert [
+            (q.id, q.name, q.root_lock, q.busylock, q.seqlock, tuple(q.band_locks))
+            for q in net.qdiscs
+        ] == [(q.id, q.name, q.root_lock, q.busylock, q.seqlock, q.band_locks) for q in p.qdiscs]
         assert [int(q.flags) for q in net.qdiscs] == [q.flags for q in p.qdiscs]
         assert [(t.index, t.xmit_lock, t.bql, t.wake_thresh) for t in net.txqs] == [
-            (t.index, t.xmit_lock, t.bql, t.wake_thresh) for t in p.txqs]
+            (t.index, t.xmit_lock, t.bql, t.wake_thresh) for t in p.txqs
+        ]
         assert [(s.id, s.cpu, s.sk_hash, s.sk_txhash) for s in net.socks] == [
-            (s.id, s.cpu, s.sk_hash, s.sk_txhash) for s in p.socks]
+            (s.id, s.cpu, s.sk_hash, s.sk_txhash) for s in p.socks
+        ]
         assert net.devices[1].lower is net.devices[0]
         assert [c.id for c in net.qdiscs[2].children] == [3, 4, 5, 6]
         assert net.hashrnd == p.hashrnd and net.lock_policy == p.lock_policy

@@ -3,6 +3,7 @@
 The schema shipped in the package (result.schema.json) and the TypedDicts
 of result.py must say the same thing; the JSON of a real run must validate
 against the schema and be strict JSON (no NaN or Infinity)."""
+
 from __future__ import annotations
 
 import copy
@@ -85,8 +86,14 @@ def run_json(tmp_path, *args) -> dict:
     its IPC objects are removed if it leaves any); the parsed document."""
     out = tmp_path / "run.json"
     env = dict(os.environ, PYTHONPATH=ROOT)
-    p = subprocess.Popen([sys.executable, "-m", "netq.run", *args, "--json", str(out), "--quiet"],
-                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "netq.run", *args, "--json", str(out), "--quiet"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         stdout, stderr = p.communicate(timeout=RUN_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -150,10 +157,18 @@ def test_a_preset_with_variants_validates(tmp_path):
     assert all(v["version"] == RESULT_VERSION for v in doc["variants"])
 
 
-@pytest.mark.parametrize("breakage", [
-    "missing key", "wrong type", "unknown key", "bql keys missing", "fq stats missing",
-    "negative count", "older version",
-])
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        "missing key",
+        "wrong type",
+        "unknown key",
+        "bql keys missing",
+        "fq stats missing",
+        "negative count",
+        "older version",
+    ],
+)
 def test_the_schema_rejects_a_broken_result(experiment_doc, breakage):
     doc = copy.deepcopy(experiment_doc)
     if breakage == "missing key":

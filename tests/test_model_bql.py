@@ -12,22 +12,35 @@
 - sock_wait_for_wmem / sock_def_write_space: a sender with every socket full
   sleeps until a completion leaves one half empty.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from netq.kernel.core.dev import net_tx_action
-from netq.kernel.core.dql import DQL_MAX_LIMIT, SLACK_HOLD_NS, dql_avail, dql_completed, dql_init, dql_queued
+from netq.kernel.core.dql import (
+    DQL_MAX_LIMIT,
+    SLACK_HOLD_NS,
+    dql_avail,
+    dql_completed,
+    dql_init,
+    dql_queued,
+)
 from netq.kernel.core.netdevice import NET_XMIT_SUCCESS, netif_tx_stop_queue, netif_tx_wake_queue
 from netq.kernel.core.sock import sock_wait_for_wmem, wake_cpu
-from netq.kernel.kstructs import NETDEV_QUEUE, NIC, QUEUE_STATE_DRV_XOFF, QUEUE_STATE_STACK_XOFF, SOFTNET
-from tests.modelutil import (  # noqa: F401  (mknet is a fixture)
+from netq.kernel.kstructs import (
+    NETDEV_QUEUE,
+    NIC,
+    QUEUE_STATE_DRV_XOFF,
+    QUEUE_STATE_STACK_XOFF,
+    SOFTNET,
+)
+from tests.modelutil import (
     config,
     delivered,
     drain,
     in_flight,
-    mknet,
     output_queue,
     phys,
     qdisc_of,
@@ -111,9 +124,14 @@ def test_bql_stops_the_queue_and_the_completion_restarts_it_on_the_irq_cpu(mknet
     queue; the second is requeued (the bypass found the queue stopped).
     The NIC's completion raises the limit, clears STACK_XOFF and schedules
     the qdisc on the interrupt CPU, whose softirq sends the second."""
-    net = mknet(config(cpus=2, profile="6.18",
-                       devices=[phys(tx_queues=1, bql=True, irq_cpus=[1])],
-                       traffic_=[traffic(cpus=[0], sockets_per_cpu=1, length=1000)]))
+    net = mknet(
+        config(
+            cpus=2,
+            profile="6.18",
+            devices=[phys(tx_queues=1, bql=True, irq_cpus=[1])],
+            traffic_=[traffic(cpus=[0], sockets_per_cpu=1, length=1000)],
+        )
+    )
     txq = net.dev_by_name["eth0"].txqs[0]
     q = qdisc_of(net)
     (sk,) = socks_of(net, 0)
@@ -152,9 +170,13 @@ def test_without_bql_the_ring_takes_everything(mknet):
 def _backlogged(mknet, profile: str, n: int, ring_size: int = 256, limit: int = 10**6):
     """A single-queue device whose qdisc holds ``n`` skbs (the queue stopped
     by hand while they were sent), with a fixed BQL limit of ``limit`` bytes."""
-    net = mknet(config(profile=profile,
-                       devices=[phys(tx_queues=1, bql=True, ring_size=ring_size, irq_cpus=[0])],
-                       traffic_=[traffic(sockets_per_cpu=1, length=1000)]))
+    net = mknet(
+        config(
+            profile=profile,
+            devices=[phys(tx_queues=1, bql=True, ring_size=ring_size, irq_cpus=[0])],
+            traffic_=[traffic(sockets_per_cpu=1, length=1000)],
+        )
+    )
     txq = net.dev_by_name["eth0"].txqs[0]
     dql_init(txq.f, T0, min_limit=limit)
     (sk,) = socks_of(net, 0)
@@ -250,8 +272,12 @@ def test_completion_wakes_a_sender_once_its_socket_is_half_empty(mknet):
     """A socket with room for 4 skbs: fill it, mark the CPU asleep; the NIC
     completing 1 skb (3/4 full) does not wake it, completing the rest does."""
     truesize = 1000 + 576
-    net = mknet(config(devices=[phys(tx_queues=1, bql=False)],
-                       traffic_=[traffic(sockets_per_cpu=1, length=1000, sndbuf=4 * truesize)]))
+    net = mknet(
+        config(
+            devices=[phys(tx_queues=1, bql=False)],
+            traffic_=[traffic(sockets_per_cpu=1, length=1000, sndbuf=4 * truesize)],
+        )
+    )
     txq = net.dev_by_name["eth0"].txqs[0]
     (sk,) = socks_of(net, 0)
     for _ in range(4):

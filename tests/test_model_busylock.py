@@ -9,20 +9,20 @@ to CPU 1 + 1, as qdisc_run_begin on CPU 1 would have left it; later CPU 1
 finishes its __qdisc_run under root_lock, which is the only way the running
 state ends.
 """
+
 from __future__ import annotations
 
 import pytest
 
 from netq.kernel.core.netdevice import NET_XMIT_SUCCESS
 from netq.kernel.core.percpu import this
-from netq.kernel.sched.sch_generic import __qdisc_run, qdisc_is_running
 from netq.kernel.kstructs import QDISC
+from netq.kernel.sched.sch_generic import __qdisc_run, qdisc_is_running
 from shm.lock import STAT
-from tests.modelutil import (  # noqa: F401  (mknet is a fixture)
+from tests.modelutil import (
     config,
     delivered,
     drain,
-    mknet,
     phys,
     qdisc_of,
     ring_descs,
@@ -35,9 +35,15 @@ from workers.nic import Nic
 
 
 def setup(mknet, strategy: str | None, profile: str = "3.13"):
-    net = mknet(config(cpus=2, profile=profile, strategy=strategy,
-                       devices=[phys(tx_queues=1, ring_size=64)],
-                       traffic_=[traffic(cpus=[0], sockets_per_cpu=1)]))
+    net = mknet(
+        config(
+            cpus=2,
+            profile=profile,
+            strategy=strategy,
+            devices=[phys(tx_queues=1, ring_size=64)],
+            traffic_=[traffic(cpus=[0], sockets_per_cpu=1)],
+        )
+    )
     return net, qdisc_of(net), socks_of(net, 0)[0]
 
 
@@ -123,7 +129,7 @@ def test_rootlock_never_takes_busylock(mknet):
 def test_run_owner_relocks_are_counted(mknet):
     """Every sch_direct_xmit re-takes root_lock after the driver: the moment
     busylock is about.  Uncontended in a single process."""
-    net, q, sk = setup(mknet, "busylock")
+    net, _q, sk = setup(mknet, "busylock")
     for _ in range(4):
         xmit(net, 0, sk)  # 4 bypasses, each one sch_direct_xmit
     assert sd(net, 0, "owner_relocks") == 4

@@ -1,6 +1,7 @@
 """Configuration rejection: a bad value raises netq.machine.config.ConfigError whose
 ``field`` (and message) names where it is, and building a Net from it
 creates no IPC object."""
+
 from __future__ import annotations
 
 import pytest
@@ -89,9 +90,12 @@ def test_physical_device_with_lower():
 
 
 def test_traffic_class_beyond_queues():
-    rejected(config(devices=[phys(tx_queues=4, num_tc=2, tc_to_txq=[[2, 0], [3, 2]],
-                                  prio_tc_map=[0] * 16)]),
-             "device eth0.tc_to_txq[1]")
+    rejected(
+        config(
+            devices=[phys(tx_queues=4, num_tc=2, tc_to_txq=[[2, 0], [3, 2]], prio_tc_map=[0] * 16)]
+        ),
+        "device eth0.tc_to_txq[1]",
+    )
 
 
 def test_traffic_on_unknown_device():
@@ -122,9 +126,12 @@ def test_net_validates_before_creating_anything(owner):
 
 
 def test_valid_config_passes():
-    cfg = RunConfig(cpus=2, seed=1,
-                    devices=[phys(tx_queues=4, xps={0: "1", 1: "2", 2: "3"}), vlan("v0", "eth0")],
-                    traffic=[TrafficConfig(device="v0")])
+    cfg = RunConfig(
+        cpus=2,
+        seed=1,
+        devices=[phys(tx_queues=4, xps={0: "1", 1: "2", 2: "3"}), vlan("v0", "eth0")],
+        traffic=[TrafficConfig(device="v0")],
+    )
     assert cfg.validate() is cfg
 
 

@@ -4,14 +4,15 @@ Acting as the control process (rtnl), netq deactivates a device's qdiscs as
 dev_deactivate does and changes real_num_tx_queues as netif_set_real_num_tx_queues
 does.  Every skb still ends up delivered or dropped for a named reason.
 """
+
 from __future__ import annotations
 
 from netq.kernel.core.dev import dev_close, dev_open, netif_set_real_num_tx_queues
 from netq.kernel.core.netdevice import netif_tx_start_queue, netif_tx_stop_queue
-from netq.machine.invariants import check_all
-from netq.kernel.sched.sch_generic import qdisc_state_deactivated
 from netq.kernel.kstructs import NETDEV_QUEUE, NIC, QDISC, SOCK
-from tests.modelutil import config, drain, drops, mknet, phys, socks_of, traffic, xmit  # noqa: F401
+from netq.kernel.sched.sch_generic import qdisc_state_deactivated
+from netq.machine.invariants import check_all
+from tests.modelutil import config, drain, drops, phys, socks_of, traffic, xmit
 from workers.nic import Nic
 
 
@@ -50,8 +51,13 @@ def test_dev_close_purges_deactivates_and_drops_later_skbs(mknet):
 
 
 def test_ethtool_L_shrink_purges_vanished_queues_and_sockets_repick(mknet):
-    net = mknet(config(cpus=1, devices=[phys(tx_queues=4)],
-                       traffic_=[traffic(sockets_per_cpu=8, connected=True)]))
+    net = mknet(
+        config(
+            cpus=1,
+            devices=[phys(tx_queues=4)],
+            traffic_=[traffic(sockets_per_cpu=8, connected=True)],
+        )
+    )
     dev = net.devices[0]
     socks = socks_of(net, 0)
     for txq in dev.txqs:

@@ -5,21 +5,26 @@ Packets wait in the qdisc because the queue is stopped by hand; the order in
 which the NIC would send them is the order they reach the TX ring once the
 queue is woken and NET_TX runs the qdisc.
 """
+
 from __future__ import annotations
 
 import pytest
 
-from netq.machine.config import ConfigError, CostConfig, DeviceConfig, RunConfig, TrafficConfig
 from netq.kernel.core.dev import dev_close, dev_open, net_tx_action
-from netq.kernel.core.netdevice import NET_XMIT_DROP, NET_XMIT_SUCCESS, netif_tx_stop_queue, netif_tx_wake_queue
-from netq.kernel.sched.sch_fq import FQ_FLOW_PLIMIT, FQ_INITIAL_QUANTUM, FQ_QUANTUM, fq_dequeue
+from netq.kernel.core.netdevice import (
+    NET_XMIT_DROP,
+    NET_XMIT_SUCCESS,
+    netif_tx_stop_queue,
+    netif_tx_wake_queue,
+)
 from netq.kernel.kstructs import FQ_FLOW
-from tests.modelutil import (  # noqa: F401  (mknet is a fixture)
+from netq.kernel.sched.sch_fq import FQ_FLOW_PLIMIT, FQ_INITIAL_QUANTUM, FQ_QUANTUM, fq_dequeue
+from netq.machine.config import ConfigError, CostConfig, DeviceConfig, RunConfig, TrafficConfig
+from tests.modelutil import (
     config,
     delivered,
     drain,
     drops,
-    mknet,
     phys,
     qdisc_of,
     qf,
@@ -35,8 +40,12 @@ from workers.supervisor import Supervisor
 
 
 def _fq_net(mknet, socks: int = 2, ring: int = 256):
-    net = mknet(config(devices=[phys(tx_queues=1, qdisc="fq", ring_size=ring)],
-                       traffic_=[traffic(sockets_per_cpu=socks, length=1000, sndbuf=0)]))
+    net = mknet(
+        config(
+            devices=[phys(tx_queues=1, qdisc="fq", ring_size=ring)],
+            traffic_=[traffic(sockets_per_cpu=socks, length=1000, sndbuf=0)],
+        )
+    )
     txq = net.dev_by_name["eth0"].txqs[0]
     return net, txq, qdisc_of(net), socks_of(net, 0)
 
@@ -99,7 +108,7 @@ def test_a_full_flow_drops_with_its_own_reason(mknet):
 
 def test_fq_never_bypasses(mknet):
     """Idle and empty, fq still enqueues: it has no TCQ_F_CAN_BYPASS."""
-    net, txq, q, (a, _b) = _fq_net(mknet)
+    net, _txq, q, (a, _b) = _fq_net(mknet)
     for _ in range(5):
         xmit(net, 0, a)
     assert qf(q, "bypass") == 0 and sd(net, 0, "enqueued") == 5
@@ -135,10 +144,16 @@ def test_fq_needs_a_profile_that_has_it():
 def test_fq_conserves_packets_over_real_processes(strategy, profile):
     """4 CPUs, 2 flows each, a tiny ring and BQL: every skb is delivered or
     dropped for a named reason, and every flow arrives in order."""
-    cfg = RunConfig(cpus=4, packets=4000, seed=3, profile=profile, strategy=strategy,
-                    costs=CostConfig(dequeue_ns=1000),
-                    devices=[DeviceConfig(tx_queues=1, ring_size=16, qdisc="fq")],
-                    traffic=[TrafficConfig(sockets_per_cpu=2, length=1000)])
+    cfg = RunConfig(
+        cpus=4,
+        packets=4000,
+        seed=3,
+        profile=profile,
+        strategy=strategy,
+        costs=CostConfig(dequeue_ns=1000),
+        devices=[DeviceConfig(tx_queues=1, ring_size=16, qdisc="fq")],
+        traffic=[TrafficConfig(sockets_per_cpu=2, length=1000)],
+    )
     cfg.stall_timeout = 5.0
     out = Supervisor(cfg).run()
     res = out.result

@@ -13,13 +13,14 @@ The workload is built to hit every path: two CPUs on an mq device without
 XPS (so they collide on queues), tiny rings (stops, requeues, wakes), a short
 tx_queue_len (QDISC_DROPs), NIC polls and softirqs interleaved irregularly.
 """
+
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from netq.kernel.kstructs import NETDEV_QUEUE, QDISC, SOCK
-from tests.modelutil import (  # noqa: F401  (mknet is a fixture)
+from netq.kernel.sched.sch_generic import gso_skbs
+from tests.modelutil import (
     config,
     delivered,
     drain,
@@ -27,7 +28,6 @@ from tests.modelutil import (  # noqa: F401  (mknet is a fixture)
     generated,
     in_flight,
     leaf_qdiscs,
-    mknet,
     phys,
     run_softirq,
     socks_of,
@@ -35,7 +35,6 @@ from tests.modelutil import (  # noqa: F401  (mknet is a fixture)
     traffic,
     xmit,
 )
-from netq.kernel.sched.sch_generic import gso_skbs
 from workers.nic import Nic
 
 
@@ -66,22 +65,30 @@ def check_identities(net, where: str) -> None:
     for q in leaf_qdiscs(net):
         f = q.f
         qlen = f[QDISC.qlen]
-        assert qlen == f[QDISC.enqueued] - (f[QDISC.dequeued] - f[QDISC.requeues]) - f[QDISC.purged], \
-            (where, q.name)
+        assert (
+            qlen == f[QDISC.enqueued] - (f[QDISC.dequeued] - f[QDISC.requeues]) - f[QDISC.purged]
+        ), (where, q.name)
         assert stored(q) == (qlen, f[QDISC.backlog]), (where, q.name)
-        assert f[QDISC.packets] == (f[QDISC.bypass] + f[QDISC.dequeued] - f[QDISC.requeues]
-                                    + f[QDISC.requeue_pending]), (where, q.name)
+        assert f[QDISC.packets] == (
+            f[QDISC.bypass] + f[QDISC.dequeued] - f[QDISC.requeues] + f[QDISC.requeue_pending]
+        ), (where, q.name)
         assert f[QDISC.drops] >= 0 and qlen <= f[QDISC.limit]
     fl = sock_in_flight(net)
     for sk in net.socks:
         f = sk.f
-        assert f[SOCK.sent] == (f[SOCK.completed] + f[SOCK.dropped] + f[SOCK.dropped_ctl]
-                                + fl.get(sk.id, 0)), (where, sk)
+        assert f[SOCK.sent] == (
+            f[SOCK.completed] + f[SOCK.dropped] + f[SOCK.dropped_ctl] + fl.get(sk.id, 0)
+        ), (where, sk)
 
 
 def test_identities_hold_at_every_quiescent_point(mknet):
-    net = mknet(config(cpus=2, devices=[phys(tx_queues=4, ring_size=4, tx_queue_len=5)],
-                       traffic_=[traffic(sockets_per_cpu=3, length=[64, 1500])]))
+    net = mknet(
+        config(
+            cpus=2,
+            devices=[phys(tx_queues=4, ring_size=4, tx_queue_len=5)],
+            traffic_=[traffic(sockets_per_cpu=3, length=[64, 1500])],
+        )
+    )
     nic = Nic(net)
     socks = {c: socks_of(net, c) for c in (0, 1)}
     check_identities(net, "start")
@@ -114,15 +121,17 @@ def test_identities_hold_at_every_quiescent_point(mknet):
         assert sk.outstanding() == 0
 
 
-
 def test_qdisc_reset_keeps_the_qdisc_identity(mknet):
     from netq.kernel.core.netdevice import netif_tx_stop_queue
     from netq.kernel.core.percpu import this
     from netq.kernel.sched.sch_generic import qdisc_reset
     from tests.modelutil import qdisc_of
 
-    net = mknet(config(cpus=1, devices=[phys(tx_queues=1, ring_size=64)],
-                       traffic_=[traffic(sockets_per_cpu=1)]))
+    net = mknet(
+        config(
+            cpus=1, devices=[phys(tx_queues=1, ring_size=64)], traffic_=[traffic(sockets_per_cpu=1)]
+        )
+    )
     q = qdisc_of(net)
     (sk,) = socks_of(net, 0)
     netif_tx_stop_queue(net.dev_by_name["eth0"].txqs[0])
@@ -136,4 +145,7 @@ def test_qdisc_reset_keeps_the_qdisc_identity(mknet):
     f = q.f
     assert f[QDISC.qlen] == 0 and f[QDISC.backlog] == 0
     assert f[QDISC.purged] == 5
-    assert f[QDISC.qlen] == f[QDISC.enqueued] - (f[QDISC.dequeued] - f[QDISC.requeues]) - f[QDISC.purged]
+    assert (
+        f[QDISC.qlen]
+        == f[QDISC.enqueued] - (f[QDISC.dequeued] - f[QDISC.requeues]) - f[QDISC.purged]
+    )

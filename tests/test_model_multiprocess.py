@@ -5,12 +5,13 @@ Each case runs the supervisor with a packet budget (so it ends by itself),
 conservation, per-qdisc identities, per-socket accounting, flow order, no lock
 held — plus the mechanism counters each configuration must move.
 """
+
 from __future__ import annotations
 
 import pytest
 
-from netq.machine.config import CostConfig, DeviceConfig, RunConfig, TrafficConfig
 from netq.app.presets import recursion_devices
+from netq.machine.config import CostConfig, DeviceConfig, RunConfig, TrafficConfig
 from workers.supervisor import Supervisor
 
 
@@ -29,10 +30,17 @@ def run(cfg: RunConfig) -> dict:
 @pytest.mark.parametrize("fairness", ["fifo", "unfair"])
 def test_contended_single_queue(strategy, fairness):
     """4 CPUs on one queue with a tiny ring: enqueue, requeue, stop/wake, reschedule."""
-    res = run(RunConfig(
-        cpus=4, packets=6000, seed=1, strategy=strategy, lock_fairness=fairness,
-        devices=[DeviceConfig(tx_queues=1, ring_size=8, tx_queue_len=5000)],
-        traffic=[TrafficConfig(sockets_per_cpu=2, proto="tcp")]))
+    res = run(
+        RunConfig(
+            cpus=4,
+            packets=6000,
+            seed=1,
+            strategy=strategy,
+            lock_fairness=fairness,
+            devices=[DeviceConfig(tx_queues=1, ring_size=8, tx_queue_len=5000)],
+            traffic=[TrafficConfig(sockets_per_cpu=2, proto="tcp")],
+        )
+    )
     m = res["mechanism"]
     assert m["enqueued"] > 0 and m["qdisc_runs"] > 0
     assert res["nic"]["reorders"] == 0
@@ -48,12 +56,21 @@ def test_multiqueue_xps_and_virtual_stack():
     """2 CPUs, mq with XPS 1:1, plus traffic through a vlan stack and loops."""
     devs = recursion_devices(stack_depth=3)
     devs[0].xps = {0: "1", 1: "2"}
-    res = run(RunConfig(
-        cpus=2, packets=4000, seed=2, profile="6.18", devices=devs,
-        traffic=[TrafficConfig(device="eth0", sockets_per_cpu=3),
-                 TrafficConfig(device="stk0", sockets_per_cpu=1, proto="tcp"),
-                 TrafficConfig(device="loopa", sockets_per_cpu=1),
-                 TrafficConfig(device="tun0", sockets_per_cpu=1)]))
+    res = run(
+        RunConfig(
+            cpus=2,
+            packets=4000,
+            seed=2,
+            profile="6.18",
+            devices=devs,
+            traffic=[
+                TrafficConfig(device="eth0", sockets_per_cpu=3),
+                TrafficConfig(device="stk0", sockets_per_cpu=1, proto="tcp"),
+                TrafficConfig(device="loopa", sockets_per_cpu=1),
+                TrafficConfig(device="tun0", sockets_per_cpu=1),
+            ],
+        )
+    )
     assert res["drops"]["XMIT_RECURSION"] > 0 and res["drops"]["DEAD_LOOP_OWNER"] > 0
     assert res["mechanism"]["xmit_recursion_cut"] == 9  # 6.18: counter > 8
     loc = sum(q["completions_local"] for q in res["queues"])
@@ -62,11 +79,17 @@ def test_multiqueue_xps_and_virtual_stack():
 
 def test_shared_root_qdisc_on_multiqueue_device_with_costs():
     """3 CPUs share one pfifo_fast over 2 queues; emulated costs lengthen holds."""
-    run(RunConfig(
-        cpus=3, packets=3000, seed=3, lock_wait="block",
-        costs=CostConfig(enqueue_ns=500, dequeue_ns=500, xmit_ns=500),
-        devices=[DeviceConfig(tx_queues=2, qdisc="pfifo_fast", ring_size=16)],
-        traffic=[TrafficConfig(sockets_per_cpu=2, length=[64, 1500], priority=6)]))
+    run(
+        RunConfig(
+            cpus=3,
+            packets=3000,
+            seed=3,
+            lock_wait="block",
+            costs=CostConfig(enqueue_ns=500, dequeue_ns=500, xmit_ns=500),
+            devices=[DeviceConfig(tx_queues=2, qdisc="pfifo_fast", ring_size=16)],
+            traffic=[TrafficConfig(sockets_per_cpu=2, length=[64, 1500], priority=6)],
+        )
+    )
 
 
 @pytest.mark.parametrize("profile", ["4.19", "6.18"])
@@ -74,11 +97,18 @@ def test_nolock_missed_path_leaves_nothing_stuck(profile):
     """TCQ_F_NOLOCK pfifo_fast, with (6.18) and without (4.19) the bypass:
     senders that lose the seqlock trylock set MISSED and leave; the drain
     fails the run if anything stays in a qdisc that nobody will run."""
-    res = run(RunConfig(
-        cpus=4, packets=8000, seed=4, strategy="nolock", profile=profile,
-        costs=CostConfig(xmit_ns=1000),
-        devices=[DeviceConfig(tx_queues=1, ring_size=16)],
-        traffic=[TrafficConfig(sockets_per_cpu=2)]))
+    res = run(
+        RunConfig(
+            cpus=4,
+            packets=8000,
+            seed=4,
+            strategy="nolock",
+            profile=profile,
+            costs=CostConfig(xmit_ns=1000),
+            devices=[DeviceConfig(tx_queues=1, ring_size=16)],
+            traffic=[TrafficConfig(sockets_per_cpu=2)],
+        )
+    )
     assert res["nic"]["reorders"] == 0
     names = {r["name"].rsplit(" ", 1)[-1] for r in res["locks"]}
     assert "seqlock" in names
@@ -89,30 +119,43 @@ def test_nolock_missed_path_leaves_nothing_stuck(profile):
 def test_defer_count_over_the_limit_is_a_counted_drop():
     """defer: with a tiny q->limit, pushes beyond it are dropped as
     DEFER_LIMIT - never silently - and every skb is still accounted for."""
-    res = run(RunConfig(
-        cpus=4, packets=6000, seed=5, strategy="defer",
-        costs=CostConfig(dequeue_ns=2000, xmit_ns=2000),
-        devices=[DeviceConfig(tx_queues=1, tx_queue_len=4, ring_size=16)],
-        traffic=[TrafficConfig(sockets_per_cpu=2, sndbuf=0)]))
+    res = run(
+        RunConfig(
+            cpus=4,
+            packets=6000,
+            seed=5,
+            strategy="defer",
+            costs=CostConfig(dequeue_ns=2000, xmit_ns=2000),
+            devices=[DeviceConfig(tx_queues=1, tx_queue_len=4, ring_size=16)],
+            traffic=[TrafficConfig(sockets_per_cpu=2, sndbuf=0)],
+        )
+    )
     assert res["drops"]["DEFER_LIMIT"] > 0
     q = next(r for r in res["qdiscs"] if r["kind"] == "pfifo_fast")
     assert q["sent_packets"] == res["delivered"]
 
 
 def test_a_cpu_without_sockets_only_serves_softirqs():
-    res = run(RunConfig(
-        cpus=2, packets=2000, seed=6,
-        devices=[DeviceConfig(tx_queues=2, irq_cpus=[1, 1])],
-        traffic=[TrafficConfig(cpus=[0], sockets_per_cpu=2)]))
+    res = run(
+        RunConfig(
+            cpus=2,
+            packets=2000,
+            seed=6,
+            devices=[DeviceConfig(tx_queues=2, irq_cpus=[1, 1])],
+            traffic=[TrafficConfig(cpus=[0], sockets_per_cpu=2)],
+        )
+    )
     assert res["cpus"][1]["generated"] == 0 and res["cpus"][0]["generated"] == 2000
 
 
 def test_deadlock_cycles_are_named():
     from workers.supervisor import deadlock_cycles
 
-    holders = [{"lock": "A", "owner_cpu": 1, "waiters": [0]},
-               {"lock": "B", "owner_cpu": 0, "waiters": [1]},
-               {"lock": "C", "owner_cpu": 2, "waiters": [3]}]
+    holders = [
+        {"lock": "A", "owner_cpu": 1, "waiters": [0]},
+        {"lock": "B", "owner_cpu": 0, "waiters": [1]},
+        {"lock": "C", "owner_cpu": 2, "waiters": [3]},
+    ]
     (line,) = deadlock_cycles(holders, {0: "A", 1: "B", 3: "C"})
     assert line == "deadlock: cpu0 waits for 'A' held by cpu1; cpu1 waits for 'B' held by cpu0"
 
@@ -120,6 +163,8 @@ def test_deadlock_cycles_are_named():
 def test_waits_on_a_free_lock_are_not_a_cycle():
     from workers.supervisor import deadlock_cycles
 
-    holders = [{"lock": "A", "owner_cpu": -1, "waiters": [0]},
-               {"lock": "B", "owner_cpu": 0, "waiters": [1]}]
+    holders = [
+        {"lock": "A", "owner_cpu": -1, "waiters": [0]},
+        {"lock": "B", "owner_cpu": 0, "waiters": [1]},
+    ]
     assert deadlock_cycles(holders, {0: "A", 1: "B"}) == []

@@ -6,6 +6,7 @@ The check is ``__this_cpu_read(xmit_recursion) > LIMIT`` *before* the
 increment.  The k-th virtual device of a stack (1-based) reads k - 1, so a
 stack of LIMIT + 1 devices passes and LIMIT + 2 is cut at its last device.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -23,14 +24,13 @@ from netq.kernel.kstructs import (
     QUEUE_STATE_DRV_XOFF,
     SOCK,
 )
-from tests.modelutil import (  # noqa: F401  (mknet is a fixture)
+from tests.modelutil import (
     config,
     delivered,
     drain,
     drops,
     generated,
     in_flight,
-    mknet,
     msgs,
     phys,
     qdisc_of,
@@ -52,8 +52,13 @@ def vlan_stack(depth: int, profile: str, **kw):
     devs = [phys(ring_size=64)]
     for i in range(1, depth + 1):
         devs.append(vlan(f"v{i}", f"v{i + 1}" if i < depth else "eth0"))
-    return config(cpus=1, profile=profile, devices=devs,
-                  traffic_=[traffic(device="v1", sockets_per_cpu=1)], **kw)
+    return config(
+        cpus=1,
+        profile=profile,
+        devices=devs,
+        traffic_=[traffic(device="v1", sockets_per_cpu=1)],
+        **kw,
+    )
 
 
 def test_profile_recursion_limits():
@@ -97,8 +102,14 @@ def test_vlan_loop_is_cut_by_xmit_recursion(mknet, profile):
     """a -> b -> a -> ... (both LLTX): the (LIMIT + 2)-th visit is refused;
     visits alternate a, b, so the message names a when LIMIT + 2 is odd."""
     limit = LIMITS[profile]
-    net = mknet(config(cpus=1, profile=profile, devices=[vlan("a", "b"), vlan("b", "a")],
-                       traffic_=[traffic(device="a", sockets_per_cpu=1)]))
+    net = mknet(
+        config(
+            cpus=1,
+            profile=profile,
+            devices=[vlan("a", "b"), vlan("b", "a")],
+            traffic_=[traffic(device="a", sockets_per_cpu=1)],
+        )
+    )
     (sk,) = socks_of(net, 0)
     xmit(net, 0, sk)
     assert drops(net, "XMIT_RECURSION") == 1 and drops(net) == 1
@@ -112,8 +123,13 @@ def test_vlan_loop_is_cut_by_xmit_recursion(mknet, profile):
 def test_loop_through_non_lltx_tunnel_is_cut_by_xmit_lock_owner(mknet):
     """tun0 (not LLTX: HARD_TX_LOCK sets xmit_lock_owner) -> v0 -> tun0: the
     second visit of tun0 finds its own CPU owning the queue lock."""
-    net = mknet(config(cpus=1, devices=[tunnel("tun0", "v0", lltx=False), vlan("v0", "tun0")],
-                       traffic_=[traffic(device="tun0", sockets_per_cpu=1)]))
+    net = mknet(
+        config(
+            cpus=1,
+            devices=[tunnel("tun0", "v0", lltx=False), vlan("v0", "tun0")],
+            traffic_=[traffic(device="tun0", sockets_per_cpu=1)],
+        )
+    )
     (sk,) = socks_of(net, 0)
     tun = net.dev_by_name["tun0"]
     assert not tun.lltx and net.dev_by_name["v0"].lltx
@@ -128,8 +144,13 @@ def test_loop_through_non_lltx_tunnel_is_cut_by_xmit_lock_owner(mknet):
 
 
 def test_self_loop_of_non_lltx_tunnel(mknet):
-    net = mknet(config(cpus=1, devices=[tunnel("tun0", "tun0")],
-                       traffic_=[traffic(device="tun0", sockets_per_cpu=1)]))
+    net = mknet(
+        config(
+            cpus=1,
+            devices=[tunnel("tun0", "tun0")],
+            traffic_=[traffic(device="tun0", sockets_per_cpu=1)],
+        )
+    )
     (sk,) = socks_of(net, 0)
     for _ in range(3):
         xmit(net, 0, sk)
@@ -138,8 +159,13 @@ def test_self_loop_of_non_lltx_tunnel(mknet):
 
 
 def test_lltx_tunnel_loop_is_cut_by_recursion_not_owner(mknet):
-    net = mknet(config(cpus=1, devices=[tunnel("tun0", "tun0", lltx=True)],
-                       traffic_=[traffic(device="tun0", sockets_per_cpu=1)]))
+    net = mknet(
+        config(
+            cpus=1,
+            devices=[tunnel("tun0", "tun0", lltx=True)],
+            traffic_=[traffic(device="tun0", sockets_per_cpu=1)],
+        )
+    )
     (sk,) = socks_of(net, 0)
     xmit(net, 0, sk)
     assert drops(net, "XMIT_RECURSION") == 1 and drops(net) == 1
@@ -157,8 +183,13 @@ def test_dead_loop_messages_are_rate_limited_to_10_per_5_seconds(mknet, monkeypa
 
     clock = Clock()
     monkeypatch.setattr(dev_mod, "time", clock)
-    net = mknet(config(cpus=1, devices=[vlan("a", "b"), vlan("b", "a")],
-                       traffic_=[traffic(device="a", sockets_per_cpu=1)]))
+    net = mknet(
+        config(
+            cpus=1,
+            devices=[vlan("a", "b"), vlan("b", "a")],
+            traffic_=[traffic(device="a", sockets_per_cpu=1)],
+        )
+    )
     (sk,) = socks_of(net, 0)
     for _ in range(15):
         xmit(net, 0, sk)
@@ -175,8 +206,13 @@ def test_dead_loop_messages_are_rate_limited_to_10_per_5_seconds(mknet, monkeypa
 
 def test_rate_limit_is_per_cpu(mknet):
     """netq keeps net_ratelimit state per CPU (documented difference)."""
-    net = mknet(config(cpus=2, devices=[vlan("a", "b"), vlan("b", "a")],
-                       traffic_=[traffic(device="a", sockets_per_cpu=1)]))
+    net = mknet(
+        config(
+            cpus=2,
+            devices=[vlan("a", "b"), vlan("b", "a")],
+            traffic_=[traffic(device="a", sockets_per_cpu=1)],
+        )
+    )
     s0, s1 = socks_of(net, 0)[0], socks_of(net, 1)[0]
     for _ in range(12):
         xmit(net, 0, s0)
@@ -189,8 +225,13 @@ def test_rate_limit_is_per_cpu(mknet):
 def test_rate_limit_state_survives_acting_as_another_cpu(mknet):
     """A single process acting as CPU 0, then CPU 1, then CPU 0 again (as
     percpu.py allows) must not give CPU 0 a fresh burst of 10."""
-    net = mknet(config(cpus=2, devices=[vlan("a", "b"), vlan("b", "a")],
-                       traffic_=[traffic(device="a", sockets_per_cpu=1)]))
+    net = mknet(
+        config(
+            cpus=2,
+            devices=[vlan("a", "b"), vlan("b", "a")],
+            traffic_=[traffic(device="a", sockets_per_cpu=1)],
+        )
+    )
     s0, s1 = socks_of(net, 0)[0], socks_of(net, 1)[0]
     for _ in range(10):
         xmit(net, 0, s0)
@@ -201,8 +242,13 @@ def test_rate_limit_state_survives_acting_as_another_cpu(mknet):
 
 
 def test_device_down_drops_with_dev_down(mknet):
-    net = mknet(config(cpus=1, devices=[phys(), vlan("v0", "eth0")],
-                       traffic_=[traffic(device="v0", sockets_per_cpu=1)]))
+    net = mknet(
+        config(
+            cpus=1,
+            devices=[phys(), vlan("v0", "eth0")],
+            traffic_=[traffic(device="v0", sockets_per_cpu=1)],
+        )
+    )
     (sk,) = socks_of(net, 0)
     v0 = net.dev_by_name["v0"]
     v0.f[NETDEV.flags] &= ~IFF_UP  # ip link set v0 down
@@ -219,8 +265,13 @@ def test_device_down_drops_with_dev_down(mknet):
 def test_stopped_noqueue_device_asks_to_queue(mknet):
     """A noqueue device whose queue is stopped cannot hold the skb: "Virtual
     device %s asks to queue packet!" and a drop."""
-    net = mknet(config(cpus=1, devices=[phys(), vlan("v0", "eth0", lltx=False)],
-                       traffic_=[traffic(device="v0", sockets_per_cpu=1)]))
+    net = mknet(
+        config(
+            cpus=1,
+            devices=[phys(), vlan("v0", "eth0", lltx=False)],
+            traffic_=[traffic(device="v0", sockets_per_cpu=1)],
+        )
+    )
     (sk,) = socks_of(net, 0)
     txq = net.dev_by_name["v0"].txqs[0]
     net.atomics.set_bit(txq.base + NETDEV_QUEUE.state, QUEUE_STATE_DRV_XOFF)
@@ -250,9 +301,13 @@ def test_deactivated_qdisc_drops(mknet):
 def test_vlan_on_multiqueue_device_uses_the_lower_devices_queue_choice(mknet):
     """The vlan's own pick is the single-queue shortcut; the lower device
     then picks (XPS here) and the socket caches the lower device's queue."""
-    net = mknet(config(cpus=2, devices=[phys(tx_queues=2, xps={0: "2", 1: "1"}),
-                                        vlan("v0", "eth0")],
-                       traffic_=[traffic(device="v0", cpus=[0], sockets_per_cpu=1)]))
+    net = mknet(
+        config(
+            cpus=2,
+            devices=[phys(tx_queues=2, xps={0: "2", 1: "1"}), vlan("v0", "eth0")],
+            traffic_=[traffic(device="v0", cpus=[0], sockets_per_cpu=1)],
+        )
+    )
     (sk,) = socks_of(net, 0)
     xmit(net, 0, sk)
     eth0 = net.dev_by_name["eth0"]
@@ -282,8 +337,14 @@ def test_vlan_returns_the_lower_devices_rc(mknet, profile, below):
     if below == "recursion":
         net = mknet(vlan_stack(LIMITS[profile] + 2, profile))
     else:
-        net = mknet(config(cpus=1, profile=profile, devices=[phys(), vlan("v1", "eth0")],
-                           traffic_=[traffic(device="v1", sockets_per_cpu=1)]))
+        net = mknet(
+            config(
+                cpus=1,
+                profile=profile,
+                devices=[phys(), vlan("v1", "eth0")],
+                traffic_=[traffic(device="v1", sockets_per_cpu=1)],
+            )
+        )
         q = qdisc_of(net)
         net.atomics.set_bit(q.base + QDISC.state, QDISC_STATE_DEACTIVATED)
     (sk,) = socks_of(net, 0)
@@ -299,8 +360,13 @@ def test_vlan_returns_the_lower_devices_rc(mknet, profile, below):
 def test_tunnel_returns_ok_whatever_happened_below(mknet):
     """ip_tunnel_xmit is void: the tunnel's ndo_start_xmit returns
     NETDEV_TX_OK and only counts the error."""
-    net = mknet(config(cpus=1, devices=[phys(), tunnel("tun0", "eth0")],
-                       traffic_=[traffic(device="tun0", sockets_per_cpu=1)]))
+    net = mknet(
+        config(
+            cpus=1,
+            devices=[phys(), tunnel("tun0", "eth0")],
+            traffic_=[traffic(device="tun0", sockets_per_cpu=1)],
+        )
+    )
     q = qdisc_of(net)
     net.atomics.set_bit(q.base + QDISC.state, QDISC_STATE_DEACTIVATED)
     (sk,) = socks_of(net, 0)
@@ -314,8 +380,13 @@ def test_noqueue_on_a_physical_device_drops_when_the_ring_is_full(mknet):
     wake schedules the (builtin) noqueue qdisc, whose run finds nothing."""
     from netq.kernel.core.dev import net_tx_action
 
-    net = mknet(config(cpus=1, devices=[phys(ring_size=4, qdisc="noqueue")],
-                       traffic_=[traffic(sockets_per_cpu=1)]))
+    net = mknet(
+        config(
+            cpus=1,
+            devices=[phys(ring_size=4, qdisc="noqueue")],
+            traffic_=[traffic(sockets_per_cpu=1)],
+        )
+    )
     (sk,) = socks_of(net, 0)
     txq = net.dev_by_name["eth0"].txqs[0]
     rcs = [xmit(net, 0, sk) for _ in range(6)]

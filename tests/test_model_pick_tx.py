@@ -6,6 +6,7 @@ netq.kernel.core.jhash, not read back from the model:
 * profile "3.13" (the seed): ``((u64)jhash_1word(sk_hash, hashrnd) * n) >> 32``
 * profile "6.18": ``reciprocal_scale(sk_txhash, n)``
 """
+
 from __future__ import annotations
 
 import pytest
@@ -14,12 +15,11 @@ from netq.kernel.core.jhash import jhash_1word, reciprocal_scale
 from netq.kernel.core.netdevice import NetDeviceOps, dev_cap_txqueue
 from netq.kernel.drivers.ethernet import eth_start_xmit
 from netq.kernel.kstructs import NETDEV, SOCK
-from tests.modelutil import (  # noqa: F401  (mknet is a fixture)
+from tests.modelutil import (
     config,
     drain,
-    mknet,
-    pick,
     phys,
+    pick,
     ring_descs,
     socks_of,
     traffic,
@@ -47,8 +47,13 @@ def test_xps_one_to_one_each_cpu_keeps_its_own_queue(mknet):
     """With tx-N/xps_cpus = 1<<N every CPU sends on its own queue, whatever
     the flow hash says, and each queue's completions are local to its CPU."""
     xps = {q: format(1 << q, "x") for q in range(4)}
-    net = mknet(config(cpus=4, devices=[phys(tx_queues=4, ring_size=64, xps=xps)],
-                       traffic_=[traffic(sockets_per_cpu=6)]))
+    net = mknet(
+        config(
+            cpus=4,
+            devices=[phys(tx_queues=4, ring_size=64, xps=xps)],
+            traffic_=[traffic(sockets_per_cpu=6)],
+        )
+    )
     for cpu in range(4):
         for sk in socks_of(net, cpu):
             assert pick(net, cpu, sk) == cpu
@@ -69,9 +74,13 @@ def test_xps_one_to_one_each_cpu_keeps_its_own_queue(mknet):
 def test_xps_mask_in_sysfs_group_format(mknet):
     """xps_cpus takes comma-separated 32-bit hex groups, as sysfs prints them
     (34 CPUs: two groups)."""
-    net = mknet(config(cpus=34, devices=[phys(tx_queues=2, xps={0: "00000002,00000000",
-                                                                 1: "00000000,00000001"})],
-                       traffic_=[traffic(cpus=[0, 33], sockets_per_cpu=2, connected=False)]))
+    net = mknet(
+        config(
+            cpus=34,
+            devices=[phys(tx_queues=2, xps={0: "00000002,00000000", 1: "00000000,00000001"})],
+            traffic_=[traffic(cpus=[0, 33], sockets_per_cpu=2, connected=False)],
+        )
+    )
     for sk in socks_of(net, 33):
         assert pick(net, 33, sk) == 0
     for sk in socks_of(net, 0):
@@ -82,9 +91,14 @@ def test_xps_mask_in_sysfs_group_format(mknet):
 def test_xps_cpu_in_several_masks_picks_by_flow_hash(mknet, profile):
     """A CPU in the masks of tx-0 and tx-1 chooses between them by the flow
     hash scaled onto the map's length; a flow always gets the same one."""
-    net = mknet(config(cpus=2, profile=profile,
-                       devices=[phys(tx_queues=4, xps={0: "1", 1: "1", 2: "2", 3: "2"})],
-                       traffic_=[traffic(sockets_per_cpu=12, connected=False)]))
+    net = mknet(
+        config(
+            cpus=2,
+            profile=profile,
+            devices=[phys(tx_queues=4, xps={0: "1", 1: "1", 2: "2", 3: "2"})],
+            traffic_=[traffic(sockets_per_cpu=12, connected=False)],
+        )
+    )
     seen = {0: set(), 1: set()}
     for cpu, queues in ((0, [0, 1]), (1, [2, 3])):
         for sk in socks_of(net, cpu):
@@ -99,9 +113,13 @@ def test_xps_cpu_in_several_masks_picks_by_flow_hash(mknet, profile):
 def test_xps_map_naming_queue_beyond_real_num_tx_queues_falls_back_to_hash(mknet):
     """get_xps_queue returns -1 when the map names a queue >= real_num_tx_queues:
     skb_tx_hash over the real queues decides instead."""
-    net = mknet(config(cpus=2, devices=[phys(tx_queues=4, real_tx_queues=2,
-                                             xps={3: "1", 1: "2"})],
-                       traffic_=[traffic(sockets_per_cpu=8, connected=False)]))
+    net = mknet(
+        config(
+            cpus=2,
+            devices=[phys(tx_queues=4, real_tx_queues=2, xps={3: "1", 1: "2"})],
+            traffic_=[traffic(sockets_per_cpu=8, connected=False)],
+        )
+    )
     for sk in socks_of(net, 0):
         assert pick(net, 0, sk) == hash313(net, sk, 2)
     for sk in socks_of(net, 1):  # CPU 1's map (tx-1) is valid
@@ -109,16 +127,27 @@ def test_xps_map_naming_queue_beyond_real_num_tx_queues_falls_back_to_hash(mknet
 
 
 def test_no_xps_hashes_flows_over_all_queues_3_13(mknet):
-    net = mknet(config(cpus=1, devices=[phys(tx_queues=4)],
-                       traffic_=[traffic(sockets_per_cpu=16, connected=False)]))
+    net = mknet(
+        config(
+            cpus=1,
+            devices=[phys(tx_queues=4)],
+            traffic_=[traffic(sockets_per_cpu=16, connected=False)],
+        )
+    )
     got = [pick(net, 0, sk) for sk in socks_of(net, 0)]
     assert got == [hash313(net, sk, 4) for sk in socks_of(net, 0)]
     assert len(set(got)) > 1
 
 
 def test_no_xps_hashes_flows_over_all_queues_6_18(mknet):
-    net = mknet(config(cpus=1, profile="6.18", devices=[phys(tx_queues=4)],
-                       traffic_=[traffic(sockets_per_cpu=16, connected=False)]))
+    net = mknet(
+        config(
+            cpus=1,
+            profile="6.18",
+            devices=[phys(tx_queues=4)],
+            traffic_=[traffic(sockets_per_cpu=16, connected=False)],
+        )
+    )
     got = [pick(net, 0, sk) for sk in socks_of(net, 0)]
     assert got == [hash618(sk, 4) for sk in socks_of(net, 0)]
     assert len(set(got)) > 1
@@ -128,8 +157,13 @@ def test_no_xps_hashes_flows_over_all_queues_6_18(mknet):
 def test_connected_socket_caches_its_queue_and_keeps_it_after_migrating(mknet):
     """sk_tx_queue_set() on a socket with a dst: a UDP socket whose thread
     moves to CPU 1 stays on the queue CPU 0's XPS map chose."""
-    net = mknet(config(cpus=2, devices=[phys(tx_queues=2, xps={0: "1", 1: "2"})],
-                       traffic_=[traffic(cpus=[0], sockets_per_cpu=1, connected=True)]))
+    net = mknet(
+        config(
+            cpus=2,
+            devices=[phys(tx_queues=2, xps={0: "1", 1: "2"})],
+            traffic_=[traffic(cpus=[0], sockets_per_cpu=1, connected=True)],
+        )
+    )
     (sk,) = socks_of(net, 0)
     assert cached(sk) == -1
     assert pick(net, 0, sk) == 0
@@ -142,8 +176,13 @@ def test_connected_socket_caches_its_queue_and_keeps_it_after_migrating(mknet):
 def test_unconnected_udp_socket_does_not_cache_and_follows_its_cpu(mknet):
     """No dst, no cache: every skb is picked anew, so it follows the CPU's
     XPS queue."""
-    net = mknet(config(cpus=2, devices=[phys(tx_queues=2, xps={0: "1", 1: "2"})],
-                       traffic_=[traffic(cpus=[0], sockets_per_cpu=1, connected=False)]))
+    net = mknet(
+        config(
+            cpus=2,
+            devices=[phys(tx_queues=2, xps={0: "1", 1: "2"})],
+            traffic_=[traffic(cpus=[0], sockets_per_cpu=1, connected=False)],
+        )
+    )
     (sk,) = socks_of(net, 0)
     assert [pick(net, c, sk) for c in (0, 1, 0, 1)] == [0, 1, 0, 1]
     assert cached(sk) == -1
@@ -153,8 +192,13 @@ def test_unconnected_udp_socket_does_not_cache_and_follows_its_cpu(mknet):
 def test_ooo_okay_lets_tcp_cached_queue_move_once_nothing_is_outstanding(mknet):
     """TCP sets ooo_okay when nothing is in flight: only then may the cached
     queue change (and the move is counted in SOCK.queue_moves)."""
-    net = mknet(config(cpus=2, devices=[phys(tx_queues=2, xps={0: "1", 1: "2"})],
-                       traffic_=[traffic(cpus=[0], sockets_per_cpu=1, proto="tcp")]))
+    net = mknet(
+        config(
+            cpus=2,
+            devices=[phys(tx_queues=2, xps={0: "1", 1: "2"})],
+            traffic_=[traffic(cpus=[0], sockets_per_cpu=1, proto="tcp")],
+        )
+    )
     (sk,) = socks_of(net, 0)
     dev = net.dev_by_name["eth0"]
     xmit(net, 0, sk)  # first skb: nothing outstanding, picks CPU 0's queue
@@ -178,8 +222,13 @@ def test_ooo_okay_lets_tcp_cached_queue_move_once_nothing_is_outstanding(mknet):
 
 
 def test_udp_never_sets_ooo_okay_so_cached_queue_never_moves(mknet):
-    net = mknet(config(cpus=2, devices=[phys(tx_queues=2, xps={0: "1", 1: "2"})],
-                       traffic_=[traffic(cpus=[0], sockets_per_cpu=1, proto="udp")]))
+    net = mknet(
+        config(
+            cpus=2,
+            devices=[phys(tx_queues=2, xps={0: "1", 1: "2"})],
+            traffic_=[traffic(cpus=[0], sockets_per_cpu=1, proto="udp")],
+        )
+    )
     (sk,) = socks_of(net, 0)
     xmit(net, 0, sk)
     drain(net, Nic(net))
@@ -193,8 +242,13 @@ def test_cached_queue_beyond_real_num_tx_queues_is_repicked(mknet):
     """ethtool -L lowers real_num_tx_queues: a socket's cached queue that no
     longer exists is re-picked (XPS names a gone queue too, so: the hash) and
     the new choice is cached."""
-    net = mknet(config(cpus=1, devices=[phys(tx_queues=4, xps={3: "1"})],
-                       traffic_=[traffic(sockets_per_cpu=4, connected=True)]))
+    net = mknet(
+        config(
+            cpus=1,
+            devices=[phys(tx_queues=4, xps={3: "1"})],
+            traffic_=[traffic(sockets_per_cpu=4, connected=True)],
+        )
+    )
     dev = net.dev_by_name["eth0"]
     for sk in socks_of(net, 0):
         assert pick(net, 0, sk) == 3
@@ -212,10 +266,16 @@ def test_num_tc_keeps_the_hash_within_the_class_queues(mknet):
     maps to tc1, so its flows hash onto [4, 8) only."""
     prio_tc = [0] * 16
     prio_tc[5] = 1
-    net = mknet(config(cpus=1, devices=[phys(tx_queues=8, num_tc=2, tc_to_txq=[[4, 0], [4, 4]],
-                                             prio_tc_map=prio_tc)],
-                       traffic_=[traffic(sockets_per_cpu=8, connected=False, priority=5),
-                                 traffic(sockets_per_cpu=8, connected=False, priority=0)]))
+    net = mknet(
+        config(
+            cpus=1,
+            devices=[phys(tx_queues=8, num_tc=2, tc_to_txq=[[4, 0], [4, 4]], prio_tc_map=prio_tc)],
+            traffic_=[
+                traffic(sockets_per_cpu=8, connected=False, priority=5),
+                traffic(sockets_per_cpu=8, connected=False, priority=0),
+            ],
+        )
+    )
     socks = socks_of(net, 0)
     hi, lo = socks[:8], socks[8:]
     got_hi = [pick(net, 0, sk) for sk in hi]
@@ -228,10 +288,14 @@ def test_num_tc_keeps_the_hash_within_the_class_queues(mknet):
 def test_num_tc_class_with_uneven_range_6_18(mknet):
     prio_tc = [0] * 16
     prio_tc[3] = 1
-    net = mknet(config(cpus=1, profile="6.18",
-                       devices=[phys(tx_queues=8, num_tc=2, tc_to_txq=[[5, 0], [3, 5]],
-                                     prio_tc_map=prio_tc)],
-                       traffic_=[traffic(sockets_per_cpu=8, connected=False, priority=3)]))
+    net = mknet(
+        config(
+            cpus=1,
+            profile="6.18",
+            devices=[phys(tx_queues=8, num_tc=2, tc_to_txq=[[5, 0], [3, 5]], prio_tc_map=prio_tc)],
+            traffic_=[traffic(sockets_per_cpu=8, connected=False, priority=3)],
+        )
+    )
     for sk in socks_of(net, 0):
         assert pick(net, 0, sk) == hash618(sk, 3) + 5
 
@@ -240,27 +304,40 @@ def test_num_tc_class_with_uneven_range_6_18(mknet):
 def test_recorded_rx_queue_is_folded_onto_tx_queues_3_13(mknet):
     """3.13: a forwarded skb's rx queue is the tx queue, folded into range
     (rx 6 on 4 queues -> 2), before and regardless of num_tc."""
-    net = mknet(config(cpus=1, devices=[phys(tx_queues=4)],
-                       traffic_=[traffic(sockets_per_cpu=4, connected=False, rx_queue=6)]))
+    net = mknet(
+        config(
+            cpus=1,
+            devices=[phys(tx_queues=4)],
+            traffic_=[traffic(sockets_per_cpu=4, connected=False, rx_queue=6)],
+        )
+    )
     assert [pick(net, 0, sk) for sk in socks_of(net, 0)] == [2, 2, 2, 2]
     assert [pick(net, 0, sk, rx_queue=1) for sk in socks_of(net, 0)] == [1, 1, 1, 1]
 
 
 def test_recorded_rx_queue_ignores_traffic_class_3_13(mknet):
     prio_tc = [1] * 16
-    net = mknet(config(cpus=1, devices=[phys(tx_queues=8, num_tc=2, tc_to_txq=[[4, 0], [4, 4]],
-                                             prio_tc_map=prio_tc)],
-                       traffic_=[traffic(sockets_per_cpu=2, connected=False, rx_queue=1)]))
+    net = mknet(
+        config(
+            cpus=1,
+            devices=[phys(tx_queues=8, num_tc=2, tc_to_txq=[[4, 0], [4, 4]], prio_tc_map=prio_tc)],
+            traffic_=[traffic(sockets_per_cpu=2, connected=False, rx_queue=1)],
+        )
+    )
     assert [pick(net, 0, sk) for sk in socks_of(net, 0)] == [1, 1]
 
 
 def test_recorded_rx_queue_within_traffic_class_6_18(mknet):
     """6.18: the rx queue is folded into the class's [offset, offset+count)."""
     prio_tc = [1] * 16
-    net = mknet(config(cpus=1, profile="6.18",
-                       devices=[phys(tx_queues=8, num_tc=2, tc_to_txq=[[4, 0], [2, 4]],
-                                     prio_tc_map=prio_tc)],
-                       traffic_=[traffic(sockets_per_cpu=1, connected=False, rx_queue=1)]))
+    net = mknet(
+        config(
+            cpus=1,
+            profile="6.18",
+            devices=[phys(tx_queues=8, num_tc=2, tc_to_txq=[[4, 0], [2, 4]], prio_tc_map=prio_tc)],
+            traffic_=[traffic(sockets_per_cpu=1, connected=False, rx_queue=1)],
+        )
+    )
     (sk,) = socks_of(net, 0)
     # rx 1 < offset 4: not reduced by the offset; 1 < count 2 -> 1 + 4
     assert pick(net, 0, sk) == 5
@@ -271,15 +348,26 @@ def test_recorded_rx_queue_within_traffic_class_6_18(mknet):
 
 
 def test_recorded_rx_queue_without_tc_6_18(mknet):
-    net = mknet(config(cpus=1, profile="6.18", devices=[phys(tx_queues=4)],
-                       traffic_=[traffic(sockets_per_cpu=1, connected=False, rx_queue=9)]))
+    net = mknet(
+        config(
+            cpus=1,
+            profile="6.18",
+            devices=[phys(tx_queues=4)],
+            traffic_=[traffic(sockets_per_cpu=1, connected=False, rx_queue=9)],
+        )
+    )
     (sk,) = socks_of(net, 0)
     assert pick(net, 0, sk) == 1
 
 
 def test_xps_wins_over_recorded_rx_queue(mknet):
-    net = mknet(config(cpus=1, devices=[phys(tx_queues=4, xps={3: "1"})],
-                       traffic_=[traffic(sockets_per_cpu=1, connected=False, rx_queue=1)]))
+    net = mknet(
+        config(
+            cpus=1,
+            devices=[phys(tx_queues=4, xps={3: "1"})],
+            traffic_=[traffic(sockets_per_cpu=1, connected=False, rx_queue=1)],
+        )
+    )
     (sk,) = socks_of(net, 0)
     assert pick(net, 0, sk) == 3
 
@@ -288,9 +376,13 @@ def test_xps_wins_over_recorded_rx_queue(mknet):
 def test_ndo_select_queue_priority_hook_replaces_xps_and_socket_cache(mknet):
     """A driver hook decides alone: XPS is not consulted and the socket's
     cache is not written."""
-    net = mknet(config(cpus=1, devices=[phys(tx_queues=4, select_queue="priority",
-                                             xps={0: "1"})],
-                       traffic_=[traffic(sockets_per_cpu=3, connected=True, priority=6)]))
+    net = mknet(
+        config(
+            cpus=1,
+            devices=[phys(tx_queues=4, select_queue="priority", xps={0: "1"})],
+            traffic_=[traffic(sockets_per_cpu=3, connected=True, priority=6)],
+        )
+    )
     for sk in socks_of(net, 0):
         assert pick(net, 0, sk) == 6 % 4
         assert pick(net, 0, sk, priority=7) == 3
@@ -298,8 +390,13 @@ def test_ndo_select_queue_priority_hook_replaces_xps_and_socket_cache(mknet):
 
 
 def test_dev_cap_txqueue_clamps_an_out_of_range_driver_choice_to_zero(mknet):
-    net = mknet(config(cpus=1, devices=[phys(tx_queues=4)],
-                       traffic_=[traffic(sockets_per_cpu=1, connected=False)]))
+    net = mknet(
+        config(
+            cpus=1,
+            devices=[phys(tx_queues=4)],
+            traffic_=[traffic(sockets_per_cpu=1, connected=False)],
+        )
+    )
     dev = net.dev_by_name["eth0"]
     assert dev_cap_txqueue(dev, 3) == 3
     assert dev_cap_txqueue(dev, 4) == 0
@@ -319,8 +416,13 @@ def test_single_queue_device_skips_selection(mknet):
     def hook(dev, skb):  # pragma: no cover - must not be called
         raise AssertionError("ndo_select_queue called on a single-queue device")
 
-    net = mknet(config(cpus=1, devices=[phys(tx_queues=4, real_tx_queues=1)],
-                       traffic_=[traffic(sockets_per_cpu=4, connected=True)]))
+    net = mknet(
+        config(
+            cpus=1,
+            devices=[phys(tx_queues=4, real_tx_queues=1)],
+            traffic_=[traffic(sockets_per_cpu=4, connected=True)],
+        )
+    )
     dev = net.dev_by_name["eth0"]
     dev.netdev_ops = NetDeviceOps(eth_start_xmit, hook)
     for sk in socks_of(net, 0):
@@ -333,8 +435,13 @@ def test_writing_xps_cpus_at_runtime_moves_unconnected_flows(mknet):
     queue from a CPU's map moves the last entry into the hole."""
     from netq.kernel.core.xps import xps_cpus_show, xps_cpus_store
 
-    net = mknet(config(cpus=2, devices=[phys(tx_queues=4, xps={0: "1", 1: "1", 2: "1"})],
-                       traffic_=[traffic(cpus=[0], sockets_per_cpu=4, connected=False)]))
+    net = mknet(
+        config(
+            cpus=2,
+            devices=[phys(tx_queues=4, xps={0: "1", 1: "1", 2: "1"})],
+            traffic_=[traffic(cpus=[0], sockets_per_cpu=4, connected=False)],
+        )
+    )
     dev = net.dev_by_name["eth0"]
     assert [net.xps[0][0][i] for i in range(4)] == [3, 0, 1, 2]  # len, queues...
     xps_cpus_store(net, dev, 0, "0")

@@ -5,6 +5,7 @@ A queue is stopped by hand (netif_tx_stop_queue) to make packets wait in the
 qdisc; the NIC's completion path (Nic.poll -> netif_tx_wake_queue) or an
 explicit wake restarts it.
 """
+
 from __future__ import annotations
 
 from netq.kernel.core.dev import net_tx_action
@@ -14,15 +15,21 @@ from netq.kernel.core.netdevice import (
     netif_tx_stop_queue,
     netif_tx_wake_queue,
 )
+from netq.kernel.kstructs import (
+    NETDEV_QUEUE,
+    NIC,
+    QDISC,
+    QDISC_STATE_SCHED,
+    QUEUE_STATE_DRV_XOFF,
+    SOCK,
+)
 from netq.kernel.sched.sch_generic import prio2band
-from netq.kernel.kstructs import NETDEV_QUEUE, NIC, QDISC, QDISC_STATE_SCHED, QUEUE_STATE_DRV_XOFF, SOCK
-from tests.modelutil import (  # noqa: F401  (mknet is a fixture)
+from tests.modelutil import (
     config,
     delivered,
     drain,
     drops,
     in_flight,
-    mknet,
     output_queue,
     phys,
     qdisc_of,
@@ -41,8 +48,7 @@ SCHED = 1 << QDISC_STATE_SCHED
 
 def one_queue(**kw):
     kw.setdefault("ring_size", 64)
-    return config(cpus=1, devices=[phys(tx_queues=1, **kw)],
-                  traffic_=[traffic(sockets_per_cpu=1)])
+    return config(cpus=1, devices=[phys(tx_queues=1, **kw)], traffic_=[traffic(sockets_per_cpu=1)])
 
 
 # -- pfifo_fast ------------------------------------------------------------------------------
@@ -84,12 +90,16 @@ def test_socket_tos_picks_the_priority_and_so_the_band(mknet):
     0x10 (LOWDELAY) -> TC_PRIO_INTERACTIVE 6 -> band 0; 0x18 -> 4 -> band 1;
     0x08 (THROUGHPUT) -> TC_PRIO_BULK 2 -> band 2; no TOS: the socket's
     priority (7 -> band 0)."""
-    cfg = config(cpus=1, devices=[phys(tx_queues=1, ring_size=64)], traffic_=[
-        traffic(sockets_per_cpu=1, tos=0x10, priority=3),
-        traffic(sockets_per_cpu=1, tos=0x18),
-        traffic(sockets_per_cpu=1, tos=0x08, priority=6),
-        traffic(sockets_per_cpu=1, priority=7),
-    ])
+    cfg = config(
+        cpus=1,
+        devices=[phys(tx_queues=1, ring_size=64)],
+        traffic_=[
+            traffic(sockets_per_cpu=1, tos=0x10, priority=3),
+            traffic(sockets_per_cpu=1, tos=0x18),
+            traffic(sockets_per_cpu=1, tos=0x08, priority=6),
+            traffic(sockets_per_cpu=1, priority=7),
+        ],
+    )
     net = mknet(cfg)
     dev = net.dev_by_name["eth0"]
     q = qdisc_of(net)
@@ -123,7 +133,7 @@ def test_pfifo_fast_sends_band_0_before_1_before_2(mknet):
     assert output_queue(net, 0) == [qdisc_of(net).id]
     net_tx_action()
     d = ring_descs(txq)
-    want = [sent[0]] + sorted(sent[1:], key=lambda sp: prio2band[sp[1]])  # stable sort
+    want = [sent[0], *sorted(sent[1:], key=lambda sp: prio2band[sp[1]])]  # stable sort
     assert [(int(r[1]), int(r[5])) for r in d] == want
     nic = Nic(net)
     nic.poll()
@@ -159,8 +169,13 @@ def test_pfifo_fast_limit_is_tx_queue_len_and_excess_is_a_qdisc_drop(mknet):
 
 
 def test_pfifo_fast_backlog_tracks_bytes(mknet):
-    net = mknet(config(cpus=1, devices=[phys(tx_queues=1, ring_size=64)],
-                       traffic_=[traffic(sockets_per_cpu=1, length=[100, 1500])]))
+    net = mknet(
+        config(
+            cpus=1,
+            devices=[phys(tx_queues=1, ring_size=64)],
+            traffic_=[traffic(sockets_per_cpu=1, length=[100, 1500])],
+        )
+    )
     txq = net.dev_by_name["eth0"].txqs[0]
     q = qdisc_of(net)
     (sk,) = socks_of(net, 0)
@@ -258,8 +273,13 @@ def test_full_ring_stops_queue_requeues_and_completion_wakes_on_irq_cpu(mknet):
     stops the queue; the 5th is requeued (gso_skb), 5 more wait in the qdisc.
     The NIC's completion wakes the queue on its interrupt CPU (1), whose
     NET_TX softirq runs the qdisc; in the end all 10 are on the wire, in order."""
-    net = mknet(config(cpus=2, devices=[phys(tx_queues=1, ring_size=4, irq_cpus=[1])],
-                       traffic_=[traffic(cpus=[0], sockets_per_cpu=1)]))
+    net = mknet(
+        config(
+            cpus=2,
+            devices=[phys(tx_queues=1, ring_size=4, irq_cpus=[1])],
+            traffic_=[traffic(cpus=[0], sockets_per_cpu=1)],
+        )
+    )
     txq = net.dev_by_name["eth0"].txqs[0]
     q = qdisc_of(net)
     (sk,) = socks_of(net, 0)
@@ -299,8 +319,13 @@ def test_full_ring_stops_queue_requeues_and_completion_wakes_on_irq_cpu(mknet):
 def test_wake_with_qdisc_already_scheduled_does_not_schedule_twice(mknet):
     """__netif_schedule is a no-op while SCHED is set: the qdisc stays on the
     output_queue of the CPU that scheduled it first."""
-    net = mknet(config(cpus=2, devices=[phys(tx_queues=1, ring_size=4, irq_cpus=[1])],
-                       traffic_=[traffic(cpus=[0], sockets_per_cpu=1)]))
+    net = mknet(
+        config(
+            cpus=2,
+            devices=[phys(tx_queues=1, ring_size=4, irq_cpus=[1])],
+            traffic_=[traffic(cpus=[0], sockets_per_cpu=1)],
+        )
+    )
     txq = net.dev_by_name["eth0"].txqs[0]
     q = qdisc_of(net)
     (sk,) = socks_of(net, 0)
@@ -321,8 +346,13 @@ def test_net_tx_action_reschedules_a_qdisc_whose_root_lock_is_busy(mknet):
     this CPU's output_queue, still SCHED; next time it runs."""
     from netq.kernel.core.percpu import this
 
-    net = mknet(config(cpus=2, devices=[phys(tx_queues=1, ring_size=64)],
-                       traffic_=[traffic(cpus=[0], sockets_per_cpu=1)]))
+    net = mknet(
+        config(
+            cpus=2,
+            devices=[phys(tx_queues=1, ring_size=64)],
+            traffic_=[traffic(cpus=[0], sockets_per_cpu=1)],
+        )
+    )
     txq = net.dev_by_name["eth0"].txqs[0]
     q = qdisc_of(net)
     (sk,) = socks_of(net, 0)
@@ -350,8 +380,13 @@ def test_net_tx_action_drops_a_deactivated_qdisc_it_cannot_lock(mknet):
     from netq.kernel.core.percpu import this
     from netq.kernel.kstructs import QDISC_STATE_DEACTIVATED
 
-    net = mknet(config(cpus=2, devices=[phys(tx_queues=1, ring_size=64)],
-                       traffic_=[traffic(cpus=[0], sockets_per_cpu=1)]))
+    net = mknet(
+        config(
+            cpus=2,
+            devices=[phys(tx_queues=1, ring_size=64)],
+            traffic_=[traffic(cpus=[0], sockets_per_cpu=1)],
+        )
+    )
     txq = net.dev_by_name["eth0"].txqs[0]
     q = qdisc_of(net)
     (sk,) = socks_of(net, 0)
@@ -372,9 +407,13 @@ def test_net_tx_action_drops_a_deactivated_qdisc_it_cannot_lock(mknet):
 
 # -- other qdisc kinds -------------------------------------------------------------------------------
 def test_pfifo_is_one_fifo_that_ignores_priority_and_can_be_bypassed(mknet):
-    net = mknet(config(cpus=1, devices=[phys(tx_queues=1, ring_size=64, qdisc="pfifo",
-                                             tx_queue_len=5)],
-                       traffic_=[traffic(sockets_per_cpu=1)]))
+    net = mknet(
+        config(
+            cpus=1,
+            devices=[phys(tx_queues=1, ring_size=64, qdisc="pfifo", tx_queue_len=5)],
+            traffic_=[traffic(sockets_per_cpu=1)],
+        )
+    )
     txq = net.dev_by_name["eth0"].txqs[0]
     q = qdisc_of(net)
     (sk,) = socks_of(net, 0)
@@ -389,7 +428,7 @@ def test_pfifo_is_one_fifo_that_ignores_priority_and_can_be_bypassed(mknet):
     assert drops(net, "QDISC_DROP") == 1
     netif_tx_wake_queue(txq)
     net_tx_action()
-    assert ring_descs(txq)[:, 5].tolist() == [1] + prios[:5]
+    assert ring_descs(txq)[:, 5].tolist() == [1, *prios[:5]]
 
 
 def test_mq_gives_each_queue_its_own_pfifo_fast(mknet):
@@ -409,8 +448,13 @@ def test_shared_root_qdisc_blocks_behind_a_stopped_queue(mknet):
     from netq.kernel.core.netdevice import NetDeviceOps
     from netq.kernel.drivers.ethernet import eth_start_xmit
 
-    net = mknet(config(cpus=1, devices=[phys(tx_queues=2, ring_size=64, qdisc="pfifo_fast")],
-                       traffic_=[traffic(sockets_per_cpu=1)]))
+    net = mknet(
+        config(
+            cpus=1,
+            devices=[phys(tx_queues=2, ring_size=64, qdisc="pfifo_fast")],
+            traffic_=[traffic(sockets_per_cpu=1)],
+        )
+    )
     dev = net.dev_by_name["eth0"]
     q = qdisc_of(net, "eth0", 0)
     assert qdisc_of(net, "eth0", 1) is q

@@ -10,6 +10,7 @@ tests/test_model_bql.py cover them through the NIC).
   descriptors are free, counting tx_restart;
 - rt_tos2priority: ip_tos2prio of net/ipv4/route.c.
 """
+
 from __future__ import annotations
 
 from netq.kernel.core.dql import dql_queued
@@ -23,7 +24,7 @@ from netq.kernel.core.sock import (
 from netq.kernel.drivers.ethernet import eth_tx_clean, eth_tx_wake_queues
 from netq.kernel.ipv4.route import IP_TOS2PRIO, rt_tos2priority
 from netq.kernel.kstructs import NETDEV_QUEUE, QUEUE_STATE_DRV_XOFF, SOCK, SOFTNET
-from tests.modelutil import config, mknet, phys  # noqa: F401  (mknet is a fixture)
+from tests.modelutil import config, phys
 
 XOFF = 1 << QUEUE_STATE_DRV_XOFF
 

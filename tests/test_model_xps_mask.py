@@ -4,6 +4,7 @@ netq is stricter than the kernel here (see netq.kernel.core.xps): the error
 is a MaskError carrying the errno the kernel's bitmap_parse gives a CPU bit
 at or above nmaskbits, EOVERFLOW, like every other MaskError.
 """
+
 from __future__ import annotations
 
 import errno

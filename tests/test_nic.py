@@ -1,16 +1,16 @@
 """workers.nic: the per-packet path for light loads and the numpy path for
 batches count exactly the same things."""
+
 from __future__ import annotations
 
 import random
 
-import numpy as np
 import pytest
 
-from netq.machine.config import DeviceConfig, RunConfig, TrafficConfig
 from netq.kernel.core.dql import dql_queued
-from netq.machine.net import Net
 from netq.kernel.kstructs import NETDEV_QUEUE, NIC, SOCK
+from netq.machine.config import DeviceConfig, RunConfig, TrafficConfig
+from netq.machine.net import Net
 from workers.nic import Nic
 
 
@@ -31,9 +31,12 @@ def _descs(seed: int, n: int, nsock: int, queues: int) -> list[list[tuple]]:
 
 
 def _run(owner, small: bool, per_q, rate: float, bql: bool = False) -> dict:
-    cfg = RunConfig(cpus=2, seed=1, devices=[DeviceConfig(tx_queues=len(per_q), ring_size=1024,
-                                                          line_rate_bps=rate, bql=bql)],
-                    traffic=[TrafficConfig(sockets_per_cpu=4)])
+    cfg = RunConfig(
+        cpus=2,
+        seed=1,
+        devices=[DeviceConfig(tx_queues=len(per_q), ring_size=1024, line_rate_bps=rate, bql=bql)],
+        traffic=[TrafficConfig(sockets_per_cpu=4)],
+    )
     net = Net(cfg, owner)
     nic = Nic(net)
     nic.small_path = small
@@ -41,22 +44,40 @@ def _run(owner, small: bool, per_q, rate: float, bql: bool = False) -> dict:
     # feed in small rounds so both paths see the same batches
     for k in range(0, max(len(d) for d in per_q), 8):
         for q, descs in enumerate(per_q):
-            for d in descs[k:k + 8]:
+            for d in descs[k : k + 8]:
                 if bql:  # what the driver's netdev_tx_sent_queue does first
                     dql_queued(net.txqs[q].f, d[4])
                 assert net.txqs[q].ring.produce(d)
         now += 10**9
         nic.poll(now)
     out = {
-        "nic": [int(net.nic[getattr(NIC, k)]) for k in (
-            "delivered", "delivered_bytes", "reorders", "reorders_moved", "flow_queue_changes")],
-        "queues": [[int(t.f[getattr(NETDEV_QUEUE, k)]) for k in (
-            "nic_packets", "nic_bytes", "completions_local", "completions_remote")] for t in net.txqs],
+        "nic": [
+            int(net.nic[getattr(NIC, k)])
+            for k in (
+                "delivered",
+                "delivered_bytes",
+                "reorders",
+                "reorders_moved",
+                "flow_queue_changes",
+            )
+        ],
+        "queues": [
+            [
+                int(t.f[getattr(NETDEV_QUEUE, k)])
+                for k in ("nic_packets", "nic_bytes", "completions_local", "completions_remote")
+            ]
+            for t in net.txqs
+        ],
         "socks": [[int(s.f[SOCK.completed]), int(s.f[SOCK.completed_bytes])] for s in net.socks],
         "by_cpu": list(net.nic_by_cpu),
         "wire_t": dict(nic.wire_t),
-        "dql": [[int(t.f[getattr(NETDEV_QUEUE, k)]) for k in (
-            "dql_num_completed", "dql_limit", "dql_adj_limit", "dql_prev_ovlimit")] for t in net.txqs],
+        "dql": [
+            [
+                int(t.f[getattr(NETDEV_QUEUE, k)])
+                for k in ("dql_num_completed", "dql_limit", "dql_adj_limit", "dql_prev_ovlimit")
+            ]
+            for t in net.txqs
+        ],
     }
     nic.flush_latency()
     out["lat_count"] = nic.hist.get_total_count()

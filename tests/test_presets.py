@@ -4,6 +4,7 @@ Mechanisms, not timings: recursion is cut exactly at the profile's limit; XPS
 1:1 at a low rate never moves a queue lock between CPUs; busylock is taken
 only by senders that found the qdisc running, and never under rootlock.
 """
+
 from __future__ import annotations
 
 from netq.app.presets import presets

@@ -3,6 +3,7 @@ supervisor, --cleanup ends a dead run's leftovers and never a live run's,
 signals at every phase give 130/143 and leave nothing, a slow sender is not
 a stall, the stall report shows a stopped process as stopped, the fault and
 profiler switches are configuration (issue 11)."""
+
 from __future__ import annotations
 
 import json
@@ -72,7 +73,7 @@ def test_sigkill_of_the_supervisor_takes_every_worker_and_cleanup_leaves_nothing
         assert leftovers(p.pid) == []
         assert wait_gone(workers, 0.0) == []
     finally:
-        kill_all(workers + [p.pid])
+        kill_all([*workers, p.pid])
 
 
 _ORPHAN_MAKER = """
@@ -96,8 +97,15 @@ os._exit(0)  # the owner dies without cleanup, as a SIGKILLed supervisor does
 def test_cleanup_ends_a_dead_runs_worker_and_never_a_live_runs():
     # a worker without a death signal whose run owner is gone (as a netq
     # before this fix left them) ...
-    out = subprocess.run([sys.executable, "-c", _ORPHAN_MAKER], cwd=ROOT, capture_output=True, check=True,
-                         text=True, timeout=60, env=dict(os.environ, PYTHONPATH=ROOT))
+    out = subprocess.run(
+        [sys.executable, "-c", _ORPHAN_MAKER],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, PYTHONPATH=ROOT),
+    )
     orphan = int(out.stdout.split()[0])
     # ... and a live run: this process owns a segment, its child maps it
     owner = IpcOwner()
@@ -116,7 +124,8 @@ def test_cleanup_ends_a_dead_runs_worker_and_never_a_live_runs():
         assert not pid_alive(orphan)
         cleanup_stale()
         assert pid_alive(live) and sorted(leftovers(os.getpid())) == sorted(
-            n.lstrip("/") for n in owner.names())
+            n.lstrip("/") for n in owner.names()
+        )
     finally:
         kill_all([orphan, live])
         os.waitpid(live, 0)
@@ -134,10 +143,12 @@ PHASES = {
 
 
 @pytest.mark.parametrize("phase", list(PHASES))
-@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143),
-                                      (signal.SIGHUP, 143)])
-def test_a_signal_at_every_phase_gives_its_code_and_leaves_nothing(monkeypatch, capsys, phase,
-                                                                   sig, code):
+@pytest.mark.parametrize(
+    "sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 143)]
+)
+def test_a_signal_at_every_phase_gives_its_code_and_leaves_nothing(
+    monkeypatch, capsys, phase, sig, code
+):
     owner, name = PHASES[phase]
     original = getattr(owner, name)
     hit = []
@@ -189,9 +200,14 @@ def test_sighup_is_a_quiet_sigterm():
 
 # -- 7: the watchdog knows what progress a rate allows ------------------------------------
 def test_a_slow_sender_is_not_a_stall():
-    cfg = RunConfig(cpus=2, duration=2.5, stall_timeout=0.5, seed=1,
-                    devices=[DeviceConfig(tx_queues=2)],
-                    traffic=[TrafficConfig(sockets_per_cpu=1, rate_pps=0.5)])
+    cfg = RunConfig(
+        cpus=2,
+        duration=2.5,
+        stall_timeout=0.5,
+        seed=1,
+        devices=[DeviceConfig(tx_queues=2)],
+        traffic=[TrafficConfig(sockets_per_cpu=1, rate_pps=0.5)],
+    )
     assert sup.cpu_rates(cfg) == [0.5, 0.5]
     out = sup.Supervisor(cfg).run()
     assert out.status == "ok", out.faults
@@ -199,9 +215,14 @@ def test_a_slow_sender_is_not_a_stall():
 
 
 def test_cpu_rates_follow_the_generator():
-    cfg = RunConfig(cpus=3, traffic=[TrafficConfig(cpus=[0, 1], rate_pps=10),
-                                     TrafficConfig(cpus=[1], rate_pps=5),
-                                     TrafficConfig(cpus=[2], rate_pps=0)])
+    cfg = RunConfig(
+        cpus=3,
+        traffic=[
+            TrafficConfig(cpus=[0, 1], rate_pps=10),
+            TrafficConfig(cpus=[1], rate_pps=5),
+            TrafficConfig(cpus=[2], rate_pps=0),
+        ],
+    )
     assert sup.cpu_rates(cfg) == [10.0, 15.0, 0.0]
 
 
@@ -250,10 +271,15 @@ def test_a_stopped_process_is_shown_as_stopped():
 
 
 def test_stall_after_sigstop_reports_the_cpu_stopped():
-    cfg = RunConfig(cpus=2, duration=20, stall_timeout=0.5, seed=1,
-                    devices=[DeviceConfig(tx_queues=1)],
-                    traffic=[TrafficConfig(sockets_per_cpu=1)],
-                    events=[EventConfig(at=0.1, action="stop", worker="cpu1")])
+    cfg = RunConfig(
+        cpus=2,
+        duration=20,
+        stall_timeout=0.5,
+        seed=1,
+        devices=[DeviceConfig(tx_queues=1)],
+        traffic=[TrafficConfig(sockets_per_cpu=1)],
+        events=[EventConfig(at=0.1, action="stop", worker="cpu1")],
+    )
     out = sup.Supervisor(cfg).run()
     assert out.status == "stalled"
     text = " ".join(out.faults)
@@ -265,10 +291,14 @@ def test_stall_after_sigstop_reports_the_cpu_stopped():
 
 # -- issue 11: the debug switches are configuration ----------------------------------------
 def test_the_lose_one_fault_is_an_event_and_conservation_catches_it():
-    cfg = RunConfig(cpus=2, duration=0.5, seed=2,
-                    devices=[DeviceConfig(tx_queues=2)],
-                    traffic=[TrafficConfig(sockets_per_cpu=1)],
-                    events=[EventConfig(at=0.05, action="fault", fault="lose_one")])
+    cfg = RunConfig(
+        cpus=2,
+        duration=0.5,
+        seed=2,
+        devices=[DeviceConfig(tx_queues=2)],
+        traffic=[TrafficConfig(sockets_per_cpu=1)],
+        events=[EventConfig(at=0.05, action="fault", fault="lose_one")],
+    )
     out = sup.Supervisor(cfg).run()
     assert out.status == "invariant"
     assert out.result["generated"] == out.result["delivered"] + 1
@@ -282,10 +312,16 @@ def test_a_fault_at_zero_is_armed_before_the_first_packet():
     """at = 0: armed before the start gate opens; the very first skb is lost,
     its bytes are never completed, so BQL keeps the queue stopped: the run
     stalls and conservation says why."""
-    cfg = RunConfig(cpus=2, packets=100, duration=30, seed=2, stall_timeout=0.5,
-                    devices=[DeviceConfig(tx_queues=1)],
-                    traffic=[TrafficConfig(sockets_per_cpu=1)],
-                    events=[EventConfig(at=0.0, action="fault", fault="lose_one")])
+    cfg = RunConfig(
+        cpus=2,
+        packets=100,
+        duration=30,
+        seed=2,
+        stall_timeout=0.5,
+        devices=[DeviceConfig(tx_queues=1)],
+        traffic=[TrafficConfig(sockets_per_cpu=1)],
+        events=[EventConfig(at=0.0, action="fault", fault="lose_one")],
+    )
     out = sup.Supervisor(cfg).run()
     assert out.status in ("stalled", "invariant")
     assert out.result["events"][0]["done_at"] == 0.0
@@ -294,10 +330,20 @@ def test_a_fault_at_zero_is_armed_before_the_first_packet():
 
 def test_profile_dir_writes_one_profile_per_cpu(tmp_path, capsys):
     assert "--profile-dir" in cli.build_parser().format_help()
-    rc = cli.main(["--config", _toml(tmp_path, 'cpus = 2\npackets = 50\nduration = 30\n'),
-                   "--profile-dir", str(tmp_path), "--quiet"])
+    rc = cli.main(
+        [
+            "--config",
+            _toml(tmp_path, "cpus = 2\npackets = 50\nduration = 30\n"),
+            "--profile-dir",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
-    assert sorted(f for f in os.listdir(tmp_path) if f.endswith(".prof")) == ["cpu0.prof", "cpu1.prof"]
+    assert sorted(f for f in os.listdir(tmp_path) if f.endswith(".prof")) == [
+        "cpu0.prof",
+        "cpu1.prof",
+    ]
 
 
 def _toml(tmp_path, text: str) -> str:
@@ -308,9 +354,12 @@ def _toml(tmp_path, text: str) -> str:
 
 # -- 5, 6, 10: dubious inputs are said, the JSON is strict -----------------------------------
 def test_an_event_after_the_end_and_identical_variants_are_said(tmp_path, capsys):
-    path = _toml(tmp_path, 'cpus = 2\nduration = 0.2\n'
-                           '[[events]]\nat = 100\naction = "slow_nic"\nvalue = 10\n'
-                           '[[variants]]\nlabel = "a"\n[[variants]]\nlabel = "b"\n')
+    path = _toml(
+        tmp_path,
+        "cpus = 2\nduration = 0.2\n"
+        '[[events]]\nat = 100\naction = "slow_nic"\nvalue = 10\n'
+        '[[variants]]\nlabel = "a"\n[[variants]]\nlabel = "b"\n',
+    )
     rc = cli.main(["--config", path, "--quiet"])
     err = capsys.readouterr().err
     assert rc == 0, err

@@ -3,6 +3,7 @@
 Each test runs the tool as a user would, in a subprocess with a hard timeout,
 and checks exit codes, what the report names, and that /dev/shm is clean.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,11 +13,21 @@ import time
 
 import pytest
 
-from tests.harness import children, finish, leftovers, netq, start_netq, wait_children
 from netq.machine.result import RESULT_VERSION
+from tests.harness import children, finish, leftovers, netq, start_netq, wait_children
 
-KEYS = ("version", "setup", "pps", "cpu_ns_per_packet", "queues", "qdiscs", "locks", "drops",
-        "latency", "invariants_ok")
+KEYS = (
+    "version",
+    "setup",
+    "pps",
+    "cpu_ns_per_packet",
+    "queues",
+    "qdiscs",
+    "locks",
+    "drops",
+    "latency",
+    "invariants_ok",
+)
 
 
 def test_default_experiment_conserves_packets(tmp_path):
@@ -37,8 +48,19 @@ def test_default_experiment_conserves_packets(tmp_path):
 
 def test_json_of_a_single_run_has_every_documented_key(tmp_path):
     path = tmp_path / "one.json"
-    r = netq("--config", str(_toml(tmp_path, 'cpus = 1\nduration = 0.3\n[[devices]]\nname = "eth0"\n'
-                                   'tx_queues = 2\nxps = {0 = "1"}\n')), "--json", str(path), "--quiet")
+    r = netq(
+        "--config",
+        str(
+            _toml(
+                tmp_path,
+                'cpus = 1\nduration = 0.3\n[[devices]]\nname = "eth0"\n'
+                'tx_queues = 2\nxps = {0 = "1"}\n',
+            )
+        ),
+        "--json",
+        str(path),
+        "--quiet",
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     doc = json.loads(path.read_text())
     for k in KEYS:
@@ -121,13 +143,16 @@ def test_bad_input_one_line_exit_2_nothing_created(args, needle):
     assert not leftovers(r.pid)
 
 
-@pytest.mark.parametrize("text,needle", [
-    ("cpus = 2\nwibble = 3\n", "wibble: unknown key"),
-    ("[[devices]]\nname = \"eth0\"\nring_size = 300\n", "ring_size"),
-    ("cpus = [\n", "not valid TOML"),
-    ("[[devices]]\nname = \"v0\"\nkind = \"vlan\"\n", "lower"),
-    ("[[traffic]]\ndevice = \"nope\"\n", "traffic[0].device"),
-])
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("cpus = 2\nwibble = 3\n", "wibble: unknown key"),
+        ('[[devices]]\nname = "eth0"\nring_size = 300\n', "ring_size"),
+        ("cpus = [\n", "not valid TOML"),
+        ('[[devices]]\nname = "v0"\nkind = "vlan"\n', "lower"),
+        ('[[traffic]]\ndevice = "nope"\n', "traffic[0].device"),
+    ],
+)
 def test_bad_experiment_file(tmp_path, text, needle):
     r = netq("--config", str(_toml(tmp_path, text)), timeout=60)
     assert r.returncode == 2 and needle in r.stderr, r.stderr
@@ -143,16 +168,22 @@ def test_list_and_help():
 def test_events_change_a_running_experiment(tmp_path):
     """ethtool -L, ip link down/up and a slow NIC mid-run: every skb still accounted."""
     path = tmp_path / "ev.json"
-    text = ('cpus = 2\nduration = 1.6\n[[devices]]\nname = "eth0"\ntx_queues = 4\n'
-            '[[events]]\nat = 0.3\naction = "set_real_num_tx_queues"\ndevice = "eth0"\nvalue = 2\n'
-            '[[events]]\nat = 0.6\naction = "dev_close"\ndevice = "eth0"\n'
-            '[[events]]\nat = 0.9\naction = "dev_open"\ndevice = "eth0"\n'
-            '[[events]]\nat = 1.2\naction = "slow_nic"\nvalue = 5000\n')
+    text = (
+        'cpus = 2\nduration = 1.6\n[[devices]]\nname = "eth0"\ntx_queues = 4\n'
+        '[[events]]\nat = 0.3\naction = "set_real_num_tx_queues"\ndevice = "eth0"\nvalue = 2\n'
+        '[[events]]\nat = 0.6\naction = "dev_close"\ndevice = "eth0"\n'
+        '[[events]]\nat = 0.9\naction = "dev_open"\ndevice = "eth0"\n'
+        '[[events]]\nat = 1.2\naction = "slow_nic"\nvalue = 5000\n'
+    )
     r = netq("--config", str(_toml(tmp_path, text)), "--json", str(path), "--quiet")
     assert r.returncode == 0, r.stdout + r.stderr
     doc = json.loads(path.read_text())
     assert [e["action"] for e in doc["events"]] == [
-        "set_real_num_tx_queues", "dev_close", "dev_open", "slow_nic"]
+        "set_real_num_tx_queues",
+        "dev_close",
+        "dev_open",
+        "slow_nic",
+    ]
     assert doc["invariants_ok"]
     assert doc["drops"]["NOOP_QDISC"] > 0  # senders met noop_qdisc while down
     assert doc["setup"]["devices"][0]["real_num_tx_queues"] == 2
@@ -163,12 +194,24 @@ def test_projection_replaces_measured_handoffs_by_kernel_like_ones():
     handoffs at 200 ns instead of their measured mean shorten the window."""
     from netq.machine.result import projection
 
-    lock = {"name": "eth0 pfifo_fast root_lock", "handoffs": 1000, "handoff_total_ns": 500_000_000,
-            "holdtime_total_ns": 400_000_000}
-    other = {"name": "eth0 pfifo_fast busylock", "handoffs": 10, "handoff_total_ns": 1_000_000,
-             "holdtime_total_ns": 0}
-    res = {"locks": [other, lock], "window_s": 1.0, "delivered_in_window": 10_000,
-           "delivered": 10_000}
+    lock = {
+        "name": "eth0 pfifo_fast root_lock",
+        "handoffs": 1000,
+        "handoff_total_ns": 500_000_000,
+        "holdtime_total_ns": 400_000_000,
+    }
+    other = {
+        "name": "eth0 pfifo_fast busylock",
+        "handoffs": 10,
+        "handoff_total_ns": 1_000_000,
+        "holdtime_total_ns": 0,
+    }
+    res = {
+        "locks": [other, lock],
+        "window_s": 1.0,
+        "delivered_in_window": 10_000,
+        "delivered": 10_000,
+    }
     pj = projection(res)
     assert pj["lock"] == lock["name"] and pj["mean_handoff_ns"] == 500_000
     assert pj["saved_s"] == pytest.approx(0.5 - 1000 * 200e-9)

@@ -1,4 +1,5 @@
 """shm.atomic: read-modify-writes from several processes lose nothing."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,9 +10,14 @@ from shm.layout import Layout
 from shm.region import Region
 from tests.shmutil import join_all, start
 
-BACKENDS = [pytest.param(True, id="native",
-                         marks=pytest.mark.skipif(native.lib is None, reason=native.unavailable_reason)),
-            pytest.param(False, id="hashed-semaphores")]
+BACKENDS = [
+    pytest.param(
+        True,
+        id="native",
+        marks=pytest.mark.skipif(native.lib is None, reason=native.unavailable_reason),
+    ),
+    pytest.param(False, id="hashed-semaphores"),
+]
 
 
 @pytest.mark.parametrize("use_native", BACKENDS)
@@ -24,7 +30,7 @@ def test_concurrent_fetch_add_and_bits(owner, use_native):
     base = layout["w"].offset
     nproc, iters = 3, 3000
 
-    def worker(k):
+    def worker(k, at=at):
         for _ in range(iters):
             at.fetch_add(base, 1)
             # each worker owns one bit of word 1: set/clear races with the others
@@ -43,5 +49,5 @@ def test_concurrent_fetch_add_and_bits(owner, use_native):
     assert at.cmpxchg(base + 4, 0, 7) == 0 and w[base + 4] == 7
     assert at.cmpxchg(base + 4, 0, 9) == 7 and w[base + 4] == 7
     assert at.xchg(base + 4, 11) == 7 and w[base + 4] == 11
-    del at, w
+    del at, w, worker
     region.close()

@@ -1,10 +1,13 @@
 """shm.ipc: names, modes, ownership and cleanup of crashed runs."""
+
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import time
 
-import posix_ipc
+import pytest
 
 from shm.ipc import IpcOwner, cleanup_stale, netq_objects
 from tests.shmutil import join_all, start
@@ -53,16 +56,10 @@ def test_cleanup_removes_dead_owners_only():
         assert any(x.token == live.token for x in netq_objects())
 
 
-import signal
-import time
-
-import pytest
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_owner_unlinks_on_signal(sig):
     """A run interrupted by SIGTERM or Ctrl-C removes what it created."""
-    from tests.shmutil import CTX, wait_until
+    from tests.shmutil import CTX
 
     ready = CTX.Event()
 

@@ -1,4 +1,5 @@
 """shm.lock: mutual exclusion, fifo order, statistics, recovery — real processes."""
+
 from __future__ import annotations
 
 import os
@@ -7,18 +8,22 @@ import time
 
 import pytest
 
+from shm import native
 from shm.layout import Layout
 from shm.lock import NO_CPU, LockPolicy, LockSpace, lock_layout
 from shm.region import Region
 from tests.shmutil import join_all, start, wait_until
 
-from shm import native
-
 MODES = [(f, w) for f in ("fifo", "unfair") for w in ("spin", "block", "adaptive")]
 #: every test runs on the compiled helper (if it builds here) and on pure Python
-BACKENDS = [pytest.param(True, id="native",
-                         marks=pytest.mark.skipif(native.lib is None, reason=native.unavailable_reason)),
-            pytest.param(False, id="python")]
+BACKENDS = [
+    pytest.param(
+        True,
+        id="native",
+        marks=pytest.mark.skipif(native.lib is None, reason=native.unavailable_reason),
+    ),
+    pytest.param(False, id="python"),
+]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -57,7 +62,6 @@ def test_mutual_exclusion(owner, fairness, waiting, use_native):
                 os.sched_yield()  # widen the window for a lost update
             w[s] = v + 1
             lk.unlock()
-
 
     procs = [start(worker, c) for c in range(nproc)]
     assert join_all(procs, 60) == [0] * nproc
@@ -103,7 +107,7 @@ def test_fifo_serves_waiters_in_arrival_order(owner, waiting, use_native):
     for k, cpu in enumerate(arrival):
         procs.append(start(waiter, cpu))
         # The next waiter starts only once this one is queued.
-        wait_until(lambda: rec[LOCK.q_tail] - rec[LOCK.q_head] == k + 1, what="waiter queued")
+        wait_until(lambda k=k: rec[LOCK.q_tail] - rec[LOCK.q_head] == k + 1, what="waiter queued")
     lk.unlock()
     assert join_all(procs, 30) == [0] * nwait
     assert [region.words[s + 1 + i] for i in range(nwait)] == arrival
@@ -111,7 +115,7 @@ def test_fifo_serves_waiters_in_arrival_order(owner, waiting, use_native):
     (row,) = space.stats()
     assert row["handoffs"] == nwait == row["contentions"]
     assert 0 < row["handoff_max_ns"] <= row["handoff_total_ns"]
-    del rec
+    rec.release()
     region.close()
 
 
@@ -171,7 +175,7 @@ def test_holder_killed_is_detected_and_recovered(owner, fairness, use_native):
 
 
 def test_default_waiting_says_why():
-    mode, spin, why = LockPolicy.default_waiting(5, 2)
+    mode, _spin, why = LockPolicy.default_waiting(5, 2)
     assert mode == "adaptive" and "oversubscribed" in why
     with pytest.raises(ValueError, match="fairness"):
         LockPolicy("ticket", "spin")

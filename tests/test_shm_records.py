@@ -10,6 +10,7 @@ conversion changed no byte.
 Changing a record on purpose: bump ``shm.layout.LAYOUT_VERSION`` and update
 the pin below (the failure message prints the new digest).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -91,15 +92,37 @@ def test_layout_places_records_as_before() -> None:
     for k in ("LOCK", "STAT", "WAITER"):
         lay.add(k, getattr(lockrec, k), 3)
     ring.ring_sections(lay, "r", 2, 16)
-    for k in ("RUNCTL", "SOFTNET", "NETDEV", "NETDEV_QUEUE", "QDISC", "FQ_FLOW",
-              "DEFER_NODE", "SOCK", "NIC"):
+    for k in (
+        "RUNCTL",
+        "SOFTNET",
+        "NETDEV",
+        "NETDEV_QUEUE",
+        "QDISC",
+        "FQ_FLOW",
+        "DEFER_NODE",
+        "SOCK",
+        "NIC",
+    ):
         lay.add(k, getattr(kstructs, k), 5)
     lay.add_raw("raw", (3, 7))
     assert lay.size == 33984
     assert {k: s.offset for k, s in lay.sections.items()} == {
-        "header": 0, "LOCK": 8, "STAT": 224, "WAITER": 272, "r_idx": 296, "r_desc": 328,
-        "RUNCTL": 584, "SOFTNET": 624, "NETDEV": 784, "NETDEV_QUEUE": 1064, "QDISC": 1224,
-        "FQ_FLOW": 3984, "DEFER_NODE": 4008, "SOCK": 4064, "NIC": 4144, "raw": 4224,
+        "header": 0,
+        "LOCK": 8,
+        "STAT": 224,
+        "WAITER": 272,
+        "r_idx": 296,
+        "r_desc": 328,
+        "RUNCTL": 584,
+        "SOFTNET": 624,
+        "NETDEV": 784,
+        "NETDEV_QUEUE": 1064,
+        "QDISC": 1224,
+        "FQ_FLOW": 3984,
+        "DEFER_NODE": 4008,
+        "SOCK": 4064,
+        "NIC": 4144,
+        "raw": 4224,
     }
 
 
@@ -126,7 +149,10 @@ def test_packed_record_is_not_padded() -> None:
 
 
 def test_field_declared_twice_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"record twice: a field is declared twice .*field\('first'\)"):
+    with pytest.raises(
+        ValueError, match=r"record twice: a field is declared twice .*field\('first'\)"
+    ):
+
         class Twice(Record, name="twice"):
             a = field("first")
             a = field("again")  # noqa: PIE794
@@ -134,12 +160,14 @@ def test_field_declared_twice_is_refused() -> None:
 
 def test_field_colliding_with_record_attribute_is_refused() -> None:
     with pytest.raises(ValueError, match="words"):
+
         class Bad(Record, name="bad"):
             words = field("clashes with Record.words")
 
 
 def test_record_without_fields_is_refused() -> None:
     with pytest.raises(ValueError, match="no fields"):
+
         class Empty(Record, name="empty"):
             pass
 
@@ -158,8 +186,10 @@ def test_byte_offset_is_the_word_index_in_bytes() -> None:
 def test_field_outside_a_record_body_is_refused_by_the_next_record() -> None:
     field("stray")
     with pytest.raises(ValueError, match=r"field\('stray'\) is not in the record"):
+
         class After(Record, name="after"):
             a = field("a")
+
     class Clean(Record, name="clean"):  # the stray declaration is forgotten
         a = field("a")
 

@@ -1,4 +1,5 @@
 """shm.ring: descriptors pass between processes with no loss, duplicate or reorder."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,10 +11,14 @@ from shm.region import Region
 from shm.ring import DESC_WORDS, Ring, ring_sections
 from tests.shmutil import join_all, start
 
-
-BACKENDS = [pytest.param(True, id="native",
-                         marks=pytest.mark.skipif(native.lib is None, reason=native.unavailable_reason)),
-            pytest.param(False, id="python")]
+BACKENDS = [
+    pytest.param(
+        True,
+        id="native",
+        marks=pytest.mark.skipif(native.lib is None, reason=native.unavailable_reason),
+    ),
+    pytest.param(False, id="python"),
+]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -77,7 +82,9 @@ def test_million_descriptors_between_processes(owner, use_native):
         got = ring.consume_batch(256)
         if len(got):
             seqs = got[:, 1]
-            assert (seqs == np.arange(expect, expect + len(got))).all(), "loss, duplicate or reorder"
+            assert (seqs == np.arange(expect, expect + len(got))).all(), (
+                "loss, duplicate or reorder"
+            )
             assert (got[:, 3] == seqs * 3).all(), "torn descriptor"
             expect += len(got)
     assert join_all([p], 10) == [0]

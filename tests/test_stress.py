@@ -5,6 +5,7 @@ validates, its TOML round-trips); the job itself is run as CI runs it, in a
 subprocess with a hard timeout, and must leave nothing behind: no /dev/shm
 object of its pid, no child process.  Total run time is kept to ~30 s.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,6 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from netq.machine.config import EventConfig
 from netq.app.stress import (
     CHAOS_EXPECT,
     CHAOS_KINDS,
@@ -27,7 +27,7 @@ from netq.app.stress import (
     to_toml,
 )
 from netq.kernel.profiles import PROFILES
-from netq.machine.config import from_dict
+from netq.machine.config import EventConfig, from_dict
 from tests.harness import (
     ROOT,
     Ran,
@@ -84,7 +84,13 @@ def test_generator_covers_the_space():
     devs = [d for c in cfgs for d in c.devices]
     assert {c.cpus for c in cfgs} == {1, 2, 3, 4}
     assert {d.tx_queues for d in devs if not d.is_virtual} >= {1, 2, 4, 8}
-    assert {d.qdisc for d in devs if not d.is_virtual} >= {"default", "pfifo_fast", "pfifo", "mq", "fq"}
+    assert {d.qdisc for d in devs if not d.is_virtual} >= {
+        "default",
+        "pfifo_fast",
+        "pfifo",
+        "mq",
+        "fq",
+    }
     assert {d.bql for d in devs if not d.is_virtual} == {True, False}
     assert {c.strategy for c in cfgs} == {None, "rootlock", "busylock"}
     assert {c.lock_fairness for c in cfgs} == {"fifo", "unfair"}
@@ -104,8 +110,16 @@ def test_generator_covers_the_space():
 
 def test_generator_does_not_depend_on_the_process():
     """Same seed, another interpreter with another hash seed: the same configurations."""
-    r = stress("--seed", "7", "--chaos", "--dry-run", "--runs", "12",
-               env=run_env(PYTHONHASHSEED="123"), timeout=60)
+    r = stress(
+        "--seed",
+        "7",
+        "--chaos",
+        "--dry-run",
+        "--runs",
+        "12",
+        env=run_env(PYTHONHASHSEED="123"),
+        timeout=60,
+    )
     assert r.returncode == 0, r.output
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("#")]
     assert len(lines) == 12
@@ -116,8 +130,9 @@ def test_generator_does_not_depend_on_the_process():
 # -- the job ---------------------------------------------------------------------------
 def test_short_budget_passes(tmp_path):
     junit, js = tmp_path / "stress-junit.xml", tmp_path / "stress.json"
-    r = stress("--budget", "12", "--seed", "3", "--junit", str(junit), "--json", str(js),
-               timeout=150)
+    r = stress(
+        "--budget", "12", "--seed", "3", "--junit", str(junit), "--json", str(js), timeout=150
+    )
     assert r.returncode == 0, r.output
     assert "seed 3" in r.stdout and "netq stress summary" in r.stdout
     doc = json.loads(js.read_text())
@@ -134,7 +149,9 @@ def test_short_budget_passes(tmp_path):
 
 def test_broken_invariant_is_caught_with_a_reproducer(tmp_path):
     junit = tmp_path / "j.xml"
-    r = stress("--budget", "1", "--seed", "5", "--junit", str(junit), "--quiet", "--fault", "lose_one")
+    r = stress(
+        "--budget", "1", "--seed", "5", "--junit", str(junit), "--quiet", "--fault", "lose_one"
+    )
     assert r.returncode == 1, r.output
     assert "seed 5" in r.stdout and "conservation" in r.stdout
     m = re.search(r"config: (\S+\.toml)", r.stdout)
@@ -155,7 +172,9 @@ def test_broken_invariant_is_caught_with_a_reproducer(tmp_path):
     assert not leftovers(r.pid)
     # the reproducer shows the same failure
     rr = run(["--config", path, "--quiet"])
-    assert rr.returncode == 1 and "INVARIANT" in rr.output and "conservation" in rr.output, rr.output
+    assert rr.returncode == 1 and "INVARIANT" in rr.output and "conservation" in rr.output, (
+        rr.output
+    )
     assert not leftovers(rr.pid)
 
 
@@ -186,12 +205,15 @@ def test_interrupted_job_reports_and_cleans(tmp_path):
     assert not leftovers(p.pid) and not children(p.pid)
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--budget", "-1"], "--budget"),
-    (["--run-seconds", "0"], "--run-seconds"),
-    (["--only", "x"], "--only"),
-    (["--bogus"], "unrecognized"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--budget", "-1"], "--budget"),
+        (["--run-seconds", "0"], "--run-seconds"),
+        (["--only", "x"], "--only"),
+        (["--bogus"], "unrecognized"),
+    ],
+)
 def test_bad_usage_exit_2(args, needle):
     r = stress(*args, timeout=60)
     assert r.returncode == 2, r.output
@@ -200,8 +222,24 @@ def test_bad_usage_exit_2(args, needle):
 
 
 def test_ci_script_passes_its_arguments_through():
-    path_env = run_env(PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
-    r = run_cmd(["sh", os.path.join(ROOT, "scripts", "ci_stress.sh"), "--seed", "9", "--dry-run",
-                 "--runs", "3"], path_env, timeout=60)
+    path_env = run_env(
+        PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    )
+    r = run_cmd(
+        [
+            "sh",
+            os.path.join(ROOT, "scripts", "ci_stress.sh"),
+            "--seed",
+            "9",
+            "--dry-run",
+            "--runs",
+            "3",
+        ],
+        path_env,
+        timeout=60,
+    )
     assert r.returncode == 0, r.output
-    assert "seed 9" in r.stdout and len([ln for ln in r.stdout.splitlines() if ln.startswith("#")]) == 3
+    assert (
+        "seed 9" in r.stdout
+        and len([ln for ln in r.stdout.splitlines() if ln.startswith("#")]) == 3
+    )

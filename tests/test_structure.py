@@ -2,6 +2,7 @@
 fresh interpreter, no module imports another in a circle, and the import
 contracts of setup.cfg (the layers, the kernel's inner order, acyclic
 siblings) are kept."""
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,13 @@ def test_every_module_imports_first_in_a_fresh_interpreter():
     assert len(mods) > 40
 
     def load(mod: str) -> tuple[str, str]:
-        p = subprocess.run([sys.executable, "-c", f"import {mod}"], cwd=ROOT,
-                           capture_output=True, text=True, timeout=120)
+        p = subprocess.run(
+            [sys.executable, "-c", f"import {mod}"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         return mod, "" if p.returncode == 0 else (p.stderr.strip().splitlines() or ["?"])[-1]
 
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -92,7 +98,12 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_import_contracts_are_kept():
     exe = os.path.join(os.path.dirname(sys.executable), "lint-imports")
-    p = subprocess.run([exe, "--config", os.path.join(ROOT, "setup.cfg"), "--no-cache"], cwd=ROOT,
-                       capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [exe, "--config", os.path.join(ROOT, "setup.cfg"), "--no-cache"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stdout[-3000:]
     assert "0 broken" in p.stdout

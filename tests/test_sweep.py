@@ -9,6 +9,7 @@ The studies are run as a user runs them, in a subprocess with a hard
 timeout, with ``--quick`` (0.3 s per point, few points).  Timing effects are
 not asserted here: the studies themselves measure them.
 """
+
 from __future__ import annotations
 
 import csv
@@ -33,7 +34,9 @@ from tests import harness
 
 SWEEP = os.path.join(harness.ROOT, "scripts", "sweep.py")
 HAVE_EXTRAS = all(importlib.util.find_spec(m) for m in ("matplotlib", "tqdm"))
-needs_extras = pytest.mark.skipif(not HAVE_EXTRAS, reason="the plot extra (matplotlib, tqdm) is not installed")
+needs_extras = pytest.mark.skipif(
+    not HAVE_EXTRAS, reason="the plot extra (matplotlib, tqdm) is not installed"
+)
 
 
 def start(*args: str) -> subprocess.Popen:
@@ -89,14 +92,16 @@ def test_quick_study_writes_csv_json_png_one_row_per_point(quick_queues):
             assert r["invariants_ok"] == "true"
             assert int(r["generated"]) == int(r["delivered"]) + int(r["drops_total"])
             assert float(r["pps"]) > 0 and r["ctx_switches_per_packet"] != ""
-            assert r["shared_cores"] == ("true" if 2 + 1 > cores else "false")
+            assert r["shared_cores"] == ("true" if cores < 2 + 1 else "false")
     doc = json.loads((out / "queues.json").read_text())
     assert doc["study"] == "queues" and doc["complete"] is True
     assert "scripts/sweep.py queues --quick" in doc["command"]
     assert doc["machine"]["host_cores"] == sorted(os.sched_getaffinity(0))
     assert doc["parameters"]["runs"] == len(rows) == len(doc["rows"])
     assert len(doc["medians"]) == doc["parameters"]["points"]
-    assert {"pps", "acq_bounces_per_packet", "owner_ahead_per_relock", "ok", "reps"} <= set(doc["medians"][0])
+    assert {"pps", "acq_bounces_per_packet", "owner_ahead_per_relock", "ok", "reps"} <= set(
+        doc["medians"][0]
+    )
     assert (out / "queues.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "pps" in stdout  # the table of medians
 
@@ -127,8 +132,12 @@ def test_ctrl_c_exits_130_cleanly_and_resume_finishes(tmp_path):
     out = tmp_path / "xps"
     path = out / "xps.csv"
     p = start("xps", "--quick", "--out", str(out))
-    harness.wait_until(p, lambda: path.exists() and len(path.read_text().splitlines()) >= 3,
-                       40, "the sweep did not write 2 runs before it could be interrupted")
+    harness.wait_until(
+        p,
+        lambda: path.exists() and len(path.read_text().splitlines()) >= 3,
+        40,
+        "the sweep did not write 2 runs before it could be interrupted",
+    )
     time.sleep(0.2)  # inside the third run
     p.send_signal(signal.SIGINT)
     err = harness.finish(p, 30, "the sweep after Ctrl-C").stderr
@@ -158,8 +167,12 @@ def test_sigterm_exits_143_cleanly(tmp_path):
     out = tmp_path / "q"
     path = out / "queues.csv"
     p = start("queues", "--quick", "--out", str(out))
-    harness.wait_until(p, lambda: path.exists() and len(path.read_text().splitlines()) >= 2,
-                       40, "the sweep did not write a run before it could be terminated")
+    harness.wait_until(
+        p,
+        lambda: path.exists() and len(path.read_text().splitlines()) >= 2,
+        40,
+        "the sweep did not write a run before it could be terminated",
+    )
     time.sleep(0.2)
     p.terminate()
     err = harness.finish(p, 30, "the sweep after SIGTERM").stderr
@@ -169,11 +182,19 @@ def test_sigterm_exits_143_cleanly(tmp_path):
 
 
 # -- usage -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("args", [
-    [], ["nosuch"], ["queues", "--repeat", "0"], ["queues", "--duration", "-1"],
-    ["queues", "--duration", "abc"], ["queues", "--bounce", "x"], ["queues", "--bounce", "5,5"],
-    ["queues", "--frobnicate"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["nosuch"],
+        ["queues", "--repeat", "0"],
+        ["queues", "--duration", "-1"],
+        ["queues", "--duration", "abc"],
+        ["queues", "--bounce", "x"],
+        ["queues", "--bounce", "5,5"],
+        ["queues", "--frobnicate"],
+    ],
+)
 def test_bad_arguments_exit_2_with_one_line(args, tmp_path):
     out = tmp_path / "never"
     code, stdout, stderr = run(*args, "--out", str(out), timeout=30)
@@ -192,8 +213,11 @@ def test_resume_refuses_a_csv_with_other_columns(tmp_path):
 
 def test_missing_plot_extra_is_one_line(monkeypatch, capsys, tmp_path):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "matplotlib" else real(name, *a),
+    )
     assert sweep.main(["queues", "--quick", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "matplotlib" in err and "[plot]" in err
@@ -215,10 +239,12 @@ def test_full_plans_cover_every_axis():
     assert {p.cpus for p in pts} == {1, 2, 4, 8} and {p.tx_queues for p in pts} == {1}
     x = {p for p, _ in sweep.parse_args(["xps"]).plan()}
     assert {(p.cpus, p.tx_queues, p.xps) for p in x} == {
-        (c, n, m) for c in (1, 2, 4) for n in (2, 4) for m in ("1:1", "none", "shared")}
+        (c, n, m) for c in (1, 2, 4) for n in (2, 4) for m in ("1:1", "none", "shared")
+    }
     q = {p for p, _ in sweep.parse_args(["queues", "--bounce", "0"]).plan()}
     assert {(p.cpus, p.tx_queues, p.xps) for p in q} == {
-        (2, n, m) for n in (1, 2, 4, 8) for m in ("1:1", "none")}
+        (2, n, m) for n in (1, 2, 4, 8) for m in ("1:1", "none")
+    }
     # repetitions run round-robin: every point once before any twice
     plan = sweep.parse_args(["queues", "--repeat", "2"]).plan()
     half = len(plan) // 2
@@ -241,15 +267,22 @@ def test_generations_plans():
     pts = gen_points("--quick")
     assert len(pts) == len(set(pts)) == 2 * 2 * 2  # senders x strategies x qdiscs
     assert {(p.cpus, p.strategy, p.profile, p.qdisc, p.lock_wait) for p in pts} == {
-        (n, s, prof, q, "adaptive") for n in (1, 4) for s, prof in GEN for q in ("pfifo_fast", "fq")}
+        (n, s, prof, q, "adaptive") for n in (1, 4) for s, prof in GEN for q in ("pfifo_fast", "fq")
+    }
     full = sweep.parse_args(["generations"])
     assert (full.duration, full.repeat, full.bounce) == (1.5, 3, (1000,))
     pts = gen_points()
     assert len(pts) == len(set(pts)) == 4 * 2 * 2 * 2 and len(full.plan()) == 3 * len(pts)
     assert {(p.cpus, p.strategy, p.profile, p.qdisc, p.lock_wait) for p in pts} == {
-        (n, s, prof, q, w) for n in (1, 2, 4, 8) for s, prof in GEN
-        for q in ("pfifo_fast", "fq") for w in ("adaptive", "spin")}
-    assert {(p.tx_queues, p.xps, p.lock_fairness, p.bounce_ns) for p in pts} == {(1, "-", "fifo", 1000)}
+        (n, s, prof, q, w)
+        for n in (1, 2, 4, 8)
+        for s, prof in GEN
+        for q in ("pfifo_fast", "fq")
+        for w in ("adaptive", "spin")
+    }
+    assert {(p.tx_queues, p.xps, p.lock_fairness, p.bounce_ns) for p in pts} == {
+        (1, "-", "fifo", 1000)
+    }
     # every busylock point is run just before its defer twin (same qdisc, waiting, senders)
     for old, new in zip(pts[::2], pts[1::2]):
         assert (old.strategy, new.strategy) == ("busylock", "defer")
@@ -268,11 +301,22 @@ def test_generations_configs_validate_and_carry_the_point():
         assert cfg.validate() is cfg
         assert (cfg.cpus, cfg.duration, cfg.seed) == (p.cpus, 1.5, 3)
         assert (cfg.profile, cfg.strategy, cfg.lock_fairness, cfg.lock_wait) == (
-            p.profile, p.strategy, "fifo", p.lock_wait)
-        assert cfg.costs == CostConfig(enqueue_ns=1000, dequeue_ns=1000, xmit_ns=2000, bounce_ns=1000)
+            p.profile,
+            p.strategy,
+            "fifo",
+            p.lock_wait,
+        )
+        assert cfg.costs == CostConfig(
+            enqueue_ns=1000, dequeue_ns=1000, xmit_ns=2000, bounce_ns=1000
+        )
         (dev,) = cfg.devices
         assert (dev.name, dev.tx_queues, dev.ring_size, dev.qdisc, dev.xps) == (
-            "eth0", 1, 256, p.qdisc, {})
+            "eth0",
+            1,
+            256,
+            p.qdisc,
+            {},
+        )
         (t,) = cfg.traffic
         assert (t.sockets_per_cpu, t.proto, t.length, t.sndbuf) == (1, "udp", 1000, 131072)
     # the send buffer holds fewer skbs than fq's per-flow limit: no FQ_FLOW_LIMIT drops
@@ -291,49 +335,87 @@ def test_other_studies_configs_are_unchanged():
             k = dict(zip(sweep.KEY, p.key(r)))
             assert (k["profile"], k["qdisc"], k["lock_wait"]) == (profile, "default", "auto")
             if study == "contention":
-                costs = CostConfig(enqueue_ns=1000, dequeue_ns=1000, xmit_ns=2000, bounce_ns=p.bounce_ns)
+                costs = CostConfig(
+                    enqueue_ns=1000, dequeue_ns=1000, xmit_ns=2000, bounce_ns=p.bounce_ns
+                )
                 traffic = TrafficConfig(sockets_per_cpu=1, proto="udp", length=1000)
             else:
                 costs = CostConfig(bounce_ns=p.bounce_ns)
                 traffic = TrafficConfig(sockets_per_cpu=4, proto="udp", connected=True, length=1000)
             want = RunConfig(
-                name=f"{study}: {p.label()}", cpus=p.cpus, duration=p.duration_s, seed=r + 1,
-                profile=profile, strategy=p.strategy, lock_fairness=p.lock_fairness, costs=costs,
-                devices=[DeviceConfig(name="eth0", tx_queues=p.tx_queues, ring_size=256,
-                                      xps=sweep.xps_map(p.xps, p.cpus, p.tx_queues))],
-                traffic=[traffic])
+                name=f"{study}: {p.label()}",
+                cpus=p.cpus,
+                duration=p.duration_s,
+                seed=r + 1,
+                profile=profile,
+                strategy=p.strategy,
+                lock_fairness=p.lock_fairness,
+                costs=costs,
+                devices=[
+                    DeviceConfig(
+                        name="eth0",
+                        tx_queues=p.tx_queues,
+                        ring_size=256,
+                        xps=sweep.xps_map(p.xps, p.cpus, p.tx_queues),
+                    )
+                ],
+                traffic=[traffic],
+            )
             got = p.config(r)
             assert got == want
             assert got.lock_wait is None and got.profile == profile
-            assert got.devices[0].qdisc == "default" and got.traffic[0].sndbuf == TrafficConfig().sndbuf
+            assert (
+                got.devices[0].qdisc == "default"
+                and got.traffic[0].sndbuf == TrafficConfig().sndbuf
+            )
     assert sweep.Point("contention", 4, 1, "-", "defer", "fifo", 2000, 1.0).label() == (
-        "4 cpu, 1 txq, defer, fifo, bounce 2000")
+        "4 cpu, 1 txq, defer, fifo, bounce 2000"
+    )
 
 
 def _median(strategy, qdisc, wait, cpus, pps, cpu):
-    return {"study": "generations", "strategy": strategy, "profile": dict(GEN)[strategy],
-            "qdisc": qdisc, "lock_wait": wait, "cpus": cpus, "bounce_ns": 1000, "pps": pps,
-            "cpu_ns_per_packet": cpu, "owner_ahead_per_relock": None, "packets_per_qdisc_run": None,
-            "ctx_switches_per_packet": None, "ok": 1, "reps": 1}
+    return {
+        "study": "generations",
+        "strategy": strategy,
+        "profile": dict(GEN)[strategy],
+        "qdisc": qdisc,
+        "lock_wait": wait,
+        "cpus": cpus,
+        "bounce_ns": 1000,
+        "pps": pps,
+        "cpu_ns_per_packet": cpu,
+        "owner_ahead_per_relock": None,
+        "packets_per_qdisc_run": None,
+        "ctx_switches_per_packet": None,
+        "ok": 1,
+        "reps": 1,
+    }
 
 
 def test_generations_ratios_and_table():
-    ms = [_median("busylock", "fq", "spin", 4, 10e3, 40e3),
-          _median("defer", "fq", "spin", 4, 20e3, 20e3),
-          _median("defer", "pfifo_fast", "adaptive", 2, 30e3, 10e3),  # no busylock twin: no ratio
-          _median("busylock", "fq", "adaptive", 1, 10e3, None),
-          _median("defer", "fq", "adaptive", 1, 15e3, 9e3),
-          _median("busylock", "pfifo_fast", "spin", 8, None, None),  # no run ok: no ratio
-          _median("defer", "pfifo_fast", "spin", 8, 5e3, 1e3)]
+    ms = [
+        _median("busylock", "fq", "spin", 4, 10e3, 40e3),
+        _median("defer", "fq", "spin", 4, 20e3, 20e3),
+        _median("defer", "pfifo_fast", "adaptive", 2, 30e3, 10e3),  # no busylock twin: no ratio
+        _median("busylock", "fq", "adaptive", 1, 10e3, None),
+        _median("defer", "fq", "adaptive", 1, 15e3, 9e3),
+        _median("busylock", "pfifo_fast", "spin", 8, None, None),  # no run ok: no ratio
+        _median("defer", "pfifo_fast", "spin", 8, 5e3, 1e3),
+    ]
     rs = sweep.ratios(ms)
-    assert [(r["qdisc"], r["lock_wait"], r["cpus"]) for r in rs] == [("fq", "adaptive", 1), ("fq", "spin", 4)]
+    assert [(r["qdisc"], r["lock_wait"], r["cpus"]) for r in rs] == [
+        ("fq", "adaptive", 1),
+        ("fq", "spin", 4),
+    ]
     assert rs[0]["pps_ratio"] == 1.5 and rs[0]["cpu_ns_per_packet_ratio"] is None
     assert rs[1]["pps_ratio"] == 2.0 and rs[1]["cpu_ns_per_packet_ratio"] == 0.5
     assert (rs[1]["busylock_pps"], rs[1]["defer_pps"]) == (10e3, 20e3)
     table = sweep.table("generations", ms)
     head = table.splitlines()[0].split()
     assert head[:4] == ["strategy", "qdisc", "lock", "wait"] and "bounce" not in head
-    assert "fq, spin, 4 senders:" in table and "defer / busylock: pps 2.00x, CPU ns/pkt 0.50x" in table
+    assert (
+        "fq, spin, 4 senders:" in table and "defer / busylock: pps 2.00x, CPU ns/pkt 0.50x" in table
+    )
     assert "defer / busylock: pps 1.50x, CPU ns/pkt -" in table
     assert "16 -> 29 Mpps" in table and "100dfa74cad9" in table and "52% -> 24%" in table
     assert sweep.ratios([dict(m, study="contention") for m in ms]) == []
@@ -363,11 +445,13 @@ def test_quick_generations_writes_csv_json_png_and_ratios(tmp_path):
     assert {r["profile"] for r in doc["rows"]} == {"6.18", "6.19"}  # text, not 6.18 the number
     assert {(m["strategy"], m["profile"]) for m in doc["medians"]} == set(GEN)
     assert {(r["qdisc"], r["lock_wait"], r["cpus"]) for r in doc["ratios"]} == {
-        (q, "adaptive", n) for q in ("pfifo_fast", "fq") for n in (1, 4)}
+        (q, "adaptive", n) for q in ("pfifo_fast", "fq") for n in (1, 4)
+    }
     for r in doc["ratios"]:
         assert r["pps_ratio"] == pytest.approx(r["defer_pps"] / r["busylock_pps"])
         assert r["cpu_ns_per_packet_ratio"] == pytest.approx(
-            r["defer_cpu_ns_per_packet"] / r["busylock_cpu_ns_per_packet"])
+            r["defer_cpu_ns_per_packet"] / r["busylock_cpu_ns_per_packet"]
+        )
     assert doc["kernel"] == KERNEL_DEFER and doc["kernel"]["commit"] == "100dfa74cad9"
     assert (out / "generations.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert stdout.count("defer / busylock: pps") == 4 and "lock wait" in stdout

@@ -1,8 +1,9 @@
 """The traffic generator: TOS → skb->priority, packet budgets, per-flow sequence."""
+
 from __future__ import annotations
 
-from workers.cpu import rt_tos2priority
 from netq.kernel.sched.sch_generic import prio2band
+from workers.cpu import rt_tos2priority
 
 
 def test_tos_to_priority_as_ip_does():

@@ -12,6 +12,7 @@ supervisor opens the start gate, STOPPED when it sees PHASE_STOP (it records
 its CPU time and context switches for the measured window, then keeps running
 softirqs so that the queues drain), DONE when it sees PHASE_EXIT.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,15 +21,14 @@ import resource
 import signal
 import time
 
-from netq.kernel.kstructs import PHASE_EXIT, PHASE_RUN, RUNCTL, SOCK, SOFTNET
-from shm.lock import RunAborted
-from workers.platform import die_with_parent
-
 from netq.kernel.core.dev import dev_queue_xmit, net_tx_action
 from netq.kernel.core.netdevice import NET_XMIT_SUCCESS
 from netq.kernel.core.skbuff import SkBuff
 from netq.kernel.core.sock import SKB_TRUESIZE_OVERHEAD, sock_wait_for_wmem, sock_wmem_room
 from netq.kernel.ipv4.route import rt_tos2priority
+from netq.kernel.kstructs import PHASE_EXIT, PHASE_RUN, RUNCTL, SOCK, SOFTNET
+from shm.lock import RunAborted
+from workers.platform import die_with_parent
 
 CPU_NEW, CPU_READY, CPU_RUN, CPU_STOPPED, CPU_DONE, CPU_ABORTED = range(6)
 CPU_STATE_NAMES = ("new", "ready", "running", "stopped", "done", "aborted")
@@ -81,8 +81,18 @@ class Generator:
             return None
         # TCP sets ooo_okay when nothing is in flight on the socket; UDP never.
         ooo = t.proto == "tcp" and sk.outstanding() == 0
-        skb = SkBuff(self.cpu, self.seq, sk, sk.seq, length, prio, now, dev,
-                     ooo_okay=ooo, rx_queue=t.rx_queue)
+        skb = SkBuff(
+            self.cpu,
+            self.seq,
+            sk,
+            sk.seq,
+            length,
+            prio,
+            now,
+            dev,
+            ooo_okay=ooo,
+            rx_queue=t.rx_queue,
+        )
         self.seq += 1
         sk.seq += 1
         return skb
@@ -115,8 +125,15 @@ def softirq_pending(sd) -> bool:
     return sd[_OQH] != sd[_OQT]
 
 
-def cpu_main(net, cpu: int, host_core: int, gate, quota: int | None, supervisor_pid: int,
-             profile_dir: str | None = None) -> None:
+def cpu_main(
+    net,
+    cpu: int,
+    host_core: int,
+    gate,
+    quota: int | None,
+    supervisor_pid: int,
+    profile_dir: str | None = None,
+) -> None:
     """Entry point of an emulated CPU process (forked by the supervisor).
 
     It dies with the supervisor (SIGKILL by PR_SET_PDEATHSIG), leaves

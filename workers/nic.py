@@ -21,6 +21,7 @@ Difference from hardware: completion happens when the batch is accounted,
 not when each packet's last bit leaves; the latency uses the computed wire
 finish time, so it is not affected.
 """
+
 from __future__ import annotations
 
 import time
@@ -28,11 +29,10 @@ import time
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from netq.kernel.kstructs import FAULT_LOSE_ONE, NETDEV_QUEUE, NIC, RUNCTL, SOCK
-from workers.platform import die_with_parent
-
 from netq.kernel.core.sock import SKB_TRUESIZE_OVERHEAD, sock_def_write_space
 from netq.kernel.drivers.ethernet import eth_tx_clean, eth_tx_wake_queues
+from netq.kernel.kstructs import FAULT_LOSE_ONE, NETDEV_QUEUE, NIC, RUNCTL, SOCK
+from workers.platform import die_with_parent
 
 #: latency histogram: 1 ns .. 60 s, 3 significant digits
 LAT_MIN_NS, LAT_MAX_NS, LAT_DIGITS = 1, 60_000_000_000, 3
@@ -273,8 +273,9 @@ class Nic:
         for val, c in zip(vals.tolist(), counts.tolist()):
             rec(val, c)
 
-    def _check_order(self, sk: np.ndarray, seq: np.ndarray, queue: np.ndarray,
-                     lens: np.ndarray) -> None:
+    def _check_order(
+        self, sk: np.ndarray, seq: np.ndarray, queue: np.ndarray, lens: np.ndarray
+    ) -> None:
         """Per-flow order: within a flow, sequence numbers only grow.  Also
         completes each skb on its socket (count and send-buffer bytes)."""
         valid = sk >= 0
@@ -316,8 +317,9 @@ class Nic:
             mv = moved_at[bad]
             self.f[NIC.reorders_moved] += int(np.count_nonzero(mv))
             self.f[NIC.reorders] += int(np.count_nonzero(~mv))
-        self.last_seq[sks[last]] = np.maximum(self.last_seq[sks[last]],
-                                              acc[last] - np.arange(len(fs)) * big)
+        self.last_seq[sks[last]] = np.maximum(
+            self.last_seq[sks[last]], acc[last] - np.arange(len(fs)) * big
+        )
         # completions per socket: sock_wfree() frees the send-buffer charge
         n = len(self.last_seq)
         counts = np.bincount(sks, minlength=n)
@@ -344,7 +346,7 @@ def nic_main(net, host_core: int, supervisor_pid: int) -> None:
     import os
     import signal
 
-    from netq.kernel.kstructs import PHASE_EXIT, PHASE_INIT, PHASE_STOP, RUNCTL, NIC_BLOB_BYTES
+    from netq.kernel.kstructs import NIC_BLOB_BYTES, PHASE_EXIT, PHASE_INIT, PHASE_STOP, RUNCTL
 
     die_with_parent(supervisor_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -13,6 +13,7 @@ a lock operation and a context switch cost on the host, so each run
 measures the basics in a few milliseconds before the workers start, side by
 side with the run.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -97,8 +98,10 @@ def measure_platform(owner, n: int = 20000) -> dict:
                 pass
 
     base = loop_ns(empty, n)
-    out = {"raw_sem_pair_ns": round(loop_ns(pair, n) - base, 1),
-           "clock_read_ns": round(loop_ns(clock, n) - base, 1)}
+    out = {
+        "raw_sem_pair_ns": round(loop_ns(pair, n) - base, 1),
+        "clock_read_ns": round(loop_ns(clock, n) - base, 1),
+    }
     acq()
     out["failed_trylock_ns"] = round(loop_ns(failed_try, n // 10) - base, 1)
     rel()

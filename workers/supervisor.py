@@ -16,6 +16,7 @@ partial report and exit code 130 (SIGTERM: 143).  In every case ``RUNCTL.abort``
 is raised so that waiting workers give up, stragglers are killed, and the
 ``IpcOwner`` unlinks every segment and semaphore.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,11 +26,10 @@ from dataclasses import dataclass, field
 
 import multiprocess as mp
 
-from shm.ipc import IpcOwner, Terminated
 from netq.kernel.kstructs import (
     FAULTS,
-    NIC,
     NETDEV_QUEUE,
+    NIC,
     PHASE_EXIT,
     PHASE_RUN,
     PHASE_STOP,
@@ -38,13 +38,12 @@ from netq.kernel.kstructs import (
     RUNCTL,
     SOFTNET,
 )
-
-from shm.lock import RunAborted
-
 from netq.machine import invariants, result
 from netq.machine.config import RunConfig
 from netq.machine.net import Net
 from netq.machine.plan import plan_run
+from shm.ipc import IpcOwner, Terminated
+from shm.lock import RunAborted
 
 from .cpu import CPU_READY, CPU_STATE_NAMES, CPU_STOPPED, cpu_main
 from .nic import NIC_READY, nic_main
@@ -54,8 +53,14 @@ TICK_S = 0.02
 #: signals a worker leaves to the supervisor or takes with the default action
 WORKER_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 START_TIMEOUT_S = 20.0
-EXIT_CODES = {"ok": 0, "fault": 1, "stalled": 1, "invariant": 1, "interrupted": 130,
-              "terminated": 143}
+EXIT_CODES = {
+    "ok": 0,
+    "fault": 1,
+    "stalled": 1,
+    "invariant": 1,
+    "interrupted": 130,
+    "terminated": 143,
+}
 
 _CTX = mp.get_context("fork")
 
@@ -96,8 +101,10 @@ class Supervisor:
                 procs["nic"] = _CTX.Process(target=nic_main, args=(net, nic_core, me), daemon=True)
                 for c in range(cfg.cpus):
                     procs[f"cpu{c}"] = _CTX.Process(
-                        target=cpu_main, args=(net, c, cmap[c], gate, quotas[c], me, cfg.profile_dir),
-                        daemon=True)
+                        target=cpu_main,
+                        args=(net, c, cmap[c], gate, quotas[c], me, cfg.profile_dir),
+                        daemon=True,
+                    )
                 # Signals wait (blocked) while forking: a child takes them only
                 # after setting its own handlers (cpu_main/nic_main), the
                 # supervisor as soon as every worker is forked.
@@ -116,10 +123,18 @@ class Supervisor:
                             # armed before the gate opens, so that the first
                             # packet already meets it (a short run may be
                             # over before the watchdog's first tick)
-                            self.events_done.append({
-                                "at": 0, "action": "fault", "device": None, "worker": None,
-                                "value": 0, "fault": e.fault, "done_at": 0.0,
-                                "result": self._do_event(net, procs, e)})
+                            self.events_done.append(
+                                {
+                                    "at": 0,
+                                    "action": "fault",
+                                    "device": None,
+                                    "worker": None,
+                                    "value": 0,
+                                    "fault": e.fault,
+                                    "done_at": 0.0,
+                                    "result": self._do_event(net, procs, e),
+                                }
+                            )
                     rc[RUNCTL.t_go] = time.perf_counter_ns()
                     rc[RUNCTL.phase] = PHASE_RUN
                     for _ in range(cfg.cpus):
@@ -147,13 +162,21 @@ class Supervisor:
             if at_stop is None:
                 at_stop = _snapshot(net)
                 window_s = max(window_s, 1e-9)
-            measured = self._collect(net, cmap, nic_core, cores, platform,
-                                     window_s, at_stop, status)
+            measured = self._collect(
+                net, cmap, nic_core, cores, platform, window_s, at_stop, status
+            )
             checks = invariants.check_all(net, final=status == "ok")
             if status == "ok" and not invariants.ok(checks):
                 status = "invariant"
-            res = result.finish(measured, checks, status, faults, self.events_done,
-                                EXIT_CODES[status], lock_report if status != "ok" else None)
+            res = result.finish(
+                measured,
+                checks,
+                status,
+                faults,
+                self.events_done,
+                EXIT_CODES[status],
+                lock_report if status != "ok" else None,
+            )
             net.close()
         return Outcome(status, res, faults)
 
@@ -164,8 +187,10 @@ class Supervisor:
             dead = _dead(procs)
             if dead:
                 return "fault", dead
-            ready = all(sd[SOFTNET.state] >= CPU_READY for sd in net.softnet) and \
-                net.nic[NIC.state] >= NIC_READY
+            ready = (
+                all(sd[SOFTNET.state] >= CPU_READY for sd in net.softnet)
+                and net.nic[NIC.state] >= NIC_READY
+            )
             if ready:
                 return "ok", []
             if time.monotonic() > deadline:
@@ -212,8 +237,9 @@ class Supervisor:
         cfg = self.cfg
         rc = net.runctl
         t0 = time.monotonic()
-        pending = sorted((e for e in cfg.events if not (e.action == "fault" and e.at == 0)),
-                         key=lambda e: e.at)
+        pending = sorted(
+            (e for e in cfg.events if not (e.action == "fault" and e.at == 0)), key=lambda e: e.at
+        )
         stall = cfg.stall_timeout
         last = [-1] * cfg.cpus
         last_move = [t0] * cfg.cpus
@@ -231,12 +257,22 @@ class Supervisor:
                 try:
                     outcome = self._event(net, procs, e)
                 except RunAborted:
-                    return "stalled", [f"event {e.action} at {e.at} s could not finish within "
-                                       f"{stall:.1f} s; " + _stall_text(net, [], stall)]
-                self.events_done.append({"at": e.at, "action": e.action, "device": e.device,
-                                         "worker": e.worker, "value": e.value, "fault": e.fault,
-                                         "done_at": round(time.monotonic() - t0, 3),
-                                         "result": outcome})
+                    return "stalled", [
+                        f"event {e.action} at {e.at} s could not finish within "
+                        f"{stall:.1f} s; " + _stall_text(net, [], stall)
+                    ]
+                self.events_done.append(
+                    {
+                        "at": e.at,
+                        "action": e.action,
+                        "device": e.device,
+                        "worker": e.worker,
+                        "value": e.value,
+                        "fault": e.fault,
+                        "done_at": round(time.monotonic() - t0, 3),
+                        "result": outcome,
+                    }
+                )
                 if e.action in ("stop", "slow_nic"):
                     # progress is judged from now on
                     last_move = [time.monotonic()] * cfg.cpus
@@ -246,8 +282,11 @@ class Supervisor:
                 return "fault", dead
             gen = [sd[SOFTNET.generated] for sd in net.softnet]
             for c in range(cfg.cpus):
-                if (gen[c] != last[c] or not senders[c]
-                        or (quotas[c] is not None and gen[c] >= quotas[c])):
+                if (
+                    gen[c] != last[c]
+                    or not senders[c]
+                    or (quotas[c] is not None and gen[c] >= quotas[c])
+                ):
                     last[c], last_move[c] = gen[c], now
             delivered = net.nic[NIC.delivered]
             if delivered != nic_last or not _rings_busy(net):
@@ -280,8 +319,11 @@ class Supervisor:
             stopped = all(sd[SOFTNET.state] >= CPU_STOPPED for sd in net.softnet)
             fl = invariants.in_flight(net)
             busy = fl["qdiscs"] + fl["rings"] + fl["defer"]
-            sched = sum(1 for q in net.qdiscs if q.f[QDISC.state] >> QDISC_STATE_SCHED & 1 or
-                        q.f[QDISC.running])
+            sched = sum(
+                1
+                for q in net.qdiscs
+                if q.f[QDISC.state] >> QDISC_STATE_SCHED & 1 or q.f[QDISC.running]
+            )
             pending = sum(sd[SOFTNET.oq_tail] - sd[SOFTNET.oq_head] for sd in net.softnet)
             if stopped and busy == 0 and sched == 0 and pending == 0:
                 quiet += 1
@@ -289,61 +331,90 @@ class Supervisor:
                     return "ok", []
                 continue
             quiet = 0
-            sig = (busy, net.nic[NIC.delivered], sched, pending,
-                   tuple(sd[SOFTNET.net_tx_action] for sd in net.softnet))
+            sig = (
+                busy,
+                net.nic[NIC.delivered],
+                sched,
+                pending,
+                tuple(sd[SOFTNET.net_tx_action] for sd in net.softnet),
+            )
             now = time.monotonic()
             if sig != last_sig:
                 last_sig, last_move = sig, now
             elif now - last_move > stall:
-                what = (f"drain made no progress for {stall:.1f} s: {busy} skbs queued "
-                        f"({fl['qdiscs']} in qdiscs, {fl['rings']} in rings), {sched} qdiscs "
-                        f"scheduled/running, {pending} on output queues")
+                what = (
+                    f"drain made no progress for {stall:.1f} s: {busy} skbs queued "
+                    f"({fl['qdiscs']} in qdiscs, {fl['rings']} in rings), {sched} qdiscs "
+                    f"scheduled/running, {pending} on output queues"
+                )
                 if busy and not sched and not pending:
                     what += " — packets stuck in a qdisc that nobody will run"
                 return "stalled", [what + "; " + _stall_text(net, [], stall)]
 
     # -- results -----------------------------------------------------------------
-    def _collect(self, net, cmap, nic_core, cores, platform, window_s, at_stop,
-                 status) -> result.Measured:
+    def _collect(
+        self, net, cmap, nic_core, cores, platform, window_s, at_stop, status
+    ) -> result.Measured:
         cfg = self.cfg
         delivered_window = at_stop["delivered"]
         cpu_ns = sum(sd[SOFTNET.cpu_ns] for sd in net.softnet)
         cpus: list[result.CpuRow] = []
         for c, sd in enumerate(net.softnet):
-            cpus.append({
-                "cpu": c, "host_core": cmap[c], "pid": int(sd[SOFTNET.pid]),
-                "state": CPU_STATE_NAMES[sd[SOFTNET.state]],
-                "generated": int(sd[SOFTNET.generated]),
-                "delivered_in_window": int(at_stop["by_cpu"][c]),
-                "pps": at_stop["by_cpu"][c] / window_s if window_s else 0.0,
-                "cpu_ns": int(sd[SOFTNET.cpu_ns]),
-                "cpu_ns_per_packet": sd[SOFTNET.cpu_ns] / at_stop["by_cpu"][c] if at_stop["by_cpu"][c] else None,
-                "nvcsw": int(sd[SOFTNET.nvcsw]), "nivcsw": int(sd[SOFTNET.nivcsw]),
-            })
+            cpus.append(
+                {
+                    "cpu": c,
+                    "host_core": cmap[c],
+                    "pid": int(sd[SOFTNET.pid]),
+                    "state": CPU_STATE_NAMES[sd[SOFTNET.state]],
+                    "generated": int(sd[SOFTNET.generated]),
+                    "delivered_in_window": int(at_stop["by_cpu"][c]),
+                    "pps": at_stop["by_cpu"][c] / window_s if window_s else 0.0,
+                    "cpu_ns": int(sd[SOFTNET.cpu_ns]),
+                    "cpu_ns_per_packet": sd[SOFTNET.cpu_ns] / at_stop["by_cpu"][c]
+                    if at_stop["by_cpu"][c]
+                    else None,
+                    "nvcsw": int(sd[SOFTNET.nvcsw]),
+                    "nivcsw": int(sd[SOFTNET.nivcsw]),
+                }
+            )
         nprocs = cfg.cpus + 1
         blob_len = net.nic[NIC.lat_blob_len]
         off = net.nic_blob_off
-        blob = bytes(net.region.mm[off:off + blob_len]) if blob_len else None
+        blob = bytes(net.region.mm[off : off + blob_len]) if blob_len else None
         return {
             "version": result.RESULT_VERSION,
             "name": cfg.name,
             "setup": {
-                "cpus": cfg.cpus, "cpu_map": cmap, "nic_core": nic_core, "host_cores": cores,
-                "processes": nprocs, "shared_cores": nprocs > len(cores),
+                "cpus": cfg.cpus,
+                "cpu_map": cmap,
+                "nic_core": nic_core,
+                "host_cores": cores,
+                "processes": nprocs,
+                "shared_cores": nprocs > len(cores),
                 "strategy": net.strategy,
-                "profile": {"name": net.profile.name, "recursion_limit": net.profile.recursion_limit,
-                            "dev_tx_weight": net.profile.dev_tx_weight, "tx_hash": net.profile.tx_hash,
-                            "source": net.profile.source},
-                "lock": {"fairness": net.lock_policy.fairness, "waiting": net.lock_policy.waiting,
-                         "spin_ns": net.lock_policy.spin_ns, "yield_spin": net.lock_policy.yield_spin,
-                         "why": net.lock_wait_reason},
+                "profile": {
+                    "name": net.profile.name,
+                    "recursion_limit": net.profile.recursion_limit,
+                    "dev_tx_weight": net.profile.dev_tx_weight,
+                    "tx_hash": net.profile.tx_hash,
+                    "source": net.profile.source,
+                },
+                "lock": {
+                    "fairness": net.lock_policy.fairness,
+                    "waiting": net.lock_policy.waiting,
+                    "spin_ns": net.lock_policy.spin_ns,
+                    "yield_spin": net.lock_policy.yield_spin,
+                    "why": net.lock_wait_reason,
+                },
                 "costs": vars(cfg.costs).copy(),
                 "devices": [_device_setup(net, d) for d in net.devices],
                 "device_loops": cfg.device_loops(),
                 "traffic": [vars(t).copy() for t in cfg.traffic],
                 "platform": platform,
                 "nic": {"batch": cfg.nic_batch, "coalesce_us": cfg.nic_coalesce_us},
-                "seed": cfg.seed, "duration_s": cfg.duration, "packets": cfg.packets,
+                "seed": cfg.seed,
+                "duration_s": cfg.duration,
+                "packets": cfg.packets,
                 "hashrnd": net.hashrnd,
             },
             "window_s": window_s,
@@ -369,13 +440,22 @@ def _device_setup(net, d) -> result.DeviceSetup:
     from netq.kernel.core.xps import xps_cpus_show
 
     c = d.cfg
-    out: result.DeviceSetup = {"name": d.name, "kind": d.kind, "tx_queues": c.tx_queues,
-           "real_num_tx_queues": d.real_num_tx_queues, "lltx": d.lltx}
+    out: result.DeviceSetup = {
+        "name": d.name,
+        "kind": d.kind,
+        "tx_queues": c.tx_queues,
+        "real_num_tx_queues": d.real_num_tx_queues,
+        "lltx": d.lltx,
+    }
     if not c.is_virtual:
-        out.update(ring_size=c.ring_size, tx_queue_len=c.tx_queue_len,
-                   line_rate_bps=c.line_rate_bps, line_rate_pps=c.line_rate_pps,
-                   xps={q: xps_cpus_show(net, d, q) for q in range(c.tx_queues)},
-                   irq_cpus=[int(t.f[NETDEV_QUEUE.irq_cpu]) for t in d.txqs])
+        out.update(
+            ring_size=c.ring_size,
+            tx_queue_len=c.tx_queue_len,
+            line_rate_bps=c.line_rate_bps,
+            line_rate_pps=c.line_rate_pps,
+            xps={q: xps_cpus_show(net, d, q) for q in range(c.tx_queues)},
+            irq_cpus=[int(t.f[NETDEV_QUEUE.irq_cpu]) for t in d.txqs],
+        )
     else:
         out["lower"] = d.lower.name
     return out
@@ -432,7 +512,11 @@ def _dead(procs) -> list[str]:
     for name, p in procs.items():
         code = p.exitcode if p.pid is not None else None
         if code is not None and code != 0:
-            how = f"killed by signal {-code} ({signal.Signals(-code).name})" if code < 0 else f"exit code {code}"
+            how = (
+                f"killed by signal {-code} ({signal.Signals(-code).name})"
+                if code < 0
+                else f"exit code {code}"
+            )
             out.append(f"{name} (pid {p.pid}) died: {how}")
     return out
 
@@ -472,8 +556,8 @@ def deadlock_cycles(holders: list[dict], waiting: dict[int, str]) -> list[str]:
             cpu = owner.get(waiting[cpu])
             if cpu is None:
                 break
-        if closed and frozenset(path[path.index(cpu):]) not in seen:
-            cyc = path[path.index(cpu):]
+        if closed and frozenset(path[path.index(cpu) :]) not in seen:
+            cyc = path[path.index(cpu) :]
             seen.add(frozenset(cyc))
             steps = [f"cpu{c} waits for {waiting[c]!r} held by cpu{owner[waiting[c]]}" for c in cyc]
             out.append("deadlock: " + "; ".join(steps))
@@ -532,7 +616,10 @@ def _stall_text(net, stalled: list[str], secs: float) -> str:
     if process_state(nic_pid) != "alive":
         parts.append(f"nic pid {nic_pid} {process_state(nic_pid)} (process)")
     for h in holders:
-        owner = ("none" if h["owner_pid"] is None else
-                 f"cpu {h['owner_cpu']} (pid {h['owner_pid']}, {process_state(h['owner_pid'])})")
+        owner = (
+            "none"
+            if h["owner_pid"] is None
+            else f"cpu {h['owner_cpu']} (pid {h['owner_pid']}, {process_state(h['owner_pid'])})"
+        )
         parts.append(f"lock {h['lock']!r}: owner {owner}, waiters {h['waiters']}")
     return "; ".join(parts)

@@ -11,6 +11,7 @@ Users: :mod:`netq.app.presets` (the ``generations`` preset's ratios),
 :mod:`netq.app.sweep` (the generations study's ``kernel`` JSON, its table and
 the kernel's line in its plot).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -49,7 +50,8 @@ DEFER_SYSTEM_CPU = 0.24
 DEFER_PPS_RATIO = round(DEFER_PPS / DEFER_BUSYLOCK_PPS, 2)
 DEFER_SYSTEM_CPU_RATIO = round(DEFER_SYSTEM_CPU / DEFER_BUSYLOCK_SYSTEM_CPU, 2)
 DEFER_CPU_PER_PACKET_RATIO = round(
-    (DEFER_SYSTEM_CPU / DEFER_PPS) / (DEFER_BUSYLOCK_SYSTEM_CPU / DEFER_BUSYLOCK_PPS), 2)
+    (DEFER_SYSTEM_CPU / DEFER_PPS) / (DEFER_BUSYLOCK_SYSTEM_CPU / DEFER_BUSYLOCK_PPS), 2
+)
 
 
 def _pct(share: float) -> str:
@@ -62,14 +64,20 @@ def _mpps(pps: float) -> str:
 
 #: the generations study's ``kernel`` (written into its JSON, drawn in its plot)
 KERNEL_DEFER: dict[str, Any] = {
-    "commit": DEFER_COMMIT, "qdisc": "fq",
-    "pps_busylock": DEFER_BUSYLOCK_PPS, "pps_defer": DEFER_PPS, "pps_ratio": DEFER_PPS_RATIO,
-    "system_cpu_busylock": DEFER_BUSYLOCK_SYSTEM_CPU, "system_cpu_defer": DEFER_SYSTEM_CPU,
+    "commit": DEFER_COMMIT,
+    "qdisc": "fq",
+    "pps_busylock": DEFER_BUSYLOCK_PPS,
+    "pps_defer": DEFER_PPS,
+    "pps_ratio": DEFER_PPS_RATIO,
+    "system_cpu_busylock": DEFER_BUSYLOCK_SYSTEM_CPU,
+    "system_cpu_defer": DEFER_SYSTEM_CPU,
     "system_cpu_ratio": DEFER_SYSTEM_CPU_RATIO,
     "cpu_per_packet_ratio": DEFER_CPU_PER_PACKET_RATIO,
-    "text": (f"{DEFER_PPS_RATIO}x pps: {DEFER_BUSYLOCK_PPS / 1e6:g} -> {_mpps(DEFER_PPS)}; "
-             f"system CPU {_pct(DEFER_BUSYLOCK_SYSTEM_CPU)} -> {_pct(DEFER_SYSTEM_CPU)}, i.e. "
-             f"{DEFER_CPU_PER_PACKET_RATIO}x CPU per packet; commit {DEFER_COMMIT}"),
+    "text": (
+        f"{DEFER_PPS_RATIO}x pps: {DEFER_BUSYLOCK_PPS / 1e6:g} -> {_mpps(DEFER_PPS)}; "
+        f"system CPU {_pct(DEFER_BUSYLOCK_SYSTEM_CPU)} -> {_pct(DEFER_SYSTEM_CPU)}, i.e. "
+        f"{DEFER_CPU_PER_PACKET_RATIO}x CPU per packet; commit {DEFER_COMMIT}"
+    ),
 }
 
 #: the line under the generations preset's ratios (:func:`netq.app.report.comparison`)
@@ -77,22 +85,30 @@ DEFER_KERNEL_LINE = (
     f"kernel (FQ, 240 senders): pps {DEFER_PPS_RATIO}x, CPU per packet "
     f"{DEFER_CPU_PER_PACKET_RATIO}x (system CPU {_pct(DEFER_BUSYLOCK_SYSTEM_CPU)} -> "
     f"{_pct(DEFER_SYSTEM_CPU)} while pps rose {DEFER_BUSYLOCK_PPS / 1e6:g} -> "
-    f"{_mpps(DEFER_PPS)})")
+    f"{_mpps(DEFER_PPS)})"
+)
 
-_BUSYLOCK_618 = (f"{_mpps(DEFER_BUSYLOCK_PPS)}, system CPU {_pct(DEFER_BUSYLOCK_SYSTEM_CPU)} "
-                 f"({DEFER_SETUP})")
+_BUSYLOCK_618 = (
+    f"{_mpps(DEFER_BUSYLOCK_PPS)}, system CPU {_pct(DEFER_BUSYLOCK_SYSTEM_CPU)} ({DEFER_SETUP})"
+)
 
 #: the kernel's figure beside each variant of the generations preset (by label)
 ANCHORS = {
-    "rootlock": (f"~{ROOTLOCK_PPS / 1e3:g} kpps ({BUSYLOCK_SENDERS} UDP senders, tg3; "
-                 f"before {BUSYLOCK_COMMIT})"),
-    "busylock": (f"~{BUSYLOCK_PPS / 1e3:g} kpps (same box, busylock); "
-                 f"{_mpps(DEFER_BUSYLOCK_PPS)} (240 senders, FQ, 6.18)"),
+    "rootlock": (
+        f"~{ROOTLOCK_PPS / 1e3:g} kpps ({BUSYLOCK_SENDERS} UDP senders, tg3; "
+        f"before {BUSYLOCK_COMMIT})"
+    ),
+    "busylock": (
+        f"~{BUSYLOCK_PPS / 1e3:g} kpps (same box, busylock); "
+        f"{_mpps(DEFER_BUSYLOCK_PPS)} (240 senders, FQ, 6.18)"
+    ),
     "nolock": f"1/2/4 threads {'/'.join(map(str, NOLOCK_KPPS))} kpps (pktgen, no bypass)",
     "nolock+bypass": f"{'/'.join(map(str, NOLOCK_BYPASS_KPPS))} kpps ({NOLOCK_BYPASS_COMMIT})",
     "busylock 6.18": _BUSYLOCK_618,
-    "defer": (f"{_mpps(DEFER_PPS)}, system CPU {_pct(DEFER_BUSYLOCK_SYSTEM_CPU)} -> "
-              f"{_pct(DEFER_SYSTEM_CPU)} ({DEFER_COMMIT})"),
+    "defer": (
+        f"{_mpps(DEFER_PPS)}, system CPU {_pct(DEFER_BUSYLOCK_SYSTEM_CPU)} -> "
+        f"{_pct(DEFER_SYSTEM_CPU)} ({DEFER_COMMIT})"
+    ),
     "fq busylock 6.18": _BUSYLOCK_618,
     "fq defer": f"{_mpps(DEFER_PPS)}, system CPU {_pct(DEFER_SYSTEM_CPU)} ({DEFER_COMMIT})",
 }

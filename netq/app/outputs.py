@@ -1,4 +1,5 @@
 """Output paths a command will write, checked before anything runs."""
+
 from __future__ import annotations
 
 import os

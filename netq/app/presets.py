@@ -4,6 +4,7 @@ A preset is one or more variants (label, RunConfig) run one after another on
 the same workload, and a short text saying what to look at.  Flags given on
 the command line apply to every variant (after the preset's own settings).
 """
+
 from __future__ import annotations
 
 import copy
@@ -39,7 +40,10 @@ class Preset:
 def _xps_variants(duration: float) -> list[tuple[str, RunConfig]]:
     def cfg(name: str, xps: dict[int, str]) -> RunConfig:
         return RunConfig(
-            name=name, cpus=2, duration=duration, seed=1,
+            name=name,
+            cpus=2,
+            duration=duration,
+            seed=1,
             devices=[DeviceConfig(name="eth0", tx_queues=4, xps=xps)],
             traffic=[TrafficConfig(sockets_per_cpu=4, proto="udp", connected=True, length=1000)],
         )
@@ -84,28 +88,46 @@ def _busylock_variants(duration: float) -> list[tuple[str, RunConfig]]:
     out = []
     for strategy in ("rootlock", "busylock"):
         for fairness in FAIRNESS:
-            out.append((f"{strategy} {fairness}", RunConfig(
-                name=f"{strategy}-{fairness}", cpus=4, duration=duration, seed=1,
-                strategy=strategy, lock_fairness=fairness,
-                costs=CostConfig(**LOCK_COSTS),
-                devices=[DeviceConfig(name="eth0", tx_queues=1, ring_size=256)],
-                traffic=[TrafficConfig(sockets_per_cpu=1, proto="udp", length=1000)],
-            )))
+            out.append(
+                (
+                    f"{strategy} {fairness}",
+                    RunConfig(
+                        name=f"{strategy}-{fairness}",
+                        cpus=4,
+                        duration=duration,
+                        seed=1,
+                        strategy=strategy,
+                        lock_fairness=fairness,
+                        costs=CostConfig(**LOCK_COSTS),
+                        devices=[DeviceConfig(name="eth0", tx_queues=1, ring_size=256)],
+                        traffic=[TrafficConfig(sockets_per_cpu=1, proto="udp", length=1000)],
+                    ),
+                )
+            )
     return out
 
 
 def _recursion_variants(duration: float) -> list[tuple[str, RunConfig]]:
     out = []
     for profile in ("3.13", "6.18"):
-        out.append((f"profile {profile}", RunConfig(
-            name=f"recursion-{profile}", cpus=2, duration=duration, seed=1, profile=profile,
-            devices=recursion_devices(),
-            traffic=[
-                TrafficConfig(device="stk0", sockets_per_cpu=1, rate_pps=2000),
-                TrafficConfig(device="loopa", sockets_per_cpu=1, rate_pps=500),
-                TrafficConfig(device="tun0", sockets_per_cpu=1, rate_pps=500),
-            ],
-        )))
+        out.append(
+            (
+                f"profile {profile}",
+                RunConfig(
+                    name=f"recursion-{profile}",
+                    cpus=2,
+                    duration=duration,
+                    seed=1,
+                    profile=profile,
+                    devices=recursion_devices(),
+                    traffic=[
+                        TrafficConfig(device="stk0", sockets_per_cpu=1, rate_pps=2000),
+                        TrafficConfig(device="loopa", sockets_per_cpu=1, rate_pps=500),
+                        TrafficConfig(device="tun0", sockets_per_cpu=1, rate_pps=500),
+                    ],
+                ),
+            )
+        )
     return out
 
 
@@ -131,24 +153,38 @@ def _generation_variants(duration: float) -> list[tuple[str, RunConfig]]:
     """One workload (4 senders flooding one TX queue) under every generation,
     on the default pfifo_fast; then busylock (6.18) and defer (6.19) on fq,
     the qdisc of the kernel's defer_list figures (it never bypasses)."""
-    gens = [("rootlock", "2.6.37", "rootlock", "pfifo_fast"),
-            ("busylock", "3.13", "busylock", "pfifo_fast"),
-            ("nolock", "4.19", "nolock", "pfifo_fast"),
-            ("nolock+bypass", "6.18", "nolock", "pfifo_fast"),
-            ("busylock 6.18", "6.18", "busylock", "pfifo_fast"),
-            ("defer", "6.19", "defer", "pfifo_fast"),
-            ("fq busylock 6.18", "6.18", "busylock", "fq"),
-            ("fq defer", "6.19", "defer", "fq")]
+    gens = [
+        ("rootlock", "2.6.37", "rootlock", "pfifo_fast"),
+        ("busylock", "3.13", "busylock", "pfifo_fast"),
+        ("nolock", "4.19", "nolock", "pfifo_fast"),
+        ("nolock+bypass", "6.18", "nolock", "pfifo_fast"),
+        ("busylock 6.18", "6.18", "busylock", "pfifo_fast"),
+        ("defer", "6.19", "defer", "pfifo_fast"),
+        ("fq busylock 6.18", "6.18", "busylock", "fq"),
+        ("fq defer", "6.19", "defer", "fq"),
+    ]
     out = []
     for label, profile, strategy, qdisc in gens:
-        out.append((label, RunConfig(
-            name=f"gen-{label.replace(' ', '-')}", cpus=4, duration=duration, seed=1,
-            profile=profile, strategy=strategy,
-            costs=CostConfig(**LOCK_COSTS, bounce_ns=GENERATIONS_BOUNCE_NS),
-            devices=[DeviceConfig(name="eth0", tx_queues=1, ring_size=256, qdisc=qdisc)],
-            traffic=[TrafficConfig(sockets_per_cpu=1, proto="udp", length=1000,
-                                   sndbuf=GENERATIONS_SNDBUF)],
-        )))
+        out.append(
+            (
+                label,
+                RunConfig(
+                    name=f"gen-{label.replace(' ', '-')}",
+                    cpus=4,
+                    duration=duration,
+                    seed=1,
+                    profile=profile,
+                    strategy=strategy,
+                    costs=CostConfig(**LOCK_COSTS, bounce_ns=GENERATIONS_BOUNCE_NS),
+                    devices=[DeviceConfig(name="eth0", tx_queues=1, ring_size=256, qdisc=qdisc)],
+                    traffic=[
+                        TrafficConfig(
+                            sockets_per_cpu=1, proto="udp", length=1000, sndbuf=GENERATIONS_SNDBUF
+                        )
+                    ],
+                ),
+            )
+        )
     return out
 
 
@@ -180,53 +216,72 @@ def default_preset() -> Preset:
     return Preset(
         "default",
         "2 CPUs on a 4-queue device, with XPS 1:1 and without (flows hashed)",
-        p.explain, p.variants[:2], p.compare)
+        p.explain,
+        p.variants[:2],
+        p.compare,
+    )
 
 
 def presets(duration: float = 2.0) -> dict[str, Preset]:
-    return {p.name: p for p in (
-        Preset(
-            "xps", "one workload with XPS 1:1, without XPS, and with a shared map",
-            "With XPS 1:1 each CPU keeps its own TX queue, qdisc and locks: acq-bounces per "
-            "packet stay near 0 and every completion lands on the CPU that sent (irq CPU = "
-            "sender). Without XPS each CPU's flows are hashed over all 4 queues, so both CPUs "
-            "take the same queues' root_lock and _xmit_lock: bounces and contentions appear, "
-            "and completions land on other CPUs.",
-            _xps_variants(duration), COMPARE_XPS),
-        Preset(
-            "busylock", "one TX queue, 4 senders flooding: rootlock vs busylock, fifo vs unfair locks",
-            "The qdisc-running CPU must re-take root_lock after every packet it hands to the "
-            "driver. Without busylock (rootlock) it queues behind every enqueuer: with a FIFO "
-            "lock it finds ~N-1 CPUs ahead of it ('ahead of qdisc owner'). busylock makes "
-            "enqueuers serialise on a second lock first, so the owner finds at most one ahead "
-            f"and dequeues faster (commit {BUSYLOCK_COMMIT}: ~{ROOTLOCK_PPS / 1e3:g} kpps -> "
-            f"~{BUSYLOCK_PPS / 1e3:g} kpps on {BUSYLOCK_SENDERS} senders). "
-            "Emulated costs (1 us enqueue, 1 us dequeue, 2 us driver xmit) give the critical "
-            "sections kernel-like proportions.",
-            _busylock_variants(duration), COMPARE_LOCK),
-        Preset(
-            "generations", "fifteen years of answers to the contended qdisc lock, one workload",
-            "Four senders flood one TX queue under each kernel generation's strategy: every "
-            "sender takes root_lock (rootlock); senders that find the qdisc running queue on "
-            "busylock first (busylock, 3.13 and 6.18: BQL, bulk dequeue); pfifo_fast without a "
-            "root lock, serialised by a seqlock trylock and the MISSED bit (nolock, then with "
-            "the empty-queue bypass); senders push onto a lock-free defer_list and one of "
-            "them sends for all (defer). Then busylock and defer again on fq, which never "
-            "bypasses: the kernel measured defer on fq. On pfifo_fast a lone sender's "
-            "bypass does everything in one process, which busylock keeps (its waiters "
-            "sleep); on fq every skb is enqueued and dequeued, and defer's batching (one "
-            "root_lock per splice, 'defer_list splices' in tc) wins. Emulated costs include "
-            "a 1 us cache-line bounce whenever a lock or the defer_list head changes CPU. "
-            "SO_SNDBUF is 128 KiB so that no flow exceeds fq's flow_limit. The kernel's own "
-            "figures are beside each row; compare the direction and the mechanism, not the "
-            "magnitude (see README: Load studies).",
-            _generation_variants(duration), COMPARE_GENERATIONS, RATIOS_GENERATIONS),
-        Preset(
-            "recursion", "stacked virtual devices: a legal stack of 9 vlans and two loops",
-            "Each noqueue device re-enters dev_queue_xmit on its lower device with the per-CPU "
-            "xmit_recursion counter raised. The 9-deep stack passes under both profiles; the "
-            "vlan loop is cut when the counter exceeds the profile's limit (3.13: 10, 6.18: 8), "
-            "the tunnel loop (not LLTX) by the xmit_lock_owner == cpu test, each with the "
-            "kernel's rate-limited message and a named drop reason.",
-            _recursion_variants(duration), COMPARE_RECURSION),
-    )}
+    return {
+        p.name: p
+        for p in (
+            Preset(
+                "xps",
+                "one workload with XPS 1:1, without XPS, and with a shared map",
+                "With XPS 1:1 each CPU keeps its own TX queue, qdisc and locks: acq-bounces per "
+                "packet stay near 0 and every completion lands on the CPU that sent (irq CPU = "
+                "sender). Without XPS each CPU's flows are hashed over all 4 queues, so both CPUs "
+                "take the same queues' root_lock and _xmit_lock: bounces and contentions appear, "
+                "and completions land on other CPUs.",
+                _xps_variants(duration),
+                COMPARE_XPS,
+            ),
+            Preset(
+                "busylock",
+                "one TX queue, 4 senders flooding: rootlock vs busylock, fifo vs unfair locks",
+                "The qdisc-running CPU must re-take root_lock after every packet it hands to the "
+                "driver. Without busylock (rootlock) it queues behind every enqueuer: with a FIFO "
+                "lock it finds ~N-1 CPUs ahead of it ('ahead of qdisc owner'). busylock makes "
+                "enqueuers serialise on a second lock first, so the owner finds at most one ahead "
+                f"and dequeues faster (commit {BUSYLOCK_COMMIT}: ~{ROOTLOCK_PPS / 1e3:g} kpps -> "
+                f"~{BUSYLOCK_PPS / 1e3:g} kpps on {BUSYLOCK_SENDERS} senders). "
+                "Emulated costs (1 us enqueue, 1 us dequeue, 2 us driver xmit) give the critical "
+                "sections kernel-like proportions.",
+                _busylock_variants(duration),
+                COMPARE_LOCK,
+            ),
+            Preset(
+                "generations",
+                "fifteen years of answers to the contended qdisc lock, one workload",
+                "Four senders flood one TX queue under each kernel generation's strategy: every "
+                "sender takes root_lock (rootlock); senders that find the qdisc running queue on "
+                "busylock first (busylock, 3.13 and 6.18: BQL, bulk dequeue); pfifo_fast without a "
+                "root lock, serialised by a seqlock trylock and the MISSED bit (nolock, then with "
+                "the empty-queue bypass); senders push onto a lock-free defer_list and one of "
+                "them sends for all (defer). Then busylock and defer again on fq, which never "
+                "bypasses: the kernel measured defer on fq. On pfifo_fast a lone sender's "
+                "bypass does everything in one process, which busylock keeps (its waiters "
+                "sleep); on fq every skb is enqueued and dequeued, and defer's batching (one "
+                "root_lock per splice, 'defer_list splices' in tc) wins. Emulated costs include "
+                "a 1 us cache-line bounce whenever a lock or the defer_list head changes CPU. "
+                "SO_SNDBUF is 128 KiB so that no flow exceeds fq's flow_limit. The kernel's own "
+                "figures are beside each row; compare the direction and the mechanism, not the "
+                "magnitude (see README: Load studies).",
+                _generation_variants(duration),
+                COMPARE_GENERATIONS,
+                RATIOS_GENERATIONS,
+            ),
+            Preset(
+                "recursion",
+                "stacked virtual devices: a legal stack of 9 vlans and two loops",
+                "Each noqueue device re-enters dev_queue_xmit on its lower device with the per-CPU "
+                "xmit_recursion counter raised. The 9-deep stack passes under both profiles; the "
+                "vlan loop is cut when the counter exceeds the profile's limit (3.13: 10, 6.18: 8), "
+                "the tunnel loop (not LLTX) by the xmit_lock_owner == cpu test, each with the "
+                "kernel's rate-limited message and a named drop reason.",
+                _recursion_variants(duration),
+                COMPARE_RECURSION,
+            ),
+        )
+    }

@@ -4,6 +4,7 @@
 Everything here renders the result dict (:mod:`netq.machine.result`); nothing reads
 shared memory, so a saved JSON can be rendered again.
 """
+
 from __future__ import annotations
 
 import textwrap
@@ -87,7 +88,11 @@ def _fmt(key: str, v) -> str:
         return "-"
     if key in ("pps", "projected_pps"):
         return _si(v)
-    if key.endswith("_ns_per_packet") or key.endswith("wait_ns_per_relock") or key.endswith("wait_ns"):
+    if (
+        key.endswith("_ns_per_packet")
+        or key.endswith("wait_ns_per_relock")
+        or key.endswith("wait_ns")
+    ):
         return _ns(v)
     if key == "completion_locality":
         return f"{100 * v:.0f}%"
@@ -100,38 +105,55 @@ def setup_block(res: dict) -> list[str]:
     s = res["setup"]
     lines = ["Setup"]
     cmap = ", ".join(f"cpu{i}->core{c}" for i, c in enumerate(s["cpu_map"]))
-    lines.append(f"  emulated CPUs {s['cpus']} ({cmap}); NIC on core {s['nic_core']}; "
-                 f"host cores {len(s['host_cores'])}")
+    lines.append(
+        f"  emulated CPUs {s['cpus']} ({cmap}); NIC on core {s['nic_core']}; "
+        f"host cores {len(s['host_cores'])}"
+    )
     if s["shared_cores"]:
-        lines.append(f"  NOTE: {s['processes']} busy processes share {len(s['host_cores'])} cores: "
-                     "emulated CPUs are time-sliced, so waits include other processes' slices")
+        lines.append(
+            f"  NOTE: {s['processes']} busy processes share {len(s['host_cores'])} cores: "
+            "emulated CPUs are time-sliced, so waits include other processes' slices"
+        )
     p = s["profile"]
     lk = s["lock"]
-    lines.append(f"  profile {p['name']} (recursion limit {p['recursion_limit']}, dev_tx_weight "
-                 f"{p['dev_tx_weight']}, tx hash {p['tx_hash']}); strategy {s['strategy']}")
-    lines.append(f"  locks: {lk['fairness']}, {lk['waiting']} (spin {lk['spin_ns'] // 1000} us"
-                 f"{', yield while spinning' if lk['yield_spin'] else ''}) - {lk['why']}")
+    lines.append(
+        f"  profile {p['name']} (recursion limit {p['recursion_limit']}, dev_tx_weight "
+        f"{p['dev_tx_weight']}, tx hash {p['tx_hash']}); strategy {s['strategy']}"
+    )
+    lines.append(
+        f"  locks: {lk['fairness']}, {lk['waiting']} (spin {lk['spin_ns'] // 1000} us"
+        f"{', yield while spinning' if lk['yield_spin'] else ''}) - {lk['why']}"
+    )
     c = s["costs"]
     if any(c.values()):
         lines.append("  emulated costs: " + ", ".join(f"{k} {v}" for k, v in c.items() if v))
     if s.get("nic"):
-        lines.append(f"  NIC: batches of up to {s['nic']['batch']} per ring, interrupt moderation "
-                     f"{s['nic']['coalesce_us']} us (tx-usecs)")
+        lines.append(
+            f"  NIC: batches of up to {s['nic']['batch']} per ring, interrupt moderation "
+            f"{s['nic']['coalesce_us']} us (tx-usecs)"
+        )
     pl = s.get("platform") or {}
     if pl:
         lines.append("  platform: " + ", ".join(f"{k} {v}" for k, v in pl.items()))
     for loop in s.get("device_loops", []):
-        lines.append("  device loop: " + " -> ".join(loop + loop[:1]) +
-                     " (legal: xmit_recursion or the xmit_lock_owner test cuts it)")
+        lines.append(
+            "  device loop: "
+            + " -> ".join(loop + loop[:1])
+            + " (legal: xmit_recursion or the xmit_lock_owner test cuts it)"
+        )
     for d in s["devices"]:
         if d["kind"] == "phys":
             xps = {q: m for q, m in d["xps"].items() if m.strip("0,")}
-            lines.append(f"  {d['name']}: {d['tx_queues']} TX queues ({d['real_num_tx_queues']} real), "
-                         f"ring {d['ring_size']}, txqueuelen {d['tx_queue_len']}, line "
-                         f"{_si(d['line_rate_bps'])}bit/s, irq cpus {d['irq_cpus']}"
-                         + (f", xps {xps}" if xps else ", no xps"))
+            lines.append(
+                f"  {d['name']}: {d['tx_queues']} TX queues ({d['real_num_tx_queues']} real), "
+                f"ring {d['ring_size']}, txqueuelen {d['tx_queue_len']}, line "
+                f"{_si(d['line_rate_bps'])}bit/s, irq cpus {d['irq_cpus']}"
+                + (f", xps {xps}" if xps else ", no xps")
+            )
         else:
-            lines.append(f"  {d['name']}: {d['kind']} on {d['lower']}{' (LLTX)' if d['lltx'] else ''}")
+            lines.append(
+                f"  {d['name']}: {d['kind']} on {d['lower']}{' (LLTX)' if d['lltx'] else ''}"
+            )
     return lines
 
 
@@ -141,12 +163,19 @@ def text(res: dict) -> str:
     st = res["status"]
     out += setup_block(res)
     out.append("")
-    out.append(f"Throughput ({res['window_s']:.2f} s window): delivered {_si(res['pps'])} pps, "
-               f"{_ns(res['cpu_ns_per_packet'])} CPU per delivered packet; generated "
-               f"{res['generated']}, delivered {res['delivered']}")
-    out.append("  per CPU: " + ", ".join(
-        f"cpu{c['cpu']} {_si(c['pps'])} pps ({_ns(c['cpu_ns_per_packet'])}/pkt, "
-        f"{c['nvcsw'] + c['nivcsw']} csw)" for c in res["cpus"]))
+    out.append(
+        f"Throughput ({res['window_s']:.2f} s window): delivered {_si(res['pps'])} pps, "
+        f"{_ns(res['cpu_ns_per_packet'])} CPU per delivered packet; generated "
+        f"{res['generated']}, delivered {res['delivered']}"
+    )
+    out.append(
+        "  per CPU: "
+        + ", ".join(
+            f"cpu{c['cpu']} {_si(c['pps'])} pps ({_ns(c['cpu_ns_per_packet'])}/pkt, "
+            f"{c['nvcsw'] + c['nivcsw']} csw)"
+            for c in res["cpus"]
+        )
+    )
     for e in res.get("events", []):
         out.append(f"  event at {e['done_at']:.2f} s: {e['action']} - {e['result']}")
     # tc -s qdisc show
@@ -157,93 +186,132 @@ def text(res: dict) -> str:
             out.append(f"qdisc noqueue 0: dev {q['device']} root refcnt 2")
             continue
         parent = "root" if q["parent"] == "root" else f"parent {q['parent']}"
-        extra = " bands 3 priomap 1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1" if q["kind"] == "pfifo_fast" else ""
+        extra = (
+            " bands 3 priomap 1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1" if q["kind"] == "pfifo_fast" else ""
+        )
         fq = q.get("fq")
         if fq:
-            extra = (f" limit {fq['limit']}p flow_limit {fq['flow_limit']}p quantum {fq['quantum']}b "
-                     f"initial_quantum {fq['initial_quantum']}b nopacing")
+            extra = (
+                f" limit {fq['limit']}p flow_limit {fq['flow_limit']}p quantum {fq['quantum']}b "
+                f"initial_quantum {fq['initial_quantum']}b nopacing"
+            )
         out.append(f"qdisc {q['kind']} 0: dev {q['device']} {parent}{extra}")
-        out.append(f" Sent {q['sent_bytes']} bytes {q['sent_packets']} pkt (dropped {q['dropped']}, "
-                   f"overlimits {q['overlimits']} requeues {q['requeues']})")
+        out.append(
+            f" Sent {q['sent_bytes']} bytes {q['sent_packets']} pkt (dropped {q['dropped']}, "
+            f"overlimits {q['overlimits']} requeues {q['requeues']})"
+        )
         extra = ""
         if q.get("bulk_lists"):
-            extra += (f", bulk dequeues {q['bulk_lists']} "
-                      f"({q['bulk_skbs'] / q['bulk_lists']:.1f} skbs each)")
+            extra += (
+                f", bulk dequeues {q['bulk_lists']} "
+                f"({q['bulk_skbs'] / q['bulk_lists']:.1f} skbs each)"
+            )
         if fq:
             extra += f", flows_plimit {fq['flows_plimit']}"
         if q.get("defer_splices"):
-            extra += (f", defer_list splices {q['defer_splices']} "
-                      f"({q['defer_spliced'] / q['defer_splices']:.1f} skbs each)")
-        out.append(f" backlog {q['backlog']}b {q['qlen']}p requeues {q['requeues']}  "
-                   f"[bypass {q['bypass']}, runs {q['runs']}, dequeued in runs {q['run_packets']}"
-                   f"{extra}]")
+            extra += (
+                f", defer_list splices {q['defer_splices']} "
+                f"({q['defer_spliced'] / q['defer_splices']:.1f} skbs each)"
+            )
+        out.append(
+            f" backlog {q['backlog']}b {q['qlen']}p requeues {q['requeues']}  "
+            f"[bypass {q['bypass']}, runs {q['runs']}, dequeued in runs {q['run_packets']}"
+            f"{extra}]"
+        )
     # ethtool -S
     out.append("")
     out.append("ethtool -S (per TX queue)")
     for q in res["queues"]:
         if not q["tx_packets"] and not q["packets"]:
             continue
-        out.append(f"  {q['device']} tx_queue_{q['queue']}: packets {q['packets']} bytes {q['bytes']} "
-                   f"({_si(q['pps'])} pps) stops {q['tx_stops']} restarts {q['tx_restart']} "
-                   f"busy {q['tx_busy']} irq cpu{q['irq_cpu']} completions local "
-                   f"{q['completions_local']} remote {q['completions_remote']}")
+        out.append(
+            f"  {q['device']} tx_queue_{q['queue']}: packets {q['packets']} bytes {q['bytes']} "
+            f"({_si(q['pps'])} pps) stops {q['tx_stops']} restarts {q['tx_restart']} "
+            f"busy {q['tx_busy']} irq cpu{q['irq_cpu']} completions local "
+            f"{q['completions_local']} remote {q['completions_remote']}"
+        )
         if q.get("bql"):
-            out.append(f"    byte_queue_limits: limit {q['bql_limit']} (max reached "
-                       f"{q['bql_limit_max']}) inflight {q['bql_inflight']}, stopped by BQL "
-                       f"{q['bql_stack_xoffs']} times")
+            out.append(
+                f"    byte_queue_limits: limit {q['bql_limit']} (max reached "
+                f"{q['bql_limit_max']}) inflight {q['bql_inflight']}, stopped by BQL "
+                f"{q['bql_stack_xoffs']} times"
+            )
     # lock_stat
     if res["locks"]:
         out.append("")
-        out.append("lock_stat (class name, con-bounces, contentions, waittime-min/max/total, "
-                   "acq-bounces, acquisitions, holdtime-min/max/total)")
+        out.append(
+            "lock_stat (class name, con-bounces, contentions, waittime-min/max/total, "
+            "acq-bounces, acquisitions, holdtime-min/max/total)"
+        )
         w = max(len(r["name"]) for r in res["locks"])
         for r in sorted(res["locks"], key=lambda r: -r["contentions"]):
-            out.append(f"  {r['name']:<{w}} {r['con_bounces']:>8} {r['contentions']:>8} "
-                       f"{_ns(r['waittime_min_ns']):>9} {_ns(r['waittime_max_ns']):>9} "
-                       f"{_ns(r['waittime_total_ns']):>9} {r['acq_bounces']:>8} {r['acquisitions']:>9} "
-                       f"{_ns(r['holdtime_min_ns']):>9} {_ns(r['holdtime_max_ns']):>9} "
-                       f"{_ns(r['holdtime_total_ns']):>9}")
+            out.append(
+                f"  {r['name']:<{w}} {r['con_bounces']:>8} {r['contentions']:>8} "
+                f"{_ns(r['waittime_min_ns']):>9} {_ns(r['waittime_max_ns']):>9} "
+                f"{_ns(r['waittime_total_ns']):>9} {r['acq_bounces']:>8} {r['acquisitions']:>9} "
+                f"{_ns(r['holdtime_min_ns']):>9} {_ns(r['holdtime_max_ns']):>9} "
+                f"{_ns(r['holdtime_total_ns']):>9}"
+            )
     # messages and drops
     if res["messages"]:
         out.append("")
         out.append("kernel messages (net_crit_ratelimited)")
         for m in res["messages"]:
-            out.append(f"  {m['text']}  x{m['printed']} printed, {m['suppressed']} callbacks suppressed")
+            out.append(
+                f"  {m['text']}  x{m['printed']} printed, {m['suppressed']} callbacks suppressed"
+            )
     drops = {k: v for k, v in res["drops"].items() if v}
     out.append("")
     out.append("drops by reason: " + (", ".join(f"{k} {v}" for k, v in drops.items()) or "none"))
     lat = res["latency"]
     if lat.get("count"):
-        out.append(f"enqueue->wire latency: p50 {_ns(lat['p50'])}, p90 {_ns(lat['p90'])}, "
-                   f"p99 {_ns(lat['p99'])}, p99.9 {_ns(lat['p999'])}, max {_ns(lat['max'])} "
-                   f"({lat['count']} packets)")
+        out.append(
+            f"enqueue->wire latency: p50 {_ns(lat['p50'])}, p90 {_ns(lat['p90'])}, "
+            f"p99 {_ns(lat['p99'])}, p99.9 {_ns(lat['p999'])}, max {_ns(lat['max'])} "
+            f"({lat['count']} packets)"
+        )
     m = res["mechanism"]
     n = res["nic"]
-    owner = ("the qdisc owner never re-took root_lock" if m["owner_ahead_per_relock"] is None else
-             f"qdisc owner found {m['owner_ahead_per_relock']:.2f} ahead per root_lock re-take "
-             f"(waited {_ns(m['owner_wait_ns_per_relock'])})")
-    out.append(f"mechanism: {owner}, {m['packets_per_qdisc_run']:.2f} "
-               f"dequeued per qdisc run, bypass {m['bypass']}, enqueued {m['enqueued']}, busylock "
-               f"takes {m['busylock_taken']}, requeues {m['requeues']}, "
-               f"{m['ctx_switches_per_packet']:.3f} context switches per packet, "
-               f"{m.get('wmem_sleeps', 0)} sleeps for send-buffer space")
+    owner = (
+        "the qdisc owner never re-took root_lock"
+        if m["owner_ahead_per_relock"] is None
+        else f"qdisc owner found {m['owner_ahead_per_relock']:.2f} ahead per root_lock re-take "
+        f"(waited {_ns(m['owner_wait_ns_per_relock'])})"
+    )
+    out.append(
+        f"mechanism: {owner}, {m['packets_per_qdisc_run']:.2f} "
+        f"dequeued per qdisc run, bypass {m['bypass']}, enqueued {m['enqueued']}, busylock "
+        f"takes {m['busylock_taken']}, requeues {m['requeues']}, "
+        f"{m['ctx_switches_per_packet']:.3f} context switches per packet, "
+        f"{m.get('wmem_sleeps', 0)} sleeps for send-buffer space"
+    )
     pj = res.get("projection")
     if pj:
-        out.append(wrap(
-            f"projection (not a measurement): had {pj['lock'].split(' ')[-1]}'s "
-            f"{pj['handoffs']} handoffs cost {_ns(pj['handoff_ns'])} (a spinning kernel "
-            f"waiter) instead of the measured mean {_ns(pj['mean_handoff_ns'])}, the same "
-            f"schedule would take {pj['saved_s']:.2f} s less: {_si(pj['projected_pps'])} pps "
-            f"instead of {_si(pj['measured_pps'])} (a bound if that lock is the bottleneck: "
-            f"held or handed over {100 * min(pj['busy_share'], 1):.0f}% of the window)"))
+        out.append(
+            wrap(
+                f"projection (not a measurement): had {pj['lock'].split(' ')[-1]}'s "
+                f"{pj['handoffs']} handoffs cost {_ns(pj['handoff_ns'])} (a spinning kernel "
+                f"waiter) instead of the measured mean {_ns(pj['mean_handoff_ns'])}, the same "
+                f"schedule would take {pj['saved_s']:.2f} s less: {_si(pj['projected_pps'])} pps "
+                f"instead of {_si(pj['measured_pps'])} (a bound if that lock is the bottleneck: "
+                f"held or handed over {100 * min(pj['busy_share'], 1):.0f}% of the window)"
+            )
+        )
     if m.get("xmit_recursion_max") or m.get("xmit_recursion_cut"):
         lim = res["setup"]["profile"]["recursion_limit"]
         cut = m.get("xmit_recursion_cut")
-        out.append(f"xmit_recursion: deepest noqueue xmit passed at counter {m['xmit_recursion_max']}"
-                   + (f"; cut when the counter reached {cut} (> limit {lim})" if cut else
-                      f" (limit {lim}: never exceeded)"))
-    out.append(f"flows: {n['reorders']} reordered, {n['flow_queue_changes']} queue changes "
-               f"({n['reorders_moved']} reordered after a move)")
+        out.append(
+            f"xmit_recursion: deepest noqueue xmit passed at counter {m['xmit_recursion_max']}"
+            + (
+                f"; cut when the counter reached {cut} (> limit {lim})"
+                if cut
+                else f" (limit {lim}: never exceeded)"
+            )
+        )
+    out.append(
+        f"flows: {n['reorders']} reordered, {n['flow_queue_changes']} queue changes "
+        f"({n['reorders_moved']} reordered after a move)"
+    )
     out.append("")
     verdict = "all hold" if res["invariants_ok"] else "BROKEN"
     out.append(f"invariants: {verdict}")
@@ -255,8 +323,10 @@ def text(res: dict) -> str:
         for f in res.get("faults", []):
             out.append(f"  {f}")
         for h in res.get("lock_holders", []):
-            out.append(f"  lock {h['lock']}: owner cpu{h['owner_cpu']} pid {h['owner_pid']} "
-                       f"{'alive' if h['owner_alive'] else 'DEAD'}, waiters {h['waiters']}")
+            out.append(
+                f"  lock {h['lock']}: owner cpu{h['owner_cpu']} pid {h['owner_pid']} "
+                f"{'alive' if h['owner_alive'] else 'DEAD'}, waiters {h['waiters']}"
+            )
     return "\n".join(out)
 
 
@@ -265,16 +335,19 @@ def comparison(preset, results: list[dict]) -> str:
     rows = [[r.get("label", "")] + [_fmt(k, derived(r).get(k)) for k, _ in keys] for r in results]
     head = ["variant"] + [h for _, h in keys]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
-    line = lambda cells: "  ".join(str(c).rjust(w) if i else str(c).ljust(w)
-                                   for i, (c, w) in enumerate(zip(cells, widths)))
+    line = lambda cells: "  ".join(
+        str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+    )
     out = ["", f"== {preset.name}: side by side ==", line(head)]
     out += [line(r) for r in rows]
     rs = ratios(preset, results)
     if rs:
         out.append("")
         for r in rs:
-            out.append(f"{r['what']}: pps {_ratio(r['pps'])}, CPU per packet "
-                       f"{_ratio(r['cpu_ns_per_packet'])}")
+            out.append(
+                f"{r['what']}: pps {_ratio(r['pps'])}, CPU per packet "
+                f"{_ratio(r['cpu_ns_per_packet'])}"
+            )
         out.append(DEFER_KERNEL_LINE)
     return "\n".join(out)
 

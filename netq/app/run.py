@@ -13,6 +13,7 @@ configuration (one line naming the field, nothing created, checked before
 anything runs -- output paths included); 130 interrupted (SIGINT); 143
 terminated (SIGTERM or SIGHUP).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,11 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m netq.run",
         description="Emulate the Linux transmit path with real processes and measure it.",
         epilog="Examples:\n"
-               "  python -m netq.run                      XPS 1:1 vs hashed, 2 CPUs, 4 queues\n"
-               "  python -m netq.run busylock             rootlock vs busylock on one queue\n"
-               "  python -m netq.run recursion            stacked and looping virtual devices\n"
-               "  python -m netq.run --cpus 2 --tx-queues 2 --xps 0=1 --xps 1=2 --json out.json\n"
-               "  python -m netq.run --config exp.toml\n",
+        "  python -m netq.run                      XPS 1:1 vs hashed, 2 CPUs, 4 queues\n"
+        "  python -m netq.run busylock             rootlock vs busylock on one queue\n"
+        "  python -m netq.run recursion            stacked and looping virtual devices\n"
+        "  python -m netq.run --cpus 2 --tx-queues 2 --xps 0=1 --xps 1=2 --json out.json\n"
+        "  python -m netq.run --config exp.toml\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("preset", nargs="?", help="a preset name (see --list); default: the XPS demo")
@@ -69,9 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--qdisc", help="qdisc of the first device: " + ", ".join(QDISC_KINDS))
     p.add_argument("--strategy", help="how a locked qdisc is entered: " + ", ".join(STRATEGIES))
     p.add_argument("--profile", help="kernel profile: " + ", ".join(PROFILES))
-    p.add_argument("--xps", action="append", metavar="QUEUE=MASK",
-                   help="XPS for the first device as tx-QUEUE/xps_cpus takes it (hex mask, "
-                        "comma-separated 32-bit groups); repeatable")
+    p.add_argument(
+        "--xps",
+        action="append",
+        metavar="QUEUE=MASK",
+        help="XPS for the first device as tx-QUEUE/xps_cpus takes it (hex mask, "
+        "comma-separated 32-bit groups); repeatable",
+    )
     p.add_argument("--rate", type=float, metavar="PPS", help="packets/s per CPU (0 floods)")
     p.add_argument("--sockets", type=int, help="sockets (flows) per CPU")
     p.add_argument("--duration", type=float, metavar="S", help="seconds of traffic per variant")
@@ -79,16 +84,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="fix hashrnd, socket hashes, lengths")
     p.add_argument("--lock-fairness", help="fifo (ticket/qspinlock order) or unfair")
     p.add_argument("--lock-wait", help="spin, block or adaptive (default: chosen from cores)")
-    p.add_argument("--stall-timeout", type=float, metavar="S", help="no progress for S seconds = stall")
-    p.add_argument("--json", metavar="PATH", help="write the results as JSON (schema in README; "
-                   "strict JSON: a figure that is not a finite number is null)")
-    p.add_argument("--profile-dir", metavar="DIR",
-                   help="developers: cProfile every CPU process into DIR/cpuN.prof (an existing, "
-                        "writable directory; config key profile_dir)")
+    p.add_argument(
+        "--stall-timeout", type=float, metavar="S", help="no progress for S seconds = stall"
+    )
+    p.add_argument(
+        "--json",
+        metavar="PATH",
+        help="write the results as JSON (schema in README; "
+        "strict JSON: a figure that is not a finite number is null)",
+    )
+    p.add_argument(
+        "--profile-dir",
+        metavar="DIR",
+        help="developers: cProfile every CPU process into DIR/cpuN.prof (an existing, "
+        "writable directory; config key profile_dir)",
+    )
     p.add_argument("--quiet", action="store_true", help="print only the comparison / summary")
-    p.add_argument("--cleanup", action="store_true",
-                   help="end the leftover worker processes of crashed netq runs and remove their "
-                        "/dev/shm objects (live runs untouched); takes no other argument")
+    p.add_argument(
+        "--cleanup",
+        action="store_true",
+        help="end the leftover worker processes of crashed netq runs and remove their "
+        "/dev/shm objects (live runs untouched); takes no other argument",
+    )
     return p
 
 
@@ -101,8 +118,9 @@ def load_toml(path: str) -> dict:
     except OSError as e:
         raise UsageError(f"--config: cannot read {path}: {e.strerror}") from None
     except UnicodeDecodeError as e:
-        raise UsageError(f"--config: {path} is not UTF-8 text (TOML files are UTF-8; byte "
-                         f"{e.start}: {e.reason})") from None
+        raise UsageError(
+            f"--config: {path} is not UTF-8 text (TOML files are UTF-8; byte {e.start}: {e.reason})"
+        ) from None
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"--config: {path} is not valid TOML: {e}") from None
     except RecursionError:
@@ -158,18 +176,25 @@ def resolve(args) -> Preset:
     refuse_axis_override(preset, axes, args)
     for i, (label, cfg) in enumerate(preset.variants):
         if cfg.profile_dir is not None:
-            check_output_dir("--profile-dir" if args.profile_dir else "profile_dir", cfg.profile_dir)
+            check_output_dir(
+                "--profile-dir" if args.profile_dir else "profile_dir", cfg.profile_dir
+            )
         for k, e in enumerate(cfg.events):
             if not cfg.packets and e.at >= cfg.duration:
-                warn(f"events[{k}].at: {e.at:g} s is not before the end of the run "
-                     f"({cfg.duration:g} s{'' if len(preset.variants) == 1 else ', ' + label}); "
-                     "it will not happen")
+                warn(
+                    f"events[{k}].at: {e.at:g} s is not before the end of the run "
+                    f"({cfg.duration:g} s{'' if len(preset.variants) == 1 else ', ' + label}); "
+                    "it will not happen"
+                )
     if args.packets and args.duration is not None:
         warn("--duration is ignored with --packets: the run ends when the packets are sent")
     same = identical_variants(preset.variants)
     if same:
-        warn("variants " + "; ".join(" = ".join(repr(x) for x in g) for g in same) +
-             " are the same configuration: their rows differ only by measurement noise")
+        warn(
+            "variants "
+            + "; ".join(" = ".join(repr(x) for x in g) for g in same)
+            + " are the same configuration: their rows differ only by measurement noise"
+        )
     if args.json:
         check_output_file("--json", args.json)
     return preset
@@ -186,7 +211,7 @@ class _in_variant:
 
     def __exit__(self, tp, e, tb) -> None:
         if self.where and isinstance(e, ConfigError) and not getattr(e, "_variant", False):
-            err = ConfigError(f"{self.where}: {e.field}", str(e)[len(e.field) + 2:])
+            err = ConfigError(f"{self.where}: {e.field}", str(e)[len(e.field) + 2 :])
             err._variant = True  # type: ignore[attr-defined]
             raise err from None
 
@@ -210,19 +235,31 @@ def check_output_dir(flag: str, path: str) -> None:
 
 #: flag -> the config paths it sets (paths as varied_axes names them)
 FLAG_AXES = {
-    "cpus": ("cpus",), "cpu_map": ("cpu_map",), "strategy": ("strategy",), "profile": ("profile",),
-    "lock_fairness": ("lock_fairness",), "lock_wait": ("lock_wait",),
+    "cpus": ("cpus",),
+    "cpu_map": ("cpu_map",),
+    "strategy": ("strategy",),
+    "profile": ("profile",),
+    "lock_fairness": ("lock_fairness",),
+    "lock_wait": ("lock_wait",),
     "tx_queues": ("devices[0].tx_queues", "devices[0].real_tx_queues"),
-    "ring_size": ("devices[0].ring_size",), "qdisc": ("devices[0].qdisc",),
-    "xps": ("devices[0].xps",), "rate": ("traffic.rate_pps",), "sockets": ("traffic.sockets_per_cpu",),
-    "duration": ("duration",), "packets": ("packets",), "seed": ("seed",),
+    "ring_size": ("devices[0].ring_size",),
+    "qdisc": ("devices[0].qdisc",),
+    "xps": ("devices[0].xps",),
+    "rate": ("traffic.rate_pps",),
+    "sockets": ("traffic.sockets_per_cpu",),
+    "duration": ("duration",),
+    "packets": ("packets",),
+    "seed": ("seed",),
     "stall_timeout": ("stall_timeout",),
 }
 
 
 def _axes_of(cfg: RunConfig) -> dict[str, object]:
-    out: dict[str, object] = {k: v for k, v in dataclasses.asdict(cfg).items()
-                              if k not in ("name", "devices", "traffic", "costs", "events")}
+    out: dict[str, object] = {
+        k: v
+        for k, v in dataclasses.asdict(cfg).items()
+        if k not in ("name", "devices", "traffic", "costs", "events")
+    }
     out["strategy"] = cfg.effective_strategy  # a profile brings its own strategy
     for i, d in enumerate(cfg.devices):
         for k, v in dataclasses.asdict(d).items():
@@ -237,8 +274,7 @@ def varied_axes(cfgs: list[RunConfig]) -> dict[str, list]:
     if len(cfgs) < 2:
         return {}
     rows = [_axes_of(c) for c in cfgs]
-    return {k: [r.get(k) for r in rows] for k in rows[0]
-            if len({repr(r.get(k)) for r in rows}) > 1}
+    return {k: [r.get(k) for r in rows] for k in rows[0] if len({repr(r.get(k)) for r in rows}) > 1}
 
 
 def refuse_axis_override(preset: Preset, axes: dict[str, list], args) -> None:
@@ -252,9 +288,11 @@ def refuse_axis_override(preset: Preset, axes: dict[str, list], args) -> None:
         if hit:
             opt = "--" + flag.replace("_", "-")
             vals = ", ".join(dict.fromkeys(str(v) for v in axes[hit[0]]))
-            raise UsageError(f"{opt}: {preset.name!r} compares variants that differ in "
-                             f"{hit[0]} ({vals}); {opt} would make them all the same: drop it, "
-                             "or run one setting with --config")
+            raise UsageError(
+                f"{opt}: {preset.name!r} compares variants that differ in "
+                f"{hit[0]} ({vals}); {opt} would make them all the same: drop it, "
+                "or run one setting with --config"
+            )
 
 
 def identical_variants(variants: list[tuple[str, RunConfig]]) -> list[list[str]]:
@@ -266,9 +304,17 @@ def identical_variants(variants: list[tuple[str, RunConfig]]) -> list[list[str]]
 
 
 def apply_flags(cfg: RunConfig, a) -> None:
-    simple = {"cpus": "cpus", "strategy": "strategy", "profile": "profile", "duration": "duration",
-              "packets": "packets", "seed": "seed", "lock_fairness": "lock_fairness",
-              "lock_wait": "lock_wait", "stall_timeout": "stall_timeout"}
+    simple = {
+        "cpus": "cpus",
+        "strategy": "strategy",
+        "profile": "profile",
+        "duration": "duration",
+        "packets": "packets",
+        "seed": "seed",
+        "lock_fairness": "lock_fairness",
+        "lock_wait": "lock_wait",
+        "stall_timeout": "stall_timeout",
+    }
     for flag in ("rate", "duration", "stall_timeout"):
         v = getattr(a, flag)
         if v is not None and not math.isfinite(v):
@@ -301,11 +347,17 @@ def apply_flags(cfg: RunConfig, a) -> None:
         for item in a.xps:
             q, sep, mask = item.partition("=")
             if not sep or not q.strip().isdigit():
-                raise ConfigError("--xps", f"{item!r}: expected QUEUE=MASK with QUEUE a queue "
-                                           "number >= 0, e.g. 0=1 or 3=00000001,00000000")
+                raise ConfigError(
+                    "--xps",
+                    f"{item!r}: expected QUEUE=MASK with QUEUE a queue "
+                    "number >= 0, e.g. 0=1 or 3=00000001,00000000",
+                )
             if int(q) in dev.xps:
-                raise ConfigError("--xps", f"queue {int(q)} given twice ({dev.xps[int(q)]!r} and "
-                                           f"{mask!r}); one mask per queue")
+                raise ConfigError(
+                    "--xps",
+                    f"queue {int(q)} given twice ({dev.xps[int(q)]!r} and "
+                    f"{mask!r}); one mask per queue",
+                )
             dev.xps[int(q)] = mask
     for t in cfg.traffic:
         if a.rate is not None:
@@ -328,8 +380,12 @@ def _join_dash_values(argv: list[str]) -> list[str]:
     the value reaches the check that names what is wrong with it."""
     out, i = [], 0
     while i < len(argv):
-        if argv[i] in ("--xps", "--cpu-map") and i + 1 < len(argv) and argv[i + 1].startswith("-") \
-                and not argv[i + 1].startswith("--"):
+        if (
+            argv[i] in ("--xps", "--cpu-map")
+            and i + 1 < len(argv)
+            and argv[i + 1].startswith("-")
+            and not argv[i + 1].startswith("--")
+        ):
             out.append(f"{argv[i]}={argv[i + 1]}")
             i += 2
         else:
@@ -340,10 +396,15 @@ def _join_dash_values(argv: list[str]) -> list[str]:
 
 def _alone(args, flag: str) -> None:
     """--cleanup and --list act alone: any other argument is refused, not ignored."""
-    others = [k for k, v in vars(args).items()
-              if k not in (flag, "quiet") and v is not None and v is not False]
+    others = [
+        k
+        for k, v in vars(args).items()
+        if k not in (flag, "quiet") and v is not None and v is not False
+    ]
     if others:
-        names = ", ".join("the preset" if k == "preset" else "--" + k.replace("_", "-") for k in others)
+        names = ", ".join(
+            "the preset" if k == "preset" else "--" + k.replace("_", "-") for k in others
+        )
         raise UsageError(f"--{flag} takes no other argument (got {names})")
 
 
@@ -360,10 +421,14 @@ def main(argv: list[str] | None = None) -> int:
                     _alone(args, "cleanup")
                     ended = end_stale_processes()
                     removed = cleanup_stale()
-                    print(f"ended {len(ended)} leftover netq process(es)" +
-                          "".join(f"\n  {r}" for r in ended))
-                    print(f"removed {len(removed)} stale netq IPC object(s)" +
-                          "".join(f"\n  {r}" for r in removed))
+                    print(
+                        f"ended {len(ended)} leftover netq process(es)"
+                        + "".join(f"\n  {r}" for r in ended)
+                    )
+                    print(
+                        f"removed {len(removed)} stale netq IPC object(s)"
+                        + "".join(f"\n  {r}" for r in removed)
+                    )
                     return 0
                 if args.list:
                     _alone(args, "list")

@@ -13,6 +13,7 @@ NIC) touches; each field says which lock protects it, in the kernel's terms:
 
 Bumping any record here needs :data:`shm.layout.LAYOUT_VERSION` bumped too.
 """
+
 from __future__ import annotations
 
 from shm.layout import Record, field
@@ -41,8 +42,10 @@ class SOFTNET(Record, name="softnet_data"):
     xmit_recursion = field("per-CPU xmit_recursion (softnet_data.xmit.recursion); owner")
     xmit_recursion_max = field("deepest xmit_recursion at which a noqueue xmit passed; owner")
     xmit_recursion_cut = field("xmit_recursion found by the last recursion_alert; owner")
-    wmem_sleeping = field("1 while the CPU sleeps in sock_wait_for_wmem (all its sockets full); "
-                          "set by the owner, taken by a waker with xchg")
+    wmem_sleeping = field(
+        "1 while the CPU sleeps in sock_wait_for_wmem (all its sockets full); "
+        "set by the owner, taken by a waker with xchg"
+    )
     wmem_sleeps = field("times the CPU slept for send-buffer space; owner")
     oq_head = field("output_queue: first pending qdisc; softnet")
     oq_tail = field("output_queue: past the last pending qdisc; softnet")
@@ -70,18 +73,19 @@ class SOFTNET(Record, name="softnet_data"):
     state = field("worker state (CPU_* in workers.cpu); owner")
     generated_at_stop = field("generated when the worker saw PHASE_STOP; owner")
 
+
 # Drop reasons (named, like enum skb_drop_reason).  Index = column of "drops".
 DROP_REASONS = (
-    "QDISC_DROP",          # qdisc limit reached (qdisc_drop from pfifo_fast/pfifo enqueue)
-    "QDISC_DEACTIVATED",   # __QDISC_STATE_DEACTIVATED seen in __dev_xmit_skb
-    "NOOP_QDISC",          # txq->qdisc is noop_qdisc (device down): noop_enqueue
-    "QDISC_RESET",         # purged by qdisc_reset(): dev_deactivate, ethtool -L
-    "XMIT_RECURSION",      # noqueue: xmit_recursion > limit ("Dead loop on virtual device")
-    "DEAD_LOOP_OWNER",     # noqueue: txq->xmit_lock_owner == this CPU ("Dead loop ...")
+    "QDISC_DROP",  # qdisc limit reached (qdisc_drop from pfifo_fast/pfifo enqueue)
+    "QDISC_DEACTIVATED",  # __QDISC_STATE_DEACTIVATED seen in __dev_xmit_skb
+    "NOOP_QDISC",  # txq->qdisc is noop_qdisc (device down): noop_enqueue
+    "QDISC_RESET",  # purged by qdisc_reset(): dev_deactivate, ethtool -L
+    "XMIT_RECURSION",  # noqueue: xmit_recursion > limit ("Dead loop on virtual device")
+    "DEAD_LOOP_OWNER",  # noqueue: txq->xmit_lock_owner == this CPU ("Dead loop ...")
     "VIRT_QUEUE_STOPPED",  # noqueue: "Virtual device %s asks to queue packet!"
-    "DEV_DOWN",            # noqueue branch with !IFF_UP (-ENETDOWN)
-    "DEFER_LIMIT",         # defer: defer_count > q->limit (the kernel says QDISC_DROP)
-    "FQ_FLOW_LIMIT",       # fq: the flow already holds flow_plimit skbs
+    "DEV_DOWN",  # noqueue branch with !IFF_UP (-ENETDOWN)
+    "DEFER_LIMIT",  # defer: defer_count > q->limit (the kernel says QDISC_DROP)
+    "FQ_FLOW_LIMIT",  # fq: the flow already holds flow_plimit skbs
 )
 DROP = {name: i for i, name in enumerate(DROP_REASONS)}
 NDROP = len(DROP_REASONS)
@@ -109,6 +113,7 @@ class NETDEV(Record, name="net_device"):
     tc_count = field("tc_to_txq[tc].count; rtnl", count=TC_MAX_QUEUE)
     tc_offset = field("tc_to_txq[tc].offset; rtnl", count=TC_MAX_QUEUE)
     prio_tc_map = field("prio_tc_map[prio & TC_BITMASK]; rtnl", count=TC_MAX_QUEUE)
+
 
 # -- struct netdev_queue --------------------------------------------------------------
 QUEUE_STATE_DRV_XOFF = 0
@@ -149,6 +154,7 @@ class NETDEV_QUEUE(Record, name="netdev_queue"):
     dql_stack_xoffs = field("BQL: times dql_queued stopped the queue (STACK_XOFF); _xmit_lock")
     dql_limit_max_seen = field("BQL: largest limit reached; NIC")
 
+
 # -- struct Qdisc ---------------------------------------------------------------------
 QDISC_STATE_SCHED = 0
 QDISC_STATE_DEACTIVATED = 1
@@ -177,8 +183,10 @@ class QDISC(Record, name="Qdisc"):
     dev_queue = field("global TX queue index (q->dev_queue); rtnl")
     limit = field("packets (tx_queue_len); rtnl")
     state = field("__QDISC_STATE_* bits; atomic")
-    running = field("__QDISC___STATE_RUNNING: CPU+1 of the runner, 0 if idle; root_lock "
-                    "(TCQ_F_NOLOCK: the seqlock holder)")
+    running = field(
+        "__QDISC___STATE_RUNNING: CPU+1 of the runner, 0 if idle; root_lock "
+        "(TCQ_F_NOLOCK: the seqlock holder)"
+    )
     qlen = field("q->q.qlen (gso_skb included); root_lock (TCQ_F_NOLOCK: atomic)")
     backlog = field("qstats.backlog bytes; root_lock (TCQ_F_NOLOCK: atomic)")
     bytes = field("bstats.bytes; root_lock (TCQ_F_NOLOCK: the seqlock)")
@@ -187,14 +195,18 @@ class QDISC(Record, name="Qdisc"):
     requeues = field("qstats.requeues; root_lock")
     overlimits = field("qstats.overlimits; root_lock")
     enqueued = field("skbs accepted by enqueue; root_lock (TCQ_F_NOLOCK: atomic)")
-    dequeued = field("skbs handed out by dequeue (gso_skb re-dequeues included); root_lock "
-                     "(TCQ_F_NOLOCK: the seqlock)")
+    dequeued = field(
+        "skbs handed out by dequeue (gso_skb re-dequeues included); root_lock "
+        "(TCQ_F_NOLOCK: the seqlock)"
+    )
     purged = field("skbs removed by qdisc_reset; root_lock")
     requeue_pending = field("skbs held in the q->gso_skb list (requeued); root_lock")
     requeue_head = field("index of the first of them in gso_skb; root_lock")
-    gso_skb = field("q->gso_skb: a FIFO of requeued skbs as descriptors "
-                    "(8 words each, from requeue_head, circular); root_lock",
-                    count=8 * GSO_SKB_MAX)
+    gso_skb = field(
+        "q->gso_skb: a FIFO of requeued skbs as descriptors "
+        "(8 words each, from requeue_head, circular); root_lock",
+        count=8 * GSO_SKB_MAX,
+    )
     runs = field("__qdisc_run calls; root_lock")
     run_packets = field("skbs sent by those runs; root_lock")
     bypass = field("skbs sent through the bypass; root_lock")
@@ -251,8 +263,10 @@ class SOCK(Record, name="sock"):
     dropped_bytes = field("truesize freed by drops in the owner's context; owner CPU")
     dropped_ctl_bytes = field("truesize freed by drops elsewhere; atomic")
     wmem_blocked = field("times the socket was skipped with a full send buffer; owner CPU")
-    queue_moves = field("times the cached queue changed (ooo_okay, or the cached queue went out "
-                        "of range after real_num_tx_queues shrank); owner CPU")
+    queue_moves = field(
+        "times the cached queue changed (ooo_okay, or the cached queue went out "
+        "of range after real_num_tx_queues shrank); owner CPU"
+    )
 
 
 # -- the NIC -----------------------------------------------------------------------------

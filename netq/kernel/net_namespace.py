@@ -12,6 +12,7 @@ machine's ``Net`` satisfies it without naming it.
 Only the type checker reads this module's imports of kernel classes (they sit
 under ``TYPE_CHECKING``): at run time it imports nothing from the kernel.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
@@ -61,11 +62,13 @@ class Net(Protocol):
 
     #: which kernel is emulated (version-dependent behaviour)
     profile: Profile
+
     @property
     def costs(self) -> Costs:
         """Emulated per-operation costs (read-only here, so that any object
         with the three fields satisfies it)."""
         ...
+
     #: lock fairness/waiting and the cost of a cache-line bounce
     lock_policy: LockPolicy
     #: the shared-memory segment (byte access for descriptors)

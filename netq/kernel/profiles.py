@@ -6,6 +6,7 @@ between generations and that a run's numbers depend on.  Strategies (how
 profile, so one workload can be run under each; the profile only supplies the
 default.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -57,26 +58,49 @@ PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
         Profile(
-            "2.6.37", 3, "busylock", 64, "jhash_sk_hash",
+            "2.6.37",
+            3,
+            "busylock",
+            64,
+            "jhash_sk_hash",
             "commit 745e20f1b626 (2010) adds xmit_recursion with RECURSION_LIMIT 3",
-            bql=False, bulk_dequeue=False, tx_action_trylock=True,
+            bql=False,
+            bulk_dequeue=False,
+            tx_action_trylock=True,
         ),
         Profile(
-            "3.13", 10, "busylock", 64, "jhash_sk_hash",
+            "3.13",
+            10,
+            "busylock",
+            64,
+            "jhash_sk_hash",
             "the seed: net/core/dev.c of 3.13, RECURSION_LIMIT 10, busylock since 2.6.36",
-            bulk_dequeue=False, tx_action_trylock=True,
+            bulk_dequeue=False,
+            tx_action_trylock=True,
         ),
         Profile(
-            "4.19", 10, "nolock", 64, "skb_get_hash",
+            "4.19",
+            10,
+            "nolock",
+            64,
+            "skb_get_hash",
             "TCQ_F_NOLOCK pfifo_fast (4.16): seqlock trylock, no bypass; XMIT_RECURSION_LIMIT 10",
             nolock_bypass=False,
         ),
         Profile(
-            "6.18", 8, "busylock", 64, "skb_get_hash",
+            "6.18",
+            8,
+            "busylock",
+            64,
+            "skb_get_hash",
             "XMIT_RECURSION_LIMIT 8 (2020), busylock, reciprocal_scale(skb_get_hash)",
         ),
         Profile(
-            "6.19", 8, "defer", 64, "skb_get_hash",
+            "6.19",
+            8,
+            "defer",
+            64,
+            "skb_get_hash",
             "commit 100dfa74cad9 (2025): senders push on q->defer_list; one splices and runs",
         ),
     )

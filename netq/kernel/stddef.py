@@ -14,6 +14,7 @@ the hot path needs no ``is None`` test or cast for the type checker.  A field
 that its readers do test (``q->enqueue`` in __dev_xmit_skb, ``ops->reset``)
 is annotated ``X | None`` instead and narrowed by that test.
 """
+
 from __future__ import annotations
 
 from typing import Any

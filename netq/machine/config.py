@@ -5,6 +5,7 @@ experiment file (TOML) or a preset, rejecting unknown keys; :meth:`RunConfig.
 validate` checks every value and raises :class:`ConfigError` naming the field
 and what is allowed.  Nothing is created before validation passes.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,12 +17,11 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from shm.lock import FAIRNESS, WAITING
-from shm.ring import is_power_of_two
-
 from netq.kernel.core.bitmap import MaskError, bitmap_parse
 from netq.kernel.kstructs import FAULTS, MAX_TX_QUEUES
 from netq.kernel.profiles import DEFAULT_PROFILE, PROFILES, STRATEGIES
+from shm.lock import FAIRNESS, WAITING
+from shm.ring import is_power_of_two
 
 DEVICE_KINDS = ("phys", "vlan", "tunnel")
 QDISC_KINDS = ("default", "pfifo_fast", "pfifo", "fq", "mq", "noqueue")
@@ -115,8 +115,15 @@ class TrafficConfig:
     rx_queue: int = -1
 
 
-EVENT_ACTIONS = ("dev_close", "dev_open", "set_real_num_tx_queues", "slow_nic", "kill", "stop",
-                 "fault")
+EVENT_ACTIONS = (
+    "dev_close",
+    "dev_open",
+    "set_real_num_tx_queues",
+    "slow_nic",
+    "kill",
+    "stop",
+    "fault",
+)
 
 
 @dataclass
@@ -222,7 +229,7 @@ class RunConfig:
                 path.append(node)
                 node = lower[node]
             if node in path:
-                cyc = path[path.index(node):]
+                cyc = path[path.index(node) :]
                 key = frozenset(cyc)
                 if key not in seen:
                     seen.add(key)
@@ -237,7 +244,7 @@ class RunConfig:
         raise KeyError(name)
 
     # -- validation ----------------------------------------------------------------
-    def validate(self) -> "RunConfig":
+    def validate(self) -> RunConfig:
         """Check every value; raise ConfigError naming the first bad field."""
         _int_range("cpus", self.cpus, 1, MAX_CPUS)
         host = len(os.sched_getaffinity(0))
@@ -251,7 +258,9 @@ class RunConfig:
         if self.profile not in PROFILES:
             raise ConfigError("profile", f"unknown {self.profile!r}; one of {', '.join(PROFILES)}")
         if self.strategy is not None and self.strategy not in STRATEGIES:
-            raise ConfigError("strategy", f"unknown {self.strategy!r}; one of {', '.join(STRATEGIES)}")
+            raise ConfigError(
+                "strategy", f"unknown {self.strategy!r}; one of {', '.join(STRATEGIES)}"
+            )
         if self.lock_fairness not in FAIRNESS:
             raise ConfigError("lock_fairness", f"one of {', '.join(FAIRNESS)}")
         if self.lock_wait is not None and self.lock_wait not in WAITING:
@@ -296,7 +305,9 @@ class RunConfig:
             if e.action in ("kill", "stop") and e.worker not in workers:
                 raise ConfigError(f"{p}.worker", f"one of {', '.join(sorted(workers))}")
             if e.action == "fault" and e.fault not in FAULTS:
-                raise ConfigError(f"{p}.fault", f"one of {', '.join(sorted(FAULTS))}, got {e.fault!r}")
+                raise ConfigError(
+                    f"{p}.fault", f"one of {', '.join(sorted(FAULTS))}, got {e.fault!r}"
+                )
             if e.action != "fault" and e.fault is not None:
                 raise ConfigError(f"{p}.fault", 'only a "fault" event names a fault')
 
@@ -306,8 +317,14 @@ class RunConfig:
         names = set()
         for i, d in enumerate(self.devices):
             p = f"devices[{i}]"
-            if not d.name or not d.name.replace("-", "").replace("_", "").replace(".", "").isalnum() or len(d.name) > 15:
-                raise ConfigError(f"{p}.name", "1-15 characters: letters, digits, '-', '_', '.' (IFNAMSIZ)")
+            if (
+                not d.name
+                or not d.name.replace("-", "").replace("_", "").replace(".", "").isalnum()
+                or len(d.name) > 15
+            ):
+                raise ConfigError(
+                    f"{p}.name", "1-15 characters: letters, digits, '-', '_', '.' (IFNAMSIZ)"
+                )
             if d.name in names:
                 raise ConfigError(f"{p}.name", f"{d.name!r} used twice")
             names.add(d.name)
@@ -324,13 +341,18 @@ class RunConfig:
                 if d.tx_queues != 1:
                     raise ConfigError(f"{p}.tx_queues", "virtual devices have 1 TX queue")
             if d.kind == "phys" and d.lltx and d.qdisc == "noqueue":
-                raise ConfigError(f"{p}.lltx", "a physical LLTX device needs a qdisc: without "
-                                               "HARD_TX_LOCK or a qdisc runner, several CPUs would "
-                                               "write its TX ring (one producer) at once")
+                raise ConfigError(
+                    f"{p}.lltx",
+                    "a physical LLTX device needs a qdisc: without "
+                    "HARD_TX_LOCK or a qdisc runner, several CPUs would "
+                    "write its TX ring (one producer) at once",
+                )
             _int_range(f"{p}.tx_queues", d.tx_queues, 1, MAX_TX_QUEUES)
             _int_range(f"{p}.real_tx_queues", d.real_queues, 1, d.tx_queues)
             if not is_power_of_two(d.ring_size) or not 4 <= d.ring_size <= 65536:
-                raise ConfigError(f"{p}.ring_size", f"a power of two from 4 to 65536, got {d.ring_size}")
+                raise ConfigError(
+                    f"{p}.ring_size", f"a power of two from 4 to 65536, got {d.ring_size}"
+                )
             _int_range(f"{p}.tx_queue_len", d.tx_queue_len, 1, 65536)
             if d.qdisc == "mq" and d.tx_queues == 1:
                 raise ConfigError(f"{p}.qdisc", "mq needs a multi-queue device (tx_queues > 1)")
@@ -347,7 +369,9 @@ class RunConfig:
                 raise ConfigError(f"{p}.bql", f"true or false, got {d.bql!r}")
             for q, mask in d.xps.items():
                 if not isinstance(q, int) or not 0 <= q < d.tx_queues:
-                    raise ConfigError(f"{p}.xps", f"queue {q!r} does not exist (tx-0..tx-{d.tx_queues - 1})")
+                    raise ConfigError(
+                        f"{p}.xps", f"queue {q!r} does not exist (tx-0..tx-{d.tx_queues - 1})"
+                    )
                 try:
                     m = bitmap_parse(mask, self.cpus)
                 except MaskError as e:
@@ -362,23 +386,37 @@ class RunConfig:
                 if len(d.tc_to_txq) != d.num_tc:
                     raise ConfigError(f"{p}.tc_to_txq", f"needs {d.num_tc} [count, offset] pairs")
                 for tc, pair in enumerate(d.tc_to_txq):
-                    if len(pair) != 2 or pair[0] < 1 or pair[1] < 0 or pair[0] + pair[1] > d.tx_queues:
+                    if (
+                        len(pair) != 2
+                        or pair[0] < 1
+                        or pair[1] < 0
+                        or pair[0] + pair[1] > d.tx_queues
+                    ):
                         raise ConfigError(
-                            f"{p}.tc_to_txq[{tc}]", f"[count>=1, offset>=0] within {d.tx_queues} queues"
+                            f"{p}.tc_to_txq[{tc}]",
+                            f"[count>=1, offset>=0] within {d.tx_queues} queues",
                         )
             if len(d.prio_tc_map) != TC_BITMASK + 1 or any(
                 not 0 <= t < max(d.num_tc, 1) for t in d.prio_tc_map
             ):
-                raise ConfigError(f"{p}.prio_tc_map", f"16 traffic classes, each 0..{max(d.num_tc, 1) - 1}")
+                raise ConfigError(
+                    f"{p}.prio_tc_map", f"16 traffic classes, each 0..{max(d.num_tc, 1) - 1}"
+                )
             if d.irq_cpus is not None:
-                if len(d.irq_cpus) != d.tx_queues or any(not 0 <= c < self.cpus for c in d.irq_cpus):
+                if len(d.irq_cpus) != d.tx_queues or any(
+                    not 0 <= c < self.cpus for c in d.irq_cpus
+                ):
                     raise ConfigError(f"{p}.irq_cpus", f"one CPU 0..{self.cpus - 1} per TX queue")
         for d in self.devices:
             if d.is_virtual:
                 if d.lower is None or d.lower not in names:
-                    raise ConfigError(f"device {d.name}.lower", f"name an existing device; have {sorted(names)}")
+                    raise ConfigError(
+                        f"device {d.name}.lower", f"name an existing device; have {sorted(names)}"
+                    )
             elif d.lower is not None:
-                raise ConfigError(f"device {d.name}.lower", "only virtual devices have a lower device")
+                raise ConfigError(
+                    f"device {d.name}.lower", "only virtual devices have a lower device"
+                )
 
     def _validate_traffic(self) -> None:
         if not self.traffic:
@@ -390,7 +428,9 @@ class RunConfig:
             if dev not in names:
                 raise ConfigError(f"{p}.device", f"{dev!r} is not a device; have {names}")
             if t.cpus is not None:
-                if not t.cpus or any(not isinstance(c, int) or not 0 <= c < self.cpus for c in t.cpus):
+                if not t.cpus or any(
+                    not isinstance(c, int) or not 0 <= c < self.cpus for c in t.cpus
+                ):
                     raise ConfigError(f"{p}.cpus", f"emulated CPUs 0..{self.cpus - 1}")
             _int_range(f"{p}.sockets_per_cpu", t.sockets_per_cpu, 1, 4096)
             if t.proto not in PROTOS:
@@ -398,11 +438,25 @@ class RunConfig:
             _int_range(f"{p}.priority", t.priority, 0, 2**32 - 1)
             if t.tos is not None:
                 _int_range(f"{p}.tos", t.tos, 0, 255)
-            lo, hi = (t.length, t.length) if isinstance(t.length, int) else (
-                tuple(t.length) if isinstance(t.length, list) and len(t.length) == 2 else (None, None))
-            if (isinstance(lo, bool) or isinstance(hi, bool) or not isinstance(lo, int)
-                    or not isinstance(hi, int) or not 1 <= lo <= hi <= 65535):
-                raise ConfigError(f"{p}.length", "bytes: N or [min, max] with 1 <= min <= max <= 65535")
+            lo, hi = (
+                (t.length, t.length)
+                if isinstance(t.length, int)
+                else (
+                    tuple(t.length)
+                    if isinstance(t.length, list) and len(t.length) == 2
+                    else (None, None)
+                )
+            )
+            if (
+                isinstance(lo, bool)
+                or isinstance(hi, bool)
+                or not isinstance(lo, int)
+                or not isinstance(hi, int)
+                or not 1 <= lo <= hi <= 65535
+            ):
+                raise ConfigError(
+                    f"{p}.length", "bytes: N or [min, max] with 1 <= min <= max <= 65535"
+                )
             _int_range(f"{p}.sndbuf", t.sndbuf, 0, 2**31 - 1)
             _number(f"{p}.rate_pps", t.rate_pps)
             if t.rate_pps < 0:
@@ -440,7 +494,9 @@ def from_dict(d: dict, base: RunConfig | None = None) -> RunConfig:
         elif k in _field_names(RunConfig):
             setattr(cfg, k, _coerce(RunConfig, k, v, k))
         else:
-            raise ConfigError(k, f"unknown key; allowed: {', '.join(sorted(_field_names(RunConfig)))}")
+            raise ConfigError(
+                k, f"unknown key; allowed: {', '.join(sorted(_field_names(RunConfig)))}"
+            )
     return cfg
 
 
@@ -454,7 +510,9 @@ def _fill(cls, d: Any, path: str):
     kw = {}
     for k, v in d.items():
         if k not in _field_names(cls):
-            raise ConfigError(f"{path}.{k}", f"unknown key; allowed: {', '.join(sorted(_field_names(cls)))}")
+            raise ConfigError(
+                f"{path}.{k}", f"unknown key; allowed: {', '.join(sorted(_field_names(cls)))}"
+            )
         kw[k] = _coerce(cls, k, v, f"{path}.{k}")
     return cls(**kw)
 
@@ -472,8 +530,9 @@ def _coerce(cls, k: str, v: Any, path: str) -> Any:
     :meth:`RunConfig.validate` then checks ranges and relations."""
     if k == "xps":
         if not isinstance(v, dict):
-            raise ConfigError(path, 'a table of queue = "mask", e.g. {0 = "1", 1 = "2"}, '
-                                    f"got {_what(v)}")
+            raise ConfigError(
+                path, f'a table of queue = "mask", e.g. {{0 = "1", 1 = "2"}}, got {_what(v)}'
+            )
         out = {}
         for q, m in v.items():
             try:
@@ -481,7 +540,9 @@ def _coerce(cls, k: str, v: Any, path: str) -> Any:
             except (TypeError, ValueError):
                 raise ConfigError(path, f"queue {q!r} is not a number") from None
             if not isinstance(m, str):
-                raise ConfigError(f"{path}.{q}", "the mask is a string as xps_cpus takes it, e.g. \"3\"")
+                raise ConfigError(
+                    f"{path}.{q}", 'the mask is a string as xps_cpus takes it, e.g. "3"'
+                )
             out[qi] = m
         return out
     return _typed(_hints(cls)[k], v, path)
@@ -556,12 +617,19 @@ def _describe(tp: Any) -> str:
 def _plural(tp: Any) -> str:
     d = _describe(tp)
     return {"an integer": "integers", "a number": "numbers", "a string": "strings"}.get(
-        d, "lists of " + _plural(typing.get_args(tp)[0]) if typing.get_origin(tp) is list else d)
+        d, "lists of " + _plural(typing.get_args(tp)[0]) if typing.get_origin(tp) is list else d
+    )
 
 
 def _what(v: Any) -> str:
     """A short description of a value of the wrong type, for the message."""
-    kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-            list: "a list", dict: "a table"}.get(type(v), type(v).__name__)
+    kind = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+    }.get(type(v), type(v).__name__)
     text = repr(v)
     return f"{kind} {text if len(text) <= 40 else text[:37] + '...'}"

@@ -10,6 +10,7 @@ the locks, the atomics and the per-CPU semaphores through an
 sysfs XPS stores would have done), and wraps each structure in a
 process-local handle.  Forked workers inherit it and call :meth:`bind_cpu`.
 """
+
 from __future__ import annotations
 
 import time
@@ -63,8 +64,20 @@ __all__ = ["LOCKS_PER_QDISC", "NOOP_QDISC", "NOQUEUE_QDISC", "Net"]
 #: ndo_start_xmit of each DevicePlan.xmit
 _XMIT = {"eth": eth_start_xmit, "vlan": vlan_dev_hard_start_xmit, "tunnel": ip_tunnel_xmit}
 #: the attributes :meth:`Net.close` keeps: plain data, no view of the segment
-_KEEP_ON_CLOSE = ("cfg", "owner", "plan", "profile", "strategy", "lock_policy",
-                  "lock_wait_reason", "layout", "region", "ncpus", "control_cpu", "nsock")
+_KEEP_ON_CLOSE = (
+    "cfg",
+    "owner",
+    "plan",
+    "profile",
+    "strategy",
+    "lock_policy",
+    "lock_wait_reason",
+    "layout",
+    "region",
+    "ncpus",
+    "control_cpu",
+    "nsock",
+)
 
 
 class Net:
@@ -126,8 +139,14 @@ class Net:
         #: queue): posted by sock_def_write_space and by a raised softirq
         self.cpu_wake = [owner.semaphore(f"wake{c}", 0) for c in range(plan.ncpus)]
         self.runctl = rc = region.section_words("runctl")
-        self.locks = LockSpace(owner, region, list(plan.lock_names), plan.nlockers,
-                               plan.lock_policy, abort=lambda: rc[RUNCTL.abort] != 0)
+        self.locks = LockSpace(
+            owner,
+            region,
+            list(plan.lock_names),
+            plan.nlockers,
+            plan.lock_policy,
+            abort=lambda: rc[RUNCTL.abort] != 0,
+        )
 
     def _map_per_cpu(self) -> None:
         """Handles to the per-CPU and per-locker arrays and the NIC's record."""
@@ -136,13 +155,13 @@ class Net:
         self.softnet = [region.section_words("softnet", c) for c in range(ncpus)]
         self.softnet_base = [lay["softnet"].base(c) for c in range(ncpus)]
         drops = region.span_words("drops")
-        self.drops = [drops[c * NDROP:(c + 1) * NDROP] for c in range(nlockers)]
+        self.drops = [drops[c * NDROP : (c + 1) * NDROP] for c in range(nlockers)]
         msgs = region.span_words("msgs")
         w = len(self.plan.devices) * MSG_WORDS_PER_DEV
-        self.msgs = [msgs[c * w:(c + 1) * w] for c in range(nlockers)]
+        self.msgs = [msgs[c * w : (c + 1) * w] for c in range(nlockers)]
         nq = len(self.plan.qdiscs)
         oq = region.span_words("output_queue")
-        self.output_queue = [oq[c * nq:(c + 1) * nq] for c in range(ncpus)]
+        self.output_queue = [oq[c * nq : (c + 1) * nq] for c in range(ncpus)]
         self.nic = region.section_words("nic")
         self.nic_by_cpu = region.span_words("nic_by_cpu")
         #: the node pool as one int64 view (DEFER_NODE.words per node)
@@ -166,8 +185,14 @@ class Net:
     def _build_device(self, dp: DevicePlan) -> NetDevice:
         region, sec = self.region, self.layout["netdev"]
         d = dp.cfg
-        dev = NetDevice(dp.index, dp.name, dp.kind, region.section_words("netdev", dp.index),
-                        sec.base(dp.index), d)
+        dev = NetDevice(
+            dp.index,
+            dp.name,
+            dp.kind,
+            region.section_words("netdev", dp.index),
+            sec.base(dp.index),
+            d,
+        )
         f = dev.f
         f[NETDEV.flags] = IFF_UP
         f[NETDEV.features] = NETIF_F_LLTX if dp.lltx else 0
@@ -180,14 +205,22 @@ class Net:
             f[NETDEV.tc_offset + tc] = offset
         for prio, tc in enumerate(d.prio_tc_map):
             f[NETDEV.prio_tc_map + prio] = tc
-        select = select_queue_by_priority if dp.xmit == "eth" and d.select_queue == "priority" else None
+        select = (
+            select_queue_by_priority if dp.xmit == "eth" and d.select_queue == "priority" else None
+        )
         dev.netdev_ops = NetDeviceOps(_XMIT[dp.xmit], select)
         qsec = self.layout["netdev_queue"]
         now = time.perf_counter_ns()
-        for tp in self.plan.txqs[dp.txq_base:dp.txq_base + dp.tx_queues]:
+        for tp in self.plan.txqs[dp.txq_base : dp.txq_base + dp.tx_queues]:
             g = tp.index
-            txq = NetdevQueue(g, tp.qindex, dev, region.section_words("netdev_queue", g),
-                              qsec.base(g), tp.xmit_lock)
+            txq = NetdevQueue(
+                g,
+                tp.qindex,
+                dev,
+                region.section_words("netdev_queue", g),
+                qsec.base(g),
+                tp.xmit_lock,
+            )
             tf = txq.f
             tf[NETDEV_QUEUE.xmit_lock_owner] = -1
             tf[NETDEV_QUEUE.qdisc] = tp.qdisc
@@ -210,8 +243,15 @@ class Net:
         kinds = list(QDISC_OPS)
         self.qdiscs: list[Qdisc] = []
         for p in self.plan.qdiscs:
-            q = Qdisc(p.id, p.name, QDISC_OPS[p.kind], region.section_words("qdisc", p.id),
-                      sec.base(p.id), p.root_lock, p.busylock)
+            q = Qdisc(
+                p.id,
+                p.name,
+                QDISC_OPS[p.kind],
+                region.section_words("qdisc", p.id),
+                sec.base(p.id),
+                p.root_lock,
+                p.busylock,
+            )
             q.seqlock = p.seqlock
             q.band_locks = list(p.band_locks)
             f = q.f
@@ -228,21 +268,25 @@ class Net:
             q.bands = [Ring(region, f"qband{p.id}", b) for b in range(p.nrings)]
             if p.kind == "fq":
                 first = p.fq_index * self.fq_nflows
-                q.flows = [region.section_words("fq_flows", first + b)
-                           for b in range(self.fq_nflows)]
+                q.flows = [
+                    region.section_words("fq_flows", first + b) for b in range(self.fq_nflows)
+                ]
                 fq_init(q)
             self.qdiscs.append(q)
         for q in self.qdiscs:
             if q.ops.id == "mq":
-                q.children = [c for c in self.qdiscs
-                              if c.dev is q.dev and c is not q and c.ops.id != "mq"]
+                q.children = [
+                    c for c in self.qdiscs if c.dev is q.dev and c is not q and c.ops.id != "mq"
+                ]
 
     def _store_xps(self) -> None:
         """The XPS maps, as writing each xps_cpus file does (netif_set_xps_queue)."""
         xps = self.region.span_words("xps")
         ncpus, stride = self.ncpus, 1 + MAX_TX_QUEUES
-        self.xps = [[xps[(i * ncpus + c) * stride:(i * ncpus + c + 1) * stride]
-                     for c in range(ncpus)] for i in range(len(self.devices))]
+        self.xps = [
+            [xps[(i * ncpus + c) * stride : (i * ncpus + c + 1) * stride] for c in range(ncpus)]
+            for i in range(len(self.devices))
+        ]
         for dp in self.plan.devices:
             for queue, mask in dp.xps:
                 netif_set_xps_queue(self, self.devices[dp.index], mask, queue)
@@ -254,8 +298,15 @@ class Net:
         #: (sock id, cpu, TrafficConfig) of every socket
         self.sock_groups: list[tuple[int, int, TrafficConfig]] = []
         for sp in self.plan.socks:
-            sk = Sock(sp.id, region.section_words("sock", sp.id), sec.base(sp.id), sp.cpu,
-                      sp.proto, sp.sk_hash, sp.sk_txhash)
+            sk = Sock(
+                sp.id,
+                region.section_words("sock", sp.id),
+                sec.base(sp.id),
+                sp.cpu,
+                sp.proto,
+                sp.sk_hash,
+                sp.sk_txhash,
+            )
             f = sk.f
             f[SOCK.sk_tx_queue_mapping] = -1
             f[SOCK.dst_cached] = 1 if sp.connected else 0

@@ -13,6 +13,7 @@ nothing, so a test can inspect a run without building it.  The builder,
 :class:`netq.machine.net.Net`, creates the IPC objects the layout describes
 and initialises them as the plan says.
 """
+
 from __future__ import annotations
 
 import os
@@ -266,9 +267,20 @@ def plan_run(cfg: RunConfig, cores: Sequence[int] | None = None) -> RunPlan:
     txqs = plan_txqs(cfg, profile, devices, txq_qdisc, xmit_lock0=len(qdiscs) * LOCKS_PER_QDISC)
     socks = plan_socks(cfg, rng)
     return RunPlan(
-        cfg=cfg, profile=profile, strategy=strategy, ncpus=cfg.cpus, nlockers=cfg.cpus + 1,
-        hashrnd=hashrnd, host=host_map(cfg, cores), lock_policy=policy, lock_wait_reason=why,
-        devices=devices, txqs=txqs, qdiscs=qdiscs, socks=socks, lock_names=lock_names,
+        cfg=cfg,
+        profile=profile,
+        strategy=strategy,
+        ncpus=cfg.cpus,
+        nlockers=cfg.cpus + 1,
+        hashrnd=hashrnd,
+        host=host_map(cfg, cores),
+        lock_policy=policy,
+        lock_wait_reason=why,
+        devices=devices,
+        txqs=txqs,
+        qdiscs=qdiscs,
+        socks=socks,
+        lock_names=lock_names,
         defer_nodes_per_cpu=DEFER_NODES_PER_CPU if strategy == "defer" else 1,
         fq_nflows=max(len(socks), 1) + 1,
     )
@@ -277,8 +289,9 @@ def plan_run(cfg: RunConfig, cores: Sequence[int] | None = None) -> RunPlan:
 def host_map(cfg: RunConfig, cores: Sequence[int]) -> HostMap:
     """Emulated CPU i on host core i mod cores (or ``cpu_map``); the NIC on
     the next core after the CPUs'."""
-    cmap = tuple(cfg.cpu_map) if cfg.cpu_map else tuple(cores[i % len(cores)]
-                                                        for i in range(cfg.cpus))
+    cmap = (
+        tuple(cfg.cpu_map) if cfg.cpu_map else tuple(cores[i % len(cores)] for i in range(cfg.cpus))
+    )
     return HostMap(cmap, cores[cfg.cpus % len(cores)], tuple(cores))
 
 
@@ -292,10 +305,15 @@ def lock_policy(cfg: RunConfig, host_cores: int) -> tuple[LockPolicy, str]:
         waiting, spin_ns, why = cfg.lock_wait, DEFAULT_SPIN_NS, "asked for"
     if cfg.spin_ns is not None:
         spin_ns = cfg.spin_ns
-    policy = LockPolicy(cfg.lock_fairness, waiting, spin_ns,
-                        yield_spin=nlockers > host_cores,
-                        bounce_ns=cfg.costs.bounce_ns, remote_ns=cfg.costs.remote_ns,
-                        numa_node=tuple(cfg.numa_node(c) for c in range(nlockers)))
+    policy = LockPolicy(
+        cfg.lock_fairness,
+        waiting,
+        spin_ns,
+        yield_spin=nlockers > host_cores,
+        bounce_ns=cfg.costs.bounce_ns,
+        remote_ns=cfg.costs.remote_ns,
+        numa_node=tuple(cfg.numa_node(c) for c in range(nlockers)),
+    )
     return policy, why
 
 
@@ -316,8 +334,9 @@ def ring_size_for(limit: int) -> int:
     return n
 
 
-def plan_qdiscs(cfg: RunConfig, profile: Profile, nolock: bool
-                ) -> tuple[tuple[QdiscPlan, ...], list[int], list[int]]:
+def plan_qdiscs(
+    cfg: RunConfig, profile: Profile, nolock: bool
+) -> tuple[tuple[QdiscPlan, ...], list[int], list[int]]:
     """The qdisc tree, as attach_default_qdiscs() and dev_activate() build
     it, or as the device's ``qdisc`` asks: noop and noqueue first, then per
     physical device an mq root with a pfifo_fast per queue (the default on a
@@ -327,8 +346,10 @@ def plan_qdiscs(cfg: RunConfig, profile: Profile, nolock: bool
     queue's qdisc id.  With ``nolock`` pfifo_fast is TCQ_F_NOLOCK, and loses
     TCQ_F_CAN_BYPASS under profiles before the nolock bypass (5.13)."""
     base = txq_bases(cfg)
-    rows: list[tuple] = [("noop", "noop", -1, -1, 0, TCQ_F_BUILTIN, "builtin"),
-                         ("noqueue", "noqueue", -1, -1, 0, TCQ_F_BUILTIN, "builtin")]
+    rows: list[tuple] = [
+        ("noop", "noop", -1, -1, 0, TCQ_F_BUILTIN, "builtin"),
+        ("noqueue", "noqueue", -1, -1, 0, TCQ_F_BUILTIN, "builtin"),
+    ]
     root_of: list[int] = []
     txq_qdisc = [NOQUEUE_QDISC] * sum(d.tx_queues for d in cfg.devices)
     for i, d in enumerate(cfg.devices):
@@ -343,8 +364,17 @@ def plan_qdiscs(cfg: RunConfig, profile: Profile, nolock: bool
             rows.append((f"{d.name} mq", "mq", i, -1, 0, TCQ_F_MQROOT, "root"))
             for k in range(d.tx_queues):
                 txq_qdisc[base[i] + k] = len(rows)
-                rows.append((f"{d.name}:tx-{k} pfifo_fast", "pfifo_fast", i, base[i] + k,
-                             d.tx_queue_len, TCQ_F_CAN_BYPASS | TCQ_F_ONETXQUEUE, f":{k + 1:x}"))
+                rows.append(
+                    (
+                        f"{d.name}:tx-{k} pfifo_fast",
+                        "pfifo_fast",
+                        i,
+                        base[i] + k,
+                        d.tx_queue_len,
+                        TCQ_F_CAN_BYPASS | TCQ_F_ONETXQUEUE,
+                        f":{k + 1:x}",
+                    )
+                )
         else:
             flags = QDISC_OPS[kind].static_flags
             if d.tx_queues == 1:
@@ -367,8 +397,9 @@ def plan_qdiscs(cfg: RunConfig, profile: Profile, nolock: bool
         elif kind == "fq":
             nrings, ring_size, fq_index = nflows, FQ_FLOW_RING, nfq
             nfq += 1
-        out.append(QdiscPlan(qid, name, kind, dev, txq, limit, flags, parent,
-                             nrings, ring_size, fq_index))
+        out.append(
+            QdiscPlan(qid, name, kind, dev, txq, limit, flags, parent, nrings, ring_size, fq_index)
+        )
     return tuple(out), root_of, txq_qdisc
 
 
@@ -382,13 +413,31 @@ def plan_devices(cfg: RunConfig, root_of: list[int]) -> tuple[DevicePlan, ...]:
         lltx = d.lltx if d.lltx is not None else d.kind == "vlan"
         xmit = "eth" if d.kind == "phys" else d.kind
         xps = tuple((q, bitmap_parse(d.xps[q], cfg.cpus)) for q in sorted(d.xps))
-        out.append(DevicePlan(i, d.name, d.kind, d, base[i], d.tx_queues, root_of[i],
-                              index[d.lower] if d.lower is not None else -1, lltx, xmit, xps))
+        out.append(
+            DevicePlan(
+                i,
+                d.name,
+                d.kind,
+                d,
+                base[i],
+                d.tx_queues,
+                root_of[i],
+                index[d.lower] if d.lower is not None else -1,
+                lltx,
+                xmit,
+                xps,
+            )
+        )
     return tuple(out)
 
 
-def plan_txqs(cfg: RunConfig, profile: Profile, devices: Sequence[DevicePlan],
-              txq_qdisc: list[int], xmit_lock0: int) -> tuple[TxqPlan, ...]:
+def plan_txqs(
+    cfg: RunConfig,
+    profile: Profile,
+    devices: Sequence[DevicePlan],
+    txq_qdisc: list[int],
+    xmit_lock0: int,
+) -> tuple[TxqPlan, ...]:
     """Every TX queue of every device, in global order.  The completion
     interrupt of queue k goes to ``irq_cpus[k]`` (default: CPU k mod cpus);
     the wake threshold defaults to a quarter ring (TG3_TX_WAKEUP_THRESH)."""
@@ -398,13 +447,21 @@ def plan_txqs(cfg: RunConfig, profile: Profile, devices: Sequence[DevicePlan],
         for k in range(d.tx_queues):
             g = dp.txq_base + k
             phys = not d.is_virtual
-            out.append(TxqPlan(
-                index=g, dev=dp.index, qindex=k, qdisc=txq_qdisc[g],
-                irq_cpu=d.irq_cpus[k] if d.irq_cpus else k % cfg.cpus,
-                xmit_lock=xmit_lock0 + g, lltx=dp.lltx, ring=phys,
-                ring_size=d.ring_size if phys else 0,
-                wake_thresh=(d.wake_thresh or max(1, d.ring_size // 4)) if phys else 0,
-                bql=phys and profile.bql and d.bql))
+            out.append(
+                TxqPlan(
+                    index=g,
+                    dev=dp.index,
+                    qindex=k,
+                    qdisc=txq_qdisc[g],
+                    irq_cpu=d.irq_cpus[k] if d.irq_cpus else k % cfg.cpus,
+                    xmit_lock=xmit_lock0 + g,
+                    lltx=dp.lltx,
+                    ring=phys,
+                    ring_size=d.ring_size if phys else 0,
+                    wake_thresh=(d.wake_thresh or max(1, d.ring_size // 4)) if phys else 0,
+                    bql=phys and profile.bql and d.bql,
+                )
+            )
     return tuple(out)
 
 
@@ -424,13 +481,21 @@ def plan_socks(cfg: RunConfig, rng: random.Random) -> tuple[SockPlan, ...]:
     for g, t in enumerate(cfg.traffic):
         for c in _group_cpus(cfg, t):
             for _ in range(t.sockets_per_cpu):
-                out.append(SockPlan(len(out), c, g, t.proto, t.connected,
-                                    rng.getrandbits(32) or 1, rng.getrandbits(32) or 1))
+                out.append(
+                    SockPlan(
+                        len(out),
+                        c,
+                        g,
+                        t.proto,
+                        t.connected,
+                        rng.getrandbits(32) or 1,
+                        rng.getrandbits(32) or 1,
+                    )
+                )
     return tuple(out)
 
 
-def plan_lock_names(qdiscs: Sequence[QdiscPlan], devices: Sequence[DevicePlan]
-                    ) -> tuple[str, ...]:
+def plan_lock_names(qdiscs: Sequence[QdiscPlan], devices: Sequence[DevicePlan]) -> tuple[str, ...]:
     """Lock names in lock-id order (what /proc/lock_stat would call them)."""
     names = []
     for q in qdiscs:

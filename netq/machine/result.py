@@ -56,6 +56,7 @@ Top level (:class:`Result`):
 ``label``, ``preset``, ``variants``, ``ratios``: added by ``netq.run``
                        (variants: every run of a preset, each a Result)
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -390,9 +391,15 @@ class Result(_ResultBase, total=False):
     ratios: list[dict[str, Any]]
 
 
-def finish(measured: Measured, checks: Sequence[Check], status: str, faults: list[str],
-           events: list[EventRow], exit_code: int,
-           lock_holders: list[LockHolder] | None = None) -> Result:
+def finish(
+    measured: Measured,
+    checks: Sequence[Check],
+    status: str,
+    faults: list[str],
+    events: list[EventRow],
+    exit_code: int,
+    lock_holders: list[LockHolder] | None = None,
+) -> Result:
     """The run's result: what was measured, the projection, the invariant
     checks, and how the run ended (``lock_holders`` for a failed run)."""
     res: Result = {
@@ -424,34 +431,77 @@ def qdisc_rows(net) -> list[QdiscRow]:
         f = q.f
         if q.ops.id == "mq":
             s = mq_dump(q)
-            vals = dict(sent_bytes=s["bytes"], sent_packets=s["packets"], dropped=s["drops"],
-                        overlimits=s["overlimits"], requeues=s["requeues"], backlog=s["backlog"],
-                        qlen=s["qlen"], bypass=sum(c.f[QDISC.bypass] for c in q.children),
-                        runs=sum(c.f[QDISC.runs] for c in q.children),
-                        run_packets=sum(c.f[QDISC.run_packets] for c in q.children),
-                        **{k: sum(c.f[getattr(QDISC, k)] for c in q.children) for k in _QDISC_EXTRA})
+            vals = dict(
+                sent_bytes=s["bytes"],
+                sent_packets=s["packets"],
+                dropped=s["drops"],
+                overlimits=s["overlimits"],
+                requeues=s["requeues"],
+                backlog=s["backlog"],
+                qlen=s["qlen"],
+                bypass=sum(c.f[QDISC.bypass] for c in q.children),
+                runs=sum(c.f[QDISC.runs] for c in q.children),
+                run_packets=sum(c.f[QDISC.run_packets] for c in q.children),
+                **{k: sum(c.f[getattr(QDISC, k)] for c in q.children) for k in _QDISC_EXTRA},
+            )
         else:
-            vals = dict(sent_bytes=f[QDISC.bytes], sent_packets=f[QDISC.packets],
-                        dropped=f[QDISC.drops], overlimits=f[QDISC.overlimits],
-                        requeues=f[QDISC.requeues], backlog=f[QDISC.backlog], qlen=f[QDISC.qlen],
-                        bypass=f[QDISC.bypass], runs=f[QDISC.runs],
-                        run_packets=f[QDISC.run_packets],
-                        **{k: f[getattr(QDISC, k)] for k in _QDISC_EXTRA})
-        rows.append(cast(QdiscRow, {"kind": q.ops.id, "name": q.name, "device": q.dev.name,
-                                    "parent": net.qdisc_parent[q.id],
-                                    **{k: int(v) for k, v in vals.items()}}))
+            vals = dict(
+                sent_bytes=f[QDISC.bytes],
+                sent_packets=f[QDISC.packets],
+                dropped=f[QDISC.drops],
+                overlimits=f[QDISC.overlimits],
+                requeues=f[QDISC.requeues],
+                backlog=f[QDISC.backlog],
+                qlen=f[QDISC.qlen],
+                bypass=f[QDISC.bypass],
+                runs=f[QDISC.runs],
+                run_packets=f[QDISC.run_packets],
+                **{k: f[getattr(QDISC, k)] for k in _QDISC_EXTRA},
+            )
+        rows.append(
+            cast(
+                QdiscRow,
+                {
+                    "kind": q.ops.id,
+                    "name": q.name,
+                    "device": q.dev.name,
+                    "parent": net.qdisc_parent[q.id],
+                    **{k: int(v) for k, v in vals.items()},
+                },
+            )
+        )
         if q.ops.id == "fq":
-            rows[-1]["fq"] = {"limit": int(f[QDISC.limit]), "flow_limit": int(f[QDISC.fq_flow_plimit]),
-                              "quantum": int(f[QDISC.fq_quantum]),
-                              "initial_quantum": int(f[QDISC.fq_initial_quantum]),
-                              "flows_plimit": int(f[QDISC.fq_flows_plimit])}
+            rows[-1]["fq"] = {
+                "limit": int(f[QDISC.limit]),
+                "flow_limit": int(f[QDISC.fq_flow_plimit]),
+                "quantum": int(f[QDISC.fq_quantum]),
+                "initial_quantum": int(f[QDISC.fq_initial_quantum]),
+                "flows_plimit": int(f[QDISC.fq_flows_plimit]),
+            }
     for d in net.devices:
         if d.cfg.is_virtual or d.cfg.qdisc == "noqueue":
-            rows.append(cast(QdiscRow, {
-                "kind": "noqueue", "name": f"{d.name} noqueue", "device": d.name,
-                "parent": "root", "sent_bytes": 0, "sent_packets": 0, "dropped": 0,
-                "overlimits": 0, "requeues": 0, "backlog": 0, "qlen": 0, "bypass": 0,
-                "runs": 0, "run_packets": 0, **{k: 0 for k in _QDISC_EXTRA}}))
+            rows.append(
+                cast(
+                    QdiscRow,
+                    {
+                        "kind": "noqueue",
+                        "name": f"{d.name} noqueue",
+                        "device": d.name,
+                        "parent": "root",
+                        "sent_bytes": 0,
+                        "sent_packets": 0,
+                        "dropped": 0,
+                        "overlimits": 0,
+                        "requeues": 0,
+                        "backlog": 0,
+                        "qlen": 0,
+                        "bypass": 0,
+                        "runs": 0,
+                        "run_packets": 0,
+                        **{k: 0 for k in _QDISC_EXTRA},
+                    },
+                )
+            )
     return rows
 
 
@@ -461,25 +511,32 @@ def queue_rows(net, window_s: float, at_stop: dict | None) -> list[QueueRow]:
     for t in net.txqs:
         f = t.f
         stop_pk = at_stop["queue_packets"][t.index] if at_stop else f[NETDEV_QUEUE.nic_packets]
-        rows.append({
-            "device": t.dev.name, "queue": t.qindex,
-            "packets": int(f[NETDEV_QUEUE.nic_packets]), "bytes": int(f[NETDEV_QUEUE.nic_bytes]),
-            "pps": stop_pk / window_s if window_s > 0 else 0.0,
-            "tx_packets": int(f[NETDEV_QUEUE.tx_packets]),
-            "tx_stops": int(f[NETDEV_QUEUE.tx_stops]), "tx_restart": int(f[NETDEV_QUEUE.tx_restart]),
-            "tx_busy": int(f[NETDEV_QUEUE.tx_busy]),
-            "completions_local": int(f[NETDEV_QUEUE.completions_local]),
-            "completions_remote": int(f[NETDEV_QUEUE.completions_remote]),
-            "irq_cpu": int(f[NETDEV_QUEUE.irq_cpu]),
-            "bql": bool(t.bql),
-        })
+        rows.append(
+            {
+                "device": t.dev.name,
+                "queue": t.qindex,
+                "packets": int(f[NETDEV_QUEUE.nic_packets]),
+                "bytes": int(f[NETDEV_QUEUE.nic_bytes]),
+                "pps": stop_pk / window_s if window_s > 0 else 0.0,
+                "tx_packets": int(f[NETDEV_QUEUE.tx_packets]),
+                "tx_stops": int(f[NETDEV_QUEUE.tx_stops]),
+                "tx_restart": int(f[NETDEV_QUEUE.tx_restart]),
+                "tx_busy": int(f[NETDEV_QUEUE.tx_busy]),
+                "completions_local": int(f[NETDEV_QUEUE.completions_local]),
+                "completions_remote": int(f[NETDEV_QUEUE.completions_remote]),
+                "irq_cpu": int(f[NETDEV_QUEUE.irq_cpu]),
+                "bql": bool(t.bql),
+            }
+        )
         if t.bql:
-            rows[-1].update({
-                "bql_limit": int(f[NETDEV_QUEUE.dql_limit]),
-                "bql_limit_max": int(f[NETDEV_QUEUE.dql_limit_max_seen]),
-                "bql_inflight": int(dql_inflight(f)),
-                "bql_stack_xoffs": int(f[NETDEV_QUEUE.dql_stack_xoffs]),
-            })
+            rows[-1].update(
+                {
+                    "bql_limit": int(f[NETDEV_QUEUE.dql_limit]),
+                    "bql_limit_max": int(f[NETDEV_QUEUE.dql_limit_max_seen]),
+                    "bql_inflight": int(dql_inflight(f)),
+                    "bql_stack_xoffs": int(f[NETDEV_QUEUE.dql_stack_xoffs]),
+                }
+            )
     return rows
 
 
@@ -497,8 +554,14 @@ def messages(net) -> list[MessageRow]:
             printed = sum(row[(d.index * 2 + m) * 2] for row in net.msgs)
             supp = sum(row[(d.index * 2 + m) * 2 + 1] for row in net.msgs)
             if printed or supp:
-                out.append({"text": text % d.name, "device": d.name,
-                            "printed": int(printed), "suppressed": int(supp)})
+                out.append(
+                    {
+                        "text": text % d.name,
+                        "device": d.name,
+                        "printed": int(printed),
+                        "suppressed": int(supp),
+                    }
+                )
     return out
 
 
@@ -510,30 +573,58 @@ def latency(encoded: bytes | None) -> Latency:
     n = h.get_total_count()
     if not n:
         return {"count": 0}
-    return {"count": int(n), "mean": float(h.get_mean_value()),
-            "p50": int(h.get_value_at_percentile(50)), "p90": int(h.get_value_at_percentile(90)),
-            "p99": int(h.get_value_at_percentile(99)), "p999": int(h.get_value_at_percentile(99.9)),
-            "max": int(h.get_max_value())}
+    return {
+        "count": int(n),
+        "mean": float(h.get_mean_value()),
+        "p50": int(h.get_value_at_percentile(50)),
+        "p90": int(h.get_value_at_percentile(90)),
+        "p99": int(h.get_value_at_percentile(99)),
+        "p999": int(h.get_value_at_percentile(99.9)),
+        "max": int(h.get_max_value()),
+    }
 
 
 def mechanism(net, delivered_window: int) -> Mechanism:
     sds = net.softnet
-    tot = {k: int(sum(sd[getattr(SOFTNET, k)] for sd in sds)) for k in (
-        "owner_relocks", "owner_relock_contended", "owner_ahead", "owner_wait_ns", "qdisc_runs",
-        "run_packets", "bypass", "enqueued", "busylock_taken", "quota_exhausted", "requeues",
-        "net_tx_action", "resched_trylock", "nvcsw", "nivcsw", "generated", "wmem_sleeps")}
+    tot = {
+        k: int(sum(sd[getattr(SOFTNET, k)] for sd in sds))
+        for k in (
+            "owner_relocks",
+            "owner_relock_contended",
+            "owner_ahead",
+            "owner_wait_ns",
+            "qdisc_runs",
+            "run_packets",
+            "bypass",
+            "enqueued",
+            "busylock_taken",
+            "quota_exhausted",
+            "requeues",
+            "net_tx_action",
+            "resched_trylock",
+            "nvcsw",
+            "nivcsw",
+            "generated",
+            "wmem_sleeps",
+        )
+    }
     tot["xmit_recursion_max"] = int(max(sd[SOFTNET.xmit_recursion_max] for sd in sds))
     tot["xmit_recursion_cut"] = int(max(sd[SOFTNET.xmit_recursion_cut] for sd in sds))
     relocks = tot["owner_relocks"]
     dw = max(delivered_window, 1)
-    return cast(Mechanism, {
-        **tot,
-        # None when the qdisc owner never re-took root_lock (nolock, noqueue)
-        "owner_ahead_per_relock": tot["owner_ahead"] / relocks if relocks else None,
-        "owner_wait_ns_per_relock": tot["owner_wait_ns"] / relocks if relocks else None,
-        "packets_per_qdisc_run": tot["run_packets"] / tot["qdisc_runs"] if tot["qdisc_runs"] else 0.0,
-        "ctx_switches_per_packet": (tot["nvcsw"] + tot["nivcsw"]) / dw,
-    })
+    return cast(
+        Mechanism,
+        {
+            **tot,
+            # None when the qdisc owner never re-took root_lock (nolock, noqueue)
+            "owner_ahead_per_relock": tot["owner_ahead"] / relocks if relocks else None,
+            "owner_wait_ns_per_relock": tot["owner_wait_ns"] / relocks if relocks else None,
+            "packets_per_qdisc_run": tot["run_packets"] / tot["qdisc_runs"]
+            if tot["qdisc_runs"]
+            else 0.0,
+            "ctx_switches_per_packet": (tot["nvcsw"] + tot["nivcsw"]) / dw,
+        },
+    )
 
 
 #: a kernel-like cost of handing a spinlock to the next waiter (the
@@ -582,6 +673,20 @@ def lock_rows(net) -> list[LockRow]:
 
 def nic_row(net) -> NicRow:
     n = net.nic
-    return cast(NicRow, {k: int(n[getattr(NIC, k)]) for k in (
-        "delivered", "delivered_bytes", "reorders", "reorders_moved", "flow_queue_changes",
-        "wakes", "bql_wakes", "write_space_wakes", "cpu_ns")})
+    return cast(
+        NicRow,
+        {
+            k: int(n[getattr(NIC, k)])
+            for k in (
+                "delivered",
+                "delivered_bytes",
+                "reorders",
+                "reorders_moved",
+                "flow_queue_changes",
+                "wakes",
+                "bql_wakes",
+                "write_space_wakes",
+                "cpu_ns",
+            )
+        },
+    )

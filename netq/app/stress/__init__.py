@@ -59,6 +59,7 @@ seed), :mod:`.toml` (a configuration as an experiment file), :mod:`.check`
 (what a run must end in), :mod:`.job` (running, checking, reporting),
 :mod:`.junit` (JUnit XML and JSON), :mod:`.cli` (the command line).
 """
+
 from __future__ import annotations
 
 from .check import Record, check, estimate_s, summary_line
@@ -79,7 +80,24 @@ from .junit import write_json, write_junit
 from .toml import to_toml
 
 __all__ = [
-    "CHAOS_EXPECT", "CHAOS_KINDS", "Case", "GeneratorBug", "Job", "Record", "build_parser",
-    "case_kind", "check", "cpu_rates", "describe", "dry_run", "estimate_s", "generate", "main",
-    "path_verdict", "summary_line", "to_toml", "write_json", "write_junit",
+    "CHAOS_EXPECT",
+    "CHAOS_KINDS",
+    "Case",
+    "GeneratorBug",
+    "Job",
+    "Record",
+    "build_parser",
+    "case_kind",
+    "check",
+    "cpu_rates",
+    "describe",
+    "dry_run",
+    "estimate_s",
+    "generate",
+    "main",
+    "path_verdict",
+    "summary_line",
+    "to_toml",
+    "write_json",
+    "write_junit",
 ]

@@ -1,4 +1,5 @@
 """What one run of the stress job ended in, and everything wrong with it."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -49,21 +50,29 @@ def check(case: Case, res: dict) -> list[str]:
     faults = res.get("faults") or []
     if status != case.expect:
         why = "; ".join(faults)[:600]
-        problems.append(f"status {status!r}, expected {case.expect!r}" + (f": {why}" if why else ""))
+        problems.append(
+            f"status {status!r}, expected {case.expect!r}" + (f": {why}" if why else "")
+        )
     if case.expect == "ok" or status == "ok":
         for c in res.get("invariants", []):
             if not c["ok"]:
                 problems.append(f"invariant {c['name']}: {c['detail']}")
-        if res.get("invariants_ok") is False and not any(p.startswith("invariant") for p in problems):
+        if res.get("invariants_ok") is False and not any(
+            p.startswith("invariant") for p in problems
+        ):
             problems.append("invariants_ok is false")
     if status == "ok":
         drops = sum(res.get("drops", {}).values())
         if res.get("generated") != res.get("delivered", 0) + drops:
-            problems.append(f"result: generated {res.get('generated')} != delivered "
-                            f"{res.get('delivered')} + dropped {drops}")
+            problems.append(
+                f"result: generated {res.get('generated')} != delivered "
+                f"{res.get('delivered')} + dropped {drops}"
+            )
         on_wire = sum(q["packets"] for q in res.get("queues", []))
         if on_wire != res.get("delivered"):
-            problems.append(f"result: per-queue NIC packets {on_wire} != delivered {res.get('delivered')}")
+            problems.append(
+                f"result: per-queue NIC packets {on_wire} != delivered {res.get('delivered')}"
+            )
     done = [e["action"] for e in res.get("events", []) if e["action"] != "fault"]
     if case.kind == "kill" and status == "fault":
         victim = case.cfg.events[0].worker
@@ -86,10 +95,13 @@ def summary_line(case: Case, res: dict | None, status: str) -> str:
         return f"#{case.index:03d} {status}: no result"
     drops = {k: v for k, v in res.get("drops", {}).items() if v}
     dtext = ", ".join(f"{k} {v}" for k, v in drops.items())
-    s = (f"#{case.index:03d} {status}: generated {res.get('generated')}, delivered "
-         f"{res.get('delivered')}, dropped {sum(drops.values())}" + (f" ({dtext})" if dtext else "")
-         + f", {res.get('pps', 0) / 1000:.1f} kpps, invariants "
-         + ("hold" if res.get("invariants_ok") else "BROKEN"))
+    s = (
+        f"#{case.index:03d} {status}: generated {res.get('generated')}, delivered "
+        f"{res.get('delivered')}, dropped {sum(drops.values())}"
+        + (f" ({dtext})" if dtext else "")
+        + f", {res.get('pps', 0) / 1000:.1f} kpps, invariants "
+        + ("hold" if res.get("invariants_ok") else "BROKEN")
+    )
     if status != "ok" and res.get("faults"):
         s += "; " + "; ".join(res["faults"])[:300]
     return s

@@ -1,4 +1,5 @@
 """``python -m netq.run stress``: the command line of the stress job."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,7 +12,6 @@ from netq.kernel.kstructs import FAULTS
 from shm.ipc import Terminated
 
 from ..outputs import output_path_problem
-
 from .generate import DEFAULT_RUN_SECONDS, GeneratorBug, generate
 from .job import EXIT_FAILED, EXIT_OK, EXIT_USAGE, HARD_LIMIT_SLACK_S, Job
 
@@ -31,7 +31,9 @@ def _indices(text: str) -> list[int]:
     try:
         out = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: comma-separated configuration numbers") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: comma-separated configuration numbers"
+        ) from None
     if not out or any(i < 0 for i in out):
         raise argparse.ArgumentTypeError(f"{text!r}: comma-separated configuration numbers >= 0")
     return out
@@ -41,39 +43,69 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="python -m netq.run stress",
         description="The CI stress job: seeded random configurations (and, with --chaos, "
-                    "runs broken on purpose), each checked for every invariant, deadlock, "
-                    "worker crash and leaked IPC object.  Exit 0 when all pass, 1 otherwise.",
+        "runs broken on purpose), each checked for every invariant, deadlock, "
+        "worker crash and leaked IPC object.  Exit 0 when all pass, 1 otherwise.",
         epilog="Examples:\n"
-               "  python -m netq.run stress --budget 60 --chaos --seed 1 --junit stress-junit.xml\n"
-               "  python -m netq.run stress --seed 1 --only 7          rerun configuration 7\n"
-               "  python -m netq.run stress --seed 1 --dry-run --runs 20  list configurations\n",
+        "  python -m netq.run stress --budget 60 --chaos --seed 1 --junit stress-junit.xml\n"
+        "  python -m netq.run stress --seed 1 --only 7          rerun configuration 7\n"
+        "  python -m netq.run stress --seed 1 --dry-run --runs 20  list configurations\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--budget", type=float, default=DEFAULT_BUDGET, metavar="SECONDS",
-                   help=f"start no run that would end after this (default {DEFAULT_BUDGET:g}); "
-                        "at least one run is made")
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=DEFAULT_BUDGET,
+        metavar="SECONDS",
+        help=f"start no run that would end after this (default {DEFAULT_BUDGET:g}); "
+        "at least one run is made",
+    )
     p.add_argument("--seed", type=int, help="the job's seed (default: random, printed)")
-    p.add_argument("--chaos", action="store_true",
-                   help="every third run breaks something on purpose: kill, stop, slow_nic, "
-                        "set_real_num_tx_queues, dev_close (expected outcomes)")
-    p.add_argument("--run-seconds", type=float, default=DEFAULT_RUN_SECONDS, metavar="S",
-                   help=f"at most this much traffic per run (default {DEFAULT_RUN_SECONDS:g})")
+    p.add_argument(
+        "--chaos",
+        action="store_true",
+        help="every third run breaks something on purpose: kill, stop, slow_nic, "
+        "set_real_num_tx_queues, dev_close (expected outcomes)",
+    )
+    p.add_argument(
+        "--run-seconds",
+        type=float,
+        default=DEFAULT_RUN_SECONDS,
+        metavar="S",
+        help=f"at most this much traffic per run (default {DEFAULT_RUN_SECONDS:g})",
+    )
     p.add_argument("--junit", metavar="PATH", help="write JUnit XML (one testcase per run)")
-    p.add_argument("--fault", choices=sorted(FAULTS),
-                   help="test the checks: break every run on purpose with this fault event "
-                        "(lose_one: the NIC loses one skb without a trace)")
+    p.add_argument(
+        "--fault",
+        choices=sorted(FAULTS),
+        help="test the checks: break every run on purpose with this fault event "
+        "(lose_one: the NIC loses one skb without a trace)",
+    )
     p.add_argument("--json", metavar="PATH", help="write the job's results as JSON")
-    p.add_argument("--only", type=_indices, metavar="I[,J...]",
-                   help="run only these configurations of the seed (ignores --budget)")
+    p.add_argument(
+        "--only",
+        type=_indices,
+        metavar="I[,J...]",
+        help="run only these configurations of the seed (ignores --budget)",
+    )
     p.add_argument("--runs", type=int, metavar="N", help="at most N runs")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
-    p.add_argument("--hard-limit", type=float, default=HARD_LIMIT_SLACK_S, metavar="S",
-                   help="end a run (as hung, a failure) that takes S seconds longer than "
-                        f"expected (default {HARD_LIMIT_SLACK_S:g})")
-    p.add_argument("--dry-run", action="store_true",
-                   help="generate and validate the configurations (--runs, default 20) and print "
-                        "them; run nothing")
-    p.add_argument("--quiet", action="store_true", help="do not print the full report of a failed run")
+    p.add_argument(
+        "--hard-limit",
+        type=float,
+        default=HARD_LIMIT_SLACK_S,
+        metavar="S",
+        help="end a run (as hung, a failure) that takes S seconds longer than "
+        f"expected (default {HARD_LIMIT_SLACK_S:g})",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="generate and validate the configurations (--runs, default 20) and print "
+        "them; run nothing",
+    )
+    p.add_argument(
+        "--quiet", action="store_true", help="do not print the full report of a failed run"
+    )
     return p
 
 

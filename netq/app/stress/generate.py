@@ -3,6 +3,7 @@
 See :mod:`netq.app.stress` for why it is built this way (reproducible from the
 seed, every configuration validates, bounded drains).
 """
+
 from __future__ import annotations
 
 import math
@@ -67,8 +68,9 @@ def case_kind(index: int, chaos: bool) -> str:
     return "random"
 
 
-def generate(seed: int, index: int, chaos: bool = False,
-             run_seconds: float = DEFAULT_RUN_SECONDS) -> Case:
+def generate(
+    seed: int, index: int, chaos: bool = False, run_seconds: float = DEFAULT_RUN_SECONDS
+) -> Case:
     """Configuration ``index`` of the job seeded with ``seed`` (deterministic).
 
     Raises :class:`GeneratorBug` if the configuration does not validate.
@@ -81,7 +83,9 @@ def generate(seed: int, index: int, chaos: bool = False,
     try:
         cfg.validate()
     except ConfigError as e:
-        raise GeneratorBug(f"seed {seed} index {index}: generated config does not validate: {e}") from e
+        raise GeneratorBug(
+            f"seed {seed} index {index}: generated config does not validate: {e}"
+        ) from e
     expect = CHAOS_EXPECT.get(kind, "ok")
     return Case(seed, index, kind, cfg, expect, describe(cfg, kind))
 
@@ -90,13 +94,15 @@ class GeneratorBug(Exception):
     """The generator produced a configuration that RunConfig.validate() rejects."""
 
 
-def _random_config(rng: random.Random, seed: int, index: int, run_seconds: float,
-                   kind: str) -> RunConfig:
+def _random_config(
+    rng: random.Random, seed: int, index: int, run_seconds: float, kind: str
+) -> RunConfig:
     cpus = rng.randint(1, 4)
     profile = rng.choice(sorted(PROFILES))
     limit = PROFILES[profile].recursion_limit
-    cfg = RunConfig(name=f"stress-{seed}-{index:03d}", cpus=cpus, profile=profile,
-                    seed=rng.getrandbits(32))
+    cfg = RunConfig(
+        name=f"stress-{seed}-{index:03d}", cpus=cpus, profile=profile, seed=rng.getrandbits(32)
+    )
     cfg.strategy = rng.choice([None, "rootlock", "busylock"])
     cfg.lock_fairness = rng.choice(FAIRNESS)
     cfg.lock_wait = rng.choice([None, None, *WAITING])
@@ -108,19 +114,26 @@ def _random_config(rng: random.Random, seed: int, index: int, run_seconds: float
     if rng.random() < 0.15:
         cores = sorted(os.sched_getaffinity(0))
         style = rng.choice(["one core", "reversed"])
-        cfg.cpu_map = ([cores[0]] * cpus if style == "one core"
-                       else [cores[(len(cores) - 1 - c) % len(cores)] for c in range(cpus)])
+        cfg.cpu_map = (
+            [cores[0]] * cpus
+            if style == "one core"
+            else [cores[(len(cores) - 1 - c) % len(cores)] for c in range(cpus)]
+        )
     if rng.random() < 0.3:
-        cfg.costs = CostConfig(enqueue_ns=rng.choice([0, 500, 1000, 2000]),
-                               dequeue_ns=rng.choice([0, 500, 1000, 2000]),
-                               xmit_ns=rng.choice([0, 1000, 2000, 3000]),
-                               bounce_ns=rng.choice([0, 0, 300, 1000]))
+        cfg.costs = CostConfig(
+            enqueue_ns=rng.choice([0, 500, 1000, 2000]),
+            dequeue_ns=rng.choice([0, 500, 1000, 2000]),
+            xmit_ns=rng.choice([0, 1000, 2000, 3000]),
+            bounce_ns=rng.choice([0, 0, 300, 1000]),
+        )
 
     # devices: one or two physical devices, maybe a stack, maybe a loop
     nphys = 2 if rng.random() < 0.2 else 1
     need_multiq = kind == "set_real_num_tx_queues"
-    devices = [_phys(rng, f"eth{k}", cpus, min_queues=2 if need_multiq and k == 0 else 1)
-               for k in range(nphys)]
+    devices = [
+        _phys(rng, f"eth{k}", cpus, min_queues=2 if need_multiq and k == 0 else 1)
+        for k in range(nphys)
+    ]
     bottoms = [d.name for d in devices]
     if rng.random() < 0.3:
         devices += _loop(rng)
@@ -128,7 +141,9 @@ def _random_config(rng: random.Random, seed: int, index: int, run_seconds: float
     if rng.random() < 0.55:
         lower = rng.choice(bottoms) if rng.random() < 0.2 else rng.choice(bottoms[:nphys])
         # a legal stack passes at depth <= limit; sometimes deeper, to be cut
-        depth = rng.randint(1, limit + 1) if rng.random() < 0.8 else rng.randint(limit + 2, limit + 4)
+        depth = (
+            rng.randint(1, limit + 1) if rng.random() < 0.8 else rng.randint(limit + 2, limit + 4)
+        )
         devices += _stack(rng, lower, depth)
     for d in devices:
         if not d.is_virtual:
@@ -202,8 +217,9 @@ def _phys(rng: random.Random, name: str, cpus: int, min_queues: int = 1) -> Devi
         num_tc = rng.randint(1, min(4, tx))
         if rng.random() < 0.5:
             per = tx // num_tc
-            d.tc_to_txq = [[per if t < num_tc - 1 else tx - per * (num_tc - 1), t * per]
-                           for t in range(num_tc)]
+            d.tc_to_txq = [
+                [per if t < num_tc - 1 else tx - per * (num_tc - 1), t * per] for t in range(num_tc)
+            ]
         else:
             pairs = []
             for _ in range(num_tc):
@@ -321,7 +337,9 @@ def _traffic(rng: random.Random, dev: str, cpus: list[int] | None) -> TrafficCon
         t.length = [lo, rng.randint(lo, 1500)]
     else:
         t.length = [rng.randint(64, 1500), 9000]
-    t.rate_pps = 0.0 if rng.random() < 0.5 else rng.choice([300.0, 1000.0, 3000.0, 10000.0, 30000.0])
+    t.rate_pps = (
+        0.0 if rng.random() < 0.5 else rng.choice([300.0, 1000.0, 3000.0, 10000.0, 30000.0])
+    )
     if rng.random() < 0.15:
         t.rx_queue = rng.randint(0, 15)
     return t
@@ -329,7 +347,9 @@ def _traffic(rng: random.Random, dev: str, cpus: list[int] | None) -> TrafficCon
 
 def _cap_sockets(groups: list[TrafficConfig], cpus: int) -> None:
     def total() -> int:
-        return sum((len(t.cpus) if t.cpus is not None else cpus) * t.sockets_per_cpu for t in groups)
+        return sum(
+            (len(t.cpus) if t.cpus is not None else cpus) * t.sockets_per_cpu for t in groups
+        )
 
     while total() > MAX_SOCKETS:
         biggest = max(groups, key=lambda t: t.sockets_per_cpu)
@@ -373,8 +393,10 @@ def backlog_bound(d: DeviceConfig, nsock: int = 0) -> int:
 
 
 def _nsock(cfg: RunConfig) -> int:
-    return sum(len(t.cpus if t.cpus is not None else range(cfg.cpus)) * t.sockets_per_cpu
-               for t in cfg.traffic)
+    return sum(
+        len(t.cpus if t.cpus is not None else range(cfg.cpus)) * t.sockets_per_cpu
+        for t in cfg.traffic
+    )
 
 
 def _bound_drain(cfg: RunConfig, slow_ns: int = 0) -> None:
@@ -419,18 +441,32 @@ def _add_chaos(rng: random.Random, cfg: RunConfig, kind: str, run_seconds: float
                 d.wake_thresh = min(d.wake_thresh, d.ring_size)
         top = max(1000, _max_slow_ns(cfg))
         at = round(rng.uniform(0.05, 0.3) * cfg.duration, 3)
-        cfg.events = [EventConfig(at=at, action="slow_nic", value=rng.randint(1000, min(top, 100_000)))]
+        cfg.events = [
+            EventConfig(at=at, action="slow_nic", value=rng.randint(1000, min(top, 100_000)))
+        ]
         if rng.random() < 0.5:
-            cfg.events.append(EventConfig(at=round(at + rng.uniform(0.1, 0.3) * cfg.duration, 3),
-                                          action="slow_nic", value=0))
+            cfg.events.append(
+                EventConfig(
+                    at=round(at + rng.uniform(0.1, 0.3) * cfg.duration, 3),
+                    action="slow_nic",
+                    value=0,
+                )
+            )
         _bound_drain(cfg, slow_ns=max(e.value for e in cfg.events))
     elif kind == "set_real_num_tx_queues":
         cfg.duration = round(max(base, 0.6), 3)
         d = next(d for d in cfg.devices if not d.is_virtual and d.tx_queues > 1)
         n = rng.randint(1, 3)
         times = sorted(round(rng.uniform(0.05, 0.7) * cfg.duration, 3) for _ in range(n))
-        cfg.events = [EventConfig(at=t, action="set_real_num_tx_queues", device=d.name,
-                                  value=rng.randint(1, d.tx_queues)) for t in times]
+        cfg.events = [
+            EventConfig(
+                at=t,
+                action="set_real_num_tx_queues",
+                device=d.name,
+                value=rng.randint(1, d.tx_queues),
+            )
+            for t in times
+        ]
     elif kind == "dev_close":
         cfg.duration = round(max(base, 0.6), 3)
         by_name = {d.name: d for d in cfg.devices}
@@ -441,8 +477,13 @@ def _add_chaos(rng: random.Random, cfg: RunConfig, kind: str, run_seconds: float
         at = round(rng.uniform(0.05, 0.4) * cfg.duration, 3)
         cfg.events = [EventConfig(at=at, action="dev_close", device=victim)]
         if rng.random() < 0.6:
-            cfg.events.append(EventConfig(at=round(at + rng.uniform(0.1, 0.4) * cfg.duration, 3),
-                                          action="dev_open", device=victim))
+            cfg.events.append(
+                EventConfig(
+                    at=round(at + rng.uniform(0.1, 0.4) * cfg.duration, 3),
+                    action="dev_open",
+                    device=victim,
+                )
+            )
     else:
         raise ValueError(kind)
 
@@ -450,8 +491,11 @@ def _add_chaos(rng: random.Random, cfg: RunConfig, kind: str, run_seconds: float
 def describe(cfg: RunConfig, kind: str) -> str:
     """A one-line summary of a configuration."""
     limit = PROFILES[cfg.profile].recursion_limit
-    parts = [kind, f"{cfg.cpus}cpu {cfg.profile} {cfg.strategy or 'default'} "
-                   f"{cfg.lock_fairness}/{cfg.lock_wait or 'auto'}"]
+    parts = [
+        kind,
+        f"{cfg.cpus}cpu {cfg.profile} {cfg.strategy or 'default'} "
+        f"{cfg.lock_fairness}/{cfg.lock_wait or 'auto'}",
+    ]
     by_name = {d.name: d for d in cfg.devices}
     devs = []
     for d in cfg.devices:
@@ -467,8 +511,10 @@ def describe(cfg: RunConfig, kind: str) -> str:
     stack = [d for d in virt if d.name.startswith("vs")]
     loop = [d for d in virt if d.name.startswith("lp")]
     if stack:
-        devs.append(f"stack{len(stack)}>{stack[-1].lower} "
-                    f"{path_verdict(by_name, stack[0].name, limit).lower()}")
+        devs.append(
+            f"stack{len(stack)}>{stack[-1].lower} "
+            f"{path_verdict(by_name, stack[0].name, limit).lower()}"
+        )
     if loop:
         devs.append(f"loop{len(loop)}")
     parts.append(", ".join(devs))
@@ -482,7 +528,8 @@ def describe(cfg: RunConfig, kind: str) -> str:
     if any(vars(cfg.costs).values()):
         run += " costs"
     if cfg.events:
-        run += " " + ",".join(f"{e.action}({e.worker or e.device or e.value})@{e.at:g}"
-                              for e in cfg.events)
+        run += " " + ",".join(
+            f"{e.action}({e.worker or e.device or e.value})@{e.at:g}" for e in cfg.events
+        )
     parts.append(run)
     return " | ".join(parts)

@@ -1,4 +1,5 @@
 """The stress job: generate, run in this process, check, report."""
+
 from __future__ import annotations
 
 import argparse
@@ -63,7 +64,6 @@ def _end_children(pids: list[int]) -> None:
             time.sleep(0.01)
 
 
-
 class Job:
     """The stress job: generate, run, check, report."""
 
@@ -124,8 +124,10 @@ class Job:
             rec.seconds = time.monotonic() - t0
         if self._timed_out:
             # The supervisor took the alarm for Ctrl-C and cleaned up; it hung.
-            hang = (f"the run did not end within its hard limit of {hard} s (the supervisor "
-                    "itself hung, its watchdog included); ended by SIGALRM")
+            hang = (
+                f"the run did not end within its hard limit of {hard} s (the supervisor "
+                "itself hung, its watchdog included); ended by SIGALRM"
+            )
             res = dict(res or {}, status="hung")
             res["faults"] = [hang] + list(res.get("faults") or [])
         elif res is not None and res.get("status") in ("interrupted", "terminated"):
@@ -136,9 +138,11 @@ class Job:
             rec.problems += check(case, res)
         left = _own_ipc()
         if left:
-            rec.problems.append(f"/dev/shm objects left by this run (owner pid {me}): "
-                                + ", ".join(o.entry for o in left[:8])
-                                + (f" and {len(left) - 8} more" if len(left) > 8 else ""))
+            rec.problems.append(
+                f"/dev/shm objects left by this run (owner pid {me}): "
+                + ", ".join(o.entry for o in left[:8])
+                + (f" and {len(left) - 8} more" if len(left) > 8 else "")
+            )
             _remove_ipc(left)
         kids = child_pids(me)
         if kids:
@@ -159,8 +163,7 @@ class Job:
 
     def fail_report(self, rec: Record) -> None:
         case = rec.case
-        path = os.path.join(self.artifacts_dir(),
-                            f"stress-seed{case.seed}-{case.index:03d}.toml")
+        path = os.path.join(self.artifacts_dir(), f"stress-seed{case.seed}-{case.index:03d}.toml")
         rec.config_path = path
         rec.reproduce = self.reproduce_cmds(case, path)
         comments = [
@@ -179,7 +182,9 @@ class Job:
             except Exception as e:  # the report must not hide the failure
                 text = f"(report failed: {e!r})"
             self.say("\n".join("    | " + line for line in text.splitlines()))
-        self.say(f"  FAILED: seed {case.seed}, configuration {case.index} ({case.kind}): {case.desc}")
+        self.say(
+            f"  FAILED: seed {case.seed}, configuration {case.index} ({case.kind}): {case.desc}"
+        )
         for p in rec.problems:
             self.say(f"    - {p}")
         self.say(f"    config: {path}")
@@ -199,9 +204,11 @@ class Job:
     def run(self) -> int:
         a = self.args
         chaos = " --chaos" if a.chaos else ""
-        self.say(f"netq stress: seed {self.seed}, budget {a.budget:g} s, {a.run_seconds:g} s of "
-                 f"traffic per run{', with chaos runs' if a.chaos else ''} "
-                 f"(rerun: python -m netq.run stress --seed {self.seed}{chaos})")
+        self.say(
+            f"netq stress: seed {self.seed}, budget {a.budget:g} s, {a.run_seconds:g} s of "
+            f"traffic per run{', with chaos runs' if a.chaos else ''} "
+            f"(rerun: python -m netq.run stress --seed {self.seed}{chaos})"
+        )
         if a.fault:
             self.say(f"netq stress: --fault {a.fault}: runs are broken on purpose (test-only)")
 
@@ -213,7 +220,9 @@ class Job:
                 elapsed = time.monotonic() - self.t0
                 est = estimate_s(case, self.overhead_s, a.run_seconds)
                 if self.records and not a.only and elapsed + est > a.budget:
-                    self.say(f"netq stress: budget reached ({elapsed:.1f} s used, next run ~{est:.1f} s)")
+                    self.say(
+                        f"netq stress: budget reached ({elapsed:.1f} s used, next run ~{est:.1f} s)"
+                    )
                     break
                 rec = self.run_case(case)
                 self.records.append(rec)
@@ -267,17 +276,24 @@ class Job:
             code = EXIT_TERMINATED
         else:
             code = EXIT_FAILED if t["failed"] or not t["runs"] else EXIT_OK
-        line = (f"netq stress summary: seed {self.seed}: {t['runs']} runs, {t['passed']} passed, "
-                f"{t['failed']} failed, {t['expected_faults']} expected faults"
-                + (" (" + ", ".join(f"{k} {v}" for k, v in t["expected_faults_by_kind"].items()) + ")"
-                   if t["expected_faults_by_kind"] else "")
-                + f", {t['chaos_runs']} chaos runs, {t['seconds']:.1f} s")
+        line = (
+            f"netq stress summary: seed {self.seed}: {t['runs']} runs, {t['passed']} passed, "
+            f"{t['failed']} failed, {t['expected_faults']} expected faults"
+            + (
+                " (" + ", ".join(f"{k} {v}" for k, v in t["expected_faults_by_kind"].items()) + ")"
+                if t["expected_faults_by_kind"]
+                else ""
+            )
+            + f", {t['chaos_runs']} chaos runs, {t['seconds']:.1f} s"
+        )
         if self.stopped:
             line += f" - {self.stopped.upper()}"
         self.say(line)
         for r in self.records:
             if not r.passed:
-                self.say(f"  FAILED #{r.case.index:03d} ({r.case.kind}): {r.problems[0] if r.problems else ''}")
+                self.say(
+                    f"  FAILED #{r.case.index:03d} ({r.case.kind}): {r.problems[0] if r.problems else ''}"
+                )
                 if r.config_path:
                     self.say(f"    reproduce: {r.reproduce[0]}")
         if self.args.junit:

@@ -1,10 +1,12 @@
 """A RunConfig as an experiment file (the reproducer a failed run writes)."""
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from netq.machine.config import RunConfig
 

@@ -89,6 +89,7 @@ configurations), :mod:`.runner` (one point, the sweep, STUDY.json),
 :mod:`.cli` (the command line); ``scripts/sweep.py`` and ``scripts/plot.py``
 are their entry points.
 """
+
 from __future__ import annotations
 
 from .cli import main, parse_args
@@ -98,7 +99,24 @@ from .studies import STUDIES, Options, Point, Study, xps_map
 from .table import medians, ratios, table
 
 __all__ = [
-    "COLUMNS", "FIGURES", "KEY", "RUN", "STUDIES", "TEXT", "Options", "Point", "Study", "Usage",
-    "main", "medians", "parse_args", "ratios", "read_rows", "run_point", "sweep", "table",
-    "write_rows", "xps_map",
+    "COLUMNS",
+    "FIGURES",
+    "KEY",
+    "RUN",
+    "STUDIES",
+    "TEXT",
+    "Options",
+    "Point",
+    "Study",
+    "Usage",
+    "main",
+    "medians",
+    "parse_args",
+    "ratios",
+    "read_rows",
+    "run_point",
+    "sweep",
+    "table",
+    "write_rows",
+    "xps_map",
 ]

@@ -1,4 +1,5 @@
 """``scripts/sweep.py``: the command line of the load studies."""
+
 from __future__ import annotations
 
 import argparse
@@ -21,10 +22,15 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="sweep.py", description="netq load studies: " + ", ".join(
-        f"{s.name} ({s.summary})" for s in STUDIES.values()))
+    p = _Parser(
+        prog="sweep.py",
+        description="netq load studies: "
+        + ", ".join(f"{s.name} ({s.summary})" for s in STUDIES.values()),
+    )
     p.add_argument("study", nargs="?", help="one of " + ", ".join(STUDIES))
-    p.add_argument("--out", default="netq-studies", help="output directory (default ./netq-studies)")
+    p.add_argument(
+        "--out", default="netq-studies", help="output directory (default ./netq-studies)"
+    )
     p.add_argument("--duration", type=float, help="seconds of traffic per point")
     p.add_argument("--repeat", type=int, help="repetitions of every point")
     p.add_argument("--bounce", help="bounce_ns values, comma-separated (e.g. 0,2000)")
@@ -54,7 +60,11 @@ def parse_args(argv: list[str]) -> Options | None:
             bounce = tuple(int(x) for x in a.bounce.split(","))
         except ValueError:
             raise Usage(f"--bounce: comma-separated integers (ns), got {a.bounce!r}") from None
-        if not bounce or any(not 0 <= b <= 10**8 for b in bounce) or len(set(bounce)) != len(bounce):
+        if (
+            not bounce
+            or any(not 0 <= b <= 10**8 for b in bounce)
+            or len(set(bounce)) != len(bounce)
+        ):
             raise Usage(f"--bounce: distinct integers from 0 to 100000000 ns, got {a.bounce!r}")
     else:
         bounce = st.quick_bounce if a.quick else st.bounce
@@ -77,8 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         opts = parse_args(argv)
         if opts is None:
             for s in STUDIES.values():
-                print(f"{s.name:12s} {s.summary} ({s.duration:g} s per point, {s.repeat} reps, "
-                      f"bounce {','.join(map(str, s.bounce))})")
+                print(
+                    f"{s.name:12s} {s.summary} ({s.duration:g} s per point, {s.repeat} reps, "
+                    f"bounce {','.join(map(str, s.bounce))})"
+                )
             return 0
         _need_extras()
         if os.path.exists(opts.out) and not os.path.isdir(opts.out):

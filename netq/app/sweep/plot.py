@@ -18,6 +18,7 @@ include other processes' slices).
 Needs matplotlib (the ``plot`` extra), imported when a plot is drawn: it is
 optional and heavy, so importing this module (and the sweep) does not need it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,7 +47,12 @@ SPECS: dict[str, dict[str, Any]] = {
         "panels": (
             ("pps", "delivered kpps", 1e-3, False),
             ("cpu_ns_per_packet", "CPU us per delivered packet", 1e-3, True),
-            ("owner_ahead_per_relock", "CPUs ahead of the qdisc owner\nper root_lock re-take", 1, False),
+            (
+                "owner_ahead_per_relock",
+                "CPUs ahead of the qdisc owner\nper root_lock re-take",
+                1,
+                False,
+            ),
             ("ctx_switches_per_packet", "context switches per packet", 1, True),
         ),
     },
@@ -73,12 +79,23 @@ SPECS: dict[str, dict[str, Any]] = {
     },
 }
 
-COLORS = {"rootlock": "C3", "busylock": "C0", "nolock": "C2", "defer": "C1",
-          "1:1": "C0", "none": "C3", "shared": "C2"}
+COLORS = {
+    "rootlock": "C3",
+    "busylock": "C0",
+    "nolock": "C2",
+    "defer": "C1",
+    "1:1": "C0",
+    "none": "C3",
+    "shared": "C2",
+}
 STYLES = {"fifo": ("-", "o"), "unfair": ("--", "s"), 2: ("-", "o"), 4: ("--", "s")}
 #: generations: line and marker per (qdisc, lock waiting); the colour is the strategy's
-GEN_STYLES = {("pfifo_fast", "adaptive"): ("-", "o"), ("pfifo_fast", "spin"): (":", "o"),
-              ("fq", "adaptive"): ("--", "s"), ("fq", "spin"): ("-.", "s")}
+GEN_STYLES = {
+    ("pfifo_fast", "adaptive"): ("-", "o"),
+    ("pfifo_fast", "spin"): (":", "o"),
+    ("fq", "adaptive"): ("--", "s"),
+    ("fq", "spin"): ("-.", "s"),
+}
 GEN_ORDER = {"busylock": 0, "defer": 1, "pfifo_fast": 0, "fq": 1, "adaptive": 0, "spin": 1}
 RATIO_COLOR = "C2"
 
@@ -87,8 +104,9 @@ def _import_pyplot():
     try:
         import matplotlib
     except ImportError:
-        raise SystemExit("plot: matplotlib is not installed; install the plot extra: "
-                         "pip install '.[plot]'") from None
+        raise SystemExit(
+            "plot: matplotlib is not installed; install the plot extra: pip install '.[plot]'"
+        ) from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -128,8 +146,16 @@ def _ratio_panel(ax, doc: dict, bounce: int, handles: dict[str, Any]) -> None:
         pts = sorted(groups[key], key=lambda r: r["cpus"])
         ls, mk = GEN_STYLES.get(key, ("-", "o"))
         label = f"defer / busylock, {key[0]}, {key[1]} waiting"
-        h, = ax.plot([r["cpus"] for r in pts], [r["pps_ratio"] for r in pts], color=RATIO_COLOR,
-                     linestyle=ls, marker=mk, markersize=4, linewidth=1.4, label=label)
+        (h,) = ax.plot(
+            [r["cpus"] for r in pts],
+            [r["pps_ratio"] for r in pts],
+            color=RATIO_COLOR,
+            linestyle=ls,
+            marker=mk,
+            markersize=4,
+            linewidth=1.4,
+            label=label,
+        )
         handles.setdefault(label, h)
         top = max([top] + [r["pps_ratio"] for r in pts])
     kernel = doc.get("kernel", {})
@@ -152,8 +178,9 @@ def plot_study(doc: dict, path: str) -> str:
     bounces = sorted({r["bounce_ns"] for r in rows}) or [0]
     cores = len(doc["machine"]["host_cores"])
     width = 4.4 * len(panels) + spec.get("legend_in", 1.8)
-    fig, axes = plt.subplots(len(bounces), len(panels), squeeze=False,
-                             figsize=(width, 3.9 * len(bounces) + 0.6))
+    fig, axes = plt.subplots(
+        len(bounces), len(panels), squeeze=False, figsize=(width, 3.9 * len(bounces) + 0.6)
+    )
     # (bounce, series, x) -> rows
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
@@ -176,7 +203,7 @@ def plot_study(doc: dict, path: str) -> str:
             at_bottom = blended_transform_factory(ax.transData, ax.transAxes)
             if fk == "pps_ratio":
                 _ratio_panel(ax, doc, b, handles)
-            for s in ([] if fk == "pps_ratio" else series):
+            for s in [] if fk == "pps_ratio" else series:
                 if fk.startswith("owner_") and s[0] == "nolock":
                     continue  # TCQ_F_NOLOCK: the owner never re-takes root_lock
                 xs, ys, lo, hi, bad, none_ok = [], [], [], [], [], []
@@ -196,20 +223,45 @@ def plot_study(doc: dict, path: str) -> str:
                     ys.append(m)
                     lo.append(m - min(vals) * scale)
                     hi.append(max(vals) * scale - m)
-                color = COLORS.get(s[0], None)
+                color = COLORS.get(s[0])
                 ls, mk = _style(study, s)
                 label = _series_label(skeys, s)
                 if xs:
-                    h = ax.errorbar(xs, ys, yerr=[lo, hi], color=color, linestyle=ls, marker=mk,
-                                    markersize=4, capsize=2, linewidth=1.4, label=label)
+                    h = ax.errorbar(
+                        xs,
+                        ys,
+                        yerr=[lo, hi],
+                        color=color,
+                        linestyle=ls,
+                        marker=mk,
+                        markersize=4,
+                        capsize=2,
+                        linewidth=1.4,
+                        label=label,
+                    )
                     handles.setdefault(label, h)
                 for x in bad:
                     if x in xs:
-                        ax.plot([x], [ys[xs.index(x)]], "o", markersize=11, markerfacecolor="none",
-                                markeredgecolor="red", markeredgewidth=1.2)
+                        ax.plot(
+                            [x],
+                            [ys[xs.index(x)]],
+                            "o",
+                            markersize=11,
+                            markerfacecolor="none",
+                            markeredgecolor="red",
+                            markeredgewidth=1.2,
+                        )
                 for x in none_ok:  # no run of this point ended ok: a cross on the axis
-                    ax.plot([x], [0.03], marker="x", color=color, markersize=9,
-                            markeredgewidth=2, transform=at_bottom, clip_on=False)
+                    ax.plot(
+                        [x],
+                        [0.03],
+                        marker="x",
+                        color=color,
+                        markersize=9,
+                        markeredgewidth=2,
+                        transform=at_bottom,
+                        clip_on=False,
+                    )
             ax.set_xscale("log", base=2)
             ax.set_xticks(xs_all)
             ax.set_xticklabels([str(x) for x in xs_all])
@@ -236,13 +288,20 @@ def plot_study(doc: dict, path: str) -> str:
                 title += ": ratio of medians"
             ax.set_title(title, fontsize=9)
             ax.grid(True, alpha=0.3)
-    fig.legend(list(handles.values()), list(handles), loc="center right", fontsize=8,
-               title="x on the axis: no run ok", title_fontsize=7)
+    fig.legend(
+        list(handles.values()),
+        list(handles),
+        loc="center right",
+        fontsize=8,
+        title="x on the axis: no run ok",
+        title_fontsize=7,
+    )
     p = doc["parameters"]
     fig.suptitle(
         f"netq {study}: {doc['summary']}\nmedian of {p['repeat']} run(s) x {p['duration_s']:g} s per "
         f"point (bars: min-max; red ring: a run not ok; grey: CPUs + NIC > {cores} host cores)",
-        fontsize=10)
+        fontsize=10,
+    )
     fig.tight_layout(rect=(0, 0, 1 - (spec.get("legend_in", 1.8) + 0.1) / width, 0.93))
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -261,9 +320,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"plot: error: cannot read {a.json}: {e}", file=sys.stderr)
         return 2
     if doc.get("study") not in SPECS:
-        print(f"plot: error: {a.json} is not a sweep JSON (study {doc.get('study')!r})", file=sys.stderr)
+        print(
+            f"plot: error: {a.json} is not a sweep JSON (study {doc.get('study')!r})",
+            file=sys.stderr,
+        )
         return 2
     out = a.out or os.path.splitext(a.json)[0] + ".png"
     print(plot_study(doc, out))
     return 0
-

@@ -1,34 +1,76 @@
 """A study's rows: the columns, the CSV (appended row by row, flushed), and
 what ``--resume`` keeps."""
+
 from __future__ import annotations
 
 import csv
 import os
 import signal
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 PROG = "sweep"
 
 #: what identifies a point and repetition (``--resume`` matches on these)
-KEY = ("study", "cpus", "tx_queues", "xps", "profile", "strategy", "qdisc", "lock_fairness",
-       "lock_wait", "bounce_ns", "duration_s", "rep")
+KEY = (
+    "study",
+    "cpus",
+    "tx_queues",
+    "xps",
+    "profile",
+    "strategy",
+    "qdisc",
+    "lock_fairness",
+    "lock_wait",
+    "bounce_ns",
+    "duration_s",
+    "rep",
+)
 #: columns kept as text in the JSON (a profile "6.18" is not a number)
 TEXT = ("xps", "profile", "qdisc", "lock_wait", "fault", "drops")
 #: how the run went, and its setup
-RUN = ("seed", "status", "invariants_ok", "exit_code", "fault", "elapsed_s", "loadavg_1m",
-       "shared_cores", "processes", "host_cores", "lock_waiting", "lock_spin_ns",
-       "window_s", "generated", "delivered", "delivered_in_window", "drops_total", "drops")
+RUN = (
+    "seed",
+    "status",
+    "invariants_ok",
+    "exit_code",
+    "fault",
+    "elapsed_s",
+    "loadavg_1m",
+    "shared_cores",
+    "processes",
+    "host_cores",
+    "lock_waiting",
+    "lock_spin_ns",
+    "window_s",
+    "generated",
+    "delivered",
+    "delivered_in_window",
+    "drops_total",
+    "drops",
+)
 #: the figures of :func:`netq.app.report.derived` and a few mechanism counters
-FIGURES = ("pps", "cpu_ns_per_packet", "acq_bounces_per_packet", "contentions_per_packet",
-           "completion_locality", "owner_ahead_per_relock", "owner_wait_ns_per_relock",
-           "packets_per_qdisc_run", "busylock_taken", "ctx_switches_per_packet",
-           "bypass", "requeues", "latency_p50_ns", "latency_p99_ns")
+FIGURES = (
+    "pps",
+    "cpu_ns_per_packet",
+    "acq_bounces_per_packet",
+    "contentions_per_packet",
+    "completion_locality",
+    "owner_ahead_per_relock",
+    "owner_wait_ns_per_relock",
+    "packets_per_qdisc_run",
+    "busylock_taken",
+    "ctx_switches_per_packet",
+    "bypass",
+    "requeues",
+    "latency_p50_ns",
+    "latency_p99_ns",
+)
 COLUMNS = KEY + RUN + FIGURES
 
 
 class Usage(Exception):
     """Bad command line: one line, exit 2."""
-
 
 
 def _cell(v: Any) -> str:
@@ -63,8 +105,10 @@ def read_rows(path: str) -> list[dict[str, str]]:
         if head is None:
             return []
         if tuple(head) != COLUMNS:
-            raise Usage(f"{path} has other columns than this version writes; "
-                        "move it away or run without --resume")
+            raise Usage(
+                f"{path} has other columns than this version writes; "
+                "move it away or run without --resume"
+            )
         return [dict(zip(COLUMNS, row)) for row in r if len(row) == len(COLUMNS)]
 
 

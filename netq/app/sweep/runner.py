@@ -1,4 +1,5 @@
 """Running a study: one point, the sweep (resumable), STUDY.json."""
+
 from __future__ import annotations
 
 import datetime
@@ -42,16 +43,16 @@ JSON_VERSION = 1
 def run_point(point: Point, rep: int) -> dict[str, Any]:
     """Run one point; its row.  An interrupted run raises KeyboardInterrupt
     (Ctrl-C) or Terminated, and leaves no row: it is run again on --resume."""
-    row: dict[str, Any] = dict(asdict(point), rep=rep, seed=rep + 1,
-                               loadavg_1m=os.getloadavg()[0])
+    row: dict[str, Any] = dict(asdict(point), rep=rep, seed=rep + 1, loadavg_1m=os.getloadavg()[0])
     t0 = time.monotonic()
     try:
         outcome = Supervisor(point.config(rep)).run()
     except (KeyboardInterrupt, Terminated):
         raise
     except Exception as e:  # a bug or a refused config: record it, go on
-        row.update(status="error", fault=f"{type(e).__name__}: {e}"[:300],
-                   elapsed_s=time.monotonic() - t0)
+        row.update(
+            status="error", fault=f"{type(e).__name__}: {e}"[:300], elapsed_s=time.monotonic() - t0
+        )
         return row
     if outcome.status == "interrupted":
         raise KeyboardInterrupt
@@ -72,23 +73,30 @@ def _from_result(res: dict) -> dict[str, Any]:
     bad = [c["name"] for c in res.get("invariants", []) if not c["ok"]]
     fault = "; ".join(list(res.get("faults") or []) + [f"invariant {n}" for n in bad])
     out = {
-        "status": res["status"], "invariants_ok": res.get("invariants_ok"),
-        "exit_code": res.get("exit_code"), "fault": fault[:300] or None,
-        "shared_cores": s["shared_cores"], "processes": s["processes"],
-        "host_cores": len(s["host_cores"]), "lock_waiting": s["lock"]["waiting"],
-        "lock_spin_ns": s["lock"]["spin_ns"], "window_s": res.get("window_s"),
-        "generated": res.get("generated"), "delivered": res.get("delivered"),
+        "status": res["status"],
+        "invariants_ok": res.get("invariants_ok"),
+        "exit_code": res.get("exit_code"),
+        "fault": fault[:300] or None,
+        "shared_cores": s["shared_cores"],
+        "processes": s["processes"],
+        "host_cores": len(s["host_cores"]),
+        "lock_waiting": s["lock"]["waiting"],
+        "lock_spin_ns": s["lock"]["spin_ns"],
+        "window_s": res.get("window_s"),
+        "generated": res.get("generated"),
+        "delivered": res.get("delivered"),
         "delivered_in_window": res.get("delivered_in_window"),
         "drops_total": sum(drops.values()),
         "drops": " ".join(f"{k}={v}" for k, v in sorted(drops.items())) or None,
-        "bypass": m.get("bypass"), "requeues": m.get("requeues"),
-        "latency_p50_ns": lat.get("p50"), "latency_p99_ns": lat.get("p99"),
+        "bypass": m.get("bypass"),
+        "requeues": m.get("requeues"),
+        "latency_p50_ns": lat.get("p50"),
+        "latency_p99_ns": lat.get("p99"),
     }
     for k in FIGURES:
         if k in d:
             out[k] = d[k]
     return out
-
 
 
 def machine_info() -> dict[str, Any]:
@@ -109,13 +117,18 @@ def machine_info() -> dict[str, Any]:
         pass
     try:
         backend = native.backend()
-    except Exception as e:  # noqa: BLE001 - informational only
+    except Exception as e:
         backend = f"unknown ({e})"
-    return {"hostname": platform.node(), "platform": platform.platform(),
-            "python": platform.python_version(), "cpu_model": model,
-            "host_cores": sorted(os.sched_getaffinity(0)), "cpu_count": os.cpu_count(),
-            "mem_total_kb": mem_kb, "atomics_backend": backend}
-
+    return {
+        "hostname": platform.node(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_model": model,
+        "host_cores": sorted(os.sched_getaffinity(0)),
+        "cpu_count": os.cpu_count(),
+        "mem_total_kb": mem_kb,
+        "atomics_backend": backend,
+    }
 
 
 def sweep(opts: Options, argv: list[str]) -> int:
@@ -132,11 +145,17 @@ def sweep(opts: Options, argv: list[str]) -> int:
     done = {tuple(r[k] for k in KEY) for r in kept}
     todo = [(p, r) for p, r in plan if p.key(r) not in done]
     if opts.resume:
-        print(f"{PROG}: {len(plan) - len(todo)} of {len(plan)} runs already in {path}; "
-              f"{len(todo)} to go", file=sys.stderr)
+        print(
+            f"{PROG}: {len(plan) - len(todo)} of {len(plan)} runs already in {path}; "
+            f"{len(todo)} to go",
+            file=sys.stderr,
+        )
     command = shlex.join([sys.executable] + argv)
-    meta = {"started": started, "command": command,
-            "commands": _earlier_commands(opts) + [command] if opts.resume else [command]}
+    meta = {
+        "started": started,
+        "command": command,
+        "commands": _earlier_commands(opts) + [command] if opts.resume else [command],
+    }
     writer = RowWriter(path)
     failed = 0
     bar = tqdm(total=len(todo), unit="run", desc=opts.study.name, dynamic_ncols=True)
@@ -147,15 +166,18 @@ def sweep(opts: Options, argv: list[str]) -> int:
             writer.write({k: _cell(row.get(k)) for k in COLUMNS})
             if row["status"] != "ok":
                 failed += 1
-                bar.write(f"{PROG}: {point.label()} rep {rep}: {row['status']}"
-                          f" - {row.get('fault') or ''}")
+                bar.write(
+                    f"{PROG}: {point.label()} rep {rep}: {row['status']} - {row.get('fault') or ''}"
+                )
             bar.update(1)
     except KeyboardInterrupt:
         bar.close()
         writer.close()
         _finish(opts, plan, meta, complete=False)
-        print(f"{PROG}: interrupted; rows so far are in {path}: rerun with --resume to go on",
-              file=sys.stderr)
+        print(
+            f"{PROG}: interrupted; rows so far are in {path}: rerun with --resume to go on",
+            file=sys.stderr,
+        )
         return 130
     except Terminated as e:
         bar.close()
@@ -169,8 +191,10 @@ def sweep(opts: Options, argv: list[str]) -> int:
     png = plot.plot_study(doc, os.path.join(opts.out, f"{opts.study.name}.png"))
     print(table(opts.study.name, doc["medians"]))
     bad = [r for r in doc["rows"] if r["status"] != "ok"]
-    print(f"{PROG}: {len(doc['rows'])} runs ({len(bad)} not ok); wrote {path}, "
-          f"{os.path.join(opts.out, opts.study.name + '.json')}, {png}")
+    print(
+        f"{PROG}: {len(doc['rows'])} runs ({len(bad)} not ok); wrote {path}, "
+        f"{os.path.join(opts.out, opts.study.name + '.json')}, {png}"
+    )
     return 1 if bad else 0
 
 
@@ -189,8 +213,11 @@ def _earlier_commands(opts: Options) -> list[str]:
 def _finish(opts: Options, plan: list[tuple[Point, int]], meta: dict, complete: bool) -> dict:
     """Write STUDY.json from the CSV rows that belong to this plan."""
     keys = {p.key(r) for p, r in plan}
-    rows = [{k: _typed(v) if k not in TEXT else (v or None) for k, v in r.items()}
-            for r in read_rows(opts.csv_path) if tuple(r[k] for k in KEY) in keys]
+    rows = [
+        {k: _typed(v) if k not in TEXT else (v or None) for k, v in r.items()}
+        for r in read_rows(opts.csv_path)
+        if tuple(r[k] for k in KEY) in keys
+    ]
     doc = {
         "version": JSON_VERSION,
         "study": opts.study.name,
@@ -202,9 +229,14 @@ def _finish(opts: Options, plan: list[tuple[Point, int]], meta: dict, complete: 
         "commands": meta["commands"],
         "cwd": os.getcwd(),
         "machine": {**machine_info(), "loadavg_end": list(os.getloadavg())},
-        "parameters": {"duration_s": opts.duration, "repeat": opts.repeat,
-                       "bounce_ns": list(opts.bounce), "quick": opts.quick,
-                       "points": len(plan) // opts.repeat, "runs": len(plan)},
+        "parameters": {
+            "duration_s": opts.duration,
+            "repeat": opts.repeat,
+            "bounce_ns": list(opts.bounce),
+            "quick": opts.quick,
+            "points": len(plan) // opts.repeat,
+            "runs": len(plan),
+        },
         "columns": list(COLUMNS),
         "rows": rows,
         "medians": medians(rows),

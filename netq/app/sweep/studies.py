@@ -1,9 +1,10 @@
 """The studies: their points (in run order) and each point's RunConfig."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 from netq.app.presets import GENERATIONS_BOUNCE_NS, GENERATIONS_SNDBUF, LOCK_COSTS
 from netq.kernel.profiles import DEFAULT_PROFILE, STRATEGIES
@@ -27,7 +28,7 @@ class Point:
     study: str
     cpus: int
     tx_queues: int
-    xps: str            # "1:1", "none", "shared", or "-" (one queue: no XPS)
+    xps: str  # "1:1", "none", "shared", or "-" (one queue: no XPS)
     strategy: str
     lock_fairness: str
     bounce_ns: int
@@ -50,8 +51,12 @@ class Point:
         if self.xps != "-":
             parts.append(f"xps {self.xps}")
         if self.study == "generations":
-            parts += [f"{self.strategy} ({self.profile})", self.qdisc, self.lock_fairness,
-                      f"{self.lock_wait} waiting"]
+            parts += [
+                f"{self.strategy} ({self.profile})",
+                self.qdisc,
+                self.lock_fairness,
+                f"{self.lock_wait} waiting",
+            ]
         else:
             parts += [self.strategy, self.lock_fairness]
         if self.bounce_ns:
@@ -65,20 +70,33 @@ class Point:
             traffic = TrafficConfig(sockets_per_cpu=1, proto="udp", length=1000)
         elif self.study == "generations":
             costs = CostConfig(**LOCK_COSTS, bounce_ns=self.bounce_ns)
-            traffic = TrafficConfig(sockets_per_cpu=1, proto="udp", length=1000,
-                                    sndbuf=GENERATIONS_SNDBUF)
+            traffic = TrafficConfig(
+                sockets_per_cpu=1, proto="udp", length=1000, sndbuf=GENERATIONS_SNDBUF
+            )
         else:
             costs = CostConfig(bounce_ns=self.bounce_ns)
             traffic = TrafficConfig(sockets_per_cpu=4, proto="udp", connected=True, length=1000)
         return RunConfig(
-            name=f"{self.study}: {self.label()}", cpus=self.cpus, duration=self.duration_s,
-            seed=rep + 1, profile=self.profile, strategy=self.strategy,
+            name=f"{self.study}: {self.label()}",
+            cpus=self.cpus,
+            duration=self.duration_s,
+            seed=rep + 1,
+            profile=self.profile,
+            strategy=self.strategy,
             lock_fairness=self.lock_fairness,
-            lock_wait=None if self.lock_wait == "auto" else self.lock_wait, costs=costs,
-            devices=[DeviceConfig(name="eth0", tx_queues=self.tx_queues, ring_size=256,
-                                  qdisc=self.qdisc,
-                                  xps=xps_map(self.xps, self.cpus, self.tx_queues))],
-            traffic=[traffic])
+            lock_wait=None if self.lock_wait == "auto" else self.lock_wait,
+            costs=costs,
+            devices=[
+                DeviceConfig(
+                    name="eth0",
+                    tx_queues=self.tx_queues,
+                    ring_size=256,
+                    qdisc=self.qdisc,
+                    xps=xps_map(self.xps, self.cpus, self.tx_queues),
+                )
+            ],
+            traffic=[traffic],
+        )
 
 
 def xps_map(mode: str, cpus: int, queues: int) -> dict[int, str]:
@@ -117,20 +135,34 @@ CONTENTION_PROFILE = {"rootlock": "3.13", "busylock": "3.13", "nolock": "6.18", 
 
 def _contention(quick: bool, dur: float, bounce: tuple[int, ...]) -> list[Point]:
     senders = (1, 4) if quick else (1, 2, 4, 8)
-    return [Point("contention", n, 1, "-", s, f, b, dur, profile=CONTENTION_PROFILE[s])
-            for b in bounce for n in senders for s in STRATEGIES for f in FAIRNESS]
+    return [
+        Point("contention", n, 1, "-", s, f, b, dur, profile=CONTENTION_PROFILE[s])
+        for b in bounce
+        for n in senders
+        for s in STRATEGIES
+        for f in FAIRNESS
+    ]
 
 
 def _xps(quick: bool, dur: float, bounce: tuple[int, ...]) -> list[Point]:
     cpus, queues = ((1, 2), (2,)) if quick else ((1, 2, 4), (2, 4))
-    return [Point("xps", c, n, m, "busylock", "fifo", b, dur)
-            for b in bounce for n in queues for c in cpus for m in XPS_MODES]
+    return [
+        Point("xps", c, n, m, "busylock", "fifo", b, dur)
+        for b in bounce
+        for n in queues
+        for c in cpus
+        for m in XPS_MODES
+    ]
 
 
 def _queues(quick: bool, dur: float, bounce: tuple[int, ...]) -> list[Point]:
     queues = (1, 4) if quick else (1, 2, 4, 8)
-    return [Point("queues", 2, n, m, "busylock", "fifo", b, dur)
-            for b in bounce for n in queues for m in ("1:1", "none")]
+    return [
+        Point("queues", 2, n, m, "busylock", "fifo", b, dur)
+        for b in bounce
+        for n in queues
+        for m in ("1:1", "none")
+    ]
 
 
 def _generations(quick: bool, dur: float, bounce: tuple[int, ...]) -> list[Point]:
@@ -138,23 +170,48 @@ def _generations(quick: bool, dur: float, bounce: tuple[int, ...]) -> list[Point
     waiting and sender count the two strategies run one after the other."""
     senders = (1, 4) if quick else (1, 2, 4, 8)
     waits = ("adaptive",) if quick else GEN_LOCK_WAIT
-    return [Point("generations", n, 1, "-", s, "fifo", b, dur, profile=prof, qdisc=qd,
-                  lock_wait=w)
-            for b in bounce for qd in GEN_QDISCS for w in waits for n in senders
-            for s, prof in GENERATIONS]
+    return [
+        Point("generations", n, 1, "-", s, "fifo", b, dur, profile=prof, qdisc=qd, lock_wait=w)
+        for b in bounce
+        for qd in GEN_QDISCS
+        for w in waits
+        for n in senders
+        for s, prof in GENERATIONS
+    ]
 
 
-STUDIES: dict[str, Study] = {s.name: s for s in (
-    Study("contention", "1 TX queue, 1/2/4/8 senders: rootlock/busylock/nolock/defer x fifo/unfair",
-          1.5, 3, (0, 2000), _contention),
-    Study("xps", "1/2/4 CPUs x 2/4 TX queues x XPS 1:1 / none (hash) / shared map",
-          2.0, 3, (0, 2000), _xps),
-    Study("queues", "2 CPUs, 1/2/4/8 TX queues, XPS 1:1 vs none",
-          3.0, 3, (0, 2000), _queues),
-    Study("generations", "1 TX queue, 1/2/4/8 senders: busylock (6.18) vs defer (6.19) "
-          "x pfifo_fast/fq x adaptive/spin lock waiting",
-          1.5, 3, (GENERATIONS_BOUNCE_NS,), _generations, quick_bounce=(GENERATIONS_BOUNCE_NS,)),
-)}
+STUDIES: dict[str, Study] = {
+    s.name: s
+    for s in (
+        Study(
+            "contention",
+            "1 TX queue, 1/2/4/8 senders: rootlock/busylock/nolock/defer x fifo/unfair",
+            1.5,
+            3,
+            (0, 2000),
+            _contention,
+        ),
+        Study(
+            "xps",
+            "1/2/4 CPUs x 2/4 TX queues x XPS 1:1 / none (hash) / shared map",
+            2.0,
+            3,
+            (0, 2000),
+            _xps,
+        ),
+        Study("queues", "2 CPUs, 1/2/4/8 TX queues, XPS 1:1 vs none", 3.0, 3, (0, 2000), _queues),
+        Study(
+            "generations",
+            "1 TX queue, 1/2/4/8 senders: busylock (6.18) vs defer (6.19) "
+            "x pfifo_fast/fq x adaptive/spin lock waiting",
+            1.5,
+            3,
+            (GENERATIONS_BOUNCE_NS,),
+            _generations,
+            quick_bounce=(GENERATIONS_BOUNCE_NS,),
+        ),
+    )
+}
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
 """A study's summary: medians per point, the generations ratios, the text table."""
+
 from __future__ import annotations
 
 import statistics
@@ -20,8 +21,12 @@ def medians(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for key, rs in groups.items():
         ok = [r for r in rs if r["status"] == "ok"]
         m: dict[str, Any] = dict(zip([k for k in KEY if k != "rep"], key))
-        m.update(reps=len(rs), ok=len(ok), statuses=sorted({r["status"] for r in rs}),
-                 shared_cores=any(r["shared_cores"] for r in rs if r["shared_cores"] is not None))
+        m.update(
+            reps=len(rs),
+            ok=len(ok),
+            statuses=sorted({r["status"] for r in rs}),
+            shared_cores=any(r["shared_cores"] for r in rs if r["shared_cores"] is not None),
+        )
         for k in FIGURES + ("generated", "delivered", "drops_total"):
             vals = [r[k] for r in ok if r[k] is not None]
             m[k] = statistics.median(vals) if vals else None
@@ -38,40 +43,78 @@ def ratios(ms: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for m in ms:
         if m["study"] != "generations":
             continue
-        by.setdefault((m["bounce_ns"], m["qdisc"], m["lock_wait"], m["cpus"]), {})[m["strategy"]] = m
+        by.setdefault((m["bounce_ns"], m["qdisc"], m["lock_wait"], m["cpus"]), {})[
+            m["strategy"]
+        ] = m
     out = []
     order = {q: i for i, q in enumerate(GEN_QDISCS)}
     worder = {w: i for i, w in enumerate(GEN_LOCK_WAIT)}
-    for (b, qd, w, n), st in sorted(by.items(), key=lambda kv: (
-            kv[0][0], order.get(kv[0][1], 9), str(kv[0][1]), worder.get(kv[0][2], 9),
-            str(kv[0][2]), kv[0][3])):
+    for (b, qd, w, n), st in sorted(
+        by.items(),
+        key=lambda kv: (
+            kv[0][0],
+            order.get(kv[0][1], 9),
+            str(kv[0][1]),
+            worder.get(kv[0][2], 9),
+            str(kv[0][2]),
+            kv[0][3],
+        ),
+    ):
         old, new = st.get("busylock"), st.get("defer")
         if not old or not new or not old["pps"] or new["pps"] is None:
             continue
         oc, nc = old["cpu_ns_per_packet"], new["cpu_ns_per_packet"]
-        out.append({"bounce_ns": b, "qdisc": qd, "lock_wait": w, "cpus": n,
-                    "pps_ratio": new["pps"] / old["pps"],
-                    "cpu_ns_per_packet_ratio": nc / oc if oc and nc is not None else None,
-                    "busylock_pps": old["pps"], "defer_pps": new["pps"],
-                    "busylock_cpu_ns_per_packet": oc, "defer_cpu_ns_per_packet": nc})
+        out.append(
+            {
+                "bounce_ns": b,
+                "qdisc": qd,
+                "lock_wait": w,
+                "cpus": n,
+                "pps_ratio": new["pps"] / old["pps"],
+                "cpu_ns_per_packet_ratio": nc / oc if oc and nc is not None else None,
+                "busylock_pps": old["pps"],
+                "defer_pps": new["pps"],
+                "busylock_cpu_ns_per_packet": oc,
+                "defer_cpu_ns_per_packet": nc,
+            }
+        )
     return out
-
 
 
 def table(study: str, ms: list[dict[str, Any]]) -> str:
     """The medians as a text table; generations adds the defer / busylock
     ratios beside the kernel's figures."""
-    cols = [("cpus", "cpus"), ("tx_queues", "txq"), ("xps", "xps"), ("strategy", "strategy"),
-            ("lock_fairness", "fair"), ("bounce_ns", "bounce"), ("pps", "pps"),
-            ("cpu_ns_per_packet", "cpu us/pkt"), ("acq_bounces_per_packet", "acq-b/pkt"),
-            ("contentions_per_packet", "cont/pkt"), ("owner_ahead_per_relock", "ahead"),
-            ("packets_per_qdisc_run", "pkt/run"), ("ctx_switches_per_packet", "csw/pkt"),
-            ("ok", "ok")]
+    cols = [
+        ("cpus", "cpus"),
+        ("tx_queues", "txq"),
+        ("xps", "xps"),
+        ("strategy", "strategy"),
+        ("lock_fairness", "fair"),
+        ("bounce_ns", "bounce"),
+        ("pps", "pps"),
+        ("cpu_ns_per_packet", "cpu us/pkt"),
+        ("acq_bounces_per_packet", "acq-b/pkt"),
+        ("contentions_per_packet", "cont/pkt"),
+        ("owner_ahead_per_relock", "ahead"),
+        ("packets_per_qdisc_run", "pkt/run"),
+        ("ctx_switches_per_packet", "csw/pkt"),
+        ("ok", "ok"),
+    ]
     if study == "contention":
         cols = [c for c in cols if c[0] not in ("tx_queues", "xps")]
     elif study == "generations":
-        keep = ["strategy", "qdisc", "lock_wait", "cpus", "pps", "cpu_ns_per_packet",
-                "owner_ahead_per_relock", "packets_per_qdisc_run", "ctx_switches_per_packet", "ok"]
+        keep = [
+            "strategy",
+            "qdisc",
+            "lock_wait",
+            "cpus",
+            "pps",
+            "cpu_ns_per_packet",
+            "owner_ahead_per_relock",
+            "packets_per_qdisc_run",
+            "ctx_switches_per_packet",
+            "ok",
+        ]
         if len({m["bounce_ns"] for m in ms}) > 1:
             keep.insert(4, "bounce_ns")
         names = dict(cols, qdisc="qdisc", lock_wait="lock wait")
@@ -79,10 +122,20 @@ def table(study: str, ms: list[dict[str, Any]]) -> str:
         order = {q: i for i, q in enumerate(GEN_QDISCS)}
         worder = {w: i for i, w in enumerate(GEN_LOCK_WAIT)}
         sorder = {s: i for i, (s, _) in enumerate(GENERATIONS)}
-        ms = sorted(ms, key=lambda m: (m["bounce_ns"], order.get(m["qdisc"], 9), worder.get(
-            m["lock_wait"], 9), m["cpus"], sorder.get(m["strategy"], 9)))
+        ms = sorted(
+            ms,
+            key=lambda m: (
+                m["bounce_ns"],
+                order.get(m["qdisc"], 9),
+                worder.get(m["lock_wait"], 9),
+                m["cpus"],
+                sorder.get(m["strategy"], 9),
+            ),
+        )
     else:
-        cols = [c for c in cols if c[0] not in ("strategy", "lock_fairness", "owner_ahead_per_relock")]
+        cols = [
+            c for c in cols if c[0] not in ("strategy", "lock_fairness", "owner_ahead_per_relock")
+        ]
 
     def fmt(k: str, v: Any) -> str:
         if v is None:
@@ -100,19 +153,26 @@ def table(study: str, ms: list[dict[str, Any]]) -> str:
     w = [max(len(x) for x in col) for col in zip(head, *body)]
     lines = ["  ".join(c.rjust(n) for c, n in zip(r, w)) for r in [head] + body]
     if study == "generations":
-        lines += ["", "defer (6.19) / busylock (6.18), ratios of medians; the kernel: "
-                  + KERNEL_DEFER["text"]]
+        lines += [
+            "",
+            "defer (6.19) / busylock (6.18), ratios of medians; the kernel: "
+            + KERNEL_DEFER["text"],
+        ]
         rs = ratios(ms)
         many = len({r["bounce_ns"] for r in rs}) > 1
         for r in rs:
-            where = f"{r['qdisc']}, {r['lock_wait']}, {r['cpus']} sender{'s' if r['cpus'] > 1 else ''}"
+            where = (
+                f"{r['qdisc']}, {r['lock_wait']}, {r['cpus']} sender{'s' if r['cpus'] > 1 else ''}"
+            )
             if many:
                 where += f", bounce {r['bounce_ns']}"
             cpu = r["cpu_ns_per_packet_ratio"]
-            lines.append(f"  {where + ':':<32} defer / busylock: pps {r['pps_ratio']:.2f}x, "
-                         f"CPU ns/pkt {'-' if cpu is None else format(cpu, '.2f') + 'x'}"
-                         f"   (kernel: pps {KERNEL_DEFER['pps_ratio']}x, CPU ns/pkt "
-                         f"{KERNEL_DEFER['cpu_per_packet_ratio']}x)")
+            lines.append(
+                f"  {where + ':':<32} defer / busylock: pps {r['pps_ratio']:.2f}x, "
+                f"CPU ns/pkt {'-' if cpu is None else format(cpu, '.2f') + 'x'}"
+                f"   (kernel: pps {KERNEL_DEFER['pps_ratio']}x, CPU ns/pkt "
+                f"{KERNEL_DEFER['cpu_per_packet_ratio']}x)"
+            )
         if not rs:
             lines.append("  (no qdisc, lock waiting and sender count with a median for both)")
     return "\n".join(lines)

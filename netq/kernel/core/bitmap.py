@@ -24,9 +24,9 @@ import errno as _errno
 __all__ = [
     "MaskError",
     "bitmap_parse",
-    "cpumask_to_list",
-    "cpumask_format",
     "cpulist_format",
+    "cpumask_format",
+    "cpumask_to_list",
 ]
 
 _FORMAT_HINT = (
@@ -91,9 +91,7 @@ def _to_bytes(text: str | bytes | bytearray) -> bytes:
     return bytes(text)
 
 
-def bitmap_parse(
-    text: str | bytes | bytearray, nmaskbits: int, *, strict: bool = True
-) -> int:
+def bitmap_parse(text: str | bytes | bytearray, nmaskbits: int, *, strict: bool = True) -> int:
     """Parse a hex cpumask the way ``bitmap_parse()`` does; return it as an int.
 
     Mirrors ``bitmap_parse()``, ``bitmap_find_region_reverse()`` and
@@ -150,14 +148,18 @@ def bitmap_parse(
             break
         if chunk >= max_chunks:
             if nmaskbits == 0:
-                msg = (f"cpumask {text!r} has too many groups: the mask has "
-                       f"0 bits (no CPUs), so only an empty string is accepted")
+                msg = (
+                    f"cpumask {text!r} has too many groups: the mask has "
+                    f"0 bits (no CPUs), so only an empty string is accepted"
+                )
             else:
                 plural = "" if max_chunks == 1 else "s"
-                msg = (f"cpumask {text!r} has too many groups for a mask "
-                       f"of {nmaskbits} bits ({_cpu_range(nmaskbits)}): at "
-                       f"most {max_chunks} comma-separated 32-bit group"
-                       f"{plural}, even if the extra groups are zero")
+                msg = (
+                    f"cpumask {text!r} has too many groups for a mask "
+                    f"of {nmaskbits} bits ({_cpu_range(nmaskbits)}): at "
+                    f"most {max_chunks} comma-separated 32-bit group"
+                    f"{plural}, even if the extra groups are zero"
+                )
             raise MaskError(msg, _errno.EOVERFLOW)
         # bitmap_get_x32_reverse()
         group_end = end
@@ -168,8 +170,7 @@ def bitmap_parse(
             d = hexv.get(c)
             if d is None:
                 raise MaskError(
-                    f"invalid {_show_byte(c)} at offset {end} in cpumask "
-                    f"{text!r}: {_FORMAT_HINT}",
+                    f"invalid {_show_byte(c)} at offset {end} in cpumask {text!r}: {_FORMAT_HINT}",
                     _errno.EINVAL,
                 )
             val |= d << shift
@@ -183,7 +184,7 @@ def bitmap_parse(
                     start = end
                     while start > 0 and buf[start - 1] not in sep:
                         start -= 1
-                    group = buf[start:group_end + 1].decode("utf-8", "replace")
+                    group = buf[start : group_end + 1].decode("utf-8", "replace")
                     raise MaskError(
                         f"group {group!r} in cpumask {text!r} has more than "
                         f"8 hex digits: each comma-separated group is exactly "

@@ -11,6 +11,7 @@ CPU's only; the output_queue is also written by the NIC's completion path
 (local_irq_save).  Locks are taken through ``this.locks`` (handles acting as
 this CPU).
 """
+
 from __future__ import annotations
 
 import os
@@ -115,7 +116,7 @@ def __dev_queue_xmit(skb: SkBuff, accel_priv: object | None) -> int:
                 return _recursion_alert(skb, dev, "XMIT_RECURSION")
             HARD_TX_LOCK(dev, txq, cpu)
             if not netif_xmit_stopped(txq):
-                if depth > sd[SOFTNET.xmit_recursion_max]:  # noqa: PLR1730 (write only on growth)
+                if depth > sd[SOFTNET.xmit_recursion_max]:
                     sd[SOFTNET.xmit_recursion_max] = depth
                 sd[_REC] = depth + 1
                 rc = dev_hard_start_xmit(skb, dev, txq)
@@ -323,8 +324,9 @@ def _dev_xmit_skb_defer(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue)
         nb = i * _NODE_W
         # our own skb is still at hand (the kernel's list links the skbs
         # themselves); the others come back from their shared-memory nodes
-        batch.append(skb if i == node else
-                     skb_from_desc(_PACK8.unpack_from(mm, off + i * node_bytes), net))
+        batch.append(
+            skb if i == node else skb_from_desc(_PACK8.unpack_from(mm, off + i * node_bytes), net)
+        )
         ll = nodes[nb + _N_NEXT]
         nodes[nb + _N_STATE] = 0
     batch.reverse()  # llist_reverse_order: arrival order

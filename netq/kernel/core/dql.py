@@ -21,6 +21,7 @@ Differences: counters are int64 and do not wrap; time is monotonic ns
 (``slack_hold_time`` 1 s = HZ jiffies); the 2024 stall detector is not
 modelled.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -39,7 +40,11 @@ SLACK_HOLD_NS = 1_000_000_000
 
 _QUEUED, _LAST = _Q.dql_num_queued, _Q.dql_last_obj_cnt
 _ADJ, _LIMIT, _DONE = _Q.dql_adj_limit, _Q.dql_limit, _Q.dql_num_completed
-_PREV_OV, _PREV_Q, _PREV_LAST = _Q.dql_prev_ovlimit, _Q.dql_prev_num_queued, _Q.dql_prev_last_obj_cnt
+_PREV_OV, _PREV_Q, _PREV_LAST = (
+    _Q.dql_prev_ovlimit,
+    _Q.dql_prev_num_queued,
+    _Q.dql_prev_last_obj_cnt,
+)
 _SLACK, _SLACK_T = _Q.dql_lowest_slack, _Q.dql_slack_start
 _MAX, _MIN = _Q.dql_max_limit, _Q.dql_min_limit
 
@@ -82,7 +87,9 @@ def dql_completed(f: Words, count: int, now: int) -> None:
     num_queued = f[_QUEUED]
     num_completed = f[_DONE]
     if count > num_queued - num_completed:
-        raise AssertionError(f"BUG: dql_completed {count} bytes, {num_queued - num_completed} queued")
+        raise AssertionError(
+            f"BUG: dql_completed {count} bytes, {num_queued - num_completed} queued"
+        )
     completed = num_completed + count
     limit = f[_LIMIT]
     prev_ovlimit = f[_PREV_OV]
@@ -104,7 +111,7 @@ def dql_completed(f: Words, count: int, now: int) -> None:
         slack = _posdiff(limit + prev_ovlimit, 2 * (completed - num_completed))
         slack_last_objs = _posdiff(f[_PREV_LAST], prev_ovlimit) if prev_ovlimit else 0
         slack = max(slack, slack_last_objs)
-        if slack < f[_SLACK]:  # noqa: PLR1730 -- as dynamic_queue_limits.c writes it
+        if slack < f[_SLACK]:
             f[_SLACK] = slack
         if now - f[_SLACK_T] > SLACK_HOLD_NS:
             limit = _posdiff(limit, f[_SLACK])
@@ -115,7 +122,7 @@ def dql_completed(f: Words, count: int, now: int) -> None:
     if limit != f[_LIMIT]:
         f[_LIMIT] = limit
         ovlimit = 0
-        if limit > f[_Q.dql_limit_max_seen]:  # noqa: PLR1730 -- write on growth only
+        if limit > f[_Q.dql_limit_max_seen]:
             f[_Q.dql_limit_max_seen] = limit
     f[_ADJ] = limit + completed
     f[_PREV_OV] = ovlimit

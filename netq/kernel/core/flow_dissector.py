@@ -12,10 +12,10 @@ Two hashing generations, chosen by the profile (:mod:`netq.kernel.profiles`):
 ``hashrnd`` and every ``sk_txhash`` come from the run's seed (``--seed``), so
 a seeded run picks the same queues every time.
 """
+
 from __future__ import annotations
 
 from ..kstructs import NETDEV, SOCK
-
 from .jhash import jhash_1word, reciprocal_scale
 from .netdevice import NetDevice, NetdevQueue, dev_cap_txqueue, netdev_get_tx_queue
 from .percpu import this

@@ -21,13 +21,13 @@ from collections.abc import Sequence
 
 __all__ = [
     "JHASH_INITVAL",
-    "rol32",
     "jhash",
     "jhash2",
     "jhash_1word",
     "jhash_2words",
     "jhash_3words",
     "reciprocal_scale",
+    "rol32",
 ]
 
 #: ``JHASH_INITVAL`` -- "an arbitrary initial parameter" (include/linux/jhash.h).
@@ -58,25 +58,44 @@ def _final(a: int, b: int, c: int) -> int:
     2**32 and the subtraction is correct modulo 2**32.
     """
     M = _M32
-    c ^= b; c = (c - ((b << 14) | (b >> 18))) & M
-    a ^= c; a = (a - ((c << 11) | (c >> 21))) & M
-    b ^= a; b = (b - ((a << 25) | (a >> 7))) & M
-    c ^= b; c = (c - ((b << 16) | (b >> 16))) & M
-    a ^= c; a = (a - ((c << 4) | (c >> 28))) & M
-    b ^= a; b = (b - ((a << 14) | (a >> 18))) & M
-    c ^= b; c = (c - ((b << 24) | (b >> 8))) & M
+    c ^= b
+    c = (c - ((b << 14) | (b >> 18))) & M
+    a ^= c
+    a = (a - ((c << 11) | (c >> 21))) & M
+    b ^= a
+    b = (b - ((a << 25) | (a >> 7))) & M
+    c ^= b
+    c = (c - ((b << 16) | (b >> 16))) & M
+    a ^= c
+    a = (a - ((c << 4) | (c >> 28))) & M
+    b ^= a
+    b = (b - ((a << 14) | (a >> 18))) & M
+    c ^= b
+    c = (c - ((b << 24) | (b >> 8))) & M
     return c
 
 
 def _mix(a: int, b: int, c: int) -> tuple[int, int, int]:
     """``__jhash_mix(a, b, c)`` (include/linux/jhash.h); all inputs u32."""
     M = _M32
-    a = (a - c) & M; a ^= ((c << 4) | (c >> 28)) & M; c = (c + b) & M
-    b = (b - a) & M; b ^= ((a << 6) | (a >> 26)) & M; a = (a + c) & M
-    c = (c - b) & M; c ^= ((b << 8) | (b >> 24)) & M; b = (b + a) & M
-    a = (a - c) & M; a ^= ((c << 16) | (c >> 16)) & M; c = (c + b) & M
-    b = (b - a) & M; b ^= ((a << 19) | (a >> 13)) & M; a = (a + c) & M
-    c = (c - b) & M; c ^= ((b << 4) | (b >> 28)) & M; b = (b + a) & M
+    a = (a - c) & M
+    a ^= ((c << 4) | (c >> 28)) & M
+    c = (c + b) & M
+    b = (b - a) & M
+    b ^= ((a << 6) | (a >> 26)) & M
+    a = (a + c) & M
+    c = (c - b) & M
+    c ^= ((b << 8) | (b >> 24)) & M
+    b = (b + a) & M
+    a = (a - c) & M
+    a ^= ((c << 16) | (c >> 16)) & M
+    c = (c + b) & M
+    b = (b - a) & M
+    b ^= ((a << 19) | (a >> 13)) & M
+    a = (a + c) & M
+    c = (c - b) & M
+    c ^= ((b << 4) | (b >> 28)) & M
+    b = (b + a) & M
     return a, b, c
 
 
@@ -92,13 +111,20 @@ def jhash_1word(a: int, initval: int) -> int:
     b = iv
     c = iv
     M = 0xFFFFFFFF
-    c ^= b; c = (c - ((b << 14) | (b >> 18))) & M
-    a ^= c; a = (a - ((c << 11) | (c >> 21))) & M
-    b ^= a; b = (b - ((a << 25) | (a >> 7))) & M
-    c ^= b; c = (c - ((b << 16) | (b >> 16))) & M
-    a ^= c; a = (a - ((c << 4) | (c >> 28))) & M
-    b ^= a; b = (b - ((a << 14) | (a >> 18))) & M
-    c ^= b; c = (c - ((b << 24) | (b >> 8))) & M
+    c ^= b
+    c = (c - ((b << 14) | (b >> 18))) & M
+    a ^= c
+    a = (a - ((c << 11) | (c >> 21))) & M
+    b ^= a
+    b = (b - ((a << 25) | (a >> 7))) & M
+    c ^= b
+    c = (c - ((b << 16) | (b >> 16))) & M
+    a ^= c
+    a = (a - ((c << 4) | (c >> 28))) & M
+    b ^= a
+    b = (b - ((a << 14) | (a >> 18))) & M
+    c ^= b
+    c = (c - ((b << 24) | (b >> 8))) & M
     return c
 
 
@@ -112,13 +138,20 @@ def jhash_2words(a: int, b: int, initval: int) -> int:
     a = ((a & M) + iv) & M
     b = ((b & M) + iv) & M
     c = iv
-    c ^= b; c = (c - ((b << 14) | (b >> 18))) & M
-    a ^= c; a = (a - ((c << 11) | (c >> 21))) & M
-    b ^= a; b = (b - ((a << 25) | (a >> 7))) & M
-    c ^= b; c = (c - ((b << 16) | (b >> 16))) & M
-    a ^= c; a = (a - ((c << 4) | (c >> 28))) & M
-    b ^= a; b = (b - ((a << 14) | (a >> 18))) & M
-    c ^= b; c = (c - ((b << 24) | (b >> 8))) & M
+    c ^= b
+    c = (c - ((b << 14) | (b >> 18))) & M
+    a ^= c
+    a = (a - ((c << 11) | (c >> 21))) & M
+    b ^= a
+    b = (b - ((a << 25) | (a >> 7))) & M
+    c ^= b
+    c = (c - ((b << 16) | (b >> 16))) & M
+    a ^= c
+    a = (a - ((c << 4) | (c >> 28))) & M
+    b ^= a
+    b = (b - ((a << 14) | (a >> 18))) & M
+    c ^= b
+    c = (c - ((b << 24) | (b >> 8))) & M
     return c
 
 
@@ -132,13 +165,20 @@ def jhash_3words(a: int, b: int, c: int, initval: int) -> int:
     a = ((a & M) + iv) & M
     b = ((b & M) + iv) & M
     c = ((c & M) + iv) & M
-    c ^= b; c = (c - ((b << 14) | (b >> 18))) & M
-    a ^= c; a = (a - ((c << 11) | (c >> 21))) & M
-    b ^= a; b = (b - ((a << 25) | (a >> 7))) & M
-    c ^= b; c = (c - ((b << 16) | (b >> 16))) & M
-    a ^= c; a = (a - ((c << 4) | (c >> 28))) & M
-    b ^= a; b = (b - ((a << 14) | (a >> 18))) & M
-    c ^= b; c = (c - ((b << 24) | (b >> 8))) & M
+    c ^= b
+    c = (c - ((b << 14) | (b >> 18))) & M
+    a ^= c
+    a = (a - ((c << 11) | (c >> 21))) & M
+    b ^= a
+    b = (b - ((a << 25) | (a >> 7))) & M
+    c ^= b
+    c = (c - ((b << 16) | (b >> 16))) & M
+    a ^= c
+    a = (a - ((c << 4) | (c >> 28))) & M
+    b ^= a
+    b = (b - ((a << 14) | (a >> 18))) & M
+    c ^= b
+    c = (c - ((b << 24) | (b >> 8))) & M
     return c
 
 
@@ -160,9 +200,9 @@ def jhash(key: bytes | bytearray | memoryview, initval: int) -> int:
     off = 0
     frm = int.from_bytes
     while length > 12:
-        a = (a + frm(k[off:off + 4], "little")) & M
-        b = (b + frm(k[off + 4:off + 8], "little")) & M
-        c = (c + frm(k[off + 8:off + 12], "little")) & M
+        a = (a + frm(k[off : off + 4], "little")) & M
+        b = (b + frm(k[off + 4 : off + 8], "little")) & M
+        c = (c + frm(k[off + 8 : off + 12], "little")) & M
         a, b, c = _mix(a, b, c)
         length -= 12
         off += 12

@@ -7,6 +7,7 @@ fields several CPUs share live in shared memory (``f``, see
 which lock protects each field); what never changes after setup (name, kind,
 driver) is plain Python, inherited by every forked worker.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -69,8 +70,9 @@ class NetDeviceOps:
 class NetDevice:
     __slots__ = ("base", "cfg", "f", "index", "kind", "lower", "name", "netdev_ops", "txqs")
 
-    def __init__(self, index: int, name: str, kind: str, f: memoryview, base: int,
-                 cfg: Any) -> None:
+    def __init__(
+        self, index: int, name: str, kind: str, f: memoryview, base: int, cfg: Any
+    ) -> None:
         self.index = index
         self.name = name
         self.kind = kind
@@ -125,8 +127,9 @@ class NetdevQueue:
         "xmit_lock",
     )
 
-    def __init__(self, index: int, qindex: int, dev: NetDevice, f: memoryview, base: int,
-                 xmit_lock: int) -> None:
+    def __init__(
+        self, index: int, qindex: int, dev: NetDevice, f: memoryview, base: int, xmit_lock: int
+    ) -> None:
         #: global index (TX ring, lock_stat row, report)
         self.index = index
         #: index within the device (queue_mapping)
@@ -224,8 +227,7 @@ def netdev_tx_sent_queue(txq: NetdevQueue, nbytes: int) -> None:
         at.clear_bit(txq.base + _STATE, QUEUE_STATE_STACK_XOFF)
 
 
-def netdev_tx_completed_queue(txq: NetdevQueue, pkts: int, nbytes: int, now: int,
-                              net: Net) -> bool:
+def netdev_tx_completed_queue(txq: NetdevQueue, pkts: int, nbytes: int, now: int, net: Net) -> bool:
     """The completion handler freed ``pkts`` skbs of ``nbytes``: dql_completed()
     and, when the queue is under its limit again and BQL had stopped it,
     clear STACK_XOFF and schedule its qdisc (netif_schedule_queue) on the
@@ -292,8 +294,9 @@ def dev_hard_start_xmit(skb: SkBuff, dev: NetDevice, txq: NetdevQueue) -> int:
     return rc
 
 
-def dev_hard_start_xmit_list(skbs: list[SkBuff], dev: NetDevice,
-                             txq: NetdevQueue) -> tuple[int, list[SkBuff] | None]:
+def dev_hard_start_xmit_list(
+    skbs: list[SkBuff], dev: NetDevice, txq: NetdevQueue
+) -> tuple[int, list[SkBuff] | None]:
     """The loop of dev_hard_start_xmit() over a bulk-dequeued list (the
     caller has sent its first skb): send each skb while the driver takes
     them; stop with NETDEV_TX_BUSY when the driver refuses one or stops the

@@ -6,6 +6,7 @@ bind_cpu`).  Single-process tests may rebind it to act as several CPUs in turn.
 The hot path reads ``this.cpu``, ``this.sd`` (this CPU's softnet_data words),
 ``this.drops`` and ``this.locks`` (lock handles acting as this CPU).
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

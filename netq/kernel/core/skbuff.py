@@ -5,6 +5,7 @@ descriptor (:data:`shm.ring.DESC`) while it sits in shared memory (a qdisc
 band, q->gso_skb, a TX ring).  Its identity is (cpu, seq): the CPU that
 generated it and that CPU's running count.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -38,9 +39,19 @@ class SkBuff:
         "tstamp",
     )
 
-    def __init__(self, cpu: int, seq: int, sk: Sock | None, sk_seq: int, length: int,
-                 priority: int, tstamp: int, dev: NetDevice, ooo_okay: bool = False,
-                 rx_queue: int = -1) -> None:
+    def __init__(
+        self,
+        cpu: int,
+        seq: int,
+        sk: Sock | None,
+        sk_seq: int,
+        length: int,
+        priority: int,
+        tstamp: int,
+        dev: NetDevice,
+        ooo_okay: bool = False,
+        rx_queue: int = -1,
+    ) -> None:
         self.cpu = cpu
         self.seq = seq
         self.sk = sk
@@ -62,8 +73,16 @@ class SkBuff:
     def desc(self) -> tuple[int, int, int, int, int, int, int, int]:
         """The 8-word descriptor (shm.ring.DESC order)."""
         sk = self.sk
-        return (self.cpu, self.seq, sk.id if sk is not None else -1, self.sk_seq,
-                self.len, self.priority, self.tstamp, self.queue_mapping)
+        return (
+            self.cpu,
+            self.seq,
+            sk.id if sk is not None else -1,
+            self.sk_seq,
+            self.len,
+            self.priority,
+            self.tstamp,
+            self.queue_mapping,
+        )
 
     def __repr__(self) -> str:
         return f"<skb {self.cpu}:{self.seq} sk={self.sk.id if self.sk else None} len={self.len}>"
@@ -91,4 +110,3 @@ def skb_get_rx_queue(skb: SkBuff) -> int:
 
 def skb_set_queue_mapping(skb: SkBuff, queue_mapping: int) -> None:
     skb.queue_mapping = queue_mapping
-

@@ -5,6 +5,7 @@ for the socket lock: ``sk_tx_queue_mapping``, ``dst_cached``, ``sent`` and
 ``dropped`` have that CPU as their only writer.  ``completed`` is written by
 the NIC, ``dropped_ctl`` by any other context through an atomic add.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -22,10 +23,11 @@ _MAP = SOCK.sk_tx_queue_mapping
 
 
 class Sock:
-    __slots__ = ("id", "f", "base", "cpu", "proto", "sk_hash", "sk_txhash", "seq")
+    __slots__ = ("base", "cpu", "f", "id", "proto", "seq", "sk_hash", "sk_txhash")
 
-    def __init__(self, sid: int, f: memoryview, base: int, cpu: int, proto: str,
-                 sk_hash: int, sk_txhash: int) -> None:
+    def __init__(
+        self, sid: int, f: memoryview, base: int, cpu: int, proto: str, sk_hash: int, sk_txhash: int
+    ) -> None:
         self.id = sid
         self.f = f
         self.base = base
@@ -70,8 +72,12 @@ def skb_truesize(length: int) -> int:
 def sk_wmem_alloc(sk: Sock) -> int:
     """Bytes charged to the socket's send buffer and not yet freed."""
     f = sk.f
-    return (f[SOCK.sent_bytes] - f[SOCK.completed_bytes] - f[SOCK.dropped_bytes]
-            - f[SOCK.dropped_ctl_bytes])
+    return (
+        f[SOCK.sent_bytes]
+        - f[SOCK.completed_bytes]
+        - f[SOCK.dropped_bytes]
+        - f[SOCK.dropped_ctl_bytes]
+    )
 
 
 _SENT_B, _DONE_B = SOCK.sent_bytes, SOCK.completed_bytes
@@ -93,8 +99,9 @@ def sock_wmem_room(sk: Sock, sndbuf: int, length: int) -> bool:
     if not sndbuf:
         return True
     f = sk.f  # sk_wmem_alloc(sk), inline: this runs once per generated skb
-    return (f[_SENT_B] - f[_DONE_B] - f[_DROP_B] - f[_DROP_CTL_B]
-            + length + SKB_TRUESIZE_OVERHEAD) <= sndbuf
+    return (
+        f[_SENT_B] - f[_DONE_B] - f[_DROP_B] - f[_DROP_CTL_B] + length + SKB_TRUESIZE_OVERHEAD
+    ) <= sndbuf
 
 
 def sk_dropped(sk: Sock, length: int) -> None:
@@ -183,8 +190,9 @@ def wake_cpu(net: Net, cpu: int) -> bool:
     """Wake ``cpu`` if it sleeps in sock_wait_for_wmem (wake_up on its wait
     queue; for a raised softirq, the IPI that gets the CPU to run it).
     Returns whether it was asleep."""
-    if net.softnet[cpu][SOFTNET.wmem_sleeping] and \
-            net.atomics.xchg(net.softnet_base[cpu] + SOFTNET.wmem_sleeping, 0):
+    if net.softnet[cpu][SOFTNET.wmem_sleeping] and net.atomics.xchg(
+        net.softnet_base[cpu] + SOFTNET.wmem_sleeping, 0
+    ):
         net.cpu_wake[cpu].release()
         return True
     return False

@@ -12,6 +12,7 @@ netq is stricter than the kernel in one respect: a mask naming a CPU that
 does not exist is rejected (the kernel silently ignores offline CPUs), since
 in an experiment it is always a mistake.
 """
+
 from __future__ import annotations
 
 import errno

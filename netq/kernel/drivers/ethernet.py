@@ -26,6 +26,7 @@ the descriptors the hardware finished and reports them to BQL;
 :func:`eth_tx_wake_queues` wakes a queue the driver stopped once enough
 descriptors are free.
 """
+
 from __future__ import annotations
 
 from ..core.netdevice import (
@@ -109,8 +110,11 @@ def eth_tx_wake_queues(txqs: list[NetdevQueue], net) -> int:
     """
     woken = 0
     for txq in txqs:
-        if (txq.f[_STATE] & _XOFF and txq.ring.free() >= txq.wake_thresh
-                and netif_tx_wake_queue(txq, net)):
+        if (
+            txq.f[_STATE] & _XOFF
+            and txq.ring.free() >= txq.wake_thresh
+            and netif_tx_wake_queue(txq, net)
+        ):
             txq.f[_RESTART] += 1
             woken += 1
     return woken

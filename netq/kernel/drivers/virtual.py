@@ -10,6 +10,7 @@ dev_queue_xmit) always returns NETDEV_TX_OK and counts a failure in its own
 tx_errors.  The encapsulation header is not added (lengths are kept so byte
 counts match end to end).
 """
+
 from __future__ import annotations
 
 from ..core.dev import dev_queue_xmit

@@ -6,6 +6,7 @@ ip_setsockopt / ip_sock_set_tos).  netq applies it when a traffic group has
 a ``tos``: the group's sockets then send at ``rt_tos2priority(tos)``, which
 overrides the group's ``priority``.
 """
+
 from __future__ import annotations
 
 #: ip_tos2prio[16] of net/ipv4/route.c: IPTOS_TOS(tos) >> 1 -> TC_PRIO_*

@@ -3,12 +3,12 @@
 Like pfifo_fast it is work-conserving, and the kernel sets TCQ_F_CAN_BYPASS on
 it too (fifo_init, since 3.x), so an empty pfifo also takes the bypass.
 """
-from __future__ import annotations
 
-from ..kstructs import QDISC, TCQ_F_CAN_BYPASS
+from __future__ import annotations
 
 from ..core.netdevice import NET_XMIT_DROP, NET_XMIT_SUCCESS
 from ..core.skbuff import SkBuff
+from ..kstructs import QDISC, TCQ_F_CAN_BYPASS
 from .sch_generic import Qdisc, Qdisc_ops, fifo_reset, register_qdisc
 
 
@@ -31,6 +31,7 @@ def pfifo_peek(q: Qdisc) -> tuple | None:
 
 
 pfifo_qdisc_ops = register_qdisc(
-    Qdisc_ops("pfifo", pfifo_enqueue, pfifo_dequeue, pfifo_peek, fifo_reset,
-              static_flags=TCQ_F_CAN_BYPASS)
+    Qdisc_ops(
+        "pfifo", pfifo_enqueue, pfifo_dequeue, pfifo_peek, fifo_reset, static_flags=TCQ_F_CAN_BYPASS
+    )
 )

@@ -24,6 +24,7 @@ last one for orphans), so the generic accounting and invariants that read
 ``q.bands`` hold as for the FIFOs; the flow records (``FQ_FLOW``) and the
 list heads (QDISC ``fq_*``) are shared memory, under root_lock.
 """
+
 from __future__ import annotations
 
 import time
@@ -48,7 +49,12 @@ DETACHED, NEW_FLOW, OLD_FLOW = 0, 1, 2
 
 _NEXT, _CREDIT, _LIST, _AGE = FQ_FLOW.next, FQ_FLOW.credit, FQ_FLOW.list, FQ_FLOW.age
 _QLEN, _LIMIT = QDISC.qlen, QDISC.limit
-_NEW_H, _NEW_T, _OLD_H, _OLD_T = QDISC.fq_new_head, QDISC.fq_new_tail, QDISC.fq_old_head, QDISC.fq_old_tail
+_NEW_H, _NEW_T, _OLD_H, _OLD_T = (
+    QDISC.fq_new_head,
+    QDISC.fq_new_tail,
+    QDISC.fq_old_head,
+    QDISC.fq_old_tail,
+)
 
 #: why the last fq_enqueue of this process dropped (qdisc_enqueue asks)
 _last_drop = "QDISC_DROP"

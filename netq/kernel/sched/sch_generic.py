@@ -22,6 +22,7 @@ Locking: every function that touches a qdisc's queue is called with
 ``qdisc_lock(q)`` (root_lock) held, as its docstring says; ``state`` bits are
 atomic; ``running`` is protected by root_lock (3.13's ``__state``).
 """
+
 from __future__ import annotations
 
 import time
@@ -72,8 +73,9 @@ _ENQ, _DEQ, _DROPS = QDISC.enqueued, QDISC.dequeued, QDISC.drops
 _STATE = QDISC.state
 _QFLAGS = QDISC.flags
 _XMIT_OWNER, _TXQ_STATE = NETDEV_QUEUE.xmit_lock_owner, NETDEV_QUEUE.state
-_FROZEN_OR_STOPPED = ((1 << QUEUE_STATE_DRV_XOFF) | (1 << QUEUE_STATE_STACK_XOFF)
-                      | (1 << QUEUE_STATE_FROZEN))
+_FROZEN_OR_STOPPED = (
+    (1 << QUEUE_STATE_DRV_XOFF) | (1 << QUEUE_STATE_STACK_XOFF) | (1 << QUEUE_STATE_FROZEN)
+)
 
 
 @dataclass(frozen=True)
@@ -120,8 +122,16 @@ class Qdisc:
         "seqlock",
     )
 
-    def __init__(self, qid: int, name: str, ops: Qdisc_ops, f: memoryview, base: int,
-                 root_lock: int, busylock: int) -> None:
+    def __init__(
+        self,
+        qid: int,
+        name: str,
+        ops: Qdisc_ops,
+        f: memoryview,
+        base: int,
+        root_lock: int,
+        busylock: int,
+    ) -> None:
         self.id = qid
         self.name = name
         self.ops = ops
@@ -451,8 +461,14 @@ def _pack_words(skb: SkBuff) -> array:
     return array("q", skb.desc())
 
 
-def sch_direct_xmit(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue, root_lock: int,
-                    more: list[SkBuff] | None = None) -> int:
+def sch_direct_xmit(
+    skb: SkBuff,
+    q: Qdisc,
+    dev: NetDevice,
+    txq: NetdevQueue,
+    root_lock: int,
+    more: list[SkBuff] | None = None,
+) -> int:
     """Transmit an skb (and ``more``, the rest of a bulk-dequeued list): drop
     root_lock, HARD_TX_LOCK, hand them to the driver, re-take root_lock;
     what the driver did not take (it stopped the queue mid-list, or returned
@@ -651,8 +667,14 @@ def fifo_reset(q: Qdisc) -> list:
     return out
 
 
-pfifo_fast_ops = Qdisc_ops("pfifo_fast", pfifo_fast_enqueue, pfifo_fast_dequeue,
-                           pfifo_fast_peek, fifo_reset, static_flags=4)  # TCQ_F_CAN_BYPASS
+pfifo_fast_ops = Qdisc_ops(
+    "pfifo_fast",
+    pfifo_fast_enqueue,
+    pfifo_fast_dequeue,
+    pfifo_fast_peek,
+    fifo_reset,
+    static_flags=4,
+)  # TCQ_F_CAN_BYPASS
 
 
 def qdisc_reset(q: Qdisc) -> list:

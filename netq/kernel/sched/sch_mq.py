@@ -7,6 +7,7 @@ is why a multi-queue device scales: with XPS 1:1 a CPU only ever takes its
 own queue's locks.  mq's own statistics are the sum of its children's
 (mq_dump), computed when reported.
 """
+
 from __future__ import annotations
 
 from ..kstructs import QDISC
