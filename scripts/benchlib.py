@@ -39,16 +39,16 @@ import time
 #: The repository root: scripts/ is one below it.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-try:
-    import shm
-except ImportError:  # running from a checkout: put the root on the path
+# The checkout this script sits in comes first, even when another copy of
+# netq is installed in the environment (an editable install of another
+# worktree would otherwise be measured instead).
+if ROOT not in sys.path[:1]:
     sys.path.insert(0, ROOT)
-    import shm  # noqa: F401
 
-import numpy as np
-import posix_ipc
+import numpy as np  # noqa: E402
+import posix_ipc  # noqa: E402
 
-from shm.ipc import IpcOwner, Terminated, netq_objects, pid_alive
+from shm.ipc import IpcOwner, Terminated, netq_objects, pid_alive  # noqa: E402
 
 
 # --------------------------------------------------------------------------

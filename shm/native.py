@@ -16,8 +16,9 @@ What is here:
   lock_stat bookkeeping, unlock with hold time and the fifo handoff) — the
   contended wait stays in Python;
 
-(Ring descriptors stay in Python: a cffi call converting eight int64
-arguments costs more than ``struct.pack_into``.)
+* the NIC's per-descriptor work on a TX ring (``netq_nic_tx``: wire time,
+  latency, flow order, socket completions; workers/nic.py keeps the same
+  work in Python and numpy, and tests/test_nic.py proves the three agree).
 
 Build: the first import compiles the extension into a per-user cache
 (``$NETQ_NATIVE_DIR`` or ``~/.cache/netq``), keyed by a hash of the source
@@ -39,6 +40,7 @@ import types
 from typing import Any
 
 from .lockrec import LOCK, MAX_WAITERS, STAT
+from .ringrec import DESC, RING
 
 CDEF = """
 typedef struct { void *sem; int64_t *rec; int64_t *st; int64_t cpu; void **hand;
@@ -56,6 +58,15 @@ void netq_unlock_unfair(netq_lk *l);
 int64_t netq_lock_fifo(netq_lk *l);
 int64_t netq_trylock_fifo(netq_lk *l);
 int64_t netq_unlock_fifo(netq_lk *l);
+void netq_fence(void);
+typedef struct { int64_t *idx; int64_t *slots; int64_t mask; int64_t q; int64_t irq_cpu;
+                 int64_t dev; double ns_per_byte; double min_ns; int64_t overhead; } netq_txr;
+typedef struct { int64_t *wire_t; int64_t *by_cpu; int64_t ncpus; int64_t *sock; int64_t sock_stride;
+                 int64_t off_done; int64_t off_done_bytes; int64_t truesize;
+                 int64_t *last_seq; int64_t *last_queue; int8_t *moved; int64_t nsock;
+                 int64_t *lat; } netq_nicw;
+int64_t netq_nic_tx(netq_txr *r, netq_nicw *w, int64_t limit, int64_t now, int64_t slow,
+                    int64_t lat_at, int64_t *out);
 """
 
 SOURCE = r"""
@@ -223,6 +234,73 @@ int64_t netq_unlock_fifo(netq_lk *l) {
     return -1;
 }
 
+
+void netq_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+
+/* The NIC's per-descriptor work on one TX ring (workers/nic.py,
+   Nic._transmit_small, word for word): up to ``limit`` descriptors from the
+   ring's consumer index, not consumed (the caller's TX clean advances).
+   Wire finish times at line rate from max(wire clock, now); per-CPU
+   deliveries; the latency of each (finish - tstamp) into w->lat from
+   ``lat_at`` (the caller keeps room for ``limit``; lat_at < 0: not
+   recorded); per-flow order; completions on the socket's words.
+   out: n, bytes, completions on the irq CPU, reorders, reorders of moved
+   flows, flow queue changes.  Returns n. */
+typedef struct { int64_t *idx; int64_t *slots; int64_t mask; int64_t q; int64_t irq_cpu;
+                 int64_t dev; double ns_per_byte; double min_ns; int64_t overhead; } netq_txr;
+typedef struct { int64_t *wire_t; int64_t *by_cpu; int64_t ncpus; int64_t *sock; int64_t sock_stride;
+                 int64_t off_done; int64_t off_done_bytes; int64_t truesize;
+                 int64_t *last_seq; int64_t *last_queue; int8_t *moved; int64_t nsock;
+                 int64_t *lat; } netq_nicw;
+
+int64_t netq_nic_tx(netq_txr *r, netq_nicw *w, int64_t limit, int64_t now, int64_t slow,
+                    int64_t lat_at, int64_t *out) {
+    int64_t c = r->idx[RING_CONS];
+    int64_t n = __atomic_load_n(&r->idx[RING_PROD], __ATOMIC_ACQUIRE) - c;
+    if (n > limit) n = limit;
+    if (n <= 0) { for (int i = 0; i < 6; i++) out[i] = 0; return 0; }
+    int64_t dev = r->dev, q = r->q, irq = r->irq_cpu;
+    double bpsn = r->ns_per_byte, ppsn = r->min_ns;
+    int64_t ovh = r->overhead;
+    int paced = bpsn > 0 || ppsn > 0 || slow;
+    int64_t wt = w->wire_t[dev];
+    double t = (double)(wt > now ? wt : now);
+    int64_t nbytes = 0, local = 0, reo = 0, reo_moved = 0, changes = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t *d = r->slots + (((c + i) & r->mask) << 3);
+        int64_t cpu = d[D_CPU], sk = d[D_SK], sk_seq = d[D_SKSEQ], len = d[D_LEN];
+        int64_t fin;
+        if (paced) {
+            double per = bpsn > 0 ? (double)(len + ovh) * bpsn : 0.0;
+            if (ppsn > 0 && ppsn > per) per = ppsn;
+            t += per + (double)slow;
+            fin = (int64_t)t;
+        } else {
+            fin = now;
+        }
+        nbytes += len;
+        if (cpu == irq) local++;
+        if (cpu >= 0 && cpu < w->ncpus) w->by_cpu[cpu]++;
+        if (lat_at >= 0) w->lat[lat_at + i] = fin - d[D_TSTAMP];
+        if (sk >= 0 && sk < w->nsock) {
+            int64_t lq = w->last_queue[sk];
+            if (lq >= 0 && lq != q) { w->moved[sk] = 1; changes++; }
+            w->last_queue[sk] = q;
+            if (sk_seq <= w->last_seq[sk]) {
+                if (w->moved[sk]) reo_moved++; else reo++;
+            } else {
+                w->last_seq[sk] = sk_seq;
+            }
+            int64_t *s = w->sock + sk * w->sock_stride;
+            s[w->off_done_bytes] += len + w->truesize;
+            s[w->off_done] += 1;
+        }
+    }
+    if (paced) w->wire_t[dev] = (int64_t)t;
+    out[0] = n; out[1] = nbytes; out[2] = local; out[3] = reo; out[4] = reo_moved;
+    out[5] = changes;
+    return n;
+}
 """
 
 
@@ -242,8 +320,137 @@ def _defines() -> str:
         "S_HTOT": STAT.hold_total,
         "S_TRYF": STAT.trylock_fail,
         "MAX_WAITERS": MAX_WAITERS,
+        "RING_PROD": RING.prod,
+        "RING_CONS": RING.cons,
+        "D_CPU": DESC.cpu,
+        "D_SK": DESC.sk,
+        "D_SKSEQ": DESC.sk_seq,
+        "D_LEN": DESC.len,
+        "D_TSTAMP": DESC.tstamp,
     }
     return "\n".join(f"#define {k} {v}" for k, v in pairs.items())
+
+
+#: The ring's single-descriptor operations as a CPython extension type.  A
+#: cffi call converting a descriptor costs more than the Python it would
+#: replace (the eight integers, the pointers, the GIL released and taken
+#: again); a method of a C type takes the tuple as it is.  Word-level work
+#: only: produce copies eight words and publishes prod, consume copies them
+#: back and publishes cons, as shm/ring.py's Python methods do.
+RING_SOURCE = r"""
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+
+#define RING_PROD %(prod)d
+#define RING_CONS %(cons)d
+#define DESC_WORDS %(desc_words)d
+
+typedef struct {
+    PyObject_HEAD
+    int64_t *idx;    /* the ring's RING record */
+    int64_t *slots;  /* slot 0 */
+    int64_t size, mask;
+    PyObject *keep;  /* what keeps the memory mapped */
+} RingObject;
+
+/* Ring.produce(d): False if full.  prod is published with a seq_cst store
+   (a full barrier on x86): the consumer's RING.wake, read after it, is
+   then seen (shm/ring.py, the doorbell request). */
+static PyObject *ring_produce(RingObject *r, PyObject *d) {
+    PyObject **items;
+    Py_ssize_t n;
+    if (PyTuple_CheckExact(d)) { items = ((PyTupleObject *)d)->ob_item; n = PyTuple_GET_SIZE(d); }
+    else if (PyList_CheckExact(d)) { items = ((PyListObject *)d)->ob_item; n = PyList_GET_SIZE(d); }
+    else { PyErr_SetString(PyExc_TypeError, "a descriptor is a tuple or list"); return NULL; }
+    if (n != DESC_WORDS) { PyErr_SetString(PyExc_ValueError, "a descriptor has 8 words"); return NULL; }
+    int64_t v[DESC_WORDS];
+    for (int i = 0; i < DESC_WORDS; i++) {
+        v[i] = PyLong_AsLongLong(items[i]);
+        if (v[i] == -1 && PyErr_Occurred()) return NULL;
+    }
+    int64_t *idx = r->idx;
+    int64_t p = idx[RING_PROD];
+    if (p - __atomic_load_n(&idx[RING_CONS], __ATOMIC_ACQUIRE) >= r->size) Py_RETURN_FALSE;
+    int64_t *s = r->slots + (p & r->mask) * DESC_WORDS;
+    for (int i = 0; i < DESC_WORDS; i++) s[i] = v[i];
+    __atomic_store_n(&idx[RING_PROD], p + 1, __ATOMIC_SEQ_CST);
+    Py_RETURN_TRUE;
+}
+
+/* Ring.consume(): the oldest descriptor as a tuple, or None if empty. */
+static PyObject *ring_consume(RingObject *r, PyObject *unused) {
+    int64_t *idx = r->idx;
+    int64_t c = idx[RING_CONS];
+    if (c == __atomic_load_n(&idx[RING_PROD], __ATOMIC_ACQUIRE)) Py_RETURN_NONE;
+    const int64_t *s = r->slots + (c & r->mask) * DESC_WORDS;
+    PyObject *t = PyTuple_New(DESC_WORDS);
+    if (t == NULL) return NULL;
+    for (int i = 0; i < DESC_WORDS; i++) {
+        PyObject *x = PyLong_FromLongLong(s[i]);
+        if (x == NULL) { Py_DECREF(t); return NULL; }
+        PyTuple_SET_ITEM(t, i, x);
+    }
+    __atomic_store_n(&idx[RING_CONS], c + 1, __ATOMIC_RELEASE);
+    return t;
+}
+
+static PyMethodDef ring_methods[] = {
+    {"produce", (PyCFunction)ring_produce, METH_O, "append one descriptor; False if full"},
+    {"consume", (PyCFunction)ring_consume, METH_NOARGS, "remove the oldest descriptor, or None"},
+    {NULL, NULL, 0, NULL}};
+
+/* Ring(keep, idx_address, slot0_address, size) */
+static int ring_init(RingObject *r, PyObject *args, PyObject *kw) {
+    PyObject *keep;
+    unsigned long long idx, slots;
+    long long size;
+    if (!PyArg_ParseTuple(args, "OKKL", &keep, &idx, &slots, &size)) return -1;
+    if (size <= 0 || (size & (size - 1))) {
+        PyErr_SetString(PyExc_ValueError, "ring size must be a power of two");
+        return -1;
+    }
+    r->idx = (int64_t *)(uintptr_t)idx;
+    r->slots = (int64_t *)(uintptr_t)slots;
+    r->size = size;
+    r->mask = size - 1;
+    Py_INCREF(keep);
+    Py_XSETREF(r->keep, keep);
+    return 0;
+}
+
+static void ring_dealloc(RingObject *r) {
+    Py_XDECREF(r->keep);
+    Py_TYPE(r)->tp_free((PyObject *)r);
+}
+
+static PyTypeObject RingType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "%(modname)s.Ring",
+    .tp_basicsize = sizeof(RingObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "the single-descriptor operations of one shm.ring.Ring",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)ring_init,
+    .tp_dealloc = (destructor)ring_dealloc,
+    .tp_methods = ring_methods,
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "%(modname)s", NULL, -1, NULL};
+
+PyMODINIT_FUNC PyInit_%(modname)s(void) {
+    if (PyType_Ready(&RingType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    Py_INCREF(&RingType);
+    if (PyModule_AddObject(m, "Ring", (PyObject *)&RingType) < 0) {
+        Py_DECREF(&RingType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
+"""
 
 
 def _cache_dir() -> str:
@@ -270,6 +477,10 @@ def _build() -> types.ModuleType:
         with tempfile.TemporaryDirectory(dir=cache) as tmp:
             built = ffi.compile(tmpdir=tmp, verbose=False)
             os.replace(built, path)  # atomic: concurrent builders do not collide
+    return _load(modname, path)
+
+
+def _load(modname: str, path: str) -> types.ModuleType:
     spec = importlib.util.spec_from_file_location(modname, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load the compiled helper {path}")
@@ -278,10 +489,37 @@ def _build() -> types.ModuleType:
     return mod
 
 
+def _build_ring() -> types.ModuleType:
+    """Compile (once, cached like the cffi module) and load the ring type."""
+    fields = {"prod": RING.prod, "cons": RING.cons, "desc_words": DESC.words}
+    key = hashlib.sha1((RING_SOURCE + repr(fields) + sys.version).encode()).hexdigest()[:16]
+    modname = f"_netq_ring_{key}"
+    source = RING_SOURCE % dict(fields, modname=modname)
+    cache = _cache_dir()
+    path = os.path.join(cache, modname + importlib.machinery.EXTENSION_SUFFIXES[0])
+    if not os.path.exists(path):
+        from setuptools import Distribution, Extension  # type: ignore[import-untyped]
+        from setuptools.command.build_ext import build_ext  # type: ignore[import-untyped]
+
+        with tempfile.TemporaryDirectory(dir=cache) as tmp:
+            src = os.path.join(tmp, modname + ".c")
+            with open(src, "w") as fh:
+                fh.write(source)
+            ext = Extension(modname, [src], extra_compile_args=["-O2"])
+            cmd = build_ext(Distribution({"ext_modules": [ext]}))
+            cmd.build_lib = cmd.build_temp = tmp
+            cmd.ensure_finalized()
+            cmd.run()
+            os.replace(cmd.get_ext_fullpath(modname), path)  # atomic, as above
+    return _load(modname, path)
+
+
 #: the compiled module's cffi FFI and its functions (None without the helper);
 #: Any: cffi builds both at run time from CDEF, so they carry no static type
 ffi: Any = None
 lib: Any = None
+#: the compiled ring type (``Ring(keep, idx_address, slot0_address, size)``), or None
+RingOps: Any = None
 #: why the native helper is not used, if it is not
 unavailable_reason = ""
 
@@ -293,6 +531,11 @@ else:
         ffi, lib = _mod.ffi, _mod.lib
     except Exception as e:
         unavailable_reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    if lib is not None:
+        try:
+            RingOps = _build_ring().Ring
+        except Exception:  # the rings stay in Python; the rest of the helper works
+            RingOps = None
 
 
 def backend() -> str:

@@ -21,38 +21,17 @@ each); batches go through numpy, which is what the NIC uses.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .layout import WORD, Layout, Record, field
+from . import native
+from .layout import WORD, Layout
+from .ringrec import DESC_WORDS, RING
 
 if TYPE_CHECKING:
-    from .region import Region  # only a type: the ring needs no native helper
-
-
-class DESC(Record, name="tx_desc", pad=False):
-    cpu = field("emulated CPU that generated the skb")
-    seq = field("per-CPU skb sequence number: (cpu, seq) is the skb id")
-    sk = field("socket (flow) index")
-    sk_seq = field("per-socket sequence number (flow order check)")
-    len = field("skb->len in bytes")
-    priority = field("skb->priority")
-    tstamp = field("monotonic ns when dev_queue_xmit was entered")
-    queue_mapping = field("TX queue chosen by netdev_pick_tx")
-
-
-DESC_WORDS = DESC.words
-#: slot ``s`` of a ring starts ``s << 6`` bytes after slot 0 (the hot path
-#: shifts by the literal: one cache line per descriptor)
-assert DESC_WORDS * WORD == 1 << 6
-
-
-class RING(Record, name="ring"):
-    prod = field("next index to fill; written by the producer only")
-    _pad0 = field("keeps prod and cons on separate cache lines", count=7)
-    cons = field("next index to consume; written by the consumer only")
+    from .region import Region
 
 
 _PACK = struct.Struct("<8q")
@@ -71,20 +50,59 @@ def ring_sections(layout: Layout, name: str, nrings: int, size: int) -> None:
 
 
 class Ring:
-    """One ring of a ring section (see :func:`ring_sections`)."""
+    """One ring of a ring section (see :func:`ring_sections`).
 
-    __slots__ = ("_base", "_cons", "_mm", "_prod", "desc", "idx", "mask", "size")
+    ``produce`` and ``consume`` are the compiled helper's methods
+    (:data:`shm.native.RingOps`) when the region is mapped for it, else the
+    Python methods ``_py_produce``/``_py_consume``; both work on the same
+    words, so processes with either backend share a ring."""
+
+    __slots__ = (
+        "_base",
+        "_cons",
+        "_mm",
+        "_ops",
+        "_prod",
+        "consume",
+        "desc",
+        "idx",
+        "idx_word",
+        "mask",
+        "produce",
+        "size",
+        "slot0_word",
+    )
+
+    #: append one descriptor (8 ints); False if the ring is full
+    produce: Callable[[Sequence[int]], bool]
+    #: remove and return the oldest descriptor, or None if the ring is empty
+    consume: Callable[[], tuple[int, ...] | None]
 
     def __init__(self, region: Region, name: str, i: int) -> None:
         self.idx = region.section_words(f"{name}_idx", i)
+        #: word index of this ring's RING record in the region (for atomics)
+        self.idx_word = region.layout[f"{name}_idx"].base(i)
         sec = region.layout[f"{name}_desc"]
         self.size = sec.shape[1]
         self.mask = self.size - 1
         self.desc = region.array(f"{name}_desc")[i]  # (size, 8) int64 view
         self._mm = region.mm
         self._base = sec.byte_offset(i)  # byte offset of slot 0
+        #: word index of slot 0 in the region (for the compiled helper)
+        self.slot0_word = self._base // WORD
         self._prod = RING.prod
         self._cons = RING.cons
+        self._ops = None
+        if native.RingOps is not None and region.cptr is not None:
+            addr = int(native.ffi.cast("intptr_t", region.cptr))
+            self._ops = native.RingOps(
+                region.cptr, addr + self.idx_word * WORD, addr + self._base, self.size
+            )
+            self.produce = self._ops.produce
+            self.consume = self._ops.consume
+        else:
+            self.produce = self._py_produce
+            self.consume = self._py_consume
 
     # -- both sides ---------------------------------------------------------
     def __len__(self) -> int:
@@ -101,8 +119,8 @@ class Ring:
         return self.size - (self.idx[self._prod] - c)
 
     # -- producer -------------------------------------------------------------
-    def produce(self, d: Sequence[int]) -> bool:
-        """Append one descriptor (8 ints); False if the ring is full."""
+    def _py_produce(self, d: Sequence[int]) -> bool:
+        """produce() in Python: struct.pack_into the slot, then publish prod."""
         idx = self.idx
         p = idx[self._prod]
         if p - idx[self._cons] >= self.size:
@@ -127,8 +145,8 @@ class Ring:
         return n
 
     # -- consumer -------------------------------------------------------------
-    def consume(self) -> tuple[int, ...] | None:
-        """Remove and return one descriptor, or None if empty."""
+    def _py_consume(self) -> tuple[int, ...] | None:
+        """consume() in Python: struct.unpack_from the slot, then publish cons."""
         idx = self.idx
         c = idx[self._cons]
         if c == idx[self._prod]:
@@ -153,6 +171,20 @@ class Ring:
     def advance(self, n: int) -> None:
         """Consume ``n`` descriptors previously returned by :meth:`peek_batch`."""
         self.idx[self._cons] += n
+
+    # -- the consumer's doorbell request (RING.wake) -----------------------------
+    # A consumer that wants to sleep sets ``wake`` with a full barrier (an
+    # atomic xchg on ``idx_word + RING.wake``), then looks at the ring again
+    # before sleeping; a producer, after publishing ``prod``, tests ``wake``
+    # and, when set, clears it and posts the consumer's semaphore.  The two
+    # store-then-load sequences need a barrier each so that one side always
+    # sees the other (the consumer's xchg; the compiled produce publishes
+    # ``prod`` with a seq_cst store).  The doorbell itself is not the ring's:
+    # its owner (the driver) posts it.
+
+    def cancel_wake(self) -> None:
+        """Consumer: no doorbell wanted any more (it is awake)."""
+        self.idx[RING.wake] = 0
 
     def consume_batch(self, limit: int) -> np.ndarray:
         out = self.peek_batch(limit)

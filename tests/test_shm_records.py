@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from netq.kernel import kstructs
-from shm import layout, lockrec, ring
+from shm import layout, lockrec, ring, ringrec
 from shm.layout import WORD, Layout, Record, field
 
 #: record -> (C name, words, sha1 of its canonical description)
@@ -29,7 +29,7 @@ PINNED = {
     "STAT": ("lock_class_stats", 16, "7a2c21210d5dc41d3dc898814ea56578fb9ba20e"),
     "WAITER": ("lock_waiter", 8, "73e1c19ccff6b19309ed77ea794ecc8cba209204"),
     "DESC": ("tx_desc", 8, "3e676bc63deb5a8098ad6b5ac2b9dc049011568a"),
-    "RING": ("ring", 16, "f5997350aed84649b44bbeae0915f6ff56eca957"),
+    "RING": ("ring", 16, "bae290f865c464484630288d38ac9d9cc9945958"),
     "RUNCTL": ("runctl", 8, "6c51e4559487496b4e48991d0c098ce6daecbcbd"),
     "SOFTNET": ("softnet_data", 32, "86c18c78ceeedc721253e56851d74ee0eaf16eae"),
     "NETDEV": ("net_device", 56, "0ebb9733462db62f0f765993f684ca1cdc4a65a2"),
@@ -40,7 +40,7 @@ PINNED = {
     "SOCK": ("sock", 16, "50d4da6a0eb03013fcaf6b4412bbd738644d05f9"),
     "NIC": ("nic", 16, "e3f238c237f65f87fa45907a0bacb1de6601027f"),
 }
-MODULES = (layout, lockrec, ring, kstructs)
+MODULES = (layout, lockrec, ringrec, kstructs)
 
 
 def records() -> dict[str, type[Record]]:
@@ -79,7 +79,7 @@ def test_some_indices_by_hand() -> None:
     assert (Q.ops, Q.gso_skb, Q.runs, Q.fq_flows_plimit) == (0, 21, 533, 551)
     assert Q.counts["gso_skb"] == 8 * kstructs.GSO_SKB_MAX
     assert (L.owner_cpu, L.q_cpu, L.words) == (0, 6, 72)
-    assert (ring.RING.prod, ring.RING.cons) == (0, 8)  # separate cache lines
+    assert (ringrec.RING.prod, ringrec.RING.wake, ringrec.RING.cons) == (0, 1, 8)  # 2 lines
     assert (kstructs.DEFER_NODE.next, kstructs.DEFER_NODE.state) == (8, 9)  # packed
     assert kstructs.NETDEV.prio_tc_map == 38
     assert kstructs.SOFTNET.generated_at_stop == 29

@@ -24,21 +24,43 @@ finish time, so it is not affected.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import time
 
 import numpy as np
+import posix_ipc
 from hdrh.histogram import HdrHistogram
 
 from netq.kernel.core.sock import SKB_TRUESIZE_OVERHEAD, sock_def_write_space
 from netq.kernel.drivers.ethernet import eth_tx_clean, eth_tx_wake_queues
-from netq.kernel.kstructs import FAULT_LOSE_ONE, NETDEV_QUEUE, NIC, RUNCTL, SOCK
+from netq.kernel.kstructs import (
+    FAULT_LOSE_ONE,
+    NETDEV_QUEUE,
+    NIC,
+    NIC_BLOB_BYTES,
+    PHASE_EXIT,
+    PHASE_INIT,
+    PHASE_STOP,
+    RUNCTL,
+    SOCK,
+)
+from shm import native
+from shm.ring import RING
 from workers.platform import die_with_parent
+
+_WAKE = RING.wake
 
 #: latency histogram: 1 ns .. 60 s, 3 significant digits
 LAT_MIN_NS, LAT_MAX_NS, LAT_DIGITS = 1, 60_000_000_000, 3
 
 #: below this many descriptors per round, per-packet Python is cheaper than numpy
 SMALL_BATCH = 48
+
+#: longest sleep of the NIC between looks at RUNCTL (phase, abort), in s and ns
+IDLE_SLICE_S = 0.05
+IDLE_WAIT_NS = 50_000_000
 
 
 class Nic:
@@ -48,8 +70,10 @@ class Nic:
         self.net = net
         self.batch = net.cfg.nic_batch
         self.txqs = [q for q in net.txqs if q.ring is not None]
-        # per device: wire clock and per-packet costs
-        self.wire_t = {d.index: 0 for d in net.devices}
+        self.rings = [q.ring for q in self.txqs]
+        # per device: wire clock (ns; an array, so that the compiled helper
+        # can advance it) and per-packet costs
+        self.wire_t = np.zeros(max(d.index for d in net.devices) + 1, dtype=np.int64)
         self.rate = {}
         for d in net.devices:
             c = d.cfg
@@ -74,6 +98,58 @@ class Nic:
             if t.sndbuf:
                 by_cpu.setdefault(cpu, []).append((net.socks[sid], t.sndbuf))
         self.limited_socks = sorted(by_cpu.items())
+        #: do the per-descriptor work in the compiled helper (netq_nic_tx)
+        self.native = native.lib is not None and net.region.cptr is not None
+        if self.native:
+            self._bind_native()
+
+    def _bind_native(self) -> None:
+        """The compiled helper's view of this NIC: pointers into the shared
+        segment (rings, socket words, per-CPU deliveries) and into this
+        process's arrays (wire clocks, flow state, latency buffer)."""
+        net, ffi = self.net, native.ffi
+        cptr = net.region.cptr
+        self._keep = [
+            ffi.from_buffer("int64_t[]", a)
+            for a in (self.wire_t, self.last_seq, self.last_queue, self._lat)
+        ] + [ffi.from_buffer("int8_t[]", self.moved)]
+        wire, last_seq, last_queue, lat, moved = self._keep
+        self._cw = ffi.new(
+            "netq_nicw *",
+            {
+                "wire_t": wire,
+                "by_cpu": cptr + net.layout["nic_by_cpu"].offset,
+                "ncpus": net.ncpus,
+                "sock": cptr + self.sock_base,
+                "sock_stride": self.sock_stride,
+                "off_done": SOCK.completed,
+                "off_done_bytes": SOCK.completed_bytes,
+                "truesize": SKB_TRUESIZE_OVERHEAD,
+                "last_seq": last_seq,
+                "last_queue": last_queue,
+                "moved": moved,
+                "nsock": len(self.last_seq),
+                "lat": lat,
+            },
+        )
+        self._ctxr = {}
+        for txq in self.txqs:
+            bps, pps, overhead = self.rate[txq.dev.index]
+            ring = txq.ring
+            self._ctxr[txq.index] = ffi.new(
+                "netq_txr *",
+                {
+                    "idx": cptr + ring.idx_word,
+                    "slots": cptr + ring.slot0_word,
+                    "mask": ring.mask,
+                    "q": txq.index,
+                    "dev": txq.dev.index,
+                    "ns_per_byte": 8e9 / bps if bps else 0.0,
+                    "min_ns": 1e9 / pps if pps else 0.0,
+                    "overhead": overhead,
+                },
+            )
+        self._cout = ffi.new("int64_t[6]")
 
     def poll(self, now: int | None = None) -> int:
         """Transmit and complete what the rings hold; returns packets sent.
@@ -84,6 +160,8 @@ class Nic:
         """
         if now is None:
             now = time.perf_counter_ns()
+        if self.native:
+            return self._poll_native(now)
         parts = []
         for txq in self.txqs:
             if self.wire_t[txq.dev.index] > now:
@@ -127,6 +205,58 @@ class Nic:
                 if eth_tx_clean(txq, len(d), nbytes, now, net):
                     nic[NIC.bql_wakes] += 1
         if sent:
+            woken = sock_def_write_space(net, self.limited_socks)
+            if woken:
+                nic[NIC.write_space_wakes] += woken
+        woken = eth_tx_wake_queues(self.txqs, net)
+        if woken:
+            nic[NIC.wakes] += woken
+        return sent
+
+    def _poll_native(self, now: int) -> int:
+        """:meth:`poll` with the per-descriptor work in the compiled helper,
+        one call per ring (what :meth:`_transmit_small` does, in C)."""
+        wire_t = self.wire_t
+        ready = [t for t in self.txqs if wire_t[t.dev.index] <= now and len(t.ring)]
+        net = self.net
+        nic = self.f
+        if ready and net.runctl[RUNCTL.fault_inject] == FAULT_LOSE_ONE:
+            # Test-only: lose one skb without a trace (see poll)
+            net.runctl[RUNCTL.fault_inject] = 0
+            ready[0].ring.advance(1)
+            if not len(ready[0].ring):
+                ready.pop(0)
+        sent = 0
+        if ready:
+            tx, cw, out, batch = native.lib.netq_nic_tx, self._cw, self._cout, self.batch
+            slow = nic[NIC.slow_ns]
+            rec = self.record_latency
+            for txq in ready:
+                if rec and self._lat_n + batch > len(self._lat):
+                    self.flush_latency()
+                r = self._ctxr[txq.index]
+                f = txq.f
+                r.irq_cpu = f[NETDEV_QUEUE.irq_cpu]
+                n = tx(r, cw, batch, now, slow, self._lat_n if rec else -1, out)
+                if rec:
+                    self._lat_n += n
+                nbytes, local = out[1], out[2]
+                f[NETDEV_QUEUE.nic_packets] += n
+                f[NETDEV_QUEUE.nic_bytes] += nbytes
+                f[NETDEV_QUEUE.completions_local] += local
+                f[NETDEV_QUEUE.completions_remote] += n - local
+                nic[NIC.delivered] += n
+                nic[NIC.delivered_bytes] += nbytes
+                if out[3]:
+                    nic[NIC.reorders] += out[3]
+                if out[4]:
+                    nic[NIC.reorders_moved] += out[4]
+                if out[5]:
+                    nic[NIC.flow_queue_changes] += out[5]
+                # the driver's TX clean: the descriptors are free, BQL learns
+                if eth_tx_clean(txq, n, nbytes, now, net):
+                    nic[NIC.bql_wakes] += 1
+                sent += n
             woken = sock_def_write_space(net, self.limited_socks)
             if woken:
                 nic[NIC.write_space_wakes] += woken
@@ -331,6 +461,38 @@ class Nic:
             w[bbase + s * stride] += int(nbytes[s])
             w[base + s * stride] += int(counts[s])
 
+    # -- sleeping -------------------------------------------------------------------
+    def wait_ns(self, now: int) -> int | None:
+        """How long until a ring with descriptors may send: 0 now, > 0 while
+        its device's wire is busy; None when every ring is empty."""
+        wait = None
+        wire_t = self.wire_t
+        for txq in self.txqs:
+            if len(txq.ring):
+                w = max(0, wire_t[txq.dev.index] - now)
+                if not w:
+                    return 0
+                wait = w if wait is None else min(wait, w)
+        return wait
+
+    def sleep_idle(self, doorbell: posix_ipc.Semaphore, timeout_s: float) -> bool:
+        """Every ring is empty: ask each ring's producer to ring the
+        doorbell (RING.wake, set with a full barrier), look at the rings once
+        more (a descriptor published before the request was seen), then
+        sleep until the doorbell rings or ``timeout_s`` passes.  Returns
+        whether it slept."""
+        xchg = self.net.atomics.xchg
+        rings = self.rings
+        for r in rings:
+            xchg(r.idx_word + _WAKE, 1)
+        slept = False
+        if not any(len(r) for r in rings):
+            slept = True
+            _nap(doorbell, timeout_s)
+        for r in rings:
+            r.cancel_wake()
+        return slept
+
     def encode_latency(self) -> bytes:
         """The histogram, HdrHistogram-encoded (base64 text), for the report."""
         self.flush_latency()
@@ -340,14 +502,63 @@ class Nic:
 NIC_READY, NIC_RUN, NIC_DONE = 1, 2, 3
 
 
+def _nap(doorbell: posix_ipc.Semaphore, seconds: float) -> None:
+    """Sleep ``seconds`` on the doorbell semaphore (a bounded wait): a
+    timed wait costs the host less CPU than time.sleep here, and a ring of
+    the doorbell (the supervisor's, at a phase change) ends it early."""
+    with contextlib.suppress(posix_ipc.BusyError):
+        doorbell.acquire(seconds)
+
+
+def _run(nic: Nic, net) -> None:
+    """The NIC's main loop, from PHASE_RUN to PHASE_EXIT (or abort).
+
+    A round (:meth:`Nic.poll`) drains every ring whose wire is free.  Then:
+
+    * a round that took ``nic_batch / 4`` or more keeps going (the load
+      keeps the NIC busy, as NAPI keeps polling under load);
+    * a round that found something is followed by interrupt moderation
+      (ethtool -C tx-usecs, ``nic_coalesce_us``): the NIC sleeps tx-usecs
+      before its next round, so a steady load is served in batches of
+      tx-usecs' worth of packets, one wake-up each;
+    * descriptors waiting for a busy wire (line rate, a slow NIC): the NIC
+      sleeps until the earliest wire is free;
+    * nothing anywhere: the NIC asks every ring for the doorbell
+      (:meth:`Nic.sleep_idle`) and sleeps until a driver rings it.
+
+    Every sleep is bounded by IDLE_SLICE_S, and the supervisor rings the
+    doorbell when it changes RUNCTL.phase or raises abort, so a sleeping NIC
+    sees PHASE_STOP, PHASE_EXIT and abort at once.
+    """
+    f = net.nic
+    rc = net.runctl
+    doorbell = net.nic_doorbell
+    cpu0 = time.process_time_ns()
+    stopped = False
+    coalesce_s = net.cfg.nic_coalesce_us / 1e6
+    busy = max(1, nic.batch // 4)
+    clock = time.perf_counter_ns
+    while rc[RUNCTL.phase] != PHASE_EXIT and not rc[RUNCTL.abort]:
+        n = nic.poll()
+        if n >= busy:
+            continue
+        if not n and not stopped and rc[RUNCTL.phase] == PHASE_STOP:
+            stopped = True
+            f[NIC.cpu_ns] = time.process_time_ns() - cpu0
+        wait = nic.wait_ns(clock())
+        if n and coalesce_s:
+            _nap(doorbell, max(coalesce_s, min(wait or 0, IDLE_WAIT_NS) / 1e9))
+        elif wait is None:
+            nic.sleep_idle(doorbell, IDLE_SLICE_S)
+        elif wait > 0:
+            _nap(doorbell, min(wait, IDLE_WAIT_NS) / 1e9)
+    if not stopped:
+        f[NIC.cpu_ns] = time.process_time_ns() - cpu0
+
+
 def nic_main(net, host_core: int, supervisor_pid: int) -> None:
     """Entry point of the NIC process (forked by the supervisor); it dies
     with the supervisor and leaves Ctrl-C and SIGHUP to it, as a CPU does."""
-    import os
-    import signal
-
-    from netq.kernel.kstructs import NIC_BLOB_BYTES, PHASE_EXIT, PHASE_INIT, PHASE_STOP, RUNCTL
-
     die_with_parent(supervisor_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -355,10 +566,8 @@ def nic_main(net, host_core: int, supervisor_pid: int) -> None:
     # the supervisor forked with these blocked: a Ctrl-C that came meanwhile is
     # dropped now (ignored), a SIGTERM kills quietly
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
-    try:
+    with contextlib.suppress(OSError):
         os.sched_setaffinity(0, {host_core})
-    except OSError:
-        pass
     # The NIC takes no kernel locks: it changes queue state with atomics and
     # schedules qdiscs on the irq CPU's output_queue under its softnet lock.
     nic = Nic(net)
@@ -367,29 +576,17 @@ def nic_main(net, host_core: int, supervisor_pid: int) -> None:
     f[NIC.pid] = os.getpid()
     f[NIC.state] = NIC_READY
     while rc[RUNCTL.phase] == PHASE_INIT and not rc[RUNCTL.abort]:
-        time.sleep(0.001)
+        _nap(net.nic_doorbell, 0.001)  # the supervisor rings it at PHASE_RUN
     f[NIC.state] = NIC_RUN
-    cpu0 = time.process_time_ns()
-    stopped = False
-    coalesce_s = net.cfg.nic_coalesce_us / 1e6
-    small = max(1, nic.batch // 4)
-    while rc[RUNCTL.phase] != PHASE_EXIT and not rc[RUNCTL.abort]:
-        n = nic.poll()
-        if n >= small:
-            continue  # busy: keep draining
-        if not n and not stopped and rc[RUNCTL.phase] == PHASE_STOP:
-            stopped = True
-            f[NIC.cpu_ns] = time.process_time_ns() - cpu0
-        # Interrupt moderation (ethtool -C tx-usecs): a light load is served
-        # every tx-usecs rather than on every descriptor, which also keeps
-        # the NIC from taking a shared core away from the CPUs.  Without
-        # moderation the NIC still naps 50 us when it finds nothing.
-        if coalesce_s:
-            time.sleep(coalesce_s)
-        elif not n:
-            time.sleep(0.00005)
-    if not stopped:
-        f[NIC.cpu_ns] = time.process_time_ns() - cpu0
+    prof = None
+    if net.cfg.profile_dir:
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.runcall(_run, nic, net)
+        prof.dump_stats(os.path.join(net.cfg.profile_dir, "nic.prof"))
+    else:
+        _run(nic, net)
     blob = nic.encode_latency()
     if len(blob) <= NIC_BLOB_BYTES:
         off = net.nic_blob_off

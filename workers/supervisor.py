@@ -137,12 +137,14 @@ class Supervisor:
                             )
                     rc[RUNCTL.t_go] = time.perf_counter_ns()
                     rc[RUNCTL.phase] = PHASE_RUN
+                    net.nic_doorbell.release()  # a sleeping NIC sees each phase change
                     for _ in range(cfg.cpus):
                         gate.release()
                     status, faults = self._watch_run(net, procs)
                     rc[RUNCTL.t_stop] = time.perf_counter_ns()
                     at_stop = _snapshot(net)
                     rc[RUNCTL.phase] = PHASE_STOP
+                    net.nic_doorbell.release()
                     window_s = (rc[RUNCTL.t_stop] - rc[RUNCTL.t_go]) / 1e9
                     if status == "ok":
                         status, faults = self._drain(net, procs)
@@ -155,6 +157,7 @@ class Supervisor:
                 if status != "ok":
                     net.runctl[RUNCTL.abort] = 1
                 net.runctl[RUNCTL.phase] = PHASE_EXIT
+                net.nic_doorbell.release()  # and abort, set just before
                 dead = _reap(procs, grace_s=5.0 if status == "ok" else 0.5)
                 if dead and status == "ok":
                     status = "fault"

@@ -96,6 +96,8 @@ class Net(Protocol):
     output_queue: list[memoryview]
     #: per CPU: woken by sock_def_write_space when a full socket drains
     cpu_wake: list[posix_ipc.Semaphore]
+    #: the NIC's doorbell (an idle NIC sleeps on it; eth_start_xmit rings it)
+    nic_doorbell: posix_ipc.Semaphore
     #: xps_cpus maps: ``xps[dev][cpu]`` is that CPU's queue bitmap words
     xps: list[list[memoryview]]
     #: flow_dissector: the per-boot hashrnd of __flow_hash_from_keys

@@ -138,6 +138,10 @@ class Net:
         #: what a CPU sleeping for send-buffer space waits on (its task's wait
         #: queue): posted by sock_def_write_space and by a raised softirq
         self.cpu_wake = [owner.semaphore(f"wake{c}", 0) for c in range(plan.ncpus)]
+        #: the NIC's doorbell: an idle NIC sleeps on it; a driver that finds
+        #: its TX ring's RING.wake set after posting a descriptor rings it
+        #: (eth_start_xmit), and the supervisor rings it on phase changes
+        self.nic_doorbell = owner.semaphore("nic_doorbell", 0)
         self.runctl = rc = region.section_words("runctl")
         self.locks = LockSpace(
             owner,

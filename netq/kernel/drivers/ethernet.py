@@ -20,6 +20,22 @@ tg3_start_xmit does.  Called on a full ring (the stack should not do that while
 the queue is stopped) it returns NETDEV_TX_BUSY, as drivers do after logging
 "BUG! Tx Ring full when queue awake!".
 
+The doorbell.  A driver tells the NIC about new descriptors by writing the
+ring's tail index to a device register (``writel(i, tx_ring->tail)`` in
+ixgbe_tx_map, ``tw32_tx_mbox`` in tg3), and skips that write while the stack
+says more skbs follow and the queue is not stopped (``skb->xmit_more`` in
+3.18, ``netdev_xmit_more()`` since 5.2).  Here the producer
+index in shared memory is the tail register, and writing it is free; what
+costs is waking the NIC process, which sleeps when it has nothing to send.
+So the NIC, before it sleeps, sets the ring's ``RING.wake`` word (as a virtio
+device clears VRING_USED_F_NO_NOTIFY to ask for kicks, and
+``virtqueue_kick_prepare`` tests it), and the driver posts the NIC's
+doorbell semaphore only when it finds the word set after publishing a
+descriptor: one word test per skb on the hot path, one post per NIC sleep.
+netq differs from a driver in that it does not use ``xmit_more``: the NIC
+process polls while it is awake (interrupt moderation), so batching the
+doorbell would save nothing.
+
 The other half of the driver is the TX-completion handler (tg3_tx,
 ixgbe_clean_tx_irq), run here by the NIC process: :func:`eth_tx_clean` frees
 the descriptors the hardware finished and reports them to BQL;
@@ -28,6 +44,8 @@ descriptors are free.
 """
 
 from __future__ import annotations
+
+from shm.ring import RING
 
 from ..core.netdevice import (
     NETDEV_TX_BUSY,
@@ -48,6 +66,7 @@ from ..sched.sch_generic import ndelay
 _PKTS, _BYTES = NETDEV_QUEUE.tx_packets, NETDEV_QUEUE.tx_bytes
 _STATE, _RESTART = NETDEV_QUEUE.state, NETDEV_QUEUE.tx_restart
 _XOFF = 1 << QUEUE_STATE_DRV_XOFF
+_WAKE = RING.wake
 
 
 def eth_start_xmit(skb: SkBuff, dev: NetDevice) -> int:
@@ -65,6 +84,11 @@ def eth_start_xmit(skb: SkBuff, dev: NetDevice) -> int:
         # before the doorbell: the NIC may complete the descriptor at once
         netdev_tx_sent_queue(txq, skb.len)
     ring.produce(skb.desc())  # this CPU is the ring's only producer (_xmit_lock)
+    if ring.idx[_WAKE]:
+        # the doorbell (writel to the TX tail register): the NIC is asleep and
+        # asked to be told; see the module docstring
+        ring.cancel_wake()
+        this.net.nic_doorbell.release()
     f = txq.f
     f[_PKTS] += 1
     f[_BYTES] += skb.len
