@@ -475,23 +475,24 @@ class Nic:
                 wait = w if wait is None else min(wait, w)
         return wait
 
-    def sleep_idle(self, doorbell: posix_ipc.Semaphore, timeout_s: float) -> bool:
-        """Every ring is empty: ask each ring's producer to ring the
-        doorbell (RING.wake, set with a full barrier), look at the rings once
-        more (a descriptor published before the request was seen), then
-        sleep until the doorbell rings or ``timeout_s`` passes.  Returns
-        whether it slept."""
+    def request_doorbell(self) -> bool:
+        """Ask every ring's producer to ring the doorbell (RING.wake, set
+        with a full barrier: an atomic xchg), then look at the rings again:
+        returns True when all are still empty, so that a descriptor
+        published before the request was seen is not slept on."""
         xchg = self.net.atomics.xchg
-        rings = self.rings
-        for r in rings:
+        for r in self.rings:
             xchg(r.idx_word + _WAKE, 1)
-        slept = False
-        if not any(len(r) for r in rings):
-            slept = True
-            _nap(doorbell, timeout_s)
-        for r in rings:
+        return not any(len(r) for r in self.rings)
+
+    def sleep_idle(self, doorbell: posix_ipc.Semaphore, timeout_s: float) -> bool:
+        """Every ring is empty: request the doorbell and, if the rings are
+        still empty, sleep until it rings or ``timeout_s`` passes; then
+        withdraw the request.  Returns whether the doorbell woke it."""
+        woken = self.request_doorbell() and _nap(doorbell, timeout_s)
+        for r in self.rings:
             r.cancel_wake()
-        return slept
+        return woken
 
     def encode_latency(self) -> bytes:
         """The histogram, HdrHistogram-encoded (base64 text), for the report."""
@@ -502,12 +503,15 @@ class Nic:
 NIC_READY, NIC_RUN, NIC_DONE = 1, 2, 3
 
 
-def _nap(doorbell: posix_ipc.Semaphore, seconds: float) -> None:
-    """Sleep ``seconds`` on the doorbell semaphore (a bounded wait): a
-    timed wait costs the host less CPU than time.sleep here, and a ring of
-    the doorbell (the supervisor's, at a phase change) ends it early."""
-    with contextlib.suppress(posix_ipc.BusyError):
+def _nap(doorbell: posix_ipc.Semaphore, seconds: float) -> bool:
+    """Sleep up to ``seconds`` on the doorbell semaphore (a bounded wait; a
+    timed wait costs the host a little less CPU than time.sleep here); a
+    ring of the doorbell ends it early.  Returns whether it rang."""
+    try:
         doorbell.acquire(seconds)
+    except posix_ipc.BusyError:
+        return False
+    return True
 
 
 def _run(nic: Nic, net) -> None:
