@@ -395,9 +395,56 @@ static PyObject *ring_consume(RingObject *r, PyObject *unused) {
     return t;
 }
 
+/* Ring.put(buf): append the descriptors of a C-contiguous int64 buffer
+   (n x 8 words) as far as they fit; returns how many. */
+static PyObject *ring_put(RingObject *r, PyObject *obj) {
+    Py_buffer v;
+    if (PyObject_GetBuffer(obj, &v, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    int64_t n = (int64_t)(v.len / (DESC_WORDS * 8));
+    if (v.len %% (DESC_WORDS * 8)) {
+        PyBuffer_Release(&v);
+        PyErr_SetString(PyExc_ValueError, "a buffer of whole descriptors");
+        return NULL;
+    }
+    int64_t *idx = r->idx;
+    int64_t p = idx[RING_PROD];
+    int64_t room = r->size - (p - __atomic_load_n(&idx[RING_CONS], __ATOMIC_ACQUIRE));
+    if (n > room) n = room;
+    const int64_t *src = (const int64_t *)v.buf;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t *s = r->slots + ((p + i) & r->mask) * DESC_WORDS;
+        for (int k = 0; k < DESC_WORDS; k++) s[k] = src[i * DESC_WORDS + k];
+    }
+    PyBuffer_Release(&v);
+    if (n > 0) __atomic_store_n(&idx[RING_PROD], p + n, __ATOMIC_SEQ_CST);
+    return PyLong_FromLongLong(n);
+}
+
+/* Ring.take(buf): remove up to len(buf) / 8 descriptors into a writable
+   C-contiguous int64 buffer; returns how many. */
+static PyObject *ring_take(RingObject *r, PyObject *obj) {
+    Py_buffer v;
+    if (PyObject_GetBuffer(obj, &v, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) return NULL;
+    int64_t n = (int64_t)(v.len / (DESC_WORDS * 8));
+    int64_t *idx = r->idx;
+    int64_t c = idx[RING_CONS];
+    int64_t avail = __atomic_load_n(&idx[RING_PROD], __ATOMIC_ACQUIRE) - c;
+    if (n > avail) n = avail;
+    int64_t *dst = (int64_t *)v.buf;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t *s = r->slots + ((c + i) & r->mask) * DESC_WORDS;
+        for (int k = 0; k < DESC_WORDS; k++) dst[i * DESC_WORDS + k] = s[k];
+    }
+    PyBuffer_Release(&v);
+    if (n > 0) __atomic_store_n(&idx[RING_CONS], c + n, __ATOMIC_RELEASE);
+    return PyLong_FromLongLong(n);
+}
+
 static PyMethodDef ring_methods[] = {
     {"produce", (PyCFunction)ring_produce, METH_O, "append one descriptor; False if full"},
     {"consume", (PyCFunction)ring_consume, METH_NOARGS, "remove the oldest descriptor, or None"},
+    {"put", (PyCFunction)ring_put, METH_O, "append the descriptors of a buffer; how many fit"},
+    {"take", (PyCFunction)ring_take, METH_O, "remove descriptors into a buffer; how many"},
     {NULL, NULL, 0, NULL}};
 
 /* Ring(keep, idx_address, slot0_address, size) */

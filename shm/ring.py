@@ -131,6 +131,10 @@ class Ring:
 
     def produce_batch(self, descs: np.ndarray) -> int:
         """Append as many rows of an (n, 8) int64 array as fit; return count."""
+        ops = self._ops
+        if ops is not None and descs.dtype == np.int64 and descs.flags.c_contiguous:
+            n: int = ops.put(descs)
+            return n
         idx = self.idx
         p = idx[self._prod]
         n = min(len(descs), self.size - (p - idx[self._cons]))
@@ -187,6 +191,14 @@ class Ring:
         self.idx[RING.wake] = 0
 
     def consume_batch(self, limit: int) -> np.ndarray:
+        """Remove up to ``limit`` descriptors; an (n, 8) int64 array."""
+        ops = self._ops
+        if ops is not None:
+            c = self.idx[self._cons]
+            got = np.empty((max(0, min(self.idx[self._prod] - c, limit)), DESC_WORDS), np.int64)
+            if len(got):
+                ops.take(got)
+            return got
         out = self.peek_batch(limit)
         if len(out):
             self.advance(len(out))

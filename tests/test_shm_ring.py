@@ -40,6 +40,8 @@ def test_size_must_be_power_of_two():
 
 def test_single_and_batch_wrap(owner, use_native):
     region, ring = make_ring(owner, 8, use_native)
+    # the compiled ring type with the native helper, the Python methods without
+    assert (ring._ops is not None) == (use_native and native.RingOps is not None)
     for i in range(6):
         assert ring.produce((0, i, 1, i, 100, 0, 0, 0))
     assert [ring.consume()[1] for _ in range(5)] == [0, 1, 2, 3, 4]
