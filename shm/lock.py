@@ -304,24 +304,38 @@ class SpinLock:
         "_ct",
         "_cu",
         "_handoff",
+        "_ops",
         "_spin_ns",
         "_yield",
         "cpu",
         "id",
         "last_ahead",
         "last_wait_ns",
+        "lock",
         "name",
         "rec",
         "sem",
         "space",
         "st",
+        "trylock",
+        "unlock",
     )
 
-    # What every fairness subclass (UnfairLock, FifoLock) defines: spin_lock
-    # (True if it was contended), spin_unlock, spin_trylock.
+    #: spin_lock() (True if it was contended), spin_unlock(), spin_trylock():
+    #: the compiled lock type's methods (:data:`shm.native.LockOps`) when it is
+    #: built, else the fairness subclass's ``_lock``/``_unlock``/``_trylock``.
+    #: Either way the uncontended path is the compiled helper's (when there
+    #: is one) and anything else goes to ``_lock_after``/``_unlock_after``/
+    #: ``_trylock_after`` with what the first attempt returned.
     lock: Callable[[], bool]
     unlock: Callable[[], None]
     trylock: Callable[[], bool]
+    _lock: Callable[[], bool]
+    _unlock: Callable[[], None]
+    _trylock: Callable[[], bool]
+    _lock_after: Callable[[int], bool]
+    _unlock_after: Callable[[int], None]
+    _trylock_after: Callable[[int], bool]
 
     def __init__(self, space: LockSpace, lock_id: int, cpu: int) -> None:
         self.space = space
@@ -363,14 +377,30 @@ class SpinLock:
             )
             lib = native.lib
             if space.policy.fairness == "fifo":
-                self._cl, self._cu, self._ct = (
-                    lib.netq_lock_fifo,
-                    lib.netq_unlock_fifo,
-                    lib.netq_trylock_fifo,
-                )
+                names = ("netq_lock_fifo", "netq_unlock_fifo", "netq_trylock_fifo")
             else:
-                self._cl = self._ct = lib.netq_trylock_unfair
-                self._cu = lib.netq_unlock_unfair
+                names = ("netq_trylock_unfair", "netq_unlock_unfair", "netq_trylock_unfair")
+            self._cl, self._cu, self._ct = (getattr(lib, n) for n in names)
+        self._ops = None
+        if self._ch is not None and native.LockOps is not None:
+            ffi = native.ffi
+
+            def address(x: object) -> int:
+                return int(ffi.cast("intptr_t", x))
+
+            self._ops = native.LockOps(
+                self._ch,
+                address(self._ch),
+                tuple(address(ffi.addressof(native.lib, n)) for n in names),
+                (self._lock_after, self._unlock_after, self._trylock_after),
+            )
+            self.lock, self.unlock, self.trylock = (
+                self._ops.lock,
+                self._ops.unlock,
+                self._ops.trylock,
+            )
+        else:
+            self.lock, self.unlock, self.trylock = self._lock, self._unlock, self._trylock
 
     def is_locked(self) -> bool:
         """spin_is_locked() (a racy read, as in the kernel)."""
@@ -479,7 +509,7 @@ class UnfairLock(SpinLock):
 
     __slots__ = ()
 
-    def lock(self) -> bool:
+    def _lock(self) -> bool:
         """spin_lock().  Returns whether it had to wait (then ``last_ahead``
         and ``last_wait_ns`` say what it found)."""
         f = self._cl
@@ -494,10 +524,14 @@ class UnfairLock(SpinLock):
             else:
                 self._got()
                 return False
+        return self._lock_after(1)
+
+    def _lock_after(self, r: int) -> bool:
+        """The semaphore was taken: wait for it."""
         self._contended()
         return True
 
-    def unlock(self) -> None:
+    def _unlock(self) -> None:
         """spin_unlock()."""
         f = self._cu
         if f is not None:
@@ -507,7 +541,10 @@ class UnfairLock(SpinLock):
         self.rec[_OWNER] = NO_CPU
         self.sem.release()
 
-    def trylock(self) -> bool:
+    def _unlock_after(self, r: int) -> None:
+        """Never needed: an unfair unlock cannot fail."""
+
+    def _trylock(self) -> bool:
         """spin_trylock()."""
         f = self._ct
         if f is not None:
@@ -520,6 +557,10 @@ class UnfairLock(SpinLock):
                 return True
             except posix_ipc.BusyError:
                 pass
+        return self._trylock_after(1)
+
+    def _trylock_after(self, r: int) -> bool:
+        """The semaphore was taken: count the failure."""
         self.st[_TRYF] += 1
         return False
 
@@ -569,16 +610,19 @@ class FifoLock(SpinLock):
 
     __slots__ = ()
 
-    def lock(self) -> bool:
+    def _lock(self) -> bool:
         """spin_lock().  Returns whether it had to wait (then ``last_ahead``
         and ``last_wait_ns`` say what it found)."""
         f = self._cl
-        if f is not None:
-            r = f(self._ch)
-            if r == 0:
-                return False
-        else:
-            r = self._py_lock()
+        r = f(self._ch) if f is not None else self._py_lock()
+        if r == 0:
+            return False
+        return self._lock_after(r)
+
+    def _lock_after(self, r: int) -> bool:
+        """What the first attempt ``r`` left to do: wait in the queue, or
+        retry after a guard timeout."""
+        f = self._cl
         while True:
             if r == 0:
                 return False
@@ -591,25 +635,37 @@ class FifoLock(SpinLock):
                 raise RunAborted(f"{self.name}: run aborted waiting for the guard")
             r = f(self._ch) if f is not None else self._py_lock()
 
-    def unlock(self) -> None:
+    def _unlock(self) -> None:
         """spin_unlock(): hand the lock to the oldest waiter, if any."""
         f = self._cu
-        while True:
-            r = f(self._ch) if f is not None else self._py_unlock()
-            if r != -3:
-                return
+        r = f(self._ch) if f is not None else self._py_unlock()
+        if r == -3:
+            self._unlock_after(r)
+
+    def _unlock_after(self, r: int) -> None:
+        """Retry after a guard timeout (``r`` -3) until done or aborted."""
+        f = self._cu
+        while r == -3:
             if self.space.abort():
                 raise RunAborted(f"{self.name}: run aborted waiting for the guard")
+            r = f(self._ch) if f is not None else self._py_unlock()
 
-    def trylock(self) -> bool:
+    def _trylock(self) -> bool:
         """spin_trylock(): only if free and nobody is queued."""
         f = self._ct
-        while True:
-            r = f(self._ch) if f is not None else self._py_trylock()
-            if r >= 0:
-                return r == 0
+        r = f(self._ch) if f is not None else self._py_trylock()
+        if r == 0:
+            return True
+        return self._trylock_after(r)
+
+    def _trylock_after(self, r: int) -> bool:
+        """1: not free (already counted); -1: the guard timed out, retry."""
+        f = self._ct
+        while r < 0:
             if self.space.abort():
                 raise RunAborted(f"{self.name}: run aborted waiting for the guard")
+            r = f(self._ch) if f is not None else self._py_trylock()
+        return r == 0
 
     # -- the Python backend of the three calls above ------------------------------------
     def _guard(self) -> bool:

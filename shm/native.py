@@ -54,7 +54,7 @@ int64_t netq_cmpxchg(int64_t *p, int64_t old, int64_t new);
 int64_t netq_xchg(int64_t *p, int64_t v);
 void *netq_sem_open(const char *name);
 int64_t netq_trylock_unfair(netq_lk *l);
-void netq_unlock_unfair(netq_lk *l);
+int64_t netq_unlock_unfair(netq_lk *l);
 int64_t netq_lock_fifo(netq_lk *l);
 int64_t netq_trylock_fifo(netq_lk *l);
 int64_t netq_unlock_fifo(netq_lk *l);
@@ -156,10 +156,11 @@ int64_t netq_trylock_unfair(netq_lk *l) {
     return 0;
 }
 
-void netq_unlock_unfair(netq_lk *l) {
+int64_t netq_unlock_unfair(netq_lk *l) {
     hold_time(l->rec, l->st);
     l->rec[L_OWNER] = NO_CPU;
     sem_post((sem_t *)l->sem);
+    return -1;
 }
 
 /* The guard (the lock's own semaphore) protects the waiter queue; it is held
@@ -331,16 +332,19 @@ def _defines() -> str:
     return "\n".join(f"#define {k} {v}" for k, v in pairs.items())
 
 
-#: The ring's single-descriptor operations as a CPython extension type.  A
-#: cffi call converting a descriptor costs more than the Python it would
-#: replace (the eight integers, the pointers, the GIL released and taken
-#: again); a method of a C type takes the tuple as it is.  Word-level work
-#: only: produce copies eight words and publishes prod, consume copies them
-#: back and publishes cons, as shm/ring.py's Python methods do.
-RING_SOURCE = r"""
+#: The hottest calls as methods of CPython extension types.  A cffi call
+#: converting a descriptor costs more than the Python it would replace (the
+#: eight integers, the pointers, the GIL released and taken again), and the
+#: Python frame around a lock call costs as much as the call; a method of a C
+#: type takes its arguments as they are.  Word-level work only: the ring type
+#: copies descriptors and publishes an index, as shm/ring.py's Python methods
+#: do; the lock type calls the cffi module's lock functions above and hands
+#: everything but the uncontended result back to shm/lock.py.
+OPS_SOURCE = r"""
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <string.h>
 
 #define RING_PROD %(prod)d
 #define RING_CONS %(cons)d
@@ -399,11 +403,12 @@ static PyObject *ring_consume(RingObject *r, PyObject *unused) {
    (n x 8 words) as far as they fit; returns how many. */
 static PyObject *ring_put(RingObject *r, PyObject *obj) {
     Py_buffer v;
-    if (PyObject_GetBuffer(obj, &v, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    if (PyObject_GetBuffer(obj, &v, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return NULL;
     int64_t n = (int64_t)(v.len / (DESC_WORDS * 8));
-    if (v.len %% (DESC_WORDS * 8)) {
+    if (v.itemsize != 8 || v.format == NULL || (strcmp(v.format, "l") && strcmp(v.format, "q") &&
+        strcmp(v.format, "<l") && strcmp(v.format, "<q")) || v.len %% (DESC_WORDS * 8)) {
         PyBuffer_Release(&v);
-        PyErr_SetString(PyExc_ValueError, "a buffer of whole descriptors");
+        PyErr_SetString(PyExc_ValueError, "not a buffer of whole int64 descriptors");
         return NULL;
     }
     int64_t *idx = r->idx;
@@ -471,6 +476,115 @@ static void ring_dealloc(RingObject *r) {
     Py_TYPE(r)->tp_free((PyObject *)r);
 }
 
+/* -- Lock: the uncontended lock/unlock/trylock of one shm.lock.SpinLock -------
+   The word-level work is the cffi module's netq_lock_fifo & co. (called
+   through their addresses, on the SpinLock's netq_lk); this type only saves
+   the Python frame and the cffi call around them.  Anything but the fast
+   result goes back to the SpinLock's Python method (``*_after(r)``): the
+   contended wait, a guard timeout, a failed trylock. */
+typedef int64_t (*lock_fn)(void *);
+
+typedef struct {
+    PyObject_HEAD
+    void *lk;
+    lock_fn lock, unlock, trylock;
+    PyObject *lock_after, *unlock_after, *trylock_after, *keep;
+} LockObject;
+
+static PyObject *lock_lock(LockObject *o, PyObject *unused) {
+    int64_t r = o->lock(o->lk);
+    if (r == 0) Py_RETURN_FALSE;  /* spin_lock(): not contended */
+    PyObject *a = PyLong_FromLongLong(r);
+    if (a == NULL) return NULL;
+    PyObject *res = PyObject_CallOneArg(o->lock_after, a);
+    Py_DECREF(a);
+    return res;
+}
+
+static PyObject *lock_unlock(LockObject *o, PyObject *unused) {
+    int64_t r = o->unlock(o->lk);
+    if (r != -3) Py_RETURN_NONE;  /* -3: the guard wait timed out, retry */
+    PyObject *a = PyLong_FromLongLong(r);
+    if (a == NULL) return NULL;
+    PyObject *res = PyObject_CallOneArg(o->unlock_after, a);
+    Py_DECREF(a);
+    return res;
+}
+
+static PyObject *lock_trylock(LockObject *o, PyObject *unused) {
+    int64_t r = o->trylock(o->lk);
+    if (r == 0) Py_RETURN_TRUE;
+    PyObject *a = PyLong_FromLongLong(r);
+    if (a == NULL) return NULL;
+    PyObject *res = PyObject_CallOneArg(o->trylock_after, a);
+    Py_DECREF(a);
+    return res;
+}
+
+static PyMethodDef lock_methods[] = {
+    {"lock", (PyCFunction)lock_lock, METH_NOARGS, "spin_lock(); True if it had to wait"},
+    {"unlock", (PyCFunction)lock_unlock, METH_NOARGS, "spin_unlock()"},
+    {"trylock", (PyCFunction)lock_trylock, METH_NOARGS, "spin_trylock()"},
+    {NULL, NULL, 0, NULL}};
+
+/* Lock(keep, lk_address, (lock, unlock, trylock addresses), (the three *_after)) */
+static int lock_init(LockObject *o, PyObject *args, PyObject *kw) {
+    PyObject *keep, *after_l, *after_u, *after_t;
+    unsigned long long lk, fl, fu, ft;
+    if (!PyArg_ParseTuple(args, "OK(KKK)(OOO)", &keep, &lk, &fl, &fu, &ft, &after_l, &after_u,
+                          &after_t))
+        return -1;
+    o->lk = (void *)(uintptr_t)lk;
+    o->lock = (lock_fn)(uintptr_t)fl;
+    o->unlock = (lock_fn)(uintptr_t)fu;
+    o->trylock = (lock_fn)(uintptr_t)ft;
+    Py_INCREF(keep);
+    Py_XSETREF(o->keep, keep);
+    Py_INCREF(after_l);
+    Py_XSETREF(o->lock_after, after_l);
+    Py_INCREF(after_u);
+    Py_XSETREF(o->unlock_after, after_u);
+    Py_INCREF(after_t);
+    Py_XSETREF(o->trylock_after, after_t);
+    return 0;
+}
+
+static int lock_traverse(LockObject *o, visitproc visit, void *arg) {
+    Py_VISIT(o->lock_after);
+    Py_VISIT(o->unlock_after);
+    Py_VISIT(o->trylock_after);
+    Py_VISIT(o->keep);
+    return 0;
+}
+
+static int lock_clear(LockObject *o) {
+    Py_CLEAR(o->lock_after);
+    Py_CLEAR(o->unlock_after);
+    Py_CLEAR(o->trylock_after);
+    Py_CLEAR(o->keep);
+    return 0;
+}
+
+static void lock_dealloc(LockObject *o) {
+    PyObject_GC_UnTrack(o);
+    lock_clear(o);
+    Py_TYPE(o)->tp_free((PyObject *)o);
+}
+
+static PyTypeObject LockType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "%(modname)s.Lock",
+    .tp_basicsize = sizeof(LockObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "the uncontended paths of one shm.lock.SpinLock",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)lock_init,
+    .tp_traverse = (traverseproc)lock_traverse,
+    .tp_clear = (inquiry)lock_clear,
+    .tp_dealloc = (destructor)lock_dealloc,
+    .tp_methods = lock_methods,
+};
+
 static PyTypeObject RingType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "%(modname)s.Ring",
@@ -486,12 +600,13 @@ static PyTypeObject RingType = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "%(modname)s", NULL, -1, NULL};
 
 PyMODINIT_FUNC PyInit_%(modname)s(void) {
-    if (PyType_Ready(&RingType) < 0) return NULL;
+    if (PyType_Ready(&RingType) < 0 || PyType_Ready(&LockType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
     Py_INCREF(&RingType);
-    if (PyModule_AddObject(m, "Ring", (PyObject *)&RingType) < 0) {
-        Py_DECREF(&RingType);
+    Py_INCREF(&LockType);
+    if (PyModule_AddObject(m, "Ring", (PyObject *)&RingType) < 0 ||
+        PyModule_AddObject(m, "Lock", (PyObject *)&LockType) < 0) {
         Py_DECREF(m);
         return NULL;
     }
@@ -536,12 +651,13 @@ def _load(modname: str, path: str) -> types.ModuleType:
     return mod
 
 
-def _build_ring() -> types.ModuleType:
-    """Compile (once, cached like the cffi module) and load the ring type."""
+def _build_ops() -> types.ModuleType:
+    """Compile (once, cached like the cffi module) and load the ring and
+    lock types."""
     fields = {"prod": RING.prod, "cons": RING.cons, "desc_words": DESC.words}
-    key = hashlib.sha1((RING_SOURCE + repr(fields) + sys.version).encode()).hexdigest()[:16]
-    modname = f"_netq_ring_{key}"
-    source = RING_SOURCE % dict(fields, modname=modname)
+    key = hashlib.sha1((OPS_SOURCE + repr(fields) + sys.version).encode()).hexdigest()[:16]
+    modname = f"_netq_ops_{key}"
+    source = OPS_SOURCE % dict(fields, modname=modname)
     cache = _cache_dir()
     path = os.path.join(cache, modname + importlib.machinery.EXTENSION_SUFFIXES[0])
     if not os.path.exists(path):
@@ -567,6 +683,8 @@ ffi: Any = None
 lib: Any = None
 #: the compiled ring type (``Ring(keep, idx_address, slot0_address, size)``), or None
 RingOps: Any = None
+#: the compiled lock type (see OPS_SOURCE), or None
+LockOps: Any = None
 #: why the native helper is not used, if it is not
 unavailable_reason = ""
 
@@ -580,9 +698,10 @@ else:
         unavailable_reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     if lib is not None:
         try:
-            RingOps = _build_ring().Ring
-        except Exception:  # the rings stay in Python; the rest of the helper works
-            RingOps = None
+            _ops = _build_ops()
+            RingOps, LockOps = _ops.Ring, _ops.Lock
+        except Exception:  # rings and lock calls stay in Python; the rest works
+            RingOps = LockOps = None
 
 
 def backend() -> str:

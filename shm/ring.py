@@ -132,9 +132,12 @@ class Ring:
     def produce_batch(self, descs: np.ndarray) -> int:
         """Append as many rows of an (n, 8) int64 array as fit; return count."""
         ops = self._ops
-        if ops is not None and descs.dtype == np.int64 and descs.flags.c_contiguous:
-            n: int = ops.put(descs)
-            return n
+        if ops is not None:
+            try:
+                n: int = ops.put(descs)  # checks: C-contiguous whole int64 descriptors
+                return n
+            except (BufferError, ValueError):
+                pass  # another layout: the Python path copies it
         idx = self.idx
         p = idx[self._prod]
         n = min(len(descs), self.size - (p - idx[self._cons]))

@@ -122,6 +122,8 @@ def test_fifo_serves_waiters_in_arrival_order(owner, waiting, use_native):
 def test_unfair_trylock_and_stats(owner, use_native):
     region, space = make_space(owner, 2, 2, LockPolicy("unfair", "block"), use_native)
     a, b = space.bind(0)
+    # the compiled lock type with the native helper, the Python methods without
+    assert (a._ops is not None) == (use_native and native.LockOps is not None)
     assert a.trylock()
     assert a.is_locked() and not b.is_locked()
     assert not a.trylock()

@@ -93,3 +93,18 @@ def test_million_descriptors_between_processes(owner, use_native):
     assert expect == n
     del ring
     region.close()
+
+
+def test_batch_of_any_layout(owner, use_native):
+    """produce_batch takes what numpy gives it: int64 rows, other integer
+    dtypes, a Fortran-ordered array; every word arrives."""
+    region, ring = make_ring(owner, 64, use_native)
+    a = np.arange(10 * DESC_WORDS, dtype=np.int64).reshape(10, DESC_WORDS)
+    assert ring.produce_batch(a) == 10
+    assert ring.produce_batch(a.astype(np.int32)) == 10
+    assert ring.produce_batch(np.asfortranarray(a)) == 10
+    got = ring.consume_batch(100)
+    assert got.dtype == np.int64 and got.shape == (30, DESC_WORDS)
+    assert all((got[k : k + 10] == a).all() for k in (0, 10, 20))
+    del ring, got
+    region.close()
