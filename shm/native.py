@@ -356,6 +356,7 @@ typedef struct {
     int64_t *slots;  /* slot 0 */
     int64_t size, mask;
     PyObject *keep;  /* what keeps the memory mapped */
+    PyObject *empty, *dtype;  /* numpy.empty and numpy.int64, for take_array */
 } RingObject;
 
 /* Ring.produce(d): False if full.  prod is published with a seq_cst store
@@ -425,39 +426,49 @@ static PyObject *ring_put(RingObject *r, PyObject *obj) {
     return PyLong_FromLongLong(n);
 }
 
-/* Ring.take(buf): remove up to len(buf) / 8 descriptors into a writable
-   C-contiguous int64 buffer; returns how many. */
-static PyObject *ring_take(RingObject *r, PyObject *obj) {
-    Py_buffer v;
-    if (PyObject_GetBuffer(obj, &v, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) return NULL;
-    int64_t n = (int64_t)(v.len / (DESC_WORDS * 8));
+/* Ring.take_array(limit): remove up to ``limit`` descriptors into a new
+   (n, 8) int64 array (numpy.empty, called from here). */
+static PyObject *ring_take_array(RingObject *r, PyObject *arg) {
+    int64_t limit = PyLong_AsLongLong(arg);
+    if (limit == -1 && PyErr_Occurred()) return NULL;
     int64_t *idx = r->idx;
     int64_t c = idx[RING_CONS];
-    int64_t avail = __atomic_load_n(&idx[RING_PROD], __ATOMIC_ACQUIRE) - c;
-    if (n > avail) n = avail;
+    int64_t n = __atomic_load_n(&idx[RING_PROD], __ATOMIC_ACQUIRE) - c;
+    if (n > limit) n = limit;
+    if (n < 0) n = 0;
+    PyObject *shape = Py_BuildValue("(LL)", (long long)n, (long long)DESC_WORDS);
+    if (shape == NULL) return NULL;
+    PyObject *arr = PyObject_CallFunctionObjArgs(r->empty, shape, r->dtype, NULL);
+    Py_DECREF(shape);
+    if (arr == NULL || n == 0) return arr;
+    Py_buffer v;
+    if (PyObject_GetBuffer(arr, &v, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) {
+        Py_DECREF(arr);
+        return NULL;
+    }
     int64_t *dst = (int64_t *)v.buf;
     for (int64_t i = 0; i < n; i++) {
         const int64_t *s = r->slots + ((c + i) & r->mask) * DESC_WORDS;
         for (int k = 0; k < DESC_WORDS; k++) dst[i * DESC_WORDS + k] = s[k];
     }
     PyBuffer_Release(&v);
-    if (n > 0) __atomic_store_n(&idx[RING_CONS], c + n, __ATOMIC_RELEASE);
-    return PyLong_FromLongLong(n);
+    __atomic_store_n(&idx[RING_CONS], c + n, __ATOMIC_RELEASE);
+    return arr;
 }
 
 static PyMethodDef ring_methods[] = {
     {"produce", (PyCFunction)ring_produce, METH_O, "append one descriptor; False if full"},
     {"consume", (PyCFunction)ring_consume, METH_NOARGS, "remove the oldest descriptor, or None"},
     {"put", (PyCFunction)ring_put, METH_O, "append the descriptors of a buffer; how many fit"},
-    {"take", (PyCFunction)ring_take, METH_O, "remove descriptors into a buffer; how many"},
+    {"take_array", (PyCFunction)ring_take_array, METH_O, "remove up to n into a new array"},
     {NULL, NULL, 0, NULL}};
 
-/* Ring(keep, idx_address, slot0_address, size) */
+/* Ring(keep, idx_address, slot0_address, size, numpy.empty, numpy.int64) */
 static int ring_init(RingObject *r, PyObject *args, PyObject *kw) {
-    PyObject *keep;
+    PyObject *keep, *empty, *dtype;
     unsigned long long idx, slots;
     long long size;
-    if (!PyArg_ParseTuple(args, "OKKL", &keep, &idx, &slots, &size)) return -1;
+    if (!PyArg_ParseTuple(args, "OKKLOO", &keep, &idx, &slots, &size, &empty, &dtype)) return -1;
     if (size <= 0 || (size & (size - 1))) {
         PyErr_SetString(PyExc_ValueError, "ring size must be a power of two");
         return -1;
@@ -468,11 +479,17 @@ static int ring_init(RingObject *r, PyObject *args, PyObject *kw) {
     r->mask = size - 1;
     Py_INCREF(keep);
     Py_XSETREF(r->keep, keep);
+    Py_INCREF(empty);
+    Py_XSETREF(r->empty, empty);
+    Py_INCREF(dtype);
+    Py_XSETREF(r->dtype, dtype);
     return 0;
 }
 
 static void ring_dealloc(RingObject *r) {
     Py_XDECREF(r->keep);
+    Py_XDECREF(r->empty);
+    Py_XDECREF(r->dtype);
     Py_TYPE(r)->tp_free((PyObject *)r);
 }
 
@@ -681,7 +698,8 @@ def _build_ops() -> types.ModuleType:
 #: Any: cffi builds both at run time from CDEF, so they carry no static type
 ffi: Any = None
 lib: Any = None
-#: the compiled ring type (``Ring(keep, idx_address, slot0_address, size)``), or None
+#: the compiled ring type (``Ring(keep, idx_address, slot0_address, size,
+#: numpy.empty, numpy.int64)``), or None
 RingOps: Any = None
 #: the compiled lock type (see OPS_SOURCE), or None
 LockOps: Any = None

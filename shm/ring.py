@@ -96,7 +96,12 @@ class Ring:
         if native.RingOps is not None and region.cptr is not None:
             addr = int(native.ffi.cast("intptr_t", region.cptr))
             self._ops = native.RingOps(
-                region.cptr, addr + self.idx_word * WORD, addr + self._base, self.size
+                region.cptr,
+                addr + self.idx_word * WORD,
+                addr + self._base,
+                self.size,
+                np.empty,
+                np.int64,
             )
             self.produce = self._ops.produce
             self.consume = self._ops.consume
@@ -197,10 +202,7 @@ class Ring:
         """Remove up to ``limit`` descriptors; an (n, 8) int64 array."""
         ops = self._ops
         if ops is not None:
-            c = self.idx[self._cons]
-            got = np.empty((max(0, min(self.idx[self._prod] - c, limit)), DESC_WORDS), np.int64)
-            if len(got):
-                ops.take(got)
+            got: np.ndarray = ops.take_array(limit)
             return got
         out = self.peek_batch(limit)
         if len(out):
