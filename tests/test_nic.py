@@ -4,6 +4,7 @@ same things."""
 
 from __future__ import annotations
 
+import pstats
 import random
 
 import pytest
@@ -13,7 +14,8 @@ from netq.kernel.kstructs import NETDEV_QUEUE, NIC, SOCK
 from netq.machine.config import DeviceConfig, RunConfig, TrafficConfig
 from netq.machine.net import Net
 from shm import native
-from workers.nic import Nic
+from workers.nic import NIC_PROFILE_ENV, Nic
+from workers.supervisor import Supervisor
 
 
 def _descs(seed: int, n: int, nsock: int, queues: int) -> list[list[tuple]]:
@@ -106,3 +108,14 @@ def test_small_and_batch_paths_agree(owner, rate, bql):
         assert all(q[1] > 0 for q in small["dql"])
     else:
         assert done == [0, 0, 0]
+
+
+@pytest.mark.slow
+def test_nic_profile_is_written_on_request(tmp_path, monkeypatch):
+    """NETQ_NIC_PROFILE=FILE: the NIC process writes its cProfile statistics."""
+    path = tmp_path / "nic.prof"
+    monkeypatch.setenv(NIC_PROFILE_ENV, str(path))
+    cfg = RunConfig(cpus=1, packets=50, duration=30, seed=1, traffic=[TrafficConfig()])
+    out = Supervisor(cfg).run()
+    assert out.status == "ok", out.faults
+    assert pstats.Stats(str(path)).total_calls > 0

@@ -3,28 +3,43 @@ stopped queues, and records what reached the wire.
 
 One process plays the hardware of every physical device.  Each round it
 visits the TX rings in turn (the NIC's TX arbiter), takes up to ``nic_batch``
-descriptors from a ring whose device's wire is free, and works on the batch
-with numpy: wire time (line rate in bit/s with per-packet overhead, and/or
-packets/s), enqueue→wire latency (into an HDR histogram), per-flow order,
-per-queue counters, completion locality.  Then it completes the batch (the
-ring's consumer index is the "clean" index) and runs what a driver's
-TX-completion handler would on the queue's interrupt CPU — the kernel model's
-``eth_tx_clean`` (free the descriptors, report the bytes to BQL with
-``netdev_tx_completed_queue``, which restarts a queue BQL stopped) and
-``eth_tx_wake_queues`` (wake a queue the driver stopped once ``wake_thresh``
-descriptors are free: ``netif_tx_wake_queue`` → ``__netif_schedule`` on that
-CPU's output_queue) — and ``sock_def_write_space`` for CPUs that sleep for
-send-buffer space.  This module keeps only the hardware: the wire, the
-counters, the latency and the order checks.
+descriptors from a ring whose device's wire is free, and works out wire time
+(line rate in bit/s with per-packet overhead, and/or packets/s), enqueue→wire
+latency (into an HDR histogram), per-flow order, per-queue counters and
+completion locality.  Then it completes the batch (the ring's consumer index
+is the "clean" index) and runs what a driver's TX-completion handler would
+on the queue's interrupt CPU — the kernel model's ``eth_tx_clean`` (free the
+descriptors, report the bytes to BQL with ``netdev_tx_completed_queue``,
+which restarts a queue BQL stopped) and ``eth_tx_wake_queues`` (wake a queue
+the driver stopped once ``wake_thresh`` descriptors are free:
+``netif_tx_wake_queue`` → ``__netif_schedule`` on that CPU's output_queue) —
+and ``sock_def_write_space`` for CPUs that sleep for send-buffer space.  This
+module keeps only the hardware: the wire, the counters, the latency and the
+order checks.
+
+The per-descriptor work has three implementations that count exactly the
+same things (tests/test_nic.py): the compiled helper's ``netq_nic_tx``, one
+call per ring (used whenever shm.native is built); per-packet Python for
+small rounds; numpy for large ones (the pure-Python backend).
+
+Between rounds the NIC sleeps (:func:`_run`): tx-usecs after a round that
+found work (interrupt moderation), until the wire is free, or, with nothing
+to send, on its doorbell, which a driver rings after posting a descriptor
+(``eth_start_xmit``; the request is each ring's ``RING.wake`` word).  An idle
+NIC costs nothing; a busy one costs one wake-up per tx-usecs plus a few us of
+Python per round and ~50 ns per descriptor.
 
 Difference from hardware: completion happens when the batch is accounted,
 not when each packet's last bit leaves; the latency uses the computed wire
-finish time, so it is not affected.
+finish time, so it is not affected.  Transmission starts at the round, not at
+the doorbell: a packet that arrives while the NIC sleeps out tx-usecs waits
+for the next round (as with the polling NIC before the doorbell).
 """
 
 from __future__ import annotations
 
 import contextlib
+import cProfile
 import os
 import signal
 import time
@@ -57,6 +72,9 @@ LAT_MIN_NS, LAT_MAX_NS, LAT_DIGITS = 1, 60_000_000_000, 3
 
 #: below this many descriptors per round, per-packet Python is cheaper than numpy
 SMALL_BATCH = 48
+
+#: environment variable naming a file for the NIC process's cProfile statistics
+NIC_PROFILE_ENV = "NETQ_NIC_PROFILE"
 
 #: longest sleep of the NIC between looks at RUNCTL (phase, abort), in s and ns
 IDLE_SLICE_S = 0.05
@@ -155,8 +173,10 @@ class Nic:
         """Transmit and complete what the rings hold; returns packets sent.
 
         Every ring whose device's wire is free gives up to ``nic_batch``
-        descriptors; the whole round is then processed as one numpy batch,
-        so the per-packet cost falls as the load (and the batch) grows.
+        descriptors.  With the compiled helper each ring is one call
+        (:meth:`_poll_native`); without it a round of fewer than SMALL_BATCH
+        descriptors goes packet by packet and a larger one is processed as
+        one numpy batch, so the per-packet cost falls as the batch grows.
         """
         if now is None:
             now = time.perf_counter_ns()
@@ -582,13 +602,13 @@ def nic_main(net, host_core: int, supervisor_pid: int) -> None:
     while rc[RUNCTL.phase] == PHASE_INIT and not rc[RUNCTL.abort]:
         _nap(net.nic_doorbell, 0.001)  # the supervisor rings it at PHASE_RUN
     f[NIC.state] = NIC_RUN
-    prof = None
-    if net.cfg.profile_dir:
-        import cProfile
-
+    # developers: NETQ_NIC_PROFILE=FILE writes the NIC's cProfile statistics
+    # there (--profile-dir does the same for the emulated CPUs)
+    prof_path = os.environ.get(NIC_PROFILE_ENV)
+    if prof_path:
         prof = cProfile.Profile()
         prof.runcall(_run, nic, net)
-        prof.dump_stats(os.path.join(net.cfg.profile_dir, "nic.prof"))
+        prof.dump_stats(prof_path)
     else:
         _run(nic, net)
     blob = nic.encode_latency()
