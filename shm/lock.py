@@ -39,7 +39,10 @@ shows.  As in the kernel (``lock_class_stats`` is
 per-CPU and summed when read), each CPU counts into its own row of shared
 memory; nobody else writes it, so no lock is needed and a crashed worker's
 counts survive it.  The uncontended paths (and the atomics) are one call into
-a small compiled helper when it can be built (:mod:`shm.native`).
+a small compiled helper when it can be built (:mod:`shm.native`): a
+SpinLock's ``lock``/``unlock``/``trylock`` are then methods of a compiled
+type that falls back to this module's Python for everything but the
+uncontended result.
 
 Who holds each lock (emulated CPU) and who waits for which lock are always in
 shared memory, so a watchdog can name them and recover a lock whose holder

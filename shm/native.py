@@ -15,17 +15,22 @@ What is here:
 * the uncontended paths of :class:`shm.lock.SpinLock` (trylock with its
   lock_stat bookkeeping, unlock with hold time and the fifo handoff) — the
   contended wait stays in Python;
-
 * the NIC's per-descriptor work on a TX ring (``netq_nic_tx``: wire time,
   latency, flow order, socket completions; workers/nic.py keeps the same
-  work in Python and numpy, and tests/test_nic.py proves the three agree).
+  work in Python and numpy, and tests/test_nic.py proves the three agree);
+* a second, small CPython extension (:data:`RingOps`, :data:`LockOps`): the
+  ring's produce/consume/batches and the lock/unlock/trylock calls as
+  methods of C types, because there the Python frame and the cffi call
+  around a ~50 ns operation cost more than the operation (issue 17).  The
+  lock type calls the cffi functions above; neither holds kernel logic.
 
-Build: the first import compiles the extension into a per-user cache
+Build: the first import compiles the extensions into a per-user cache
 (``$NETQ_NATIVE_DIR`` or ``~/.cache/netq``), keyed by a hash of the source
-and the Python version; later imports load it.  If there is no compiler, or
+and the Python version; later imports load them.  If there is no compiler, or
 ``NETQ_NATIVE=0`` is set, :data:`lib` is None and netq runs its pure-Python
 paths (hashed-semaphore atomics as arch/parisc does); the run's setup says
-which backend was used.
+which backend was used.  If only the second extension fails to build, rings
+and lock calls use their Python methods around the cffi functions.
 """
 
 from __future__ import annotations

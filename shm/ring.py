@@ -14,8 +14,13 @@ would need explicit barriers here.)
 written by whichever CPU holds the queue's ``_xmit_lock`` (HARD_TX_LOCK), as in
 the kernel.  A qdisc's band FIFOs use the same ring under the qdisc root lock.
 
-Single descriptors go through ``struct.pack_into``/``unpack_from`` (one C call
-each); batches go through numpy, which is what the NIC uses.
+With the compiled helper, single descriptors and batches go through the
+methods of a small C type (:data:`shm.native.RingOps`: ~100 ns a produce +
+consume pair on the development VM, against ~670 ns in Python); without it,
+single descriptors go through ``struct.pack_into``/``unpack_from`` and
+batches through numpy.  The records (:data:`DESC`, :data:`RING`) live in
+:mod:`shm.ringrec`.  ``RING.wake`` is a consumer's request to be woken after
+the next publish (see ``cancel_wake``).
 """
 
 from __future__ import annotations
