@@ -64,12 +64,13 @@ int64_t netq_lock_fifo(netq_lk *l);
 int64_t netq_trylock_fifo(netq_lk *l);
 int64_t netq_unlock_fifo(netq_lk *l);
 void netq_fence(void);
-typedef struct { int64_t *idx; int64_t *slots; int64_t mask; int64_t q; int64_t irq_cpu;
-                 int64_t dev; double ns_per_byte; double min_ns; int64_t overhead; } netq_txr;
+typedef struct { int64_t *idx; int64_t *slots; int64_t mask; int64_t q; int64_t dev;
+                 double ns_per_byte; double min_ns; int64_t overhead;
+                 int64_t *qf; int64_t qoff[5]; } netq_txr;
 typedef struct { int64_t *wire_t; int64_t *by_cpu; int64_t ncpus; int64_t *sock; int64_t sock_stride;
                  int64_t off_done; int64_t off_done_bytes; int64_t truesize;
                  int64_t *last_seq; int64_t *last_queue; int8_t *moved; int64_t nsock;
-                 int64_t *lat; } netq_nicw;
+                 int64_t *lat; int64_t *nicf; int64_t noff[5]; } netq_nicw;
 int64_t netq_nic_tx(netq_txr *r, netq_nicw *w, int64_t limit, int64_t now, int64_t slow,
                     int64_t lat_at, int64_t *out);
 """
@@ -249,15 +250,20 @@ void netq_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
    Wire finish times at line rate from max(wire clock, now); per-CPU
    deliveries; the latency of each (finish - tstamp) into w->lat from
    ``lat_at`` (the caller keeps room for ``limit``; lat_at < 0: not
-   recorded); per-flow order; completions on the socket's words.
+   recorded); per-flow order; completions on the socket's words.  Counts
+   into the queue's words (r->qf at r->qoff: its irq CPU, read; nic_packets,
+   nic_bytes, completions_local, completions_remote) and the NIC's (w->nicf
+   at w->noff: delivered, delivered_bytes, reorders, reorders_moved,
+   flow_queue_changes); the offsets come from the kernel model's records.
    out: n, bytes, completions on the irq CPU, reorders, reorders of moved
    flows, flow queue changes.  Returns n. */
-typedef struct { int64_t *idx; int64_t *slots; int64_t mask; int64_t q; int64_t irq_cpu;
-                 int64_t dev; double ns_per_byte; double min_ns; int64_t overhead; } netq_txr;
+typedef struct { int64_t *idx; int64_t *slots; int64_t mask; int64_t q; int64_t dev;
+                 double ns_per_byte; double min_ns; int64_t overhead;
+                 int64_t *qf; int64_t qoff[5]; } netq_txr;
 typedef struct { int64_t *wire_t; int64_t *by_cpu; int64_t ncpus; int64_t *sock; int64_t sock_stride;
                  int64_t off_done; int64_t off_done_bytes; int64_t truesize;
                  int64_t *last_seq; int64_t *last_queue; int8_t *moved; int64_t nsock;
-                 int64_t *lat; } netq_nicw;
+                 int64_t *lat; int64_t *nicf; int64_t noff[5]; } netq_nicw;
 
 int64_t netq_nic_tx(netq_txr *r, netq_nicw *w, int64_t limit, int64_t now, int64_t slow,
                     int64_t lat_at, int64_t *out) {
@@ -265,7 +271,7 @@ int64_t netq_nic_tx(netq_txr *r, netq_nicw *w, int64_t limit, int64_t now, int64
     int64_t n = __atomic_load_n(&r->idx[RING_PROD], __ATOMIC_ACQUIRE) - c;
     if (n > limit) n = limit;
     if (n <= 0) { for (int i = 0; i < 6; i++) out[i] = 0; return 0; }
-    int64_t dev = r->dev, q = r->q, irq = r->irq_cpu;
+    int64_t dev = r->dev, q = r->q, irq = r->qf[r->qoff[0]];
     double bpsn = r->ns_per_byte, ppsn = r->min_ns;
     int64_t ovh = r->overhead;
     int paced = bpsn > 0 || ppsn > 0 || slow;
@@ -303,6 +309,16 @@ int64_t netq_nic_tx(netq_txr *r, netq_nicw *w, int64_t limit, int64_t now, int64
         }
     }
     if (paced) w->wire_t[dev] = (int64_t)t;
+    int64_t *qf = r->qf, *nf = w->nicf;
+    qf[r->qoff[1]] += n;
+    qf[r->qoff[2]] += nbytes;
+    qf[r->qoff[3]] += local;
+    qf[r->qoff[4]] += n - local;
+    nf[w->noff[0]] += n;
+    nf[w->noff[1]] += nbytes;
+    nf[w->noff[2]] += reo;
+    nf[w->noff[3]] += reo_moved;
+    nf[w->noff[4]] += changes;
     out[0] = n; out[1] = nbytes; out[2] = local; out[3] = reo; out[4] = reo_moved;
     out[5] = changes;
     return n;

@@ -148,6 +148,14 @@ class Nic:
                 "moved": moved,
                 "nsock": len(self.last_seq),
                 "lat": lat,
+                "nicf": cptr + net.layout["nic"].base(),
+                "noff": [
+                    NIC.delivered,
+                    NIC.delivered_bytes,
+                    NIC.reorders,
+                    NIC.reorders_moved,
+                    NIC.flow_queue_changes,
+                ],
             },
         )
         self._ctxr = {}
@@ -162,6 +170,14 @@ class Nic:
                     "mask": ring.mask,
                     "q": txq.index,
                     "dev": txq.dev.index,
+                    "qf": cptr + txq.base,
+                    "qoff": [
+                        NETDEV_QUEUE.irq_cpu,
+                        NETDEV_QUEUE.nic_packets,
+                        NETDEV_QUEUE.nic_bytes,
+                        NETDEV_QUEUE.completions_local,
+                        NETDEV_QUEUE.completions_remote,
+                    ],
                     "ns_per_byte": 8e9 / bps if bps else 0.0,
                     "min_ns": 1e9 / pps if pps else 0.0,
                     "overhead": overhead,
@@ -254,27 +270,12 @@ class Nic:
             for txq in ready:
                 if rec and self._lat_n + batch > len(self._lat):
                     self.flush_latency()
-                r = self._ctxr[txq.index]
-                f = txq.f
-                r.irq_cpu = f[NETDEV_QUEUE.irq_cpu]
-                n = tx(r, cw, batch, now, slow, self._lat_n if rec else -1, out)
+                # the queue's and the NIC's counters are counted in C too
+                n = tx(self._ctxr[txq.index], cw, batch, now, slow, self._lat_n if rec else -1, out)
                 if rec:
                     self._lat_n += n
-                nbytes, local = out[1], out[2]
-                f[NETDEV_QUEUE.nic_packets] += n
-                f[NETDEV_QUEUE.nic_bytes] += nbytes
-                f[NETDEV_QUEUE.completions_local] += local
-                f[NETDEV_QUEUE.completions_remote] += n - local
-                nic[NIC.delivered] += n
-                nic[NIC.delivered_bytes] += nbytes
-                if out[3]:
-                    nic[NIC.reorders] += out[3]
-                if out[4]:
-                    nic[NIC.reorders_moved] += out[4]
-                if out[5]:
-                    nic[NIC.flow_queue_changes] += out[5]
                 # the driver's TX clean: the descriptors are free, BQL learns
-                if eth_tx_clean(txq, n, nbytes, now, net):
+                if eth_tx_clean(txq, n, out[1], now, net):
                     nic[NIC.bql_wakes] += 1
                 sent += n
             woken = sock_def_write_space(net, self.limited_socks)
