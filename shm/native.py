@@ -73,6 +73,8 @@ typedef struct { int64_t *wire_t; int64_t *by_cpu; int64_t ncpus; int64_t *sock;
                  int64_t *lat; int64_t *nicf; int64_t noff[5]; } netq_nicw;
 int64_t netq_nic_tx(netq_txr *r, netq_nicw *w, int64_t limit, int64_t now, int64_t slow,
                     int64_t lat_at, int64_t *out);
+int64_t netq_nic_scan(netq_txr **rings, int64_t n, int64_t *wire_t, int64_t now,
+                      int64_t *ready);
 """
 
 SOURCE = r"""
@@ -322,6 +324,24 @@ int64_t netq_nic_tx(netq_txr *r, netq_nicw *w, int64_t limit, int64_t now, int64
     out[0] = n; out[1] = nbytes; out[2] = local; out[3] = reo; out[4] = reo_moved;
     out[5] = changes;
     return n;
+}
+
+/* Which of the n rings hold descriptors and have a free wire at ``now``:
+   their positions go to ready[1..k], k to ready[0].  Returns how long until
+   a ring with descriptors may send: 0 if one may now, > 0 while its wire is
+   busy, -1 when every ring is empty. */
+int64_t netq_nic_scan(netq_txr **rings, int64_t n, int64_t *wire_t, int64_t now,
+                      int64_t *ready) {
+    int64_t k = 0, wait = -1;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t *idx = rings[i]->idx;
+        if (__atomic_load_n(&idx[RING_PROD], __ATOMIC_ACQUIRE) == idx[RING_CONS]) continue;
+        int64_t w = wire_t[rings[i]->dev] - now;
+        if (w <= 0) { ready[++k] = i; wait = 0; }
+        else if (wait < 0 || w < wait) wait = w;
+    }
+    ready[0] = k;
+    return wait;
 }
 """
 

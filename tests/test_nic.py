@@ -119,3 +119,31 @@ def test_nic_profile_is_written_on_request(tmp_path, monkeypatch):
     out = Supervisor(cfg).run()
     assert out.status == "ok", out.faults
     assert pstats.Stats(str(path)).total_calls > 0
+
+
+@pytest.mark.parametrize("path", PATHS[1:])
+def test_a_busy_wire_holds_its_rings_back(owner, path):
+    """A ring whose device's wire is still busy is left for a later round,
+    and wait_ns says how long; an empty NIC has nothing to wait for."""
+    cfg = RunConfig(
+        cpus=1,
+        seed=1,
+        devices=[DeviceConfig(tx_queues=2, ring_size=64, line_rate_bps=1e9, bql=False)],
+        traffic=[TrafficConfig(sockets_per_cpu=2)],
+    )
+    net = Net(cfg, owner)
+    nic = Nic(net)
+    nic.native = path == "native"
+    now = 10**12
+    assert nic.wait_ns(now) is None
+    rings = [t.ring for t in net.txqs]
+    assert rings[0].produce((0, 0, 0, 0, 1000, 0, now, 0))
+    assert nic.wait_ns(now) == 0
+    assert nic.poll(now) == 1  # 1000 bytes + overhead at 1 Gb/s: the wire is busy ~8 us
+    busy_until = int(nic.wire_t[net.txqs[0].dev.index])
+    assert busy_until > now
+    assert rings[1].produce((0, 1, 1, 0, 1000, 0, now, 1))
+    assert nic.wait_ns(now) == busy_until - now
+    assert nic.poll(now) == 0 and len(rings[1]) == 1  # same device: held back
+    assert nic.poll(busy_until) == 1
+    assert nic.wait_ns(busy_until) is None

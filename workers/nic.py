@@ -184,6 +184,8 @@ class Nic:
                 },
             )
         self._cout = ffi.new("int64_t[6]")
+        self._crings = ffi.new("netq_txr *[]", [self._ctxr[t.index] for t in self.txqs])
+        self._cready = ffi.new("int64_t[]", len(self.txqs) + 1)
 
     def poll(self, now: int | None = None) -> int:
         """Transmit and complete what the rings hold; returns packets sent.
@@ -252,8 +254,10 @@ class Nic:
     def _poll_native(self, now: int) -> int:
         """:meth:`poll` with the per-descriptor work in the compiled helper,
         one call per ring (what :meth:`_transmit_small` does, in C)."""
-        wire_t = self.wire_t
-        ready = [t for t in self.txqs if wire_t[t.dev.index] <= now and len(t.ring)]
+        lib, cr = native.lib, self._cready
+        lib.netq_nic_scan(self._crings, len(self.txqs), self._cw.wire_t, now, cr)
+        txqs = self.txqs
+        ready = [txqs[cr[i]] for i in range(1, cr[0] + 1)]
         net = self.net
         nic = self.f
         if ready and net.runctl[RUNCTL.fault_inject] == FAULT_LOSE_ONE:
@@ -264,7 +268,7 @@ class Nic:
                 ready.pop(0)
         sent = 0
         if ready:
-            tx, cw, out, batch = native.lib.netq_nic_tx, self._cw, self._cout, self.batch
+            tx, cw, out, batch = lib.netq_nic_tx, self._cw, self._cout, self.batch
             slow = nic[NIC.slow_ns]
             rec = self.record_latency
             for txq in ready:
@@ -486,6 +490,11 @@ class Nic:
     def wait_ns(self, now: int) -> int | None:
         """How long until a ring with descriptors may send: 0 now, > 0 while
         its device's wire is busy; None when every ring is empty."""
+        if self.native:
+            w: int = native.lib.netq_nic_scan(
+                self._crings, len(self.txqs), self._cw.wire_t, now, self._cready
+            )
+            return None if w < 0 else w
         wait = None
         wire_t = self.wire_t
         for txq in self.txqs:
