@@ -24,17 +24,22 @@ The doorbell.  A driver tells the NIC about new descriptors by writing the
 ring's tail index to a device register (``writel(i, tx_ring->tail)`` in
 ixgbe_tx_map, ``tw32_tx_mbox`` in tg3), and skips that write while the stack
 says more skbs follow and the queue is not stopped (``skb->xmit_more`` in
-3.18, ``netdev_xmit_more()`` since 5.2).  Here the producer
-index in shared memory is the tail register, and writing it is free; what
-costs is waking the NIC process, which sleeps when it has nothing to send.
+3.18, ``netdev_xmit_more()`` since 5.2).  Here the producer index in shared
+memory is the tail register, and writing it is free; what costs is waking
+the NIC process, which sleeps when it has nothing to send.
 So the NIC, before it sleeps, sets the ring's ``RING.wake`` word (as a virtio
 device clears VRING_USED_F_NO_NOTIFY to ask for kicks, and
 ``virtqueue_kick_prepare`` tests it), and the driver posts the NIC's
 doorbell semaphore only when it finds the word set after publishing a
 descriptor: one word test per skb on the hot path, one post per NIC sleep.
-netq differs from a driver in that it does not use ``xmit_more``: the NIC
-process polls while it is awake (interrupt moderation), so batching the
-doorbell would save nothing.
+netq differs from a driver in that it does not use ``xmit_more``: while the
+NIC process has work it looks at every ring each round (every tx-usecs), so
+batching the doorbell would save nothing.  The word test after the publish
+needs a full barrier on both sides (the NIC sets the word with an atomic
+xchg; the compiled ring publishes ``prod`` with a seq_cst store); the
+pure-Python ring (NETQ_NATIVE=0) has no such barrier, so a request set at
+that very instant can be missed, and the NIC's bounded sleep (50 ms) picks
+the descriptor up instead.
 
 The other half of the driver is the TX-completion handler (tg3_tx,
 ixgbe_clean_tx_irq), run here by the NIC process: :func:`eth_tx_clean` frees
