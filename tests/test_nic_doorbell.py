@@ -121,3 +121,21 @@ def test_a_light_load_with_a_sleeping_nic_delivers_everything():
     r = out.result
     assert r["invariants_ok"]
     assert r["nic"]["delivered"] == r["generated"] > 0
+
+
+def test_extra_rings_of_the_doorbell_are_taken_on_waking(mknet):
+    """Two rings asked, two drivers rang: one post wakes the NIC and the
+    other is taken with it, so the next timed sleep is not cut short."""
+    net = mknet(config(devices=[phys(tx_queues=2)]))
+    nic = Nic(net)
+    assert nic.request_doorbell()
+    for t in net.txqs:  # what eth_start_xmit does on each ring
+        assert t.ring.produce((0, 0, 0, 0, 100, 0, 0, t.index))
+        assert t.ring.idx[RING.wake]
+        t.ring.cancel_wake()
+        net.nic_doorbell.release()
+    assert net.nic_doorbell.value == 2
+    for t in net.txqs:  # asked again (the rings are empty once more)
+        t.ring.consume()
+    assert nic.sleep_idle(net.nic_doorbell, LONG_S) is True
+    assert net.nic_doorbell.value == 0

@@ -518,10 +518,19 @@ class Nic:
     def sleep_idle(self, doorbell: posix_ipc.Semaphore, timeout_s: float) -> bool:
         """Every ring is empty: request the doorbell and, if the rings are
         still empty, sleep until it rings or ``timeout_s`` passes; then
-        withdraw the request.  Returns whether the doorbell woke it."""
+        withdraw the request.  Returns whether the doorbell woke it.
+
+        Several drivers may each have rung once (one per ring asked): the
+        posts beyond the first are taken here, so that they do not cut the
+        next moderation sleeps short.  A phase change's post taken with them
+        is not lost: the caller looks at RUNCTL next."""
         woken = self.request_doorbell() and _nap(doorbell, timeout_s)
         for r in self.rings:
             r.cancel_wake()
+        if woken:
+            with contextlib.suppress(posix_ipc.BusyError):
+                while True:
+                    doorbell.acquire(0)
         return woken
 
     def encode_latency(self) -> bytes:
