@@ -88,7 +88,7 @@ def mknet(owner):
         return net
 
     yield build
-    this.__init__()
+    this.reset()
     while nets:
         net = nets.pop()
         gc.collect()

@@ -22,7 +22,9 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import multiprocess as mp
 
@@ -90,7 +92,7 @@ class Supervisor:
             net = Net(cfg, owner, plan)
             gate = owner.semaphore("gate", 0)
             procs: dict[str, mp.Process] = {}
-            status, faults = "ok", []
+            status, faults = "ok", list[str]()
             at_stop = None
             window_s = 0.0
             platform: dict = {}
@@ -235,7 +237,6 @@ class Supervisor:
 
     def _watch_run(self, net, procs) -> tuple[str, list[str]]:
         cfg = self.cfg
-        rc = net.runctl
         t0 = time.monotonic()
         pending = sorted(
             (e for e in cfg.events if not (e.action == "fault" and e.at == 0)), key=lambda e: e.at
@@ -448,14 +449,12 @@ def _device_setup(net, d) -> result.DeviceSetup:
         "lltx": d.lltx,
     }
     if not c.is_virtual:
-        out.update(
-            ring_size=c.ring_size,
-            tx_queue_len=c.tx_queue_len,
-            line_rate_bps=c.line_rate_bps,
-            line_rate_pps=c.line_rate_pps,
-            xps={q: xps_cpus_show(net, d, q) for q in range(c.tx_queues)},
-            irq_cpus=[int(t.f[NETDEV_QUEUE.irq_cpu]) for t in d.txqs],
-        )
+        out["ring_size"] = c.ring_size
+        out["tx_queue_len"] = c.tx_queue_len
+        out["line_rate_bps"] = c.line_rate_bps
+        out["line_rate_pps"] = c.line_rate_pps
+        out["xps"] = {q: xps_cpus_show(net, d, q) for q in range(c.tx_queues)}
+        out["irq_cpus"] = [int(t.f[NETDEV_QUEUE.irq_cpu]) for t in d.txqs]
     else:
         out["lower"] = d.lower.name
     return out
@@ -537,7 +536,7 @@ def _reap(procs, grace_s: float) -> list[str]:
     return out
 
 
-def deadlock_cycles(holders: list[dict], waiting: dict[int, str]) -> list[str]:
+def deadlock_cycles(holders: Sequence[Mapping[str, Any]], waiting: dict[int, str]) -> list[str]:
     """Cycles in the wait-for graph: CPU -> lock it waits for -> owner CPU.
 
     ``holders`` as LockSpace.holders() gives them; ``waiting`` maps a CPU to
@@ -547,7 +546,9 @@ def deadlock_cycles(holders: list[dict], waiting: dict[int, str]) -> list[str]:
     owner = {h["lock"]: h["owner_cpu"] for h in holders if h["owner_cpu"] >= 0}
     out, seen = [], set()
     for start in waiting:
-        path, cpu, closed = [], start, False
+        path: list[int] = []
+        cpu: int | None = start
+        closed = False
         while cpu in waiting:
             if cpu in path:
                 closed = True
@@ -556,7 +557,7 @@ def deadlock_cycles(holders: list[dict], waiting: dict[int, str]) -> list[str]:
             cpu = owner.get(waiting[cpu])
             if cpu is None:
                 break
-        if closed and frozenset(path[path.index(cpu) :]) not in seen:
+        if closed and cpu is not None and frozenset(path[path.index(cpu) :]) not in seen:
             cyc = path[path.index(cpu) :]
             seen.add(frozenset(cyc))
             steps = [f"cpu{c} waits for {waiting[c]!r} held by cpu{owner[waiting[c]]}" for c in cyc]
@@ -564,7 +565,7 @@ def deadlock_cycles(holders: list[dict], waiting: dict[int, str]) -> list[str]:
     return out
 
 
-def lock_snapshot(net, tries: int = 20) -> tuple[list[dict], bool]:
+def lock_snapshot(net, tries: int = 20) -> tuple[list[result.LockHolder], bool]:
     """Every held or waited-for lock, read consistently; and whether it was.
 
     The lock records change under the reader (a waiter becomes the owner

@@ -8,6 +8,8 @@ shared memory, so a saved JSON can be rendered again.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from .figures import ANCHORS, DEFER_KERNEL_LINE
 
@@ -37,7 +39,7 @@ def _ns(x) -> str:
     return f"{x:.0f} ns"
 
 
-def derived(res: dict) -> dict:
+def derived(res: Mapping[str, Any]) -> dict:
     """Per-packet figures the comparisons use."""
     dw = max(res.get("delivered_in_window") or res.get("delivered") or 0, 1)
     locks = res.get("locks", [])
@@ -79,7 +81,7 @@ def _top_lock(locks: list[dict]) -> dict:
     return {"top_lock": name, "top_lock_wait_ns": top["waittime_total_ns"]}
 
 
-def _anchor(res: dict) -> str | None:
+def _anchor(res: Mapping[str, Any]) -> str | None:
     return ANCHORS.get(res.get("label", ""))
 
 
@@ -88,11 +90,7 @@ def _fmt(key: str, v) -> str:
         return "-"
     if key in ("pps", "projected_pps"):
         return _si(v)
-    if (
-        key.endswith("_ns_per_packet")
-        or key.endswith("wait_ns_per_relock")
-        or key.endswith("wait_ns")
-    ):
+    if key.endswith(("_ns_per_packet", "wait_ns_per_relock", "wait_ns")):
         return _ns(v)
     if key == "completion_locality":
         return f"{100 * v:.0f}%"
@@ -101,7 +99,7 @@ def _fmt(key: str, v) -> str:
     return str(v)
 
 
-def setup_block(res: dict) -> list[str]:
+def setup_block(res: Mapping[str, Any]) -> list[str]:
     s = res["setup"]
     lines = ["Setup"]
     cmap = ", ".join(f"cpu{i}->core{c}" for i, c in enumerate(s["cpu_map"]))
@@ -157,7 +155,7 @@ def setup_block(res: dict) -> list[str]:
     return lines
 
 
-def text(res: dict) -> str:
+def text(res: Mapping[str, Any]) -> str:
     out = []
     label = res.get("label") or res.get("name", "")
     st = res["status"]
@@ -330,14 +328,17 @@ def text(res: dict) -> str:
     return "\n".join(out)
 
 
-def comparison(preset, results: list[dict]) -> str:
+def comparison(preset, results: Sequence[Mapping[str, Any]]) -> str:
     keys = preset.compare or (("pps", "delivered pps"), ("cpu_ns_per_packet", "CPU ns/pkt"))
     rows = [[r.get("label", "")] + [_fmt(k, derived(r).get(k)) for k, _ in keys] for r in results]
     head = ["variant"] + [h for _, h in keys]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
-    line = lambda cells: "  ".join(
-        str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
-    )
+
+    def line(cells: list) -> str:
+        return "  ".join(
+            str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        )
+
     out = ["", f"== {preset.name}: side by side ==", line(head)]
     out += [line(r) for r in rows]
     rs = ratios(preset, results)
@@ -352,7 +353,7 @@ def comparison(preset, results: list[dict]) -> str:
     return "\n".join(out)
 
 
-def ratios(preset, results: list[dict]) -> list[dict]:
+def ratios(preset, results: Sequence[Mapping[str, Any]]) -> list[dict]:
     """The preset's ratios (numerator / denominator variant) of delivered pps
     and CPU ns per packet; None where a figure is missing."""
     by = {r.get("label"): r for r in results}

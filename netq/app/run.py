@@ -22,6 +22,7 @@ import json
 import math
 import os
 import sys
+from typing import NoReturn
 
 from netq.kernel.profiles import PROFILES, STRATEGIES
 from netq.machine.config import QDISC_KINDS, ConfigError, RunConfig, from_dict
@@ -36,7 +37,7 @@ from .stress import main as stress_main
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+    import tomli as tomllib  # type: ignore[no-redef,import-not-found,unused-ignore]
 
 
 class UsageError(Exception):
@@ -44,7 +45,7 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
+    def error(self, message: str) -> NoReturn:  # one line, exit 2
         raise UsageError(message)
 
 
@@ -174,7 +175,7 @@ def resolve(args) -> Preset:
             apply_flags(cfg, args)
             cfg.validate()
     refuse_axis_override(preset, axes, args)
-    for i, (label, cfg) in enumerate(preset.variants):
+    for label, cfg in preset.variants:
         if cfg.profile_dir is not None:
             check_output_dir(
                 "--profile-dir" if args.profile_dir else "profile_dir", cfg.profile_dir

@@ -224,7 +224,8 @@ class RunConfig:
         order = {d.name: i for i, d in enumerate(self.devices)}
         loops, seen = [], set()
         for start in lower:
-            path, node = [], start
+            path: list[str] = []
+            node: str | None = start
             while node in lower and node not in path:
                 path.append(node)
                 node = lower[node]
@@ -247,7 +248,6 @@ class RunConfig:
     def validate(self) -> RunConfig:
         """Check every value; raise ConfigError naming the first bad field."""
         _int_range("cpus", self.cpus, 1, MAX_CPUS)
-        host = len(os.sched_getaffinity(0))
         if self.cpu_map is not None:
             if len(self.cpu_map) != self.cpus:
                 raise ConfigError("cpu_map", f"needs one host core per emulated CPU ({self.cpus})")
@@ -298,7 +298,7 @@ class RunConfig:
             if e.action in ("dev_close", "dev_open", "set_real_num_tx_queues"):
                 if e.device not in names:
                     raise ConfigError(f"{p}.device", f"name a device; have {sorted(names)}")
-            if e.action == "set_real_num_tx_queues":
+            if e.action == "set_real_num_tx_queues" and e.device is not None:
                 _int_range(f"{p}.value", e.value, 1, names[e.device].tx_queues)
             if e.action == "slow_nic":
                 _int_range(f"{p}.value", e.value, 0, 10**9)
@@ -489,7 +489,7 @@ def from_dict(d: dict, base: RunConfig | None = None) -> RunConfig:
             cfg.costs = _fill(CostConfig, v, "costs")
         elif k in _SECTIONS:
             if not isinstance(v, list):
-                raise ConfigError(k, "a list of tables ([[%s]])" % k)
+                raise ConfigError(k, f"a list of tables ([[{k}]])")
             setattr(cfg, k, [_fill(_SECTIONS[k], x, f"{k}[{i}]") for i, x in enumerate(v)])
         elif k in _field_names(RunConfig):
             setattr(cfg, k, _coerce(RunConfig, k, v, k))
@@ -586,7 +586,7 @@ def _match(tp: Any, v: Any, path: str) -> tuple[bool, Any]:
         return True, [_typed(elem, x, f"{path}[{i}]") for i, x in enumerate(v)]
     if origin is dict:
         return isinstance(v, dict), v
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return isinstance(v, tp), v
     raise TypeError(f"config type {tp!r} of {path} has no check")  # a netq bug
 

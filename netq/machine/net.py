@@ -340,7 +340,7 @@ class Net:
         mapping, which needs every memoryview and numpy view gone first.
         """
         if this.net is self:
-            this.__init__()
+            this.reset()
         region = self.region
         for k in list(self.__dict__):
             if k not in _KEEP_ON_CLOSE:

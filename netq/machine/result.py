@@ -336,7 +336,7 @@ class CheckRow(TypedDict):
     detail: str
 
 
-class EventRow(TypedDict):
+class _EventRowBase(TypedDict):
     at: float
     action: str
     device: str | None
@@ -344,6 +344,11 @@ class EventRow(TypedDict):
     value: int | float | None
     done_at: float
     result: str
+
+
+class EventRow(_EventRowBase, total=False):
+    #: a "fault" event's fault (FAULTS), only on those
+    fault: str | None
 
 
 class Measured(TypedDict):

@@ -8,9 +8,11 @@ import os
 import signal
 import tempfile
 import time
+from typing import Any, cast
 
 from netq.app import report
 from netq.machine.config import EventConfig
+from netq.machine.result import Result
 from shm.ipc import Terminated, child_pids, netq_objects
 from workers.supervisor import Supervisor
 
@@ -106,7 +108,7 @@ class Job:
     def run_case(self, case: Case) -> Record:
         rec = Record(case)
         est = estimate_s(case, self.overhead_s, self.args.run_seconds)
-        hard = max(1, int(math.ceil(est + self.args.hard_limit)))
+        hard = max(1, math.ceil(est + self.args.hard_limit))
         me = os.getpid()
         self._timed_out = False
         old = signal.signal(signal.SIGALRM, self._on_alarm)
@@ -128,8 +130,9 @@ class Job:
                 f"the run did not end within its hard limit of {hard} s (the supervisor "
                 "itself hung, its watchdog included); ended by SIGALRM"
             )
-            res = dict(res or {}, status="hung")
-            res["faults"] = [hang] + list(res.get("faults") or [])
+            hung: dict[str, Any] = dict(res or {}, status="hung")
+            hung["faults"] = [hang, *(hung.get("faults") or [])]
+            res = cast(Result, hung)
         elif res is not None and res.get("status") in ("interrupted", "terminated"):
             self.stopped = res["status"]
         rec.result = res

@@ -127,7 +127,7 @@ class RowWriter:
     while it is written, so an interruption never leaves half a row."""
 
     def __init__(self, path: str) -> None:
-        self.f = open(path, "a", newline="")
+        self.f = open(path, "a", newline="")  # noqa: SIM115 (kept open: one row per write, closed by close())
         self.w = csv.writer(self.f, lineterminator="\n")
 
     def write(self, row: dict[str, str]) -> None:

@@ -10,6 +10,7 @@ import shlex
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -64,7 +65,7 @@ def run_point(point: Point, rep: int) -> dict[str, Any]:
     return row
 
 
-def _from_result(res: dict) -> dict[str, Any]:
+def _from_result(res: Mapping[str, Any]) -> dict[str, Any]:
     s = res["setup"]
     d = derived(res)
     m = res.get("mechanism", {})
