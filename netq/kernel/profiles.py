@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: How ``__dev_xmit_skb`` serialises senders on a qdisc (SPEC: Locking
-#: strategies): rootlock (before 2.6.36), busylock (2.6.36 .. 6.18), nolock
+#: How ``__dev_xmit_skb`` serialises senders on a qdisc (docs/architecture.md,
+#: "How to add a strategy"): rootlock (before 2.6.36), busylock (2.6.36 .. 6.18), nolock
 #: (TCQ_F_NOLOCK pfifo_fast, 4.16+), defer (the lock-free defer_list, 6.19).
 STRATEGIES = ("rootlock", "busylock", "nolock", "defer")
 

@@ -42,12 +42,15 @@ from ..kstructs import (
 from ..sched.sch_generic import (
     Qdisc,
     __qdisc_run,
+    dev_activate,
+    dev_deactivate,
     kfree_skb,
     ndelay,
     nolock_qdisc_is_empty,
     qdisc_bstats_update,
     qdisc_enqueue,
     qdisc_is_running,
+    qdisc_reset_purge,
     qdisc_run,
     qdisc_run_begin,
     qdisc_run_end,
@@ -438,8 +441,6 @@ def netif_set_real_num_tx_queues(dev: NetDevice, txq: int) -> None:
     """ethtool -L: change the number of TX queues in use.  Shrinking purges
     the qdiscs of the queues that go away (qdisc_reset_all_tx_gt); sockets
     that cached such a queue re-pick (__netdev_pick_tx's range check)."""
-    from ..sched.sch_generic import qdisc_reset_purge
-
     if not 1 <= txq <= dev.f[NETDEV.num_tx_queues]:
         raise ValueError(f"{dev.name}: real_num_tx_queues must be 1..{dev.f[NETDEV.num_tx_queues]}")
     if txq < dev.f[NETDEV.real_num_tx_queues]:
@@ -456,8 +457,6 @@ def netif_set_real_num_tx_queues(dev: NetDevice, txq: int) -> None:
 def dev_close(dev: NetDevice) -> int:
     """ip link set DEV down: dev_deactivate, then clear IFF_UP.  Returns the
     skbs purged from its qdiscs."""
-    from ..sched.sch_generic import dev_deactivate
-
     n = dev_deactivate(dev)
     dev.f[NETDEV.flags] &= ~IFF_UP
     return n
@@ -465,7 +464,5 @@ def dev_close(dev: NetDevice) -> int:
 
 def dev_open(dev: NetDevice) -> None:
     """ip link set DEV up: set IFF_UP, then dev_activate."""
-    from ..sched.sch_generic import dev_activate
-
     dev.f[NETDEV.flags] |= IFF_UP
     dev_activate(dev)
