@@ -107,3 +107,16 @@ def test_import_contracts_are_kept():
     )
     assert p.returncode == 0, p.stdout[-3000:]
     assert "0 broken" in p.stdout
+
+
+def test_the_drawn_import_graph_points_only_down():
+    """scripts/import_graph.py (the graph in docs/architecture.md): no arrow
+    up a floor, no two nodes that import each other."""
+    p = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "scripts", "import_graph.py"), "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode == 0, p.stderr
