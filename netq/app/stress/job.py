@@ -13,7 +13,7 @@ from typing import Any, cast
 from netq.app import report
 from netq.machine.config import EventConfig
 from netq.machine.result import Result
-from shm.ipc import Terminated, child_pids, netq_objects
+from shm.ipc import Terminated, child_pids, kill_processes, netq_objects
 from workers.supervisor import Supervisor
 
 from .check import Record, check, estimate_s, summary_line
@@ -44,26 +44,6 @@ def _own_ipc() -> list:
 def _remove_ipc(objs) -> None:
     for o in objs:
         o.unlink()
-
-
-def _end_children(pids: list[int]) -> None:
-    """Kill and reap processes this job forked (by pid) that outlived a run."""
-    for pid in pids:
-        for sig in (signal.SIGCONT, signal.SIGKILL):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-    deadline = time.monotonic() + 5
-    for pid in pids:
-        while time.monotonic() < deadline:
-            try:
-                done, _ = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if done:
-                break
-            time.sleep(0.01)
 
 
 class Job:
@@ -150,7 +130,7 @@ class Job:
         kids = child_pids(me)
         if kids:
             rec.problems.append(f"child processes left after the run: {kids}")
-            _end_children(kids)
+            kill_processes(kids)  # forked by this job and outlived a run
         rec.passed = not rec.problems
         rec.summary = summary_line(case, res, rec.status)
         # learn the overhead (what a run costs beyond its traffic time)
