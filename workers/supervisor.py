@@ -55,14 +55,6 @@ TICK_S = 0.02
 #: signals a worker leaves to the supervisor or takes with the default action
 WORKER_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 START_TIMEOUT_S = 20.0
-EXIT_CODES = {
-    "ok": 0,
-    "fault": 1,
-    "stalled": 1,
-    "invariant": 1,
-    "interrupted": 130,
-    "terminated": 143,
-}
 
 _CTX = mp.get_context("fork")
 
@@ -75,7 +67,7 @@ class Outcome:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_CODES[self.status]
+        return result.EXIT_CODES[self.status]
 
 
 class Supervisor:
@@ -176,7 +168,7 @@ class Supervisor:
                 status,
                 faults,
                 self.events_done,
-                EXIT_CODES[status],
+                result.EXIT_CODES[status],
                 lock_report if status != "ok" else None,
             )
             net.close()

@@ -26,6 +26,7 @@ from typing import NoReturn
 
 from netq.kernel.profiles import PROFILES, STRATEGIES
 from netq.machine.config import QDISC_KINDS, ConfigError, RunConfig, from_dict
+from netq.machine.result import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from shm.ipc import Terminated, cleanup_stale, end_stale_processes, terminate_on_signals
 from workers.supervisor import Supervisor
 
@@ -439,17 +440,17 @@ def main(argv: list[str] | None = None) -> int:
                 preset = resolve(args)
             except UsageError as e:
                 print(f"netq: error: {e}", file=sys.stderr)
-                return 2
+                return EXIT_USAGE
             except ConfigError as e:
                 print(f"netq: bad configuration: {e}", file=sys.stderr)
-                return 2
+                return EXIT_USAGE
             return run_preset(preset, args.json, quiet=args.quiet)
     except KeyboardInterrupt:
         print("netq: interrupted (SIGINT)", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Terminated as e:
         print(f"netq: terminated by signal {e.signum}", file=sys.stderr)
-        return 143
+        return EXIT_TERMINATED
 
 
 def run_preset(preset: Preset, json_path: str | None, quiet: bool = False) -> int:
@@ -486,9 +487,9 @@ def run_preset(preset: Preset, json_path: str | None, quiet: bool = False) -> in
             doc["ratios"] = report.ratios(preset, results)
         with open(json_path, "w") as f:
             json.dump(strict_json(doc), f, indent=1, default=str, allow_nan=False)
-    if code == 130:
+    if code == EXIT_INTERRUPTED:
         print("netq: interrupted (SIGINT)", file=sys.stderr)
-    elif code == 143:
+    elif code == EXIT_TERMINATED:
         print("netq: terminated", file=sys.stderr)
     return code
 

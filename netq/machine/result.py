@@ -79,6 +79,20 @@ from netq.kernel.sched.sch_mq import mq_dump
 from .invariants import Check
 
 RESULT_VERSION = 2
+
+#: the exit codes of every netq command (README: "Exit codes"): a run or job
+#: that ended well, one that failed (a fault, a stall, a broken invariant),
+#: bad usage or configuration, SIGINT, and SIGTERM or SIGHUP
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+#: a run's status -> its exit code
+EXIT_CODES = {
+    "ok": EXIT_OK,
+    "fault": EXIT_FAILED,
+    "stalled": EXIT_FAILED,
+    "invariant": EXIT_FAILED,
+    "interrupted": EXIT_INTERRUPTED,
+    "terminated": EXIT_TERMINATED,
+}
 #: the JSON Schema of a result, shipped beside this module (package data)
 SCHEMA_FILE = "result.schema.json"
 

@@ -12,7 +12,13 @@ from typing import Any, cast
 
 from netq.app import report
 from netq.machine.config import EventConfig
-from netq.machine.result import Result
+from netq.machine.result import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    Result,
+)
 from shm.ipc import Terminated, child_pids, kill_processes, netq_objects
 from workers.supervisor import Supervisor
 
@@ -25,8 +31,6 @@ from .toml import to_toml
 OVERHEAD_GUESS_S = 1.2
 #: a run that takes this much longer than its estimate is ended (hung)
 HARD_LIMIT_SLACK_S = 30.0
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 
 class _HardTimeout(KeyboardInterrupt):

@@ -9,6 +9,7 @@ import signal
 import sys
 from typing import NoReturn
 
+from netq.machine.result import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from shm.ipc import Terminated
 
 from .rows import PROG, Usage, read_rows
@@ -103,16 +104,16 @@ def main(argv: list[str] | None = None) -> int:
             read_rows(opts.csv_path)  # refuse a CSV of other columns before running anything
     except Usage as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     signal.signal(signal.SIGTERM, _raise_terminated)
     signal.signal(signal.SIGHUP, _raise_terminated)
     try:
         return sweep(opts, [sys.argv[0]] + argv)
     except KeyboardInterrupt:  # between setting up and the first point, or after the last
         print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
-    except Terminated as e:
-        return 128 + e.signum
+        return EXIT_INTERRUPTED
+    except Terminated:
+        return EXIT_TERMINATED
     except Usage as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE

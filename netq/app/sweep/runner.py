@@ -16,9 +16,10 @@ from typing import Any
 
 from netq.app.figures import KERNEL_DEFER
 from netq.app.report import derived
-from shm import native
 
 # SIGTERM/SIGHUP: the supervisor's scope raises it inside a run, ours between runs
+from netq.machine.result import EXIT_INTERRUPTED, EXIT_TERMINATED
+from shm import native
 from shm.ipc import Terminated
 from workers.supervisor import Supervisor
 
@@ -179,13 +180,13 @@ def sweep(opts: Options, argv: list[str]) -> int:
             f"{PROG}: interrupted; rows so far are in {path}: rerun with --resume to go on",
             file=sys.stderr,
         )
-        return 130
-    except Terminated as e:
+        return EXIT_INTERRUPTED
+    except Terminated:
         bar.close()
         writer.close()
         _finish(opts, plan, meta, complete=False)
         print(f"{PROG}: terminated; rerun with --resume to go on", file=sys.stderr)
-        return 128 + e.signum
+        return EXIT_TERMINATED
     bar.close()
     writer.close()
     doc = _finish(opts, plan, meta, complete=True)
