@@ -330,3 +330,16 @@ def test_completion_wakes_a_sender_once_its_socket_is_half_empty(mknet):
     assert nic.poll() == 1  # 2 of 4 left: half empty
     assert net.nic[NIC.write_space_wakes] == 1 and sd(net, 0, "wmem_sleeping") == 0
     assert len(ring_descs(txq)) == 2
+
+
+def test_bulk_dequeue_has_no_packet_budget_before_the_2025_fix_4_19(mknet):
+    """4.19's try_bulk_dequeue_skb counts the skbs it chains but only BQL's
+    bytes stop the list: with room for all 100, one list carries far more
+    than the run's dev_tx_weight (64), which 6.19 stops at (test above)."""
+    net, txq, q = _backlogged(mknet, "4.19", 100)
+    netif_tx_wake_queue(txq)
+    net_tx_action()
+    assert qf(q, "bulk_lists") >= 1
+    assert qf(q, "bulk_skbs") > 64 + 1
+    assert len(ring_descs(txq)) > 64 + 1
+    check_identities(net, "after the run")
