@@ -297,3 +297,28 @@ def test_nolock_pfifo_fast_limits_each_band_not_the_qdisc(mknet, profile):
     else:
         assert qf(q, "qlen") == 4  # the first one requeued by the bypass
         assert drops(net, "QDISC_DROP") == 11
+
+
+# -- a traffic class without queues (the race with an mqprio reconfiguration) -------------------
+@pytest.mark.parametrize("profile", ["4.19", "6.18"])
+def test_class_without_queues_falls_back_to_every_queue_from_5_x(mknet, profile):
+    """dev->num_tc set but tc1's count still 0: 6.18's skb_tx_hash hashes
+    over every real queue (the !qcount fallback); 4.19 has no fallback and
+    reciprocal_scale(hash, 0) gives tc1's offset."""
+    prio_tc = [1] * 16
+    net = mknet(
+        config(
+            cpus=1,
+            profile=profile,
+            devices=[phys(tx_queues=8, num_tc=2, tc_to_txq=[[4, 0], [4, 4]], prio_tc_map=prio_tc)],
+            traffic_=[traffic(sockets_per_cpu=8, connected=False)],
+        )
+    )
+    dev = sk_dev(net)
+    dev.f[NETDEV.tc_count + 1] = 0
+    socks = socks_of(net, 0)
+    got = [netdev_pick_tx(dev, skb_of(net, sk)).qindex for sk in socks]
+    if profile == "6.18":
+        assert got == [reciprocal_scale(sk.sk_txhash, 8) for sk in socks]
+    else:
+        assert got == [4] * len(socks)
