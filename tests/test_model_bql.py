@@ -24,6 +24,7 @@ from netq.kernel.core.dql import (
     SLACK_HOLD_NS,
     dql_avail,
     dql_completed,
+    dql_inflight,
     dql_init,
     dql_queued,
 )
@@ -98,6 +99,45 @@ def test_dql_limit_shrinks_by_the_lowest_slack_after_the_hold_time():
     dql_queued(f, 1000)
     dql_completed(f, 1000, now + SLACK_HOLD_NS + 1)
     assert f[NETDEV_QUEUE.dql_limit] < 100_000
+
+
+def _over_limit_then_complete(caught_up_by: int) -> np.ndarray:
+    """Queue 3000 B, complete 1000 B (over the limit of 0: prev_ovlimit 3000,
+    prev_num_queued 3000), queue 1000 B more, then complete up to
+    ``caught_up_by`` bytes short of prev_num_queued, with 1000 B still in
+    flight afterwards (so only the "previous interval" clause can fire)."""
+    f = _dql()
+    dql_queued(f, 3000)
+    dql_completed(f, 1000, T0 + 1)
+    assert f[NETDEV_QUEUE.dql_limit] == 0
+    assert f[NETDEV_QUEUE.dql_prev_ovlimit] == 3000
+    assert f[NETDEV_QUEUE.dql_prev_num_queued] == 3000
+    dql_queued(f, 1000 + caught_up_by)
+    dql_completed(f, 2000 - caught_up_by, T0 + 2)
+    assert f[NETDEV_QUEUE.dql_num_completed] == 3000 - caught_up_by
+    assert dql_inflight(f) == 1000 + 2 * caught_up_by
+    return f
+
+
+def test_dql_completions_equal_to_prev_num_queued_count_as_starved_3_5():
+    # 3.5's AFTER_EQ(completed, prev_num_queued): completed == prev_num_queued
+    # with prev_ovlimit set is starvation; the limit grows by
+    # POSDIFF(completed, prev_num_queued) + prev_ovlimit = 0 + 3000.  The
+    # strict test of 3.3/3.4 would enter the shrink branch and keep limit 0.
+    f = _over_limit_then_complete(0)
+    assert f[NETDEV_QUEUE.dql_limit] == 3000
+    assert f[NETDEV_QUEUE.dql_lowest_slack] == 2**32 - 1  # the starved branch resets it
+    assert f[NETDEV_QUEUE.dql_slack_start] == T0 + 2
+    assert f[NETDEV_QUEUE.dql_adj_limit] == 3000 + 3000
+
+
+def test_dql_completions_short_of_prev_num_queued_are_not_starved():
+    # one byte short: not all_prev_completed, busy all along: the shrink branch
+    # records the slack, the limit stays (inside the hold time)
+    f = _over_limit_then_complete(1)
+    assert f[NETDEV_QUEUE.dql_limit] == 0
+    assert f[NETDEV_QUEUE.dql_lowest_slack] == 0  # POSDIFF(0 + 3000, 2 * 1999)
+    assert f[NETDEV_QUEUE.dql_slack_start] == T0
 
 
 def test_dql_limit_stays_within_its_bounds():
@@ -290,3 +330,16 @@ def test_completion_wakes_a_sender_once_its_socket_is_half_empty(mknet):
     assert nic.poll() == 1  # 2 of 4 left: half empty
     assert net.nic[NIC.write_space_wakes] == 1 and sd(net, 0, "wmem_sleeping") == 0
     assert len(ring_descs(txq)) == 2
+
+
+def test_bulk_dequeue_has_no_packet_budget_before_the_2025_fix_4_19(mknet):
+    """4.19's try_bulk_dequeue_skb counts the skbs it chains but only BQL's
+    bytes stop the list: with room for all 100, one list carries far more
+    than the run's dev_tx_weight (64), which 6.19 stops at (test above)."""
+    net, txq, q = _backlogged(mknet, "4.19", 100)
+    netif_tx_wake_queue(txq)
+    net_tx_action()
+    assert qf(q, "bulk_lists") >= 1
+    assert qf(q, "bulk_skbs") > 64 + 1
+    assert len(ring_descs(txq)) > 64 + 1
+    check_identities(net, "after the run")

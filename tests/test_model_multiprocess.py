@@ -117,21 +117,25 @@ def test_nolock_missed_path_leaves_nothing_stuck(profile):
 
 
 def test_defer_count_over_the_limit_is_a_counted_drop():
-    """defer: with a tiny q->limit, pushes beyond it are dropped as
-    DEFER_LIMIT - never silently - and every skb is still accounted for."""
+    """defer: with a tiny net.core.qdisc_max_burst, pushes beyond it are
+    dropped as QDISC_BURST_DROP - never silently - and every skb is still
+    accounted for.  The qdisc's own limit plays no part (6.19's fix of
+    100dfa74cad9): pfifo's tx_queue_len is far above what is ever queued."""
     res = run(
         RunConfig(
             cpus=4,
             packets=6000,
             seed=5,
             strategy="defer",
+            qdisc_max_burst=1,
             costs=CostConfig(dequeue_ns=2000, xmit_ns=2000),
-            devices=[DeviceConfig(tx_queues=1, tx_queue_len=4, ring_size=16)],
+            devices=[DeviceConfig(tx_queues=1, qdisc="pfifo", tx_queue_len=10000, ring_size=16)],
             traffic=[TrafficConfig(sockets_per_cpu=2, sndbuf=0)],
         )
     )
-    assert res["drops"]["DEFER_LIMIT"] > 0
-    q = next(r for r in res["qdiscs"] if r["kind"] == "pfifo_fast")
+    assert res["drops"]["QDISC_BURST_DROP"] > 0
+    assert res["drops"]["QDISC_DROP"] == 0
+    q = next(r for r in res["qdiscs"] if r["kind"] == "pfifo")
     assert q["sent_packets"] == res["delivered"]
 
 

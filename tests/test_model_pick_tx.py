@@ -4,6 +4,8 @@ Every expected queue is computed here from first principles with
 netq.kernel.core.jhash, not read back from the model:
 
 * profile "3.13" (the seed): ``((u64)jhash_1word(sk_hash, hashrnd) * n) >> 32``
+  with 3.13's jhash_1word (``jhash_1word_legacy``: a, b += JHASH_INITVAL,
+  c += initval)
 * profile "6.18": ``reciprocal_scale(sk_txhash, n)``
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from netq.kernel.core.jhash import jhash_1word, reciprocal_scale
+from netq.kernel.core.jhash import jhash_1word_legacy, reciprocal_scale
 from netq.kernel.core.netdevice import NetDeviceOps, dev_cap_txqueue
 from netq.kernel.drivers.ethernet import eth_start_xmit
 from netq.kernel.kstructs import NETDEV, SOCK
@@ -30,7 +32,7 @@ from workers.nic import Nic
 
 def hash313(net, sk, n: int) -> int:
     """3.13: __flow_hash_1word(sk->sk_hash) scaled onto n."""
-    return (jhash_1word(sk.sk_hash, net.hashrnd) * n) >> 32
+    return (jhash_1word_legacy(sk.sk_hash, net.hashrnd) * n) >> 32
 
 
 def hash618(sk, n: int) -> int:
@@ -315,16 +317,22 @@ def test_recorded_rx_queue_is_folded_onto_tx_queues_3_13(mknet):
     assert [pick(net, 0, sk, rx_queue=1) for sk in socks_of(net, 0)] == [1, 1, 1, 1]
 
 
-def test_recorded_rx_queue_ignores_traffic_class_3_13(mknet):
+@pytest.mark.parametrize("profile", ["3.13", "4.19"])
+def test_recorded_rx_queue_ignores_traffic_class_3_13(mknet, profile):
+    """3.13 and 4.19 (no tx_hash_rxq_in_tc): the rx queue is folded over
+    every TX queue before the traffic class is looked at."""
     prio_tc = [1] * 16
     net = mknet(
         config(
             cpus=1,
+            profile=profile,
             devices=[phys(tx_queues=8, num_tc=2, tc_to_txq=[[4, 0], [4, 4]], prio_tc_map=prio_tc)],
             traffic_=[traffic(sockets_per_cpu=2, connected=False, rx_queue=1)],
         )
     )
     assert [pick(net, 0, sk) for sk in socks_of(net, 0)] == [1, 1]
+    # rx 2 stays 2, in tc0's range although the skb is in tc1 (5.x+: 6)
+    assert [pick(net, 0, sk, rx_queue=2) for sk in socks_of(net, 0)] == [2, 2]
 
 
 def test_recorded_rx_queue_within_traffic_class_6_18(mknet):

@@ -37,7 +37,7 @@ PINNED = {
     "QDISC": ("Qdisc", 552, "c924f093abc08bdac65e43ab87490b78cd0c6a3f"),
     "FQ_FLOW": ("fq_flow", 4, "8e858129116da6afa3d261ae3c66f23c2da89365"),
     "DEFER_NODE": ("defer_node", 10, "2146d4134ee642166e54b84a725c54259848e0f3"),
-    "SOCK": ("sock", 16, "50d4da6a0eb03013fcaf6b4412bbd738644d05f9"),
+    "SOCK": ("sock", 24, "ef9e5c9d84a0668272d2e9bf51f283496012a071"),
     "NIC": ("nic", 16, "e3f238c237f65f87fa45907a0bacb1de6601027f"),
 }
 MODULES = (layout, lockrec, ring, kstructs)
@@ -105,7 +105,7 @@ def test_layout_places_records_as_before() -> None:
     ):
         lay.add(k, getattr(kstructs, k), 5)
     lay.add_raw("raw", (3, 7))
-    assert lay.size == 33984
+    assert lay.size == 34304
     assert {k: s.offset for k, s in lay.sections.items()} == {
         "header": 0,
         "LOCK": 8,
@@ -121,8 +121,8 @@ def test_layout_places_records_as_before() -> None:
         "FQ_FLOW": 3984,
         "DEFER_NODE": 4008,
         "SOCK": 4064,
-        "NIC": 4144,
-        "raw": 4224,
+        "NIC": 4184,
+        "raw": 4264,
     }
 
 

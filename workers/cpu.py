@@ -24,7 +24,12 @@ import time
 from netq.kernel.core.dev import dev_queue_xmit, net_tx_action
 from netq.kernel.core.netdevice import NET_XMIT_SUCCESS
 from netq.kernel.core.skbuff import SkBuff
-from netq.kernel.core.sock import SKB_TRUESIZE_OVERHEAD, sock_wait_for_wmem, sock_wmem_room
+from netq.kernel.core.sock import (
+    SKB_TRUESIZE_OVERHEAD,
+    skb_set_owner_w,
+    sock_wait_for_wmem,
+    sock_wmem_room,
+)
 from netq.kernel.ipv4.route import rt_tos2priority
 from netq.kernel.kstructs import PHASE_EXIT, PHASE_RUN, RUNCTL, SOCK, SOFTNET
 from shm.lock import RunAborted
@@ -79,8 +84,6 @@ class Generator:
             break
         else:
             return None
-        # TCP sets ooo_okay when nothing is in flight on the socket; UDP never.
-        ooo = t.proto == "tcp" and sk.outstanding() == 0
         skb = SkBuff(
             self.cpu,
             self.seq,
@@ -90,9 +93,9 @@ class Generator:
             prio,
             now,
             dev,
-            ooo_okay=ooo,
             rx_queue=t.rx_queue,
         )
+        skb_set_owner_w(skb, sk)  # ooo_okay: TCP's rule, or 6.19's for every protocol
         self.seq += 1
         sk.seq += 1
         return skb

@@ -84,7 +84,7 @@ DROP_REASONS = (
     "DEAD_LOOP_OWNER",  # noqueue: txq->xmit_lock_owner == this CPU ("Dead loop ...")
     "VIRT_QUEUE_STOPPED",  # noqueue: "Virtual device %s asks to queue packet!"
     "DEV_DOWN",  # noqueue branch with !IFF_UP (-ENETDOWN)
-    "DEFER_LIMIT",  # defer: defer_count > q->limit (the kernel says QDISC_DROP)
+    "QDISC_BURST_DROP",  # defer (6.19): defer_count > net.core.qdisc_max_burst
     "FQ_FLOW_LIMIT",  # fq: the flow already holds flow_plimit skbs
 )
 DROP = {name: i for i, name in enumerate(DROP_REASONS)}
@@ -264,8 +264,16 @@ class SOCK(Record, name="sock"):
     dropped_ctl_bytes = field("truesize freed by drops elsewhere; atomic")
     wmem_blocked = field("times the socket was skipped with a full send buffer; owner CPU")
     queue_moves = field(
-        "times the cached queue changed (ooo_okay, or the cached queue went out "
-        "of range after real_num_tx_queues shrank); owner CPU"
+        "times the cached queue changed (ooo_okay, txq_reselection_ms, or the "
+        "cached queue went out of range after real_num_tx_queues shrank); owner CPU"
+    )
+    sk_tx_queue_mapping_ns = field(
+        "sk_tx_queue_mapping_jiffies (6.19): when the cached queue was last set "
+        "or refreshed, in the run's clock (ns); owner CPU (socket lock)"
+    )
+    txq_expired = field(
+        "times sk_tx_queue_get found the cached queue older than "
+        "txq_reselection_ms and let the skb re-pick (6.19); owner CPU"
     )
 
 

@@ -5,6 +5,30 @@ between generations and that a run's numbers depend on.  Strategies (how
 ``__dev_xmit_skb`` locks a qdisc) can also be chosen independently of the
 profile, so one workload can be run under each; the profile only supplies the
 default.
+
+What each profile's kernel does that netq does differently (beyond what the
+kernel functions' docstrings say):
+
+* 2.6.37: no XPS (2.6.38) and no skb->ooo_okay (2.6.38), which netq still
+  gives it when a configuration asks; its skb_tx_hash XORed ``skb->rxhash``
+  into the socketless fallback (netq: the protocol alone; netq sends no
+  socketless skb without a recorded rx queue).  It shares 3.13's jhash
+  seeding here, taken from jhash.h's lookup3 form; 2.6.37's own jhash.h was
+  not read.
+* 3.13: as the kernel for everything the profile's fields name (the seed).
+* 4.19: no rx-queue folding into the traffic class, no ``!qcount`` fallback
+  and no bulk-dequeue packet budget, as 4.19 is.  4.19.0's lockless
+  pfifo_fast had no ``__QDISC_STATE_MISSED`` (5.13, commit a90c57f2cedd;
+  the 5.14 follow-ups): a sender whose seqlock trylock failed just after the
+  holder's last dequeue left its skb in the qdisc until the next transmit or
+  softirq (the "stuck packet" of 4.16 .. 5.12).  netq runs 4.19's NOLOCK
+  qdiscs with the 5.13/5.14 MISSED machinery anyway: without it a run could
+  end with skbs nobody sends, which the drain and the invariants would
+  report as a stall rather than measure.
+* 6.18: the November 2025 bulk-dequeue budget is in 6.18's stable series,
+  not in 6.18.0; netq gives it to the profile.
+* 6.19: the defer_list limit is net.core.qdisc_max_burst (the January 2026
+  fix in 6.19), not 100dfa74cad9's ``q->limit``.
 """
 
 from __future__ import annotations
@@ -53,6 +77,42 @@ class Profile:
     #: 6b3ba9146fe6, "allow qdiscs to handle locking") it waits in spin_lock
     tx_action_trylock: bool = False
 
+    # -- queue selection, hashing and bulk dequeue by version (issue 13, items 4, 6, 7) ----
+    #: jhash_1word/2words/3words seed as include/linux/jhash.h did until 2015:
+    #: ``a += JHASH_INITVAL; b += JHASH_INITVAL; c += initval`` (3.13's
+    #: jhash_1word(a, iv) = jhash_3words(a, 0, 0, iv)); False: the later
+    #: ``__jhash_nwords(a, b, c, initval + JHASH_INITVAL + (n << 2))``
+    jhash_legacy_seed: bool = False
+    #: skb_tx_hash folds a recorded rx queue into the skb's traffic class
+    #: (``hash -= qoffset`` while ``hash >= qcount``, then ``+ qoffset``: the
+    #: 2021 fix of eadec877ce9c/1b837d489e06, in 5.x and stable); False: the
+    #: 3.13/4.19 fold over every TX queue, ignoring the class
+    tx_hash_rxq_in_tc: bool = True
+    #: skb_tx_hash hashes over every TX queue when the skb's class has none
+    #: (the ``!qcount`` fallback, a 2022 fix of eadec877ce9c in 5.x and stable)
+    tx_hash_qcount_fallback: bool = True
+    #: XPS maps are kept per traffic class (4.10, commit 184c449f91fe): a CPU
+    #: picks only among its queues of the skb's class (``tci = cpu * num_tc +
+    #: tc``); False: among all the queues whose xps_cpus name it
+    xps_tc: bool = True
+    #: try_bulk_dequeue_skb stops at the run's remaining quota (a November
+    #: 2025 fix, in 6.19 and the 6.18 stable series); False: only BQL's bytes
+    #: bound a bulk list (3.18 .. 6.18.0, 4.19 included)
+    bulk_dequeue_budget: bool = True
+    #: who sets skb->ooo_okay (which lets __netdev_pick_tx leave a socket's
+    #: cached TX queue): "tcp" (2.6.38+: tcp_transmit_skb, when nothing of the
+    #: socket is in a host queue; other protocols never), "owner_w" (6.19:
+    #: skb_set_owner_w for every protocol, ``old_wmem == SK_WMEM_ALLOC_BIAS``)
+    ooo_okay: str = "tcp"
+    #: sk_tx_queue_get forgets a socket's cached TX queue once it is older
+    #: than net.core.txq_reselection_ms (6.19, commit 4a7708443dec, Oct 2025);
+    #: sk_tx_queue_set refreshes its time stamp when it is older than HZ
+    txq_reselection: bool = False
+    #: fq keys an unconnected socket's skbs (TCP_CLOSE, UDP with sendto) by
+    #: ``skb_get_hash(skb) & orphan_mask`` like orphans, not by the socket
+    #: (2019, "net_sched: sch_fq: handle non connected flows")
+    fq_hash_unconnected: bool = True
+
 
 PROFILES: dict[str, Profile] = {
     p.name: p
@@ -67,6 +127,11 @@ PROFILES: dict[str, Profile] = {
             bql=False,
             bulk_dequeue=False,
             tx_action_trylock=True,
+            jhash_legacy_seed=True,
+            tx_hash_rxq_in_tc=False,
+            tx_hash_qcount_fallback=False,
+            xps_tc=False,
+            bulk_dequeue_budget=False,
         ),
         Profile(
             "3.13",
@@ -77,6 +142,12 @@ PROFILES: dict[str, Profile] = {
             "the seed: net/core/dev.c of 3.13, RECURSION_LIMIT 10, busylock since 2.6.36",
             bulk_dequeue=False,
             tx_action_trylock=True,
+            jhash_legacy_seed=True,
+            tx_hash_rxq_in_tc=False,
+            tx_hash_qcount_fallback=False,
+            xps_tc=False,
+            bulk_dequeue_budget=False,
+            fq_hash_unconnected=False,
         ),
         Profile(
             "4.19",
@@ -86,6 +157,10 @@ PROFILES: dict[str, Profile] = {
             "skb_get_hash",
             "TCQ_F_NOLOCK pfifo_fast (4.16): seqlock trylock, no bypass; XMIT_RECURSION_LIMIT 10",
             nolock_bypass=False,
+            tx_hash_rxq_in_tc=False,
+            tx_hash_qcount_fallback=False,
+            bulk_dequeue_budget=False,
+            fq_hash_unconnected=False,
         ),
         Profile(
             "6.18",
@@ -102,6 +177,8 @@ PROFILES: dict[str, Profile] = {
             64,
             "skb_get_hash",
             "commit 100dfa74cad9 (2025): senders push on q->defer_list; one splices and runs",
+            ooo_okay="owner_w",
+            txq_reselection=True,
         ),
     )
 }

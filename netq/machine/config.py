@@ -201,6 +201,12 @@ class RunConfig:
     traffic: list[TrafficConfig] = field(default_factory=lambda: [TrafficConfig()])
     costs: CostConfig = field(default_factory=CostConfig)
     events: list[EventConfig] = field(default_factory=list)
+    #: net.core.qdisc_max_burst (6.19): most skbs a qdisc's defer_list holds;
+    #: a push beyond it is dropped (QDISC_BURST_DROP); the kernel's default
+    qdisc_max_burst: int = 1000
+    #: net.core.txq_reselection_ms (6.19): a socket's cached TX queue older
+    #: than this is re-picked (0: never); the kernel's default
+    txq_reselection_ms: int = 1000
     #: developers: each CPU process writes cProfile statistics to
     #: PROFILE_DIR/cpuN.prof (--profile-dir); None: no profiling
     profile_dir: str | None = None
@@ -276,6 +282,8 @@ class RunConfig:
             raise ConfigError("stall_timeout", "seconds, 0.1 to 600")
         _int_range("nic_batch", self.nic_batch, 1, 4096)
         _int_range("nic_coalesce_us", self.nic_coalesce_us, 0, 100_000)
+        _int_range("qdisc_max_burst", self.qdisc_max_burst, 1, 2**31 - 1)
+        _int_range("txq_reselection_ms", self.txq_reselection_ms, 0, 2**31 - 1)
         if self.seed is not None:
             _int_range("seed", self.seed, 0, 2**32 - 1)
         for k in ("enqueue_ns", "dequeue_ns", "xmit_ns", "bounce_ns", "remote_ns"):

@@ -269,11 +269,17 @@ def _defer_node_alloc(net: Net) -> int:
 def _dev_xmit_skb_defer(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue) -> int:
     """__dev_xmit_skb of 6.19 for a locked qdisc: push the skb on
     q->defer_list with a compare-and-swap (llist_add open-coded, bounded by
-    defer_count against q->limit); only the sender that found the list
+    defer_count against net.core.qdisc_max_burst: a push that finds more
+    skbs on the list is dropped as QDISC_BURST_DROP); only the sender that found the list
     empty takes root_lock, takes the whole list (llist_del_all), restores
     arrival order (llist_reverse_order), then bypasses a lone skb into an
     idle empty qdisc or enqueues them all and runs the qdisc.  Everyone
     else returns at once: the CPU owning root_lock sends for them.
+
+    The limit is the January 2026 fix of 100dfa74cad9 ("net: add
+    net.core.qdisc_max_burst", in 6.19): 100dfa74cad9 itself compared
+    defer_count with q->limit and dropped as QDISC_DROP, which dropped
+    everything on qdiscs whose q->limit is 0 (htb).
 
     The nodes live in shared memory (each CPU allocates from its own pool);
     the cmpxchg/xchg are real atomics with the compiled helper, hashed
@@ -303,9 +309,9 @@ def _dev_xmit_skb_defer(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue)
     while True:
         if first and not defer_count:
             defer_count = at.fetch_add(base + _DCOUNT, 1) + 1
-            if defer_count > f[QDISC.limit]:
+            if defer_count > net.cfg.qdisc_max_burst:
                 nodes[nb + _N_STATE] = 0
-                kfree_skb(skb, "DEFER_LIMIT")
+                kfree_skb(skb, "QDISC_BURST_DROP")
                 return NET_XMIT_DROP
         nodes[nb + _N_NEXT] = first
         prev = at.cmpxchg(base + _DFIRST, first, node + 1)

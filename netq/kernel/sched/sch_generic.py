@@ -360,12 +360,16 @@ def dequeue_skb(q: Qdisc, budget: int = 1) -> list[SkBuff] | None:
 
 def try_bulk_dequeue_skb(q: Qdisc, skb: SkBuff, txq: NetdevQueue, budget: int) -> list[SkBuff]:
     """Dequeue more skbs behind ``skb`` while BQL has room for their bytes
-    (qdisc_avail_bulklimit) and at most ``budget`` more.  Without BQL the
-    limit is 0: no bulk."""
+    (qdisc_avail_bulklimit) and, with the profile's ``bulk_dequeue_budget``
+    (the November 2025 fix: 6.19, 6.18 stable), at most ``budget`` more;
+    3.18 .. 6.18.0 (4.19 included) count the skbs but only BQL's bytes stop
+    the list.  Without BQL the limit is 0: no bulk."""
     skbs = [skb]
     bytelimit = qdisc_avail_bulklimit(txq) - skb.len
     cnt = 0
     net = this.net
+    if not net.profile.bulk_dequeue_budget:
+        budget = -1  # never reached: cnt >= 1 once it is tested
     while bytelimit > 0:
         d = qdisc_dequeue(q)
         if d is None:
@@ -373,7 +377,7 @@ def try_bulk_dequeue_skb(q: Qdisc, skb: SkBuff, txq: NetdevQueue, budget: int) -
         bytelimit -= d[4]
         skbs.append(skb_from_desc(d, net))
         cnt += 1
-        if cnt >= budget:
+        if cnt == budget:
             break
     if cnt:
         f = q.f
@@ -603,14 +607,20 @@ def pfifo_fast_enqueue(skb: SkBuff, q: Qdisc) -> int:
     """Tail-enqueue on band prio2band[skb->priority & TC_PRIO_MAX] while
     qlen < limit (q->limit is dev->tx_queue_len), else qdisc_drop.
 
-    TCQ_F_NOLOCK (4.16+): each band is a ptr_ring (skb_array) whose producer
-    side has its own spinlock; no root_lock."""
+    TCQ_F_NOLOCK (4.16+, commit c5ad119fb6c0): each band is a ptr_ring
+    (skb_array) of dev->tx_queue_len entries, allocated in pfifo_fast_init,
+    whose producer side has its own spinlock; no root_lock.  There is no
+    total limit: skb_array_produce fails only when the skb's own band is
+    full, so the qdisc can hold 3 x tx_queue_len skbs.  netq's band ring
+    holds ``q->limit`` (= tx_queue_len) and its occupancy, read under the
+    band's producer lock, is the ptr_ring's "full" test."""
     f = q.f
     if f[_QFLAGS] & TCQ_F_NOLOCK:
         band = prio2band[skb.priority & TC_PRIO_MAX]
+        ring = q.bands[band]
         lk = this.locks[q.band_locks[band]]
         lk.lock()
-        ok = f[_QLEN] < f[QDISC.limit] and q.bands[band].produce(skb.desc())
+        ok = len(ring) < f[QDISC.limit] and ring.produce(skb.desc())
         lk.unlock()
         return NET_XMIT_SUCCESS if ok else NET_XMIT_DROP
     if f[_QLEN] < f[QDISC.limit]:
