@@ -175,9 +175,7 @@ def _backlogged(
     net = mknet(
         config(
             profile=profile,
-            devices=[
-                phys(tx_queues=1, bql=True, ring_size=ring_size, irq_cpus=[0], qdisc=qdisc)
-            ],
+            devices=[phys(tx_queues=1, bql=True, ring_size=ring_size, irq_cpus=[0], qdisc=qdisc)],
             traffic_=[traffic(sockets_per_cpu=1, length=1000)],
         )
     )
