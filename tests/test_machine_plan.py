@@ -147,7 +147,7 @@ def test_pfifo_fast_flags_come_from_the_profile_not_the_strategy(
     assert bool(q.flags & TCQ_F_NOLOCK) is nolock
     assert bool(q.flags & TCQ_F_CAN_BYPASS) is bypass
     assert (p.nolock, p.busylock, p.defer) == (nolock, busylock, defer)
-    assert not p.what_if
+    assert what_if_reasons(p.cfg) == []
     for strategy in ("rootlock", "busylock", "defer"):
         other = plan_run(RunConfig(cpus=2, profile=profile, strategy=strategy))
         assert other.qdiscs[2].flags == q.flags, strategy
@@ -168,7 +168,7 @@ def test_a_mixed_host_runs_each_qdisc_as_the_kernel_does(no_shm):
         "eth0:tx-1 pfifo_fast": ("pfifo_fast", True),
         "eth1 fq": ("fq", False),
     }
-    assert p.busylock and not p.what_if
+    assert p.busylock and what_if_reasons(p.cfg) == []
     locked = RunConfig(cpus=2, profile="6.18", devices=devs, pfifo_fast_nolock=False)
     assert not any(q.flags & TCQ_F_NOLOCK for q in plan_run(locked).qdiscs)
     assert what_if_reasons(locked) == ["pfifo_fast locked under 6.18"]

@@ -237,13 +237,6 @@ class RunPlan:
         return self.strategy == "busylock"
 
     @property
-    def what_if(self) -> bool:
-        """The run is a configuration no kernel has: pfifo_fast's NOLOCK
-        differs from its profile's, or the strategy from every kernel that
-        has the profile's other traits (see :func:`what_if_reasons`)."""
-        return bool(what_if_reasons(self.cfg))
-
-    @property
     def defer(self) -> bool:
         """Locked qdiscs are entered through q->defer_list (6.19)."""
         return self.strategy == "defer"
