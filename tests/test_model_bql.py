@@ -207,13 +207,15 @@ def test_without_bql_the_ring_takes_everything(mknet):
 
 
 # -- bulk dequeue ---------------------------------------------------------------------------------
-def _backlogged(mknet, profile: str, n: int, ring_size: int = 256, limit: int = 10**6):
+def _backlogged(
+    mknet, profile: str, n: int, ring_size: int = 256, limit: int = 10**6, qdisc: str = "default"
+):
     """A single-queue device whose qdisc holds ``n`` skbs (the queue stopped
     by hand while they were sent), with a fixed BQL limit of ``limit`` bytes."""
     net = mknet(
         config(
             profile=profile,
-            devices=[phys(tx_queues=1, bql=True, ring_size=ring_size, irq_cpus=[0])],
+            devices=[phys(tx_queues=1, bql=True, ring_size=ring_size, irq_cpus=[0], qdisc=qdisc)],
             traffic_=[traffic(sockets_per_cpu=1, length=1000)],
         )
     )
@@ -229,7 +231,9 @@ def _backlogged(mknet, profile: str, n: int, ring_size: int = 256, limit: int = 
 
 
 def test_bulk_dequeue_hands_the_driver_a_list_under_one_root_lock_release(mknet):
-    net, txq, q = _backlogged(mknet, "6.18", 20)
+    # a locked qdisc: 6.18's pfifo_fast is TCQ_F_NOLOCK, whose runner never
+    # re-takes root_lock; pfifo is locked in every kernel
+    net, txq, q = _backlogged(mknet, "6.18", 20, qdisc="pfifo")
     relocks = sd(net, 0, "owner_relocks")
     assert netif_tx_wake_queue(txq)
     assert net_tx_action()

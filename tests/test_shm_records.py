@@ -31,7 +31,7 @@ PINNED = {
     "DESC": ("tx_desc", 8, "3e676bc63deb5a8098ad6b5ac2b9dc049011568a"),
     "RING": ("ring", 16, "f5997350aed84649b44bbeae0915f6ff56eca957"),
     "RUNCTL": ("runctl", 8, "6c51e4559487496b4e48991d0c098ce6daecbcbd"),
-    "SOFTNET": ("softnet_data", 32, "86c18c78ceeedc721253e56851d74ee0eaf16eae"),
+    "SOFTNET": ("softnet_data", 40, "21d5e1b7caedb8219f9470f34f67550e19d5b199"),
     "NETDEV": ("net_device", 56, "0ebb9733462db62f0f765993f684ca1cdc4a65a2"),
     "NETDEV_QUEUE": ("netdev_queue", 32, "70a1db0845519ae33f264c314e68260d1f9b0780"),
     "QDISC": ("Qdisc", 552, "c924f093abc08bdac65e43ab87490b78cd0c6a3f"),
@@ -105,7 +105,7 @@ def test_layout_places_records_as_before() -> None:
     ):
         lay.add(k, getattr(kstructs, k), 5)
     lay.add_raw("raw", (3, 7))
-    assert lay.size == 34304
+    assert lay.size == 34624
     assert {k: s.offset for k, s in lay.sections.items()} == {
         "header": 0,
         "LOCK": 8,
@@ -115,14 +115,14 @@ def test_layout_places_records_as_before() -> None:
         "r_desc": 328,
         "RUNCTL": 584,
         "SOFTNET": 624,
-        "NETDEV": 784,
-        "NETDEV_QUEUE": 1064,
-        "QDISC": 1224,
-        "FQ_FLOW": 3984,
-        "DEFER_NODE": 4008,
-        "SOCK": 4064,
-        "NIC": 4184,
-        "raw": 4264,
+        "NETDEV": 824,
+        "NETDEV_QUEUE": 1104,
+        "QDISC": 1264,
+        "FQ_FLOW": 4024,
+        "DEFER_NODE": 4048,
+        "SOCK": 4104,
+        "NIC": 4224,
+        "raw": 4304,
     }
 
 

@@ -43,7 +43,7 @@ from netq.kernel.kstructs import (
 from netq.machine import invariants, result
 from netq.machine.config import RunConfig
 from netq.machine.net import Net
-from netq.machine.plan import plan_run
+from netq.machine.plan import plan_run, what_if_reasons
 from shm.ipc import IpcOwner, Terminated
 from shm.lock import RunAborted
 
@@ -385,6 +385,8 @@ class Supervisor:
                 "processes": nprocs,
                 "shared_cores": nprocs > len(cores),
                 "strategy": net.strategy,
+                "pfifo_fast_nolock": net.nolock,
+                "what_if": what_if_reasons(cfg),
                 "profile": {
                     "name": net.profile.name,
                     "recursion_limit": net.profile.recursion_limit,

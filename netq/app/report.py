@@ -59,6 +59,8 @@ def derived(res: Mapping[str, Any]) -> dict:
         "owner_wait_ns_per_relock": m.get("owner_wait_ns_per_relock"),
         "packets_per_qdisc_run": m.get("packets_per_qdisc_run"),
         "busylock_taken": m.get("busylock_taken"),
+        "softirq_restarts_per_packet": (m.get("softirq_restarts") or 0) / dw,
+        "softirq_deferred_per_packet": (m.get("softirq_deferred") or 0) / dw,
         "ctx_switches_per_packet": m.get("ctx_switches_per_packet"),
         "xmit_recursion_max": m.get("xmit_recursion_max"),
         "xmit_recursion_cut": m.get("xmit_recursion_cut"),
@@ -116,8 +118,11 @@ def setup_block(res: Mapping[str, Any]) -> list[str]:
     lk = s["lock"]
     lines.append(
         f"  profile {p['name']} (recursion limit {p['recursion_limit']}, dev_tx_weight "
-        f"{p['dev_tx_weight']}, tx hash {p['tx_hash']}); strategy {s['strategy']}"
+        f"{p['dev_tx_weight']}, tx hash {p['tx_hash']}); locked qdiscs: {s['strategy']}; "
+        f"pfifo_fast {'TCQ_F_NOLOCK' if s.get('pfifo_fast_nolock') else 'locked'}"
     )
+    if s.get("what_if"):
+        lines.append("  WHAT-IF (no kernel has this): " + "; ".join(s["what_if"]))
     lines.append(
         f"  locks: {lk['fairness']}, {lk['waiting']} (spin {lk['spin_ns'] // 1000} us"
         f"{', yield while spinning' if lk['yield_spin'] else ''}) - {lk['why']}"
@@ -283,6 +288,14 @@ def text(res: Mapping[str, Any]) -> str:
         f"{m['ctx_switches_per_packet']:.3f} context switches per packet, "
         f"{m.get('wmem_sleeps', 0)} sleeps for send-buffer space"
     )
+    if m.get("softirq_runs"):
+        out.append(
+            f"softirq: __do_softirq {m['softirq_runs']} times, {m['softirq_restarts']} restarts "
+            f"({m['softirq_restarts'] / m['softirq_runs']:.2f} per call), ended with NET_TX "
+            f"pending by MAX_SOFTIRQ_RESTART {m['softirq_restart_limit']} / MAX_SOFTIRQ_TIME "
+            f"{m['softirq_time_limit']} times; ksoftirqd woken {m['ksoftirqd_wakeups']}, ran "
+            f"{m['ksoftirqd_runs']}; deferred to a runnable ksoftirqd {m['softirq_deferred']}"
+        )
     pj = res.get("projection")
     if pj:
         out.append(

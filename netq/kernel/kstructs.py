@@ -72,6 +72,22 @@ class SOFTNET(Record, name="softnet_data"):
     host_core = field("host core the process is pinned to; owner")
     state = field("worker state (CPU_* in workers.cpu); owner")
     generated_at_stop = field("generated when the worker saw PHASE_STOP; owner")
+    # kernel/softirq.c: the NET_TX restart loop and ksoftirqd (issue 13, 3)
+    softirq_runs = field("__do_softirq calls that found NET_TX pending; owner")
+    softirq_restarts = field("__do_softirq restarts: NET_TX raised again meanwhile; owner")
+    softirq_restart_limit = field(
+        "__do_softirq loops ended by MAX_SOFTIRQ_RESTART with NET_TX pending; owner"
+    )
+    softirq_time_limit = field(
+        "__do_softirq loops ended by MAX_SOFTIRQ_TIME with NET_TX pending; owner"
+    )
+    ksoftirqd_wakeups = field("wakeup_softirqd calls that woke a sleeping ksoftirqd; owner")
+    ksoftirqd_runs = field("run_ksoftirqd passes (each one __do_softirq); owner")
+    softirq_deferred = field(
+        "do_softirq/invoke_softirq calls that left NET_TX to a runnable ksoftirqd "
+        "(4.9 .. 2023); owner"
+    )
+    ksoftirqd_running = field("1 while this CPU's ksoftirqd is runnable (woken); owner")
 
 
 # Drop reasons (named, like enum skb_drop_reason).  Index = column of "drops".

@@ -1,10 +1,14 @@
 """Kernel profiles: the version-dependent constants of the transmit path.
 
 A profile answers "which kernel are we emulating" for everything that changed
-between generations and that a run's numbers depend on.  Strategies (how
-``__dev_xmit_skb`` locks a qdisc) can also be chosen independently of the
-profile, so one workload can be run under each; the profile only supplies the
-default.
+between generations and that a run's numbers depend on.  A strategy says how
+``__dev_xmit_skb`` enters a *locked* qdisc (fq, pfifo, pfifo_fast before
+4.16); it can be chosen independently of the profile, so one workload can be
+run under each, and the profile only supplies the default.  Whether a qdisc
+is locked at all is not a strategy: it is the qdisc's ``static_flags``
+(pfifo_fast is TCQ_F_NOLOCK from 4.16, :attr:`Profile.pfifo_fast_nolock`),
+and a TCQ_F_NOLOCK qdisc takes its own branch of ``__dev_xmit_skb`` before
+any strategy's code, as the kernel's does.
 
 What each profile's kernel does that netq does differently (beyond what the
 kernel functions' docstrings say):
@@ -35,10 +39,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: How ``__dev_xmit_skb`` serialises senders on a qdisc (docs/architecture.md,
-#: "How to add a strategy"): rootlock (before 2.6.36), busylock (2.6.36 .. 6.18), nolock
-#: (TCQ_F_NOLOCK pfifo_fast, 4.16+), defer (the lock-free defer_list, 6.19).
-STRATEGIES = ("rootlock", "busylock", "nolock", "defer")
+#: How ``__dev_xmit_skb`` serialises senders on a *locked* qdisc: rootlock
+#: (before 2.6.36), busylock (2.6.36 .. 6.18), defer (the lock-free
+#: defer_list, 6.19).  A TCQ_F_NOLOCK qdisc never meets any of them.
+STRATEGIES = ("rootlock", "busylock", "defer")
+
+#: strategy names netq once had, and what to use instead (a configuration
+#: naming one is refused with this text)
+RETIRED_STRATEGIES = {
+    "nolock": (
+        "is no strategy any more: pfifo_fast is TCQ_F_NOLOCK from kernel 4.16 by "
+        "itself, whatever the strategy (profiles 4.19, 6.18, 6.19); use "
+        "profile 4.19 or 6.18 (their locked qdiscs take busylock), or set "
+        "pfifo_fast_nolock = true to make pfifo_fast lockless under another "
+        "profile (a what-if)"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -76,6 +92,23 @@ class Profile:
     #: reschedules the qdisc when that fails (up to 4.15); from 4.16 (commit
     #: 6b3ba9146fe6, "allow qdiscs to handle locking") it waits in spin_lock
     tx_action_trylock: bool = False
+    # -- issue 13 (1, 3, 5): qdisc flags, sch_direct_xmit, the softirq loop --
+    #: pfifo_fast's static_flags carry TCQ_F_NOLOCK (4.16, commit
+    #: c5ad119fb6c0 "net: sched: pfifo_fast use skb_array"): the default
+    #: qdisc and every mq child take the NOLOCK branch of __dev_xmit_skb
+    pfifo_fast_nolock: bool = True
+    #: sch_direct_xmit returns true after any successful send (4.16, commit
+    #: 29b86cdac00a "net: sched: remove remaining uses for qdisc_qlen in
+    #: xmit path"); before, it returned qdisc_qlen(q) (0: stop)
+    sch_direct_xmit_bool: bool = True
+    #: __do_softirq restarts while "time_before(jiffies, end)", end =
+    #: jiffies + MAX_SOFTIRQ_TIME (2 ms; commit c10d73671ad3, 3.9); 0: only
+    #: MAX_SOFTIRQ_RESTART bounds the loop (2.6.37)
+    softirq_time_ns: int = 2_000_000
+    #: do_softirq and invoke_softirq leave pending softirqs to ksoftirqd while
+    #: it is runnable (commit 4cd13c21b207 "softirq: Let ksoftirqd do its
+    #: job", 4.9; reverted in 2023 by d15121be7485)
+    ksoftirqd_defer: bool = False
 
     # -- queue selection, hashing and bulk dequeue by version (issue 13, items 4, 6, 7) ----
     #: jhash_1word/2words/3words seed as include/linux/jhash.h did until 2015:
@@ -132,6 +165,9 @@ PROFILES: dict[str, Profile] = {
             tx_hash_qcount_fallback=False,
             xps_tc=False,
             bulk_dequeue_budget=False,
+            pfifo_fast_nolock=False,
+            sch_direct_xmit_bool=False,
+            softirq_time_ns=0,
         ),
         Profile(
             "3.13",
@@ -148,19 +184,23 @@ PROFILES: dict[str, Profile] = {
             xps_tc=False,
             bulk_dequeue_budget=False,
             fq_hash_unconnected=False,
+            pfifo_fast_nolock=False,
+            sch_direct_xmit_bool=False,
         ),
         Profile(
             "4.19",
             10,
-            "nolock",
+            "busylock",
             64,
             "skb_get_hash",
-            "TCQ_F_NOLOCK pfifo_fast (4.16): seqlock trylock, no bypass; XMIT_RECURSION_LIMIT 10",
+            "TCQ_F_NOLOCK pfifo_fast (4.16): seqlock trylock, no bypass; locked qdiscs "
+            "busylock; ksoftirqd defers softirqs (4.9); XMIT_RECURSION_LIMIT 10",
             nolock_bypass=False,
             tx_hash_rxq_in_tc=False,
             tx_hash_qcount_fallback=False,
             bulk_dequeue_budget=False,
             fq_hash_unconnected=False,
+            ksoftirqd_defer=True,
         ),
         Profile(
             "6.18",
@@ -168,7 +208,8 @@ PROFILES: dict[str, Profile] = {
             "busylock",
             64,
             "skb_get_hash",
-            "XMIT_RECURSION_LIMIT 8 (2020), busylock, reciprocal_scale(skb_get_hash)",
+            "XMIT_RECURSION_LIMIT 8 (2020), NOLOCK pfifo_fast with bypass, busylock for "
+            "locked qdiscs, reciprocal_scale(skb_get_hash)",
         ),
         Profile(
             "6.19",
@@ -176,7 +217,8 @@ PROFILES: dict[str, Profile] = {
             "defer",
             64,
             "skb_get_hash",
-            "commit 100dfa74cad9 (2025): senders push on q->defer_list; one splices and runs",
+            "commit 100dfa74cad9 (2025): senders to a locked qdisc push on q->defer_list; "
+            "one splices and runs (NOLOCK pfifo_fast as 6.18)",
             ooo_okay="owner_w",
             txq_reselection=True,
         ),

@@ -19,7 +19,7 @@ from typing import Any
 
 from netq.kernel.core.bitmap import MaskError, bitmap_parse
 from netq.kernel.kstructs import FAULTS, MAX_TX_QUEUES
-from netq.kernel.profiles import DEFAULT_PROFILE, PROFILES, STRATEGIES
+from netq.kernel.profiles import DEFAULT_PROFILE, PROFILES, RETIRED_STRATEGIES, STRATEGIES
 from shm.lock import FAIRNESS, WAITING
 from shm.ring import is_power_of_two
 
@@ -179,8 +179,12 @@ class RunConfig:
     #: emulated CPU i -> host core; default i % host cores
     cpu_map: list[int] | None = None
     profile: str = DEFAULT_PROFILE
-    #: rootlock | busylock; default: the profile's
+    #: how a *locked* qdisc is entered: rootlock | busylock | defer; default:
+    #: the profile's
     strategy: str | None = None
+    #: what-if: pfifo_fast's static_flags with (true) or without (false)
+    #: TCQ_F_NOLOCK; default (None): the profile's (NOLOCK from 4.16)
+    pfifo_fast_nolock: bool | None = None
     lock_fairness: str = "fifo"
     #: spin | block | adaptive; default chosen from processes vs cores
     lock_wait: str | None = None
@@ -221,6 +225,13 @@ class RunConfig:
     @property
     def effective_strategy(self) -> str:
         return self.strategy or PROFILES[self.profile].strategy
+
+    @property
+    def effective_pfifo_fast_nolock(self) -> bool:
+        """pfifo_fast is TCQ_F_NOLOCK: the what-if if set, else the profile's."""
+        if self.pfifo_fast_nolock is not None:
+            return self.pfifo_fast_nolock
+        return PROFILES[self.profile].pfifo_fast_nolock
 
     def device_loops(self) -> list[list[str]]:
         """Cycles in the device graph (virtual device -> lower), each as the
@@ -263,6 +274,8 @@ class RunConfig:
                     raise ConfigError("cpu_map", f"host core {c} not available; allowed {allowed}")
         if self.profile not in PROFILES:
             raise ConfigError("profile", f"unknown {self.profile!r}; one of {', '.join(PROFILES)}")
+        if self.strategy in RETIRED_STRATEGIES:
+            raise ConfigError("strategy", f"{self.strategy!r} {RETIRED_STRATEGIES[self.strategy]}")
         if self.strategy is not None and self.strategy not in STRATEGIES:
             raise ConfigError(
                 "strategy", f"unknown {self.strategy!r}; one of {', '.join(STRATEGIES)}"

@@ -78,7 +78,7 @@ from netq.kernel.sched.sch_mq import mq_dump
 
 from .invariants import Check
 
-RESULT_VERSION = 2
+RESULT_VERSION = 3
 
 #: the exit codes of every netq command (README: "Exit codes"): a run or job
 #: that ended well, one that failed (a fault, a stall, a broken invariant),
@@ -147,7 +147,12 @@ class Setup(TypedDict):
     host_cores: list[int]
     processes: int
     shared_cores: bool
+    #: how locked qdiscs are entered (rootlock, busylock, defer)
     strategy: str
+    #: pfifo_fast is TCQ_F_NOLOCK in this run (its static_flags, 4.16+)
+    pfifo_fast_nolock: bool
+    #: why this configuration is one no kernel has (empty: some kernel has it)
+    what_if: list[str]
     profile: ProfileSetup
     lock: LockSetup
     #: CostConfig's fields
@@ -308,6 +313,16 @@ class Mechanism(TypedDict):
     requeues: int
     net_tx_action: int
     resched_trylock: int
+    #: kernel/softirq.c: __do_softirq calls, restarts, loops ended by
+    #: MAX_SOFTIRQ_RESTART / MAX_SOFTIRQ_TIME, ksoftirqd wakeups and turns,
+    #: do_softirq calls left to a runnable ksoftirqd (4.9 .. 2023)
+    softirq_runs: int
+    softirq_restarts: int
+    softirq_restart_limit: int
+    softirq_time_limit: int
+    ksoftirqd_wakeups: int
+    ksoftirqd_runs: int
+    softirq_deferred: int
     nvcsw: int
     nivcsw: int
     generated: int
@@ -621,6 +636,13 @@ def mechanism(net, delivered_window: int) -> Mechanism:
             "requeues",
             "net_tx_action",
             "resched_trylock",
+            "softirq_runs",
+            "softirq_restarts",
+            "softirq_restart_limit",
+            "softirq_time_limit",
+            "ksoftirqd_wakeups",
+            "ksoftirqd_runs",
+            "softirq_deferred",
             "nvcsw",
             "nivcsw",
             "generated",

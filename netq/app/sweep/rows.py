@@ -19,6 +19,8 @@ KEY = (
     "xps",
     "profile",
     "strategy",
+    "pfifo_fast_nolock",
+    "series",
     "qdisc",
     "lock_fairness",
     "lock_wait",
@@ -27,7 +29,7 @@ KEY = (
     "rep",
 )
 #: columns kept as text in the JSON (a profile "6.18" is not a number)
-TEXT = ("xps", "profile", "qdisc", "lock_wait", "fault", "drops")
+TEXT = ("xps", "profile", "series", "qdisc", "lock_wait", "fault", "drops")
 #: how the run went, and its setup
 RUN = (
     "seed",
@@ -61,6 +63,8 @@ FIGURES = (
     "packets_per_qdisc_run",
     "busylock_taken",
     "ctx_switches_per_packet",
+    "softirq_restarts_per_packet",
+    "softirq_deferred_per_packet",
     "bypass",
     "requeues",
     "latency_p50_ns",

@@ -145,18 +145,28 @@ def _recursion_alert(skb: SkBuff, dev: NetDevice, reason: str) -> int:
 
 
 def __dev_xmit_skb(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue) -> int:
-    """Hand an skb to a locked qdisc: drop if deactivated; bypass an empty
-    work-conserving qdisc that nobody runs; else enqueue and run it if
-    nobody does.
+    """Hand an skb to its qdisc, in the kernel's branch order.
 
-    Strategy ``busylock`` (2.6.36+, the seed): a sender that finds the qdisc
-    running first serialises on q->busylock, so the running CPU competes
-    with at most one enqueuer for root_lock.  Strategy ``rootlock`` (before
-    2.6.36): every sender goes straight for root_lock.  A TCQ_F_NOLOCK
-    qdisc (strategy ``nolock``) goes to _dev_xmit_skb_nolock, and strategy
-    ``defer`` (6.19) to _dev_xmit_skb_defer, as the kernel's branches do.
-    6.x differences not modelled: the TC_RECLASSIFY_LOOP owner test, bulk
-    dequeue.
+    1. A TCQ_F_NOLOCK qdisc (pfifo_fast from 4.16: the default qdisc and
+       every mq child of 4.19, 6.18 and 6.19) goes to
+       _dev_xmit_skb_nolock, before any strategy's code: busylock (6.18)
+       and the defer_list (6.19) only ever meet locked qdiscs (fq, pfifo,
+       pfifo_fast before 4.16), as in the kernel's __dev_xmit_skb.  A host
+       may be mixed: NOLOCK mq children beside an fq root on another
+       device each take their own branch.
+    2. Strategy ``defer`` (6.19): _dev_xmit_skb_defer.
+    3. Else, under root_lock: drop if deactivated; bypass an empty
+       work-conserving qdisc that nobody runs; else enqueue and run it if
+       nobody does.  Strategy ``busylock`` (2.6.36 .. 6.18): a sender that
+       finds the qdisc running first serialises on q->busylock, so the
+       running CPU competes with at most one enqueuer for root_lock;
+       strategy ``rootlock`` (before 2.6.36): every sender goes straight
+       for root_lock.  The bypass releases busylock and runs __qdisc_run
+       when sch_direct_xmit says go on: at qlen > 0 only up to 4.15, after
+       any successful send from 4.16 (profile ``sch_direct_xmit_bool``).
+
+    6.x differences not modelled: the TC_RECLASSIFY_LOOP owner test, the
+    qdisc_run_end placement (netq's __qdisc_run ends the run, as 3.13's).
     """
     f = q.f
     if f[_QFLAGS] & TCQ_F_NOLOCK:
@@ -370,6 +380,9 @@ def _dev_xmit_skb_defer(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue)
 
 def net_tx_action() -> bool:
     """The NET_TX softirq: run every qdisc on this CPU's output_queue.
+
+    One pass; __do_softirq (:mod:`netq.kernel.softirq`) calls it again
+    while it is raised again, up to the profile's restart limits.
 
     Takes the whole list (with irqs off), then for each locked qdisc: up to
     4.15 (3.13, the seed) trylock its root_lock, on success clear SCHED and

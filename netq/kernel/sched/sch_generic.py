@@ -62,6 +62,7 @@ from ..kstructs import (
     QUEUE_STATE_STACK_XOFF,
     SOFTNET,
     TCQ_F_BUILTIN,
+    TCQ_F_CAN_BYPASS,
     TCQ_F_NOLOCK,
     TCQ_F_ONETXQUEUE,
 )
@@ -94,10 +95,25 @@ class Qdisc_ops:
     peek: Callable[[Qdisc], tuple | None] | None
     #: (q) -> list of descriptors purged
     reset: Callable[[Qdisc], list] | None
+    #: TCQ_F_* every instance starts with, in every kernel netq models
     static_flags: int = 0
     #: (q) -> the drop reason of the enqueue that just returned a drop
     #: (default QDISC_DROP)
     drop_reason: Callable[[Qdisc], str] | None = None
+    #: TCQ_F_* the kind's static_flags gained in a later kernel: pfifo_fast's
+    #: TCQ_F_NOLOCK from 4.16 (:func:`qdisc_static_flags` adds them when the
+    #: profile, or a what-if, says so)
+    nolock_static_flags: int = 0
+
+
+def qdisc_static_flags(ops: Qdisc_ops, nolock: bool) -> int:
+    """The TCQ_F_* a new qdisc of ``ops`` starts with (qdisc_alloc:
+    ``sch->flags = ops->static_flags``, plus what its init sets: pfifo_fast's
+    TCQ_F_CAN_BYPASS).  ``nolock``: the kernel's static_flags have
+    TCQ_F_NOLOCK for this kind (pfifo_fast from 4.16, commit c5ad119fb6c0;
+    netq's profile field ``pfifo_fast_nolock``).  pfifo and fq never have it,
+    in any kernel."""
+    return ops.static_flags | (ops.nolock_static_flags if nolock else 0)
 
 
 class Qdisc:
@@ -480,8 +496,14 @@ def sch_direct_xmit(
     running (NOLOCK: ``root_lock`` is -1, nothing to drop; the seqlock is
     held).
 
-    Returns 0 if the queue should not be run further (empty, or the TX queue
-    is frozen/stopped), else qlen (3.13 semantics).  The re-acquisition of
+    Returns 0 if the queue should not be run further, else non-zero.  Up to
+    4.15 (profiles 2.6.37, 3.13) it returns qdisc_qlen(q): 0 when the qdisc
+    is empty, so the 3.13 bypass path ends the run at once.  From 4.16
+    (commit 29b86cdac00a, profile ``sch_direct_xmit_bool``) it returns true
+    after any successful send, whatever qlen: the bypass of 4.16 .. 6.18
+    then releases busylock and calls __qdisc_run even at qlen 0 (one more
+    dequeue that finds nothing).  Both return 0 after a requeue or when the
+    TX queue is frozen/stopped.  The re-acquisition of
     root_lock is the moment the busylock commit is about: the qdisc-running
     CPU competing with every enqueuer.  What it finds ahead is counted
     (softnet ``owner_*``).  NETDEV_TX_LOCKED (LLTX trylock collisions) is not
@@ -516,9 +538,10 @@ def sch_direct_xmit(
             sd[SOFTNET.owner_wait_ns] += root.last_wait_ns
 
     if dev_xmit_complete(ret):
-        # 3.13: go on while the queue is not empty.  NOLOCK: qlen lags, so
-        # go on and let the next dequeue find out (5.x returns "true").
-        ret = 1 if root_lock < 0 else q.f[_QLEN]
+        # <= 4.15: go on while the queue is not empty; 4.16+: go on.  A
+        # NOLOCK qdisc exists only from 4.16 (a what-if NOLOCK pfifo_fast
+        # under an older profile returns true too: its qlen lags).
+        ret = 1 if root_lock < 0 or this.net.profile.sch_direct_xmit_bool else q.f[_QLEN]
     else:
         sd[SOFTNET.tx_busy] += 1
         # what the driver did not take: the rest of the list, or all of it
@@ -677,14 +700,18 @@ def fifo_reset(q: Qdisc) -> list:
     return out
 
 
+#: pfifo_fast: TCQ_F_CAN_BYPASS (set by pfifo_fast_init) in every kernel;
+#: TCQ_F_NOLOCK in its static_flags from 4.16 (TCQ_F_CPUSTATS, the per-CPU
+#: stats that come with it, are netq's atomic counters)
 pfifo_fast_ops = Qdisc_ops(
     "pfifo_fast",
     pfifo_fast_enqueue,
     pfifo_fast_dequeue,
     pfifo_fast_peek,
     fifo_reset,
-    static_flags=4,
-)  # TCQ_F_CAN_BYPASS
+    static_flags=TCQ_F_CAN_BYPASS,
+    nolock_static_flags=TCQ_F_NOLOCK,
+)
 
 
 def qdisc_reset(q: Qdisc) -> list:
