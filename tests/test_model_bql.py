@@ -31,6 +31,7 @@ from netq.kernel.core.dql import (
 from netq.kernel.core.netdevice import NET_XMIT_SUCCESS, netif_tx_stop_queue, netif_tx_wake_queue
 from netq.kernel.core.sock import sock_wait_for_wmem, wake_cpu
 from netq.kernel.kstructs import (
+    GSO_SKB_MAX,
     NETDEV_QUEUE,
     NIC,
     QUEUE_STATE_DRV_XOFF,
@@ -208,7 +209,13 @@ def test_without_bql_the_ring_takes_everything(mknet):
 
 # -- bulk dequeue ---------------------------------------------------------------------------------
 def _backlogged(
-    mknet, profile: str, n: int, ring_size: int = 256, limit: int = 10**6, qdisc: str = "default"
+    mknet,
+    profile: str,
+    n: int,
+    ring_size: int = 256,
+    limit: int = 10**6,
+    qdisc: str = "default",
+    sndbuf: int = 212992,
 ):
     """A single-queue device whose qdisc holds ``n`` skbs (the queue stopped
     by hand while they were sent), with a fixed BQL limit of ``limit`` bytes."""
@@ -216,7 +223,7 @@ def _backlogged(
         config(
             profile=profile,
             devices=[phys(tx_queues=1, bql=True, ring_size=ring_size, irq_cpus=[0], qdisc=qdisc)],
-            traffic_=[traffic(sockets_per_cpu=1, length=1000)],
+            traffic_=[traffic(sockets_per_cpu=1, length=1000, sndbuf=sndbuf)],
         )
     )
     txq = net.dev_by_name["eth0"].txqs[0]
@@ -347,3 +354,18 @@ def test_bulk_dequeue_has_no_packet_budget_before_the_2025_fix_4_19(mknet):
     assert qf(q, "bulk_skbs") > 64 + 1
     assert len(ring_descs(txq)) > 64 + 1
     check_identities(net, "after the run")
+
+
+def test_a_4_19_list_longer_than_a_run_is_requeued_whole_when_the_driver_stops(mknet):
+    """4.19: BQL room for 300 skbs and no packet budget, a ring of 16: the
+    list stops at GSO_SKB_MAX (q->gso_skb's room, where the kernel's list is
+    unbounded), the driver takes 16 and the rest goes back to q->gso_skb in
+    order (it overflowed there and crashed the sender before)."""
+    net, txq, q = _backlogged(mknet, "4.19", 300, ring_size=16, sndbuf=1 << 20)
+    netif_tx_wake_queue(txq)
+    net_tx_action()
+    assert len(ring_descs(txq)) == 16 and txq.f[NETDEV_QUEUE.state] & XOFF
+    assert qf(q, "bulk_skbs") == GSO_SKB_MAX and qf(q, "bulk_lists") == 1
+    assert qf(q, "requeue_pending") == GSO_SKB_MAX - 16
+    assert qf(q, "qlen") == 300 - 16
+    check_identities(net, "with a requeued list of GSO_SKB_MAX")

@@ -185,9 +185,11 @@ TCQ_F_ONETXQUEUE = 0x10
 TCQ_F_NOLOCK = 0x100
 
 QDISC_BANDS = 3
-#: q->gso_skb holds the rest of a bulk-dequeued list the driver stopped on
-#: (at most a qdisc run's budget, dev_tx_weight)
-GSO_SKB_MAX = 64
+#: q->gso_skb holds the rest of a bulk-dequeued list the driver stopped on:
+#: a run's budget (dev_tx_weight) where the profile has it, else as many as
+#: BQL's bytes allowed (4.19), which try_bulk_dequeue_skb stops at this
+#: many (the kernel's q->gso_skb is an unbounded list)
+GSO_SKB_MAX = 256
 
 
 class QDISC(Record, name="Qdisc"):

@@ -379,13 +379,21 @@ def try_bulk_dequeue_skb(q: Qdisc, skb: SkBuff, txq: NetdevQueue, budget: int) -
     (qdisc_avail_bulklimit) and, with the profile's ``bulk_dequeue_budget``
     (the November 2025 fix: 6.19, 6.18 stable), at most ``budget`` more;
     3.18 .. 6.18.0 (4.19 included) count the skbs but only BQL's bytes stop
-    the list.  Without BQL the limit is 0: no bulk."""
+    the list.  Without BQL the limit is 0: no bulk.
+
+    Where netq differs: a list stops at GSO_SKB_MAX skbs.  What the driver
+    does not take goes back to ``q->gso_skb``, an unbounded sk_buff_head in
+    the kernel and a ring of GSO_SKB_MAX descriptors in netq's shared
+    memory; only a profile without the budget (4.19, whose lists BQL alone
+    bounds) can reach the cap, with a BQL limit above GSO_SKB_MAX skbs.
+    (Before the cap, such a list that the driver stopped on overflowed the
+    ring: the generations preset's 4.19 row crashed.)"""
     skbs = [skb]
     bytelimit = qdisc_avail_bulklimit(txq) - skb.len
     cnt = 0
     net = this.net
-    if not net.profile.bulk_dequeue_budget:
-        budget = -1  # never reached: cnt >= 1 once it is tested
+    if not net.profile.bulk_dequeue_budget or budget >= GSO_SKB_MAX:
+        budget = GSO_SKB_MAX - 1  # the list fits q->gso_skb if it comes back
     while bytelimit > 0:
         d = qdisc_dequeue(q)
         if d is None:
