@@ -31,6 +31,7 @@ SLOW_MODULES = frozenset(
         "test_stress",
         "test_structure",
         "test_sweep",
+        "test_sweep_dist",
     }
 )
 

@@ -29,7 +29,7 @@ KEY = (
     "rep",
 )
 #: columns kept as text in the JSON (a profile "6.18" is not a number)
-TEXT = ("xps", "profile", "series", "qdisc", "lock_wait", "fault", "drops")
+TEXT = ("xps", "profile", "series", "qdisc", "lock_wait", "fault", "drops", "worker_host")
 #: how the run went, and its setup
 RUN = (
     "seed",
@@ -50,6 +50,8 @@ RUN = (
     "delivered_in_window",
     "drops_total",
     "drops",
+    "worker_host",
+    "worker_cores",
 )
 #: the figures of :func:`netq.app.report.derived` and a few mechanism counters
 FIGURES = (

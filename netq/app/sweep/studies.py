@@ -284,6 +284,14 @@ class Options:
     bounce: tuple[int, ...]
     quick: bool
     resume: bool
+    #: a Dask scheduler's address (``tcp://HOST:8786``), or None
+    scheduler: str | None = None
+    #: worker processes of a local Dask cluster to start, or None
+    local_workers: int | None = None
+
+    @property
+    def distributed(self) -> bool:
+        return self.scheduler is not None or self.local_workers is not None
 
     def plan(self) -> list[tuple[Point, int]]:
         """(point, repetition) in run order: every point once, then again."""
