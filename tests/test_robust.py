@@ -348,6 +348,22 @@ def test_profile_dir_writes_one_profile_per_cpu(tmp_path, capsys):
     ]
 
 
+def test_profile_dir_keeps_one_directory_per_variant(tmp_path, capsys):
+    """With variants, each writes its profiles into DIR/LABEL (else each
+    variant would overwrite the one before)."""
+    exp = _toml(
+        tmp_path,
+        "cpus = 1\npackets = 30\nduration = 30\n"
+        '[[variants]]\nlabel = "a one"\nseed = 1\n[[variants]]\nlabel = "b/two"\nseed = 2\n',
+    )
+    out = tmp_path / "prof"
+    out.mkdir()
+    assert cli.main(["--config", exp, "--profile-dir", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    assert sorted(os.listdir(out)) == ["a_one", "b_two"]
+    assert all(os.listdir(out / d) == ["cpu0.prof"] for d in ("a_one", "b_two"))
+
+
 def _toml(tmp_path, text: str) -> str:
     path = tmp_path / "exp.toml"
     path.write_text(text)

@@ -453,6 +453,14 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_TERMINATED
 
 
+def _variant_dir(base: str, label: str) -> str:
+    """``base/LABEL`` (the label made a file name), created."""
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in label).strip("._") or "variant"
+    path = os.path.join(base, name)
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
 def run_preset(preset: Preset, json_path: str | None, quiet: bool = False) -> int:
     """Run every variant and report; the exit code (see the module doc).
 
@@ -463,6 +471,9 @@ def run_preset(preset: Preset, json_path: str | None, quiet: bool = False) -> in
     for label, cfg in preset.variants:
         if not quiet:
             print(f"== {preset.name}: {label} ==", flush=True)
+        if cfg.profile_dir is not None and len(preset.variants) > 1:
+            # one directory per variant, or each would overwrite the last's
+            cfg = dataclasses.replace(cfg, profile_dir=_variant_dir(cfg.profile_dir, label))
         outcome = Supervisor(cfg).run()
         res = outcome.result
         res["label"] = label
