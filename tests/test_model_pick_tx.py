@@ -380,6 +380,89 @@ def test_xps_wins_over_recorded_rx_queue(mknet):
     assert pick(net, 0, sk) == 3
 
 
+def _rxqs_net(mknet, profile: str, sk_rx_queue: int):
+    """4 TX queues, 4 RX queues; CPU 0's xps_cpus map says tx-0, the
+    xps_rxqs maps say rx-r -> tx-(3-r); one unconnected socket that
+    received on ``sk_rx_queue``."""
+    return mknet(
+        config(
+            cpus=1,
+            profile=profile,
+            devices=[
+                phys(
+                    tx_queues=4,
+                    rx_queues=4,
+                    xps={0: "1"},
+                    xps_rxqs={3 - r: format(1 << r, "x") for r in range(4)},
+                )
+            ],
+            traffic_=[traffic(sockets_per_cpu=1, connected=False, sk_rx_queue=sk_rx_queue)],
+        )
+    )
+
+
+@pytest.mark.parametrize("rxq", [0, 1, 2, 3])
+def test_xps_rxqs_picks_by_the_sockets_rx_queue_before_the_cpu_map_6_18(mknet, rxq):
+    """4.18+: get_xps_queue tries the map of the RX queue the socket
+    received on (sk_rx_queue_mapping) first."""
+    net = _rxqs_net(mknet, "6.18", rxq)
+    (sk,) = socks_of(net, 0)
+    assert pick(net, 0, sk) == 3 - rxq
+
+
+def test_xps_rxqs_without_a_recorded_rx_queue_falls_back_to_the_cpu_map(mknet):
+    net = _rxqs_net(mknet, "6.18", -1)
+    (sk,) = socks_of(net, 0)
+    assert pick(net, 0, sk) == 0
+
+
+def test_xps_rxqs_map_of_a_queue_beyond_real_num_tx_queues_falls_back(mknet):
+    """An rxqs map naming a queue >= real_num_tx_queues gives -1, and the CPU
+    map decides (__get_xps_queue_idx's range check)."""
+    net = mknet(
+        config(
+            cpus=1,
+            profile="6.18",
+            devices=[phys(tx_queues=4, real_tx_queues=2, xps={1: "1"}, xps_rxqs={3: "1"})],
+            traffic_=[traffic(sockets_per_cpu=1, connected=False, sk_rx_queue=0)],
+        )
+    )
+    (sk,) = socks_of(net, 0)
+    assert pick(net, 0, sk) == 1
+
+
+def test_xps_rxqs_sysfs_format_round_trips(mknet):
+    from netq.kernel.core.xps import xps_rxqs_show, xps_rxqs_store
+
+    net = _rxqs_net(mknet, "4.19", 0)
+    dev = net.dev_by_name["eth0"]
+    assert [xps_rxqs_show(net, dev, q) for q in range(4)] == ["8", "4", "2", "1"]
+    (sk,) = socks_of(net, 0)
+    assert pick(net, 0, sk) == 3
+    xps_rxqs_store(net, dev, 3, "0")  # rx-0's sockets no longer to tx-3
+    assert [xps_rxqs_show(net, dev, q) for q in range(4)] == ["8", "4", "2", "0"]
+    assert xps_rxqs_show(net, dev, 3) == "0"
+    assert pick(net, 0, sk) == 0  # rx-0's map is empty: the CPU's map decides
+
+
+@pytest.mark.parametrize(
+    "profile,device,field",
+    [
+        ("3.13", {"xps_rxqs": {0: "1"}}, "xps_rxqs"),
+        ("6.18", {"xps_rxqs": {0: "10"}}, "xps_rxqs tx-0"),  # rx-4 of 4 RX queues
+        ("6.18", {"xps_rxqs": {9: "1"}}, "xps_rxqs"),
+        ("6.18", {"rx_queues": 0}, "rx_queues"),
+    ],
+)
+def test_bad_xps_rxqs_is_refused_naming_the_field(profile, device, field):
+    from netq.machine.config import ConfigError
+
+    cfg = config(cpus=1, profile=profile, devices=[phys(tx_queues=4, **device)])
+    with pytest.raises(ConfigError) as e:
+        cfg.validate()
+    assert e.value.field.endswith(field)
+
+
 # -- the driver's ndo_select_queue and dev_cap_txqueue ---------------------------------------------
 def test_ndo_select_queue_priority_hook_replaces_xps_and_socket_cache(mknet):
     """A driver hook decides alone: XPS is not consulted and the socket's

@@ -432,7 +432,7 @@ class Supervisor:
 
 
 def _device_setup(net, d) -> result.DeviceSetup:
-    from netq.kernel.core.xps import xps_cpus_show
+    from netq.kernel.core.xps import xps_cpus_show, xps_rxqs_show
 
     c = d.cfg
     out: result.DeviceSetup = {
@@ -448,6 +448,9 @@ def _device_setup(net, d) -> result.DeviceSetup:
         out["line_rate_bps"] = c.line_rate_bps
         out["line_rate_pps"] = c.line_rate_pps
         out["xps"] = {q: xps_cpus_show(net, d, q) for q in range(c.tx_queues)}
+        if d.xps_rxqs_needed:
+            out["rx_queues"] = d.num_rx_queues
+            out["xps_rxqs"] = {q: xps_rxqs_show(net, d, q) for q in range(c.tx_queues)}
         out["irq_cpus"] = [int(t.f[NETDEV_QUEUE.irq_cpu]) for t in d.txqs]
     else:
         out["lower"] = d.lower.name

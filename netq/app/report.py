@@ -147,11 +147,13 @@ def setup_block(res: Mapping[str, Any]) -> list[str]:
     for d in s["devices"]:
         if d["kind"] == "phys":
             xps = {q: m for q, m in d["xps"].items() if m.strip("0,")}
+            rxqs = {q: m for q, m in d.get("xps_rxqs", {}).items() if m.strip("0,")}
             lines.append(
                 f"  {d['name']}: {d['tx_queues']} TX queues ({d['real_num_tx_queues']} real), "
                 f"ring {d['ring_size']}, txqueuelen {d['tx_queue_len']}, line "
                 f"{_si(d['line_rate_bps'])}bit/s, irq cpus {d['irq_cpus']}"
                 + (f", xps {xps}" if xps else ", no xps")
+                + (f", xps_rxqs {rxqs} ({d['rx_queues']} RX queues)" if rxqs else "")
             )
         else:
             lines.append(

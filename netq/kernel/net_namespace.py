@@ -121,6 +121,8 @@ class Net(Protocol):
     cpu_wake: list[posix_ipc.Semaphore]
     #: xps_cpus maps: ``xps[dev][cpu]`` is that CPU's queue bitmap words
     xps: list[list[memoryview]]
+    #: xps_rxqs maps (4.18+): ``xps_rxqs[dev][rx queue]``, the same shape
+    xps_rxqs: list[list[memoryview]]
     #: flow_dissector: the per-boot hashrnd of __flow_hash_from_keys
     hashrnd: int
     #: flow hash per socket id (skb_get_hash's cache of sk_txhash)

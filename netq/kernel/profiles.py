@@ -145,6 +145,10 @@ class Profile:
     #: ``skb_get_hash(skb) & orphan_mask`` like orphans, not by the socket
     #: (2019, "net_sched: sch_fq: handle non connected flows")
     fq_hash_unconnected: bool = True
+    #: get_xps_queue tries the xps_rxqs map of the socket's recorded RX queue
+    #: (sk_rx_queue_mapping) before the CPU's (4.18, commit fc9bab24e93b
+    #: "net: Enable Tx queue selection based on Rx queues")
+    xps_rxqs: bool = True
 
 
 PROFILES: dict[str, Profile] = {
@@ -164,6 +168,7 @@ PROFILES: dict[str, Profile] = {
             tx_hash_rxq_in_tc=False,
             tx_hash_qcount_fallback=False,
             xps_tc=False,
+            xps_rxqs=False,
             bulk_dequeue_budget=False,
             pfifo_fast_nolock=False,
             sch_direct_xmit_bool=False,
@@ -182,6 +187,7 @@ PROFILES: dict[str, Profile] = {
             tx_hash_rxq_in_tc=False,
             tx_hash_qcount_fallback=False,
             xps_tc=False,
+            xps_rxqs=False,
             bulk_dequeue_budget=False,
             fq_hash_unconnected=False,
             pfifo_fast_nolock=False,

@@ -58,6 +58,10 @@ class DeviceConfig:
     lltx: bool | None = None
     #: queue -> xps_cpus mask as /sys/class/net/DEV/queues/tx-N/xps_cpus takes it
     xps: dict[int, str] = field(default_factory=dict)
+    #: num_rx_queues (the RX queues xps_rxqs masks name); default tx_queues
+    rx_queues: int | None = None
+    #: queue -> xps_rxqs mask (RX queues) as tx-N/xps_rxqs takes it (4.18+)
+    xps_rxqs: dict[int, str] = field(default_factory=dict)
     num_tc: int = 0
     #: per traffic class (count, offset), as mqprio's queues=count@offset
     tc_to_txq: list[list[int]] = field(default_factory=list)
@@ -113,6 +117,9 @@ class TrafficConfig:
     sndbuf: int = 212992
     #: forwarded traffic: the skb carries this recorded rx queue (-1: none)
     rx_queue: int = -1
+    #: the RX queue the socket's incoming packets arrived on, recorded by
+    #: sk_rx_queue_set (sk_rx_queue_mapping; -1: none): xps_rxqs maps pick by it
+    sk_rx_queue: int = -1
 
 
 EVENT_ACTIONS = (
@@ -402,6 +409,30 @@ class RunConfig:
                         f"{p}.xps tx-{q}",
                         f"mask {mask!r} names a CPU >= {self.cpus} (emulated CPUs 0-{self.cpus - 1})",
                     )
+            nrx = d.rx_queues if d.rx_queues is not None else d.tx_queues
+            if d.rx_queues is not None:
+                _int_range(f"{p}.rx_queues", d.rx_queues, 1, MAX_TX_QUEUES)
+            if d.xps_rxqs and not PROFILES[self.profile].xps_rxqs:
+                raise ConfigError(
+                    f"{p}.xps_rxqs",
+                    f"profile {self.profile} has no xps_rxqs (4.18+: profiles "
+                    + ", ".join(n for n, pr in PROFILES.items() if pr.xps_rxqs)
+                    + ")",
+                )
+            for q, mask in d.xps_rxqs.items():
+                if not isinstance(q, int) or not 0 <= q < d.tx_queues:
+                    raise ConfigError(
+                        f"{p}.xps_rxqs", f"queue {q!r} does not exist (tx-0..tx-{d.tx_queues - 1})"
+                    )
+                try:
+                    m = bitmap_parse(mask, nrx)
+                except MaskError as e:
+                    raise ConfigError(f"{p}.xps_rxqs tx-{q}", str(e)) from None
+                if m >> nrx:
+                    raise ConfigError(
+                        f"{p}.xps_rxqs tx-{q}",
+                        f"mask {mask!r} names an RX queue >= {nrx} (rx_queues {nrx})",
+                    )
             if d.num_tc:
                 _int_range(f"{p}.num_tc", d.num_tc, 1, TC_MAX_QUEUE)
                 if len(d.tc_to_txq) != d.num_tc:
@@ -484,6 +515,8 @@ class RunConfig:
                 raise ConfigError(f"{p}.rate_pps", "packets/s per CPU, >= 0 (0 floods)")
             if t.rx_queue < -1 or t.rx_queue > 65535:
                 raise ConfigError(f"{p}.rx_queue", "-1 (not forwarded) or a queue number")
+            if t.sk_rx_queue < -1 or t.sk_rx_queue > 65535:
+                raise ConfigError(f"{p}.sk_rx_queue", "-1 (none recorded) or an RX queue number")
 
 
 def _number(name: str, v: Any) -> None:
@@ -549,7 +582,7 @@ def _coerce(cls, k: str, v: Any, path: str) -> Any:
     float is declared becomes a float); ConfigError naming ``path`` if it
     has the wrong type.  This is the one place where file values get typed;
     :meth:`RunConfig.validate` then checks ranges and relations."""
-    if k == "xps":
+    if k in ("xps", "xps_rxqs"):
         if not isinstance(v, dict):
             raise ConfigError(
                 path, f'a table of queue = "mask", e.g. {{0 = "1", 1 = "2"}}, got {_what(v)}'
@@ -562,7 +595,8 @@ def _coerce(cls, k: str, v: Any, path: str) -> Any:
                 raise ConfigError(path, f"queue {q!r} is not a number") from None
             if not isinstance(m, str):
                 raise ConfigError(
-                    f"{path}.{q}", 'the mask is a string as xps_cpus takes it, e.g. "3"'
+                    f"{path}.{q}",
+                    f'the mask is a string as {k.replace("xps", "xps_cpus") if k == "xps" else k} takes it, e.g. "3"',
                 )
             out[qi] = m
         return out

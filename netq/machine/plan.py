@@ -174,6 +174,10 @@ class DevicePlan:
     xmit: str
     #: (queue, CPU mask) pairs as xps_cpus is written at start, in queue order
     xps: tuple[tuple[int, int], ...]
+    #: num_rx_queues
+    rx_queues: int
+    #: (queue, RX-queue mask) pairs as xps_rxqs is written at start (4.18+)
+    xps_rxqs: tuple[tuple[int, int], ...]
 
 
 @dataclass(frozen=True)
@@ -188,6 +192,8 @@ class SockPlan:
     connected: bool
     sk_hash: int
     sk_txhash: int
+    #: sk_rx_queue_mapping: the RX queue it received on, or -1
+    rx_queue: int
 
 
 @dataclass(frozen=True)
@@ -437,6 +443,8 @@ def plan_devices(cfg: RunConfig, root_of: list[int]) -> tuple[DevicePlan, ...]:
         lltx = d.lltx if d.lltx is not None else d.kind == "vlan"
         xmit = "eth" if d.kind == "phys" else d.kind
         xps = tuple((q, bitmap_parse(d.xps[q], cfg.cpus)) for q in sorted(d.xps))
+        nrx = d.rx_queues if d.rx_queues is not None else d.tx_queues
+        rxqs = tuple((q, bitmap_parse(d.xps_rxqs[q], nrx)) for q in sorted(d.xps_rxqs))
         out.append(
             DevicePlan(
                 i,
@@ -450,6 +458,8 @@ def plan_devices(cfg: RunConfig, root_of: list[int]) -> tuple[DevicePlan, ...]:
                 lltx,
                 xmit,
                 xps,
+                nrx,
+                rxqs,
             )
         )
     return tuple(out)
@@ -514,6 +524,7 @@ def plan_socks(cfg: RunConfig, rng: random.Random) -> tuple[SockPlan, ...]:
                         t.connected,
                         rng.getrandbits(32) or 1,
                         rng.getrandbits(32) or 1,
+                        t.sk_rx_queue,
                     )
                 )
     return tuple(out)
@@ -546,6 +557,8 @@ def plan_layout(plan: RunPlan) -> Layout:
     lay.add("netdev_queue", NETDEV_QUEUE, len(plan.txqs))
     lay.add("qdisc", QDISC, len(plan.qdiscs))
     lay.add_raw("xps", (ndev, ncpus, 1 + MAX_TX_QUEUES))
+    nrxq = max((d.rx_queues for d in plan.devices), default=1)
+    lay.add_raw("xps_rxqs", (ndev, nrxq, 1 + MAX_TX_QUEUES))
     lay.add("sock", SOCK, max(plan.nsock, 1))
     lay.add("nic", NIC, 1)
     lay.add_raw("nic_by_cpu", (ncpus,))

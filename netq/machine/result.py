@@ -136,6 +136,10 @@ class DeviceSetup(_DeviceSetupBase, total=False):
     line_rate_pps: float
     #: queue number (a string in JSON) -> xps_cpus as the file shows it
     xps: dict[int, str]
+    #: num_rx_queues, and queue -> xps_rxqs as the file shows it, when a
+    #: device has xps_rxqs maps (4.18+)
+    rx_queues: int
+    xps_rxqs: dict[int, str]
     irq_cpus: list[int]
     lower: str
 

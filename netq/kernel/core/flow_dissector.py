@@ -114,15 +114,28 @@ def get_xps_queue(dev: NetDevice, skb: SkBuff) -> int:
     Before 4.10 the map ignores the class: a CPU may pick a queue outside
     the skb's class.
 
-    Not modelled: xps_rxqs (4.18, ``sk_rx_queue_mapping``-keyed maps tried
-    before the CPU's): netq's sockets have no receive queue.
+    4.18+ (profile ``xps_rxqs``, commit fc9bab24e93b) first tries the
+    xps_rxqs map of the RX queue the skb's socket received on
+    (``sk_rx_queue_get``, if below ``dev->num_rx_queues``), and the CPU's map
+    only if that gives no queue.
     """
     net = this.net
-    m = net.xps[dev.index][this.cpu]
+    if dev.xps_rxqs_needed and net.profile.xps_rxqs:
+        sk = skb.sk
+        if sk is not None and 0 <= sk.rx_queue < dev.num_rx_queues:
+            queue_index = __get_xps_queue_idx(dev, skb, net.xps_rxqs[dev.index][sk.rx_queue])
+            if queue_index >= 0:
+                return queue_index
+    return __get_xps_queue_idx(dev, skb, net.xps[dev.index][this.cpu])
+
+
+def __get_xps_queue_idx(dev: NetDevice, skb: SkBuff, m: memoryview) -> int:
+    """The queue one XPS map ``m`` ([len, queue, ...]) picks for ``skb``, or
+    -1 (empty, none of the skb's class, or beyond real_num_tx_queues)."""
     n = m[0]
     if n == 0:
         return -1
-    profile = net.profile
+    profile = this.net.profile
     f = dev.f
     if profile.xps_tc and f[_NUM_TC]:
         tc = f[_PRIO_TC + (skb.priority & TC_BITMASK)]

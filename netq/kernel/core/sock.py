@@ -40,10 +40,18 @@ def ktime_get_ns() -> int:
 
 
 class Sock:
-    __slots__ = ("base", "cpu", "f", "id", "proto", "seq", "sk_hash", "sk_txhash")
+    __slots__ = ("base", "cpu", "f", "id", "proto", "rx_queue", "seq", "sk_hash", "sk_txhash")
 
     def __init__(
-        self, sid: int, f: memoryview, base: int, cpu: int, proto: str, sk_hash: int, sk_txhash: int
+        self,
+        sid: int,
+        f: memoryview,
+        base: int,
+        cpu: int,
+        proto: str,
+        sk_hash: int,
+        sk_txhash: int,
+        rx_queue: int = -1,
     ) -> None:
         self.id = sid
         self.f = f
@@ -52,6 +60,9 @@ class Sock:
         self.proto = proto
         self.sk_hash = sk_hash
         self.sk_txhash = sk_txhash
+        #: sk_rx_queue_mapping: the RX queue its incoming packets arrived on,
+        #: or -1 (sk_rx_queue_get); netq's traffic records it once, at setup
+        self.rx_queue = rx_queue
         #: next per-socket sequence number (owner CPU's private state)
         self.seq = 0
 
