@@ -24,7 +24,7 @@ import re
 import secrets
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -280,19 +280,34 @@ def stale_processes(dev_shm: str = DEV_SHM) -> dict[int, str]:
     return out
 
 
-def end_stale_processes(dev_shm: str = DEV_SHM, wait_s: float = 5.0) -> list[str]:
-    """SIGKILL every :func:`stale_processes` process (SIGCONT first, so a
-    stopped one goes too) and wait until each is gone; one line per process."""
-    procs = stale_processes(dev_shm)
-    for pid in procs:
+def kill_processes(pids: Iterable[int], wait_s: float = 5.0) -> None:
+    """SIGKILL each pid (SIGCONT first, so a stopped one goes too) and wait,
+    at most ``wait_s`` in all, until each is gone; a child of this process is
+    reaped, so it leaves no zombie."""
+    pids = list(pids)
+    for pid in pids:
         for sig in (signal.SIGCONT, signal.SIGKILL):
             try:
                 os.kill(pid, sig)
             except ProcessLookupError:
                 pass
     deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline and any(pid_alive(pid) for pid in procs):
-        time.sleep(0.01)
+    for pid in pids:
+        while time.monotonic() < deadline:
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    break
+            except ChildProcessError:  # not ours to reap: gone when not alive
+                if not pid_alive(pid):
+                    break
+            time.sleep(0.01)
+
+
+def end_stale_processes(dev_shm: str = DEV_SHM, wait_s: float = 5.0) -> list[str]:
+    """SIGKILL every :func:`stale_processes` process and wait until each is
+    gone (:func:`kill_processes`); one line per process."""
+    procs = stale_processes(dev_shm)
+    kill_processes(procs, wait_s)
     return [
         f"pid {pid} (mapped {entry}){'' if not pid_alive(pid) else ' still alive'}"
         for pid, entry in sorted(procs.items())

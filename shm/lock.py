@@ -485,7 +485,7 @@ class SpinLock:
             return True
         except posix_ipc.BusyError:
             if self.space.abort():
-                raise RunAborted(f"{self.name}: run aborted while sleeping")
+                raise RunAborted(f"{self.name}: run aborted while sleeping") from None
             return False
         except posix_ipc.SignalError:
             raise_pending_signal()  # SIGTERM arrives here as SignalError

@@ -31,6 +31,7 @@ SLOW_MODULES = frozenset(
         "test_stress",
         "test_structure",
         "test_sweep",
+        "test_sweep_dist",
     }
 )
 
@@ -88,7 +89,7 @@ def mknet(owner):
         return net
 
     yield build
-    this.__init__()
+    this.reset()
     while nets:
         net = nets.pop()
         gc.collect()

@@ -7,6 +7,13 @@ jhash2(), __jhash_nwords, jhash_1word/2words/3words -- and
 reciprocal_scale() from include/linux/math.h, compiled with gcc on x86-64
 (little-endian, so __get_unaligned_cpu32 reads little-endian) and printed for
 the inputs below.
+
+The 3.x seeding (``jhash_*_legacy``: 3.13's include/linux/jhash.h, where
+jhash_3words does ``a += JHASH_INITVAL; b += JHASH_INITVAL; c += initval``
+and jhash_1word/2words call it with zeros) was checked the same way: a
+second throwaway C program with 3.13's jhash_3words/2words/1word and
+__jhash_final transcribed from that header, compiled with gcc on x86-64,
+printed the LEGACY_* vectors.
 """
 
 from __future__ import annotations
@@ -18,8 +25,11 @@ from netq.kernel.core.jhash import (
     jhash,
     jhash2,
     jhash_1word,
+    jhash_1word_legacy,
     jhash_2words,
+    jhash_2words_legacy,
     jhash_3words,
+    jhash_3words_legacy,
     reciprocal_scale,
     rol32,
 )
@@ -429,3 +439,107 @@ def test_reciprocal_scale_power_of_two_takes_top_bits() -> None:
     for k in range(32):
         for val in (0, 1, 0x12345678, 0xDEADBEEF, 0xFFFFFFFF):
             assert reciprocal_scale(val, 1 << k) == val >> (32 - k)
+
+
+# 3.13's seeding (a, b += JHASH_INITVAL; c += initval), from the C program above
+# (a, initval, jhash_1word(a, initval))
+LEGACY_1WORD = [
+    (0x00000000, 0x00000000, 0xC0B0A2C2),
+    (0x00000000, 0x00000001, 0x29444CA7),
+    (0x00000000, 0xDEADBEEF, 0x31B8A510),
+    (0x00000000, 0xFFFFFFFF, 0x9180E764),
+    (0x00000000, 0x12345678, 0x03EEF104),
+    (0x00000001, 0x00000000, 0xFCDFDDDA),
+    (0x00000001, 0x00000001, 0x4F130307),
+    (0x00000001, 0xDEADBEEF, 0x0ADC5DA1),
+    (0x00000001, 0xFFFFFFFF, 0x51B35D70),
+    (0x00000001, 0x12345678, 0x20DC5FE0),
+    (0xDEADBEEF, 0x00000000, 0xA6D9E847),
+    (0xDEADBEEF, 0x00000001, 0xC410C40C),
+    (0xDEADBEEF, 0xDEADBEEF, 0xC68FA439),
+    (0xDEADBEEF, 0xFFFFFFFF, 0x9A15916E),
+    (0xDEADBEEF, 0x12345678, 0xDA24E28C),
+    (0xFFFFFFFF, 0x00000000, 0x20A7C7FA),
+    (0xFFFFFFFF, 0x00000001, 0x3914B26B),
+    (0xFFFFFFFF, 0xDEADBEEF, 0xE3029912),
+    (0xFFFFFFFF, 0xFFFFFFFF, 0x9780E200),
+    (0xFFFFFFFF, 0x12345678, 0x7672A38E),
+    (0x12345678, 0x00000000, 0x38473882),
+    (0x12345678, 0x00000001, 0x36632C05),
+    (0x12345678, 0xDEADBEEF, 0x99EFA608),
+    (0x12345678, 0xFFFFFFFF, 0x1555A6B2),
+    (0x12345678, 0x12345678, 0xF79AC22E),
+]
+# (a, b, initval, jhash_2words(a, b, initval))
+LEGACY_2WORDS = [
+    (0x00000000, 0x00000000, 0x12345678, 0x03EEF104),
+    (0x00000000, 0xDEADBEEF, 0x12345678, 0x73281D7A),
+    (0x00000000, 0x12345678, 0x12345678, 0x6F637469),
+    (0x00000001, 0x00000000, 0xFFFFFFFF, 0x51B35D70),
+    (0x00000001, 0xDEADBEEF, 0xFFFFFFFF, 0x3DAC2C09),
+    (0x00000001, 0x12345678, 0xFFFFFFFF, 0x5A1EFCEF),
+    (0xDEADBEEF, 0x00000000, 0xDEADBEEF, 0xC68FA439),
+    (0xDEADBEEF, 0xDEADBEEF, 0xDEADBEEF, 0x2A6CE296),
+    (0xDEADBEEF, 0x12345678, 0xDEADBEEF, 0x888AAE26),
+    (0xFFFFFFFF, 0x00000000, 0x00000001, 0x3914B26B),
+    (0xFFFFFFFF, 0xDEADBEEF, 0x00000001, 0x2AF26CFE),
+    (0xFFFFFFFF, 0x12345678, 0x00000001, 0xBF129C3F),
+    (0x12345678, 0x00000000, 0x00000000, 0x38473882),
+    (0x12345678, 0xDEADBEEF, 0x00000000, 0xAE5AB0C3),
+    (0x12345678, 0x12345678, 0x00000000, 0x96060555),
+]
+# (a, b, c, initval, jhash_3words(a, b, c, initval))
+LEGACY_3WORDS = [
+    (0x00000000, 0x00000000, 0x00000001, 0x00000000, 0x29444CA7),
+    (0x00000000, 0x00000000, 0x12345678, 0x00000000, 0x03EEF104),
+    (0x00000000, 0xDEADBEEF, 0x00000001, 0xDEADBEEF, 0xA6B7D7A8),
+    (0x00000000, 0xDEADBEEF, 0x12345678, 0xDEADBEEF, 0x5DCBBA40),
+    (0x00000000, 0x12345678, 0x00000001, 0x12345678, 0x07400D2B),
+    (0x00000000, 0x12345678, 0x12345678, 0x12345678, 0xAC118D54),
+    (0x00000001, 0x00000000, 0x00000001, 0x00000001, 0xB741C592),
+    (0x00000001, 0x00000000, 0x12345678, 0x00000001, 0xB51BF5DE),
+    (0x00000001, 0xDEADBEEF, 0x00000001, 0xFFFFFFFF, 0xF46C155F),
+    (0x00000001, 0xDEADBEEF, 0x12345678, 0xFFFFFFFF, 0xD2C50E1F),
+    (0x00000001, 0x12345678, 0x00000001, 0x00000000, 0x1BEF48CB),
+    (0x00000001, 0x12345678, 0x12345678, 0x00000000, 0x694D1E94),
+    (0xDEADBEEF, 0x00000000, 0x00000001, 0xDEADBEEF, 0xB90B0D4D),
+    (0xDEADBEEF, 0x00000000, 0x12345678, 0xDEADBEEF, 0x442381A5),
+    (0xDEADBEEF, 0xDEADBEEF, 0x00000001, 0x12345678, 0x09ABB828),
+    (0xDEADBEEF, 0xDEADBEEF, 0x12345678, 0x12345678, 0x460460B0),
+    (0xDEADBEEF, 0x12345678, 0x00000001, 0x00000001, 0x71823ECE),
+    (0xDEADBEEF, 0x12345678, 0x12345678, 0x00000001, 0xB792B105),
+    (0xFFFFFFFF, 0x00000000, 0x00000001, 0xFFFFFFFF, 0x20A7C7FA),
+    (0xFFFFFFFF, 0x00000000, 0x12345678, 0xFFFFFFFF, 0xBCBDBC24),
+    (0xFFFFFFFF, 0xDEADBEEF, 0x00000001, 0x00000000, 0x2AF26CFE),
+    (0xFFFFFFFF, 0xDEADBEEF, 0x12345678, 0x00000000, 0x0304659A),
+    (0xFFFFFFFF, 0x12345678, 0x00000001, 0xDEADBEEF, 0x1F55E0A1),
+    (0xFFFFFFFF, 0x12345678, 0x12345678, 0xDEADBEEF, 0x757D61BF),
+    (0x12345678, 0x00000000, 0x00000001, 0x12345678, 0xC9EB0B20),
+    (0x12345678, 0x00000000, 0x12345678, 0x12345678, 0x13400742),
+    (0x12345678, 0xDEADBEEF, 0x00000001, 0x00000001, 0x66CC8C0E),
+    (0x12345678, 0xDEADBEEF, 0x12345678, 0x00000001, 0xB180044A),
+    (0x12345678, 0x12345678, 0x00000001, 0xFFFFFFFF, 0x96060555),
+    (0x12345678, 0x12345678, 0x12345678, 0xFFFFFFFF, 0x66EAC323),
+]
+
+
+@pytest.mark.parametrize(("a", "initval", "expected"), LEGACY_1WORD)
+def test_jhash_1word_legacy(a: int, initval: int, expected: int) -> None:
+    assert jhash_1word_legacy(a, initval) == expected
+
+
+@pytest.mark.parametrize(("a", "b", "initval", "expected"), LEGACY_2WORDS)
+def test_jhash_2words_legacy(a: int, b: int, initval: int, expected: int) -> None:
+    assert jhash_2words_legacy(a, b, initval) == expected
+
+
+@pytest.mark.parametrize(("a", "b", "c", "initval", "expected"), LEGACY_3WORDS)
+def test_jhash_3words_legacy(a: int, b: int, c: int, initval: int, expected: int) -> None:
+    assert jhash_3words_legacy(a, b, c, initval) == expected
+
+
+def test_legacy_and_nwords_seedings_differ() -> None:
+    """The two seedings are different functions (same final mix, different
+    start): 3.13 and today's kernels hash the same flow differently."""
+    pairs = [(a, iv) for a, iv, _ in LEGACY_1WORD]
+    assert sum(jhash_1word_legacy(a, iv) != jhash_1word(a, iv) for a, iv in pairs) == len(pairs)

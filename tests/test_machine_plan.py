@@ -28,6 +28,7 @@ from netq.machine.plan import (
     NOQUEUE_QDISC,
     plan_layout,
     plan_run,
+    what_if_reasons,
 )
 from shm.ipc import netq_objects
 from shm.ring import DESC_WORDS
@@ -125,13 +126,61 @@ def test_virtual_device_is_noqueue_lltx_without_ring(no_shm):
     assert (eth.ring, eth.bql, eth.wake_thresh, eth.lltx) == (True, True, 64, False)
 
 
-@pytest.mark.parametrize("profile,bypass", [("4.19", False), ("6.18", True)])
-def test_nolock_pfifo_fast_flags_follow_the_profile(no_shm, profile, bypass):
-    p = plan_run(RunConfig(cpus=2, profile=profile, strategy="nolock"))
+@pytest.mark.parametrize(
+    "profile,nolock,bypass,busylock,defer",
+    [
+        ("2.6.37", False, True, True, False),
+        ("3.13", False, True, True, False),
+        ("4.19", True, False, True, False),
+        ("6.18", True, True, True, False),
+        ("6.19", True, True, False, True),
+    ],
+)
+def test_pfifo_fast_flags_come_from_the_profile_not_the_strategy(
+    no_shm, profile, nolock, bypass, busylock, defer
+):
+    """pfifo_fast's static_flags carry TCQ_F_NOLOCK from 4.16 (c5ad119fb6c0)
+    in every kernel after, whatever the strategy; the strategy is what the
+    profile's kernel does for locked qdiscs."""
+    p = plan_run(RunConfig(cpus=2, profile=profile))
     q = p.qdiscs[2]
-    assert q.flags & TCQ_F_NOLOCK
+    assert bool(q.flags & TCQ_F_NOLOCK) is nolock
     assert bool(q.flags & TCQ_F_CAN_BYPASS) is bypass
-    assert (p.nolock, p.busylock, p.defer) == (True, True, False)
+    assert (p.nolock, p.busylock, p.defer) == (nolock, busylock, defer)
+    assert what_if_reasons(p.cfg) == []
+    for strategy in ("rootlock", "busylock", "defer"):
+        other = plan_run(RunConfig(cpus=2, profile=profile, strategy=strategy))
+        assert other.qdiscs[2].flags == q.flags, strategy
+
+
+def test_a_mixed_host_runs_each_qdisc_as_the_kernel_does(no_shm):
+    """6.18: NOLOCK pfifo_fast mq children on eth0 beside an fq root (locked,
+    busylock) on eth1; a what-if pfifo_fast_nolock is said to be one."""
+    devs = [
+        DeviceConfig(name="eth0", tx_queues=2),
+        DeviceConfig(name="eth1", tx_queues=1, qdisc="fq"),
+    ]
+    p = plan_run(RunConfig(cpus=2, profile="6.18", devices=devs))
+    kinds = {q.name: (q.kind, bool(q.flags & TCQ_F_NOLOCK)) for q in p.qdiscs[2:]}
+    assert kinds == {
+        "eth0 mq": ("mq", False),
+        "eth0:tx-0 pfifo_fast": ("pfifo_fast", True),
+        "eth0:tx-1 pfifo_fast": ("pfifo_fast", True),
+        "eth1 fq": ("fq", False),
+    }
+    assert p.busylock and what_if_reasons(p.cfg) == []
+    locked = RunConfig(cpus=2, profile="6.18", devices=devs, pfifo_fast_nolock=False)
+    assert not any(q.flags & TCQ_F_NOLOCK for q in plan_run(locked).qdiscs)
+    assert what_if_reasons(locked) == ["pfifo_fast locked under 6.18"]
+    assert what_if_reasons(RunConfig(profile="6.19", strategy="busylock")) == [
+        "busylock under 6.19 (which has defer)"
+    ]
+
+
+@pytest.mark.parametrize("profile", ["3.13", "6.18"])
+def test_strategy_nolock_is_refused_saying_what_to_use(no_shm, profile):
+    with pytest.raises(ConfigError, match=r"strategy: 'nolock' is no strategy.*profile 4\.19"):
+        plan_run(RunConfig(profile=profile, strategy="nolock"))
 
 
 def test_fq_root_shared_by_every_queue(no_shm):
@@ -207,7 +256,7 @@ def test_bad_config_raises_before_planning(no_shm):
 
 
 def test_net_builds_what_the_plan_says(owner):
-    cfg = _two_devices(strategy="nolock", profile="6.18")
+    cfg = _two_devices(profile="6.18")
     p = plan_run(cfg)
     net = Net(cfg, owner, p)
     try:

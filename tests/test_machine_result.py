@@ -9,8 +9,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import subprocess
-import sys
 from importlib import resources
 
 import jsonschema
@@ -18,7 +16,7 @@ import pytest
 
 from netq.machine import result
 from netq.machine.result import RESULT_VERSION, SCHEMA_FILE
-from shm.ipc import netq_objects
+from tests.harness import leftovers, netq
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN_TIMEOUT_S = 120
@@ -81,31 +79,14 @@ def _no_constant(name: str):
     raise ValueError(f"not strict JSON: {name}")
 
 
-def run_json(tmp_path, *args) -> dict:
-    """Run ``python -m netq.run ARGS --json`` in a subprocess (bounded, and
-    its IPC objects are removed if it leaves any); the parsed document."""
+def run_json(tmp_path, *args, code: int = 0) -> dict:
+    """Run ``python -m netq.run ARGS --json`` in a subprocess (the tests'
+    harness: bounded, its process group ended on a timeout); the parsed
+    document.  The run must end with ``code`` and leave no IPC object."""
     out = tmp_path / "run.json"
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    p = subprocess.Popen(
-        [sys.executable, "-m", "netq.run", *args, "--json", str(out), "--quiet"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        stdout, stderr = p.communicate(timeout=RUN_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.communicate()
-        raise AssertionError(f"netq.run {args} did not end within {RUN_TIMEOUT_S} s") from None
-    finally:
-        left = [o for o in netq_objects() if o.pid == p.pid]
-        for o in left:
-            o.unlink()
-    assert not left, f"the run left IPC objects: {[o.entry for o in left]}"
-    assert p.returncode == 0, stdout + stderr
+    r = netq(*args, "--json", str(out), "--quiet", timeout=RUN_TIMEOUT_S)
+    assert not leftovers(r.pid), f"the run left IPC objects: {leftovers(r.pid)}"
+    assert r.returncode == code, r.output
     return json.loads(out.read_text(), parse_constant=_no_constant)
 
 
@@ -139,6 +120,7 @@ def test_schema_and_typeddicts_have_the_same_keys(name):
     assert d["additionalProperties"] is False
 
 
+@pytest.mark.slow
 def test_a_real_run_validates(experiment_doc):
     doc = experiment_doc
     validator().validate(doc)
@@ -150,6 +132,24 @@ def test_a_real_run_validates(experiment_doc):
     assert doc["latency"]["count"] == doc["delivered"] > 0
 
 
+@pytest.mark.slow
+def test_a_failed_run_with_events_validates(tmp_path):
+    """A run that ends on a broken invariant still writes a valid document,
+    with its events (a fault event carries its fault) and the failure."""
+    exp = tmp_path / "exp.toml"
+    exp.write_text(
+        # without BQL: a lost skb's bytes are never completed, and BQL would
+        # keep the queue stopped (the run would end stalled, not on the check)
+        "cpus = 1\npackets = 200\n[[devices]]\nbql = false\n[[traffic]]\n"
+        '[[events]]\nat = 0.0\naction = "fault"\nfault = "lose_one"\n'
+    )
+    doc = run_json(tmp_path, "--config", str(exp), code=1)
+    validator().validate(doc)
+    assert doc["status"] == "invariant" and not doc["invariants_ok"]
+    assert [(e["action"], e.get("fault")) for e in doc["events"]] == [("fault", "lose_one")]
+
+
+@pytest.mark.slow
 def test_a_preset_with_variants_validates(tmp_path):
     doc = run_json(tmp_path, "--duration", "0.2")
     validator().validate(doc)
@@ -169,6 +169,7 @@ def test_a_preset_with_variants_validates(tmp_path):
         "older version",
     ],
 )
+@pytest.mark.slow
 def test_the_schema_rejects_a_broken_result(experiment_doc, breakage):
     doc = copy.deepcopy(experiment_doc)
     if breakage == "missing key":

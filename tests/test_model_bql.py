@@ -24,12 +24,14 @@ from netq.kernel.core.dql import (
     SLACK_HOLD_NS,
     dql_avail,
     dql_completed,
+    dql_inflight,
     dql_init,
     dql_queued,
 )
 from netq.kernel.core.netdevice import NET_XMIT_SUCCESS, netif_tx_stop_queue, netif_tx_wake_queue
 from netq.kernel.core.sock import sock_wait_for_wmem, wake_cpu
 from netq.kernel.kstructs import (
+    GSO_SKB_MAX,
     NETDEV_QUEUE,
     NIC,
     QUEUE_STATE_DRV_XOFF,
@@ -100,6 +102,45 @@ def test_dql_limit_shrinks_by_the_lowest_slack_after_the_hold_time():
     assert f[NETDEV_QUEUE.dql_limit] < 100_000
 
 
+def _over_limit_then_complete(caught_up_by: int) -> np.ndarray:
+    """Queue 3000 B, complete 1000 B (over the limit of 0: prev_ovlimit 3000,
+    prev_num_queued 3000), queue 1000 B more, then complete up to
+    ``caught_up_by`` bytes short of prev_num_queued, with 1000 B still in
+    flight afterwards (so only the "previous interval" clause can fire)."""
+    f = _dql()
+    dql_queued(f, 3000)
+    dql_completed(f, 1000, T0 + 1)
+    assert f[NETDEV_QUEUE.dql_limit] == 0
+    assert f[NETDEV_QUEUE.dql_prev_ovlimit] == 3000
+    assert f[NETDEV_QUEUE.dql_prev_num_queued] == 3000
+    dql_queued(f, 1000 + caught_up_by)
+    dql_completed(f, 2000 - caught_up_by, T0 + 2)
+    assert f[NETDEV_QUEUE.dql_num_completed] == 3000 - caught_up_by
+    assert dql_inflight(f) == 1000 + 2 * caught_up_by
+    return f
+
+
+def test_dql_completions_equal_to_prev_num_queued_count_as_starved_3_5():
+    # 3.5's AFTER_EQ(completed, prev_num_queued): completed == prev_num_queued
+    # with prev_ovlimit set is starvation; the limit grows by
+    # POSDIFF(completed, prev_num_queued) + prev_ovlimit = 0 + 3000.  The
+    # strict test of 3.3/3.4 would enter the shrink branch and keep limit 0.
+    f = _over_limit_then_complete(0)
+    assert f[NETDEV_QUEUE.dql_limit] == 3000
+    assert f[NETDEV_QUEUE.dql_lowest_slack] == 2**32 - 1  # the starved branch resets it
+    assert f[NETDEV_QUEUE.dql_slack_start] == T0 + 2
+    assert f[NETDEV_QUEUE.dql_adj_limit] == 3000 + 3000
+
+
+def test_dql_completions_short_of_prev_num_queued_are_not_starved():
+    # one byte short: not all_prev_completed, busy all along: the shrink branch
+    # records the slack, the limit stays (inside the hold time)
+    f = _over_limit_then_complete(1)
+    assert f[NETDEV_QUEUE.dql_limit] == 0
+    assert f[NETDEV_QUEUE.dql_lowest_slack] == 0  # POSDIFF(0 + 3000, 2 * 1999)
+    assert f[NETDEV_QUEUE.dql_slack_start] == T0
+
+
 def test_dql_limit_stays_within_its_bounds():
     f = _dql(max_limit=3000, min_limit=500)
     assert f[NETDEV_QUEUE.dql_limit] == 500
@@ -167,14 +208,22 @@ def test_without_bql_the_ring_takes_everything(mknet):
 
 
 # -- bulk dequeue ---------------------------------------------------------------------------------
-def _backlogged(mknet, profile: str, n: int, ring_size: int = 256, limit: int = 10**6):
+def _backlogged(
+    mknet,
+    profile: str,
+    n: int,
+    ring_size: int = 256,
+    limit: int = 10**6,
+    qdisc: str = "default",
+    sndbuf: int = 212992,
+):
     """A single-queue device whose qdisc holds ``n`` skbs (the queue stopped
     by hand while they were sent), with a fixed BQL limit of ``limit`` bytes."""
     net = mknet(
         config(
             profile=profile,
-            devices=[phys(tx_queues=1, bql=True, ring_size=ring_size, irq_cpus=[0])],
-            traffic_=[traffic(sockets_per_cpu=1, length=1000)],
+            devices=[phys(tx_queues=1, bql=True, ring_size=ring_size, irq_cpus=[0], qdisc=qdisc)],
+            traffic_=[traffic(sockets_per_cpu=1, length=1000, sndbuf=sndbuf)],
         )
     )
     txq = net.dev_by_name["eth0"].txqs[0]
@@ -189,7 +238,9 @@ def _backlogged(mknet, profile: str, n: int, ring_size: int = 256, limit: int = 
 
 
 def test_bulk_dequeue_hands_the_driver_a_list_under_one_root_lock_release(mknet):
-    net, txq, q = _backlogged(mknet, "6.18", 20)
+    # a locked qdisc: 6.18's pfifo_fast is TCQ_F_NOLOCK, whose runner never
+    # re-takes root_lock; pfifo is locked in every kernel
+    net, txq, q = _backlogged(mknet, "6.18", 20, qdisc="pfifo")
     relocks = sd(net, 0, "owner_relocks")
     assert netif_tx_wake_queue(txq)
     assert net_tx_action()
@@ -290,3 +341,31 @@ def test_completion_wakes_a_sender_once_its_socket_is_half_empty(mknet):
     assert nic.poll() == 1  # 2 of 4 left: half empty
     assert net.nic[NIC.write_space_wakes] == 1 and sd(net, 0, "wmem_sleeping") == 0
     assert len(ring_descs(txq)) == 2
+
+
+def test_bulk_dequeue_has_no_packet_budget_before_the_2025_fix_4_19(mknet):
+    """4.19's try_bulk_dequeue_skb counts the skbs it chains but only BQL's
+    bytes stop the list: with room for all 100, one list carries far more
+    than the run's dev_tx_weight (64), which 6.19 stops at (test above)."""
+    net, txq, q = _backlogged(mknet, "4.19", 100)
+    netif_tx_wake_queue(txq)
+    net_tx_action()
+    assert qf(q, "bulk_lists") >= 1
+    assert qf(q, "bulk_skbs") > 64 + 1
+    assert len(ring_descs(txq)) > 64 + 1
+    check_identities(net, "after the run")
+
+
+def test_a_4_19_list_longer_than_a_run_is_requeued_whole_when_the_driver_stops(mknet):
+    """4.19: BQL room for 300 skbs and no packet budget, a ring of 16: the
+    list stops at GSO_SKB_MAX (q->gso_skb's room, where the kernel's list is
+    unbounded), the driver takes 16 and the rest goes back to q->gso_skb in
+    order (it overflowed there and crashed the sender before)."""
+    net, txq, q = _backlogged(mknet, "4.19", 300, ring_size=16, sndbuf=1 << 20)
+    netif_tx_wake_queue(txq)
+    net_tx_action()
+    assert len(ring_descs(txq)) == 16 and txq.f[NETDEV_QUEUE.state] & XOFF
+    assert qf(q, "bulk_skbs") == GSO_SKB_MAX and qf(q, "bulk_lists") == 1
+    assert qf(q, "requeue_pending") == GSO_SKB_MAX - 16
+    assert qf(q, "qlen") == 300 - 16
+    check_identities(net, "with a requeued list of GSO_SKB_MAX")

@@ -1,4 +1,4 @@
-"""Identities that hold at every quiescent point of a run (SPEC: Invariants).
+"""Identities that hold at every quiescent point of a run (README: Invariants).
 
 * generated == delivered + sum(drops by reason) + in flight, where in flight
   is what sits in qdiscs (q->gso_skb included) and TX rings;

@@ -4,6 +4,8 @@ Every expected queue is computed here from first principles with
 netq.kernel.core.jhash, not read back from the model:
 
 * profile "3.13" (the seed): ``((u64)jhash_1word(sk_hash, hashrnd) * n) >> 32``
+  with 3.13's jhash_1word (``jhash_1word_legacy``: a, b += JHASH_INITVAL,
+  c += initval)
 * profile "6.18": ``reciprocal_scale(sk_txhash, n)``
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from netq.kernel.core.jhash import jhash_1word, reciprocal_scale
+from netq.kernel.core.jhash import jhash_1word_legacy, reciprocal_scale
 from netq.kernel.core.netdevice import NetDeviceOps, dev_cap_txqueue
 from netq.kernel.drivers.ethernet import eth_start_xmit
 from netq.kernel.kstructs import NETDEV, SOCK
@@ -30,7 +32,7 @@ from workers.nic import Nic
 
 def hash313(net, sk, n: int) -> int:
     """3.13: __flow_hash_1word(sk->sk_hash) scaled onto n."""
-    return (jhash_1word(sk.sk_hash, net.hashrnd) * n) >> 32
+    return (jhash_1word_legacy(sk.sk_hash, net.hashrnd) * n) >> 32
 
 
 def hash618(sk, n: int) -> int:
@@ -315,16 +317,22 @@ def test_recorded_rx_queue_is_folded_onto_tx_queues_3_13(mknet):
     assert [pick(net, 0, sk, rx_queue=1) for sk in socks_of(net, 0)] == [1, 1, 1, 1]
 
 
-def test_recorded_rx_queue_ignores_traffic_class_3_13(mknet):
+@pytest.mark.parametrize("profile", ["3.13", "4.19"])
+def test_recorded_rx_queue_ignores_traffic_class_3_13(mknet, profile):
+    """3.13 and 4.19 (no tx_hash_rxq_in_tc): the rx queue is folded over
+    every TX queue before the traffic class is looked at."""
     prio_tc = [1] * 16
     net = mknet(
         config(
             cpus=1,
+            profile=profile,
             devices=[phys(tx_queues=8, num_tc=2, tc_to_txq=[[4, 0], [4, 4]], prio_tc_map=prio_tc)],
             traffic_=[traffic(sockets_per_cpu=2, connected=False, rx_queue=1)],
         )
     )
     assert [pick(net, 0, sk) for sk in socks_of(net, 0)] == [1, 1]
+    # rx 2 stays 2, in tc0's range although the skb is in tc1 (5.x+: 6)
+    assert [pick(net, 0, sk, rx_queue=2) for sk in socks_of(net, 0)] == [2, 2]
 
 
 def test_recorded_rx_queue_within_traffic_class_6_18(mknet):
@@ -370,6 +378,89 @@ def test_xps_wins_over_recorded_rx_queue(mknet):
     )
     (sk,) = socks_of(net, 0)
     assert pick(net, 0, sk) == 3
+
+
+def _rxqs_net(mknet, profile: str, sk_rx_queue: int):
+    """4 TX queues, 4 RX queues; CPU 0's xps_cpus map says tx-0, the
+    xps_rxqs maps say rx-r -> tx-(3-r); one unconnected socket that
+    received on ``sk_rx_queue``."""
+    return mknet(
+        config(
+            cpus=1,
+            profile=profile,
+            devices=[
+                phys(
+                    tx_queues=4,
+                    rx_queues=4,
+                    xps={0: "1"},
+                    xps_rxqs={3 - r: format(1 << r, "x") for r in range(4)},
+                )
+            ],
+            traffic_=[traffic(sockets_per_cpu=1, connected=False, sk_rx_queue=sk_rx_queue)],
+        )
+    )
+
+
+@pytest.mark.parametrize("rxq", [0, 1, 2, 3])
+def test_xps_rxqs_picks_by_the_sockets_rx_queue_before_the_cpu_map_6_18(mknet, rxq):
+    """4.18+: get_xps_queue tries the map of the RX queue the socket
+    received on (sk_rx_queue_mapping) first."""
+    net = _rxqs_net(mknet, "6.18", rxq)
+    (sk,) = socks_of(net, 0)
+    assert pick(net, 0, sk) == 3 - rxq
+
+
+def test_xps_rxqs_without_a_recorded_rx_queue_falls_back_to_the_cpu_map(mknet):
+    net = _rxqs_net(mknet, "6.18", -1)
+    (sk,) = socks_of(net, 0)
+    assert pick(net, 0, sk) == 0
+
+
+def test_xps_rxqs_map_of_a_queue_beyond_real_num_tx_queues_falls_back(mknet):
+    """An rxqs map naming a queue >= real_num_tx_queues gives -1, and the CPU
+    map decides (__get_xps_queue_idx's range check)."""
+    net = mknet(
+        config(
+            cpus=1,
+            profile="6.18",
+            devices=[phys(tx_queues=4, real_tx_queues=2, xps={1: "1"}, xps_rxqs={3: "1"})],
+            traffic_=[traffic(sockets_per_cpu=1, connected=False, sk_rx_queue=0)],
+        )
+    )
+    (sk,) = socks_of(net, 0)
+    assert pick(net, 0, sk) == 1
+
+
+def test_xps_rxqs_sysfs_format_round_trips(mknet):
+    from netq.kernel.core.xps import xps_rxqs_show, xps_rxqs_store
+
+    net = _rxqs_net(mknet, "4.19", 0)
+    dev = net.dev_by_name["eth0"]
+    assert [xps_rxqs_show(net, dev, q) for q in range(4)] == ["8", "4", "2", "1"]
+    (sk,) = socks_of(net, 0)
+    assert pick(net, 0, sk) == 3
+    xps_rxqs_store(net, dev, 3, "0")  # rx-0's sockets no longer to tx-3
+    assert [xps_rxqs_show(net, dev, q) for q in range(4)] == ["8", "4", "2", "0"]
+    assert xps_rxqs_show(net, dev, 3) == "0"
+    assert pick(net, 0, sk) == 0  # rx-0's map is empty: the CPU's map decides
+
+
+@pytest.mark.parametrize(
+    "profile,device,field",
+    [
+        ("3.13", {"xps_rxqs": {0: "1"}}, "xps_rxqs"),
+        ("6.18", {"xps_rxqs": {0: "10"}}, "xps_rxqs tx-0"),  # rx-4 of 4 RX queues
+        ("6.18", {"xps_rxqs": {9: "1"}}, "xps_rxqs"),
+        ("6.18", {"rx_queues": 0}, "rx_queues"),
+    ],
+)
+def test_bad_xps_rxqs_is_refused_naming_the_field(profile, device, field):
+    from netq.machine.config import ConfigError
+
+    cfg = config(cpus=1, profile=profile, devices=[phys(tx_queues=4, **device)])
+    with pytest.raises(ConfigError) as e:
+        cfg.validate()
+    assert e.value.field.endswith(field)
 
 
 # -- the driver's ndo_select_queue and dev_cap_txqueue ---------------------------------------------

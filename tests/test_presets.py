@@ -75,13 +75,20 @@ def test_busylock_is_taken_only_while_the_qdisc_runs():
             assert taken > 0
         seen.add(cfg.strategy)
     assert seen == {"rootlock", "busylock"}
+    labels = [label for label, _ in _variants("busylock")]
+    assert [lab for lab in labels if "what-if" in lab] == [
+        "rootlock (what-if) fifo",
+        "rootlock (what-if) unfair",
+    ]
 
 
-def test_generations_runs_every_strategy_and_the_fq_pair():
+def test_generations_runs_every_kernel_as_it_runs_its_qdisc():
     """Each generation's variant runs its own mechanism: rootlock never takes
-    busylock, nolock never root_lock for enqueue, defer splices its
-    defer_list, fq never bypasses; BQL and bulk dequeue appear from their
-    kernels on.  The defer/busylock ratios are computed for both qdiscs."""
+    busylock; from 4.16 pfifo_fast is TCQ_F_NOLOCK whatever the strategy, so
+    it takes no busylock and no defer_list under 4.19, 6.18 and 6.19; the
+    defer_list and busylock meet the locked pfifo and fq; fq never bypasses;
+    BQL and bulk dequeue appear from their kernels on; only the labelled
+    what-ifs are configurations no kernel has; the softirq loop ran."""
     from netq.app.presets import GENERATIONS_SNDBUF
     from netq.app.report import ratios
 
@@ -93,22 +100,33 @@ def test_generations_runs_every_strategy_and_the_fq_pair():
         res["label"] = label
         results.append(res)
         m = res["mechanism"]
-        (q,) = [r for r in res["qdiscs"] if r["kind"] in ("pfifo_fast", "fq")]
+        (q,) = [r for r in res["qdiscs"] if r["kind"] in ("pfifo_fast", "pfifo", "fq")]
         (txq,) = res["queues"]
-        profile = res["setup"]["profile"]["name"]
+        s = res["setup"]
+        profile = s["profile"]["name"]
+        assert ("(what-if)" in label) == bool(s["what_if"]), label
         assert txq["bql"] == (profile != "2.6.37"), label
         if profile in ("2.6.37", "3.13"):
             assert q["bulk_lists"] == 0, label
-        if label in ("rootlock", "defer", "fq defer"):
+        nolock = q["kind"] == "pfifo_fast" and s["pfifo_fast_nolock"]
+        assert nolock == label.startswith("nolock"), label
+        if nolock or s["strategy"] != "busylock":
             assert m["busylock_taken"] == 0, label
-        if "defer" in label:
+        if s["strategy"] == "defer" and not nolock:
             assert q["defer_splices"] > 0 and q["defer_spliced"] >= q["defer_splices"], label
         else:
             assert q["defer_splices"] == 0, label
-        if label.startswith("fq"):
-            assert q["kind"] == "fq" and q["bypass"] == 0, label
+        if q["kind"] == "fq":
+            assert q["bypass"] == 0, label
+        assert m["softirq_runs"] > 0, label
+        assert m["softirq_deferred"] == 0 or profile == "4.19", label
         pj = res["projection"]  # fifo locks: handoffs were timed
         assert pj is None or pj["projected_pps"] >= pj["measured_pps"], label
     rs = ratios(p, results)
-    assert [r["what"] for r in rs] == ["defer / busylock, pfifo_fast", "defer / busylock, fq"]
+    assert [r["what"] for r in rs] == [
+        "defer / busylock, fq",
+        "defer / busylock, pfifo",
+        "6.19 / 6.18, pfifo_fast (NOLOCK in both)",
+        "NOLOCK / locked pfifo_fast, 6.18 (what-if)",
+    ]
     assert all(r["pps"] > 0 and r["cpu_ns_per_packet"] > 0 for r in rs)

@@ -203,7 +203,9 @@ def test_a_slow_sender_is_not_a_stall():
     cfg = RunConfig(
         cpus=2,
         duration=2.5,
-        stall_timeout=0.5,
+        # below the 2 s between a sender's packets, above a loaded host's
+        # scheduling delays (the drain waits for every CPU to see the stop)
+        stall_timeout=1.0,
         seed=1,
         devices=[DeviceConfig(tx_queues=2)],
         traffic=[TrafficConfig(sockets_per_cpu=1, rate_pps=0.5)],
@@ -344,6 +346,22 @@ def test_profile_dir_writes_one_profile_per_cpu(tmp_path, capsys):
         "cpu0.prof",
         "cpu1.prof",
     ]
+
+
+def test_profile_dir_keeps_one_directory_per_variant(tmp_path, capsys):
+    """With variants, each writes its profiles into DIR/LABEL (else each
+    variant would overwrite the one before)."""
+    exp = _toml(
+        tmp_path,
+        "cpus = 1\npackets = 30\nduration = 30\n"
+        '[[variants]]\nlabel = "a one"\nseed = 1\n[[variants]]\nlabel = "b/two"\nseed = 2\n',
+    )
+    out = tmp_path / "prof"
+    out.mkdir()
+    assert cli.main(["--config", exp, "--profile-dir", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    assert sorted(os.listdir(out)) == ["a_one", "b_two"]
+    assert all(os.listdir(out / d) == ["cpu0.prof"] for d in ("a_one", "b_two"))
 
 
 def _toml(tmp_path, text: str) -> str:

@@ -31,13 +31,13 @@ PINNED = {
     "DESC": ("tx_desc", 8, "3e676bc63deb5a8098ad6b5ac2b9dc049011568a"),
     "RING": ("ring", 16, "bae290f865c464484630288d38ac9d9cc9945958"),
     "RUNCTL": ("runctl", 8, "6c51e4559487496b4e48991d0c098ce6daecbcbd"),
-    "SOFTNET": ("softnet_data", 32, "86c18c78ceeedc721253e56851d74ee0eaf16eae"),
+    "SOFTNET": ("softnet_data", 40, "21d5e1b7caedb8219f9470f34f67550e19d5b199"),
     "NETDEV": ("net_device", 56, "0ebb9733462db62f0f765993f684ca1cdc4a65a2"),
     "NETDEV_QUEUE": ("netdev_queue", 32, "70a1db0845519ae33f264c314e68260d1f9b0780"),
-    "QDISC": ("Qdisc", 552, "c924f093abc08bdac65e43ab87490b78cd0c6a3f"),
+    "QDISC": ("Qdisc", 2088, "9d2632e778c5a5134689fc996ebbf46b543f7895"),
     "FQ_FLOW": ("fq_flow", 4, "8e858129116da6afa3d261ae3c66f23c2da89365"),
     "DEFER_NODE": ("defer_node", 10, "2146d4134ee642166e54b84a725c54259848e0f3"),
-    "SOCK": ("sock", 16, "50d4da6a0eb03013fcaf6b4412bbd738644d05f9"),
+    "SOCK": ("sock", 24, "ef9e5c9d84a0668272d2e9bf51f283496012a071"),
     "NIC": ("nic", 16, "e3f238c237f65f87fa45907a0bacb1de6601027f"),
 }
 MODULES = (layout, lockrec, ringrec, kstructs)
@@ -76,7 +76,7 @@ def test_record_shape_unchanged(name: str) -> None:
 def test_some_indices_by_hand() -> None:
     """A few indices written out, so a failure above is easy to read."""
     Q, L = kstructs.QDISC, lockrec.LOCK
-    assert (Q.ops, Q.gso_skb, Q.runs, Q.fq_flows_plimit) == (0, 21, 533, 551)
+    assert (Q.ops, Q.gso_skb, Q.runs, Q.fq_flows_plimit) == (0, 21, 2069, 2087)
     assert Q.counts["gso_skb"] == 8 * kstructs.GSO_SKB_MAX
     assert (L.owner_cpu, L.q_cpu, L.words) == (0, 6, 72)
     assert (ringrec.RING.prod, ringrec.RING.wake, ringrec.RING.cons) == (0, 1, 8)  # 2 lines
@@ -105,7 +105,7 @@ def test_layout_places_records_as_before() -> None:
     ):
         lay.add(k, getattr(kstructs, k), 5)
     lay.add_raw("raw", (3, 7))
-    assert lay.size == 33984
+    assert lay.size == 96064
     assert {k: s.offset for k, s in lay.sections.items()} == {
         "header": 0,
         "LOCK": 8,
@@ -115,14 +115,14 @@ def test_layout_places_records_as_before() -> None:
         "r_desc": 328,
         "RUNCTL": 584,
         "SOFTNET": 624,
-        "NETDEV": 784,
-        "NETDEV_QUEUE": 1064,
-        "QDISC": 1224,
-        "FQ_FLOW": 3984,
-        "DEFER_NODE": 4008,
-        "SOCK": 4064,
-        "NIC": 4144,
-        "raw": 4224,
+        "NETDEV": 824,
+        "NETDEV_QUEUE": 1104,
+        "QDISC": 1264,
+        "FQ_FLOW": 11704,
+        "DEFER_NODE": 11728,
+        "SOCK": 11784,
+        "NIC": 11904,
+        "raw": 11984,
     }
 
 

@@ -107,3 +107,32 @@ def test_import_contracts_are_kept():
     )
     assert p.returncode == 0, p.stdout[-3000:]
     assert "0 broken" in p.stdout
+
+
+def test_the_drawn_import_graph_points_only_down():
+    """scripts/import_graph.py (the graph in docs/architecture.md): no arrow
+    up a floor, no two nodes that import each other."""
+    p = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "scripts", "import_graph.py"), "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode == 0, p.stderr
+
+
+def test_the_architecture_doc_shows_the_graph_as_it_is():
+    """docs/architecture.md holds the drawing that scripts/import_graph.py
+    makes now (regenerate it there when the imports change)."""
+    p = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "scripts", "import_graph.py")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    with open(os.path.join(ROOT, "docs", "architecture.md")) as f:
+        doc = f.read()
+    drawn = doc.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    assert drawn == p.stdout, "regenerate: python scripts/import_graph.py"

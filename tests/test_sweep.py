@@ -1,7 +1,7 @@
 """scripts/sweep.py (netq.app.sweep): a quick study writes its CSV, JSON and PNG with one row
 per point; --resume skips what is done; Ctrl-C exits 130 with nothing left
 in /dev/shm; bad arguments exit 2 with one line; the generations study
-(busylock 6.18 vs defer 6.19 x pfifo_fast/fq x adaptive/spin waiting) runs
+(busylock 6.18 vs defer 6.19 x pfifo_fast/pfifo/fq x adaptive/spin waiting) runs
 the configs it names and reports defer / busylock ratios; the other studies'
 configs are what they were before it.
 
@@ -235,7 +235,7 @@ def test_xps_maps_in_sysfs_format():
 def test_full_plans_cover_every_axis():
     c = sweep.parse_args(["contention"]).plan()
     pts = {p for p, _ in c}
-    assert len(pts) == 4 * 4 * 2 * 2  # senders x strategies x fairness x bounce
+    assert len(pts) == 4 * 5 * 2 * 2  # senders x series x fairness x bounce
     assert {p.cpus for p in pts} == {1, 2, 4, 8} and {p.tx_queues for p in pts} == {1}
     x = {p for p, _ in sweep.parse_args(["xps"]).plan()}
     assert {(p.cpus, p.tx_queues, p.xps) for p in x} == {
@@ -255,6 +255,7 @@ def test_full_plans_cover_every_axis():
 
 # -- generations -------------------------------------------------------------------------------
 GEN = (("busylock", "6.18"), ("defer", "6.19"))
+GEN_Q = ("pfifo_fast", "pfifo", "fq")
 
 
 def gen_points(*args: str) -> list:
@@ -265,20 +266,29 @@ def test_generations_plans():
     quick = sweep.parse_args(["generations", "--quick"])
     assert (quick.duration, quick.repeat, quick.bounce) == (0.3, 1, (1000,))
     pts = gen_points("--quick")
-    assert len(pts) == len(set(pts)) == 2 * 2 * 2  # senders x strategies x qdiscs
+    assert len(pts) == len(set(pts)) == 2 * 2 * 3  # senders x strategies x qdiscs
     assert {(p.cpus, p.strategy, p.profile, p.qdisc, p.lock_wait) for p in pts} == {
-        (n, s, prof, q, "adaptive") for n in (1, 4) for s, prof in GEN for q in ("pfifo_fast", "fq")
+        (n, s, prof, q, "adaptive") for n in (1, 4) for s, prof in GEN for q in GEN_Q
     }
     full = sweep.parse_args(["generations"])
     assert (full.duration, full.repeat, full.bounce) == (1.5, 3, (1000,))
     pts = gen_points()
-    assert len(pts) == len(set(pts)) == 4 * 2 * 2 * 2 and len(full.plan()) == 3 * len(pts)
+    assert len(pts) == len(set(pts)) == 4 * 2 * 3 * 2 and len(full.plan()) == 3 * len(pts)
     assert {(p.cpus, p.strategy, p.profile, p.qdisc, p.lock_wait) for p in pts} == {
         (n, s, prof, q, w)
         for n in (1, 2, 4, 8)
         for s, prof in GEN
-        for q in ("pfifo_fast", "fq")
+        for q in GEN_Q
         for w in ("adaptive", "spin")
+    }
+    # pfifo_fast is TCQ_F_NOLOCK in both kernels: the rows say so (no strategy meets it)
+    assert {(p.qdisc, p.pfifo_fast_nolock, p.series) for p in pts} == {
+        ("pfifo_fast", True, "nolock 6.18 pfifo_fast"),
+        ("pfifo_fast", True, "nolock 6.19 pfifo_fast"),
+        ("pfifo", True, "busylock 6.18 pfifo"),
+        ("pfifo", True, "defer 6.19 pfifo"),
+        ("fq", True, "busylock 6.18 fq"),
+        ("fq", True, "defer 6.19 fq"),
     }
     assert {(p.tx_queues, p.xps, p.lock_fairness, p.bounce_ns) for p in pts} == {
         (1, "-", "fifo", 1000)
@@ -292,7 +302,7 @@ def test_generations_plans():
     assert {p.bounce_ns for p in gen_points("--bounce", "0,2000")} == {0, 2000}
     assert {p.bounce_ns for p in gen_points("--quick", "--bounce", "0")} == {0}
     label = next(p for p in pts if p.strategy == "defer" and p.qdisc == "fq").label()
-    assert "defer (6.19)" in label and "fq" in label and "waiting" in label
+    assert "defer 6.19 fq" in label and "waiting" in label
 
 
 def test_generations_configs_validate_and_carry_the_point():
@@ -324,33 +334,27 @@ def test_generations_configs_validate_and_carry_the_point():
 
 
 def test_other_studies_configs_are_unchanged():
-    """contention, xps and queues run what they ran before the generations
-    study: the default qdisc and lock waiting (chosen by netq); netq's
-    default profile, except that contention runs nolock and defer under the
-    kernels that have them (6.18, 6.19)."""
-    for study in ("contention", "xps", "queues"):
+    """xps and queues run what they ran before: the default qdisc and lock
+    waiting (chosen by netq), netq's default profile."""
+    for study in ("xps", "queues"):
         for p, r in sweep.parse_args([study]).plan()[:40]:
-            profile = {"nolock": "6.18", "defer": "6.19"}.get(p.strategy, DEFAULT_PROFILE)
-            assert (p.profile, p.qdisc, p.lock_wait) == (profile, "default", "auto")
+            assert (p.profile, p.qdisc, p.lock_wait) == (DEFAULT_PROFILE, "default", "auto")
             k = dict(zip(sweep.KEY, p.key(r)))
-            assert (k["profile"], k["qdisc"], k["lock_wait"]) == (profile, "default", "auto")
-            if study == "contention":
-                costs = CostConfig(
-                    enqueue_ns=1000, dequeue_ns=1000, xmit_ns=2000, bounce_ns=p.bounce_ns
-                )
-                traffic = TrafficConfig(sockets_per_cpu=1, proto="udp", length=1000)
-            else:
-                costs = CostConfig(bounce_ns=p.bounce_ns)
-                traffic = TrafficConfig(sockets_per_cpu=4, proto="udp", connected=True, length=1000)
+            assert (k["profile"], k["qdisc"], k["lock_wait"]) == (
+                DEFAULT_PROFILE,
+                "default",
+                "auto",
+            )
             want = RunConfig(
                 name=f"{study}: {p.label()}",
                 cpus=p.cpus,
                 duration=p.duration_s,
                 seed=r + 1,
-                profile=profile,
+                profile=DEFAULT_PROFILE,
                 strategy=p.strategy,
+                pfifo_fast_nolock=False,
                 lock_fairness=p.lock_fairness,
-                costs=costs,
+                costs=CostConfig(bounce_ns=p.bounce_ns),
                 devices=[
                     DeviceConfig(
                         name="eth0",
@@ -359,24 +363,47 @@ def test_other_studies_configs_are_unchanged():
                         xps=sweep.xps_map(p.xps, p.cpus, p.tx_queues),
                     )
                 ],
-                traffic=[traffic],
+                traffic=[
+                    TrafficConfig(sockets_per_cpu=4, proto="udp", connected=True, length=1000)
+                ],
             )
             got = p.config(r)
             assert got == want
-            assert got.lock_wait is None and got.profile == profile
-            assert (
-                got.devices[0].qdisc == "default"
-                and got.traffic[0].sndbuf == TrafficConfig().sndbuf
-            )
-    assert sweep.Point("contention", 4, 1, "-", "defer", "fifo", 2000, 1.0).label() == (
-        "4 cpu, 1 txq, defer, fifo, bounce 2000"
-    )
+            assert got.lock_wait is None and got.profile == DEFAULT_PROFILE
+
+
+def test_contention_rows_are_kernels_or_say_what_if():
+    """contention: every series is a configuration some kernel has, except
+    rootlock (before every profile), which its label marks; 6.18's
+    pfifo_fast is NOLOCK, and busylock and defer meet the locked pfifo."""
+    from netq.machine.plan import what_if_reasons
+
+    pts = [p for p, r in sweep.parse_args(["contention"]).plan() if r == 0]
+    seen = {}
+    for p in pts:
+        cfg = p.config(0)
+        assert cfg.validate() is cfg
+        assert ("(what-if)" in p.series) == bool(what_if_reasons(cfg)), p.series
+        assert p.pfifo_fast_nolock == cfg.effective_pfifo_fast_nolock
+        assert p.series in p.label()
+        seen[p.series] = (p.strategy, p.profile, p.qdisc, p.pfifo_fast_nolock)
+    assert seen == {
+        "rootlock 3.13 (what-if)": ("rootlock", "3.13", "default", False),
+        "busylock 3.13": ("busylock", "3.13", "default", False),
+        "nolock 6.18": ("busylock", "6.18", "default", True),
+        "busylock 6.18 pfifo": ("busylock", "6.18", "pfifo", True),
+        "defer 6.19 pfifo": ("defer", "6.19", "pfifo", True),
+    }
+    assert sweep.Point(
+        "contention", 4, 1, "-", "defer", "fifo", 2000, 1.0, series="defer 6.19 pfifo"
+    ).label() == ("4 cpu, 1 txq, defer 6.19 pfifo, fifo, bounce 2000")
 
 
 def _median(strategy, qdisc, wait, cpus, pps, cpu):
     return {
         "study": "generations",
         "strategy": strategy,
+        "series": f"{strategy} {dict(GEN)[strategy]} {qdisc}",
         "profile": dict(GEN)[strategy],
         "qdisc": qdisc,
         "lock_wait": wait,
@@ -412,7 +439,7 @@ def test_generations_ratios_and_table():
     assert (rs[1]["busylock_pps"], rs[1]["defer_pps"]) == (10e3, 20e3)
     table = sweep.table("generations", ms)
     head = table.splitlines()[0].split()
-    assert head[:4] == ["strategy", "qdisc", "lock", "wait"] and "bounce" not in head
+    assert head[:5] == ["what", "ran", "qdisc", "lock", "wait"] and "bounce" not in head
     assert (
         "fq, spin, 4 senders:" in table and "defer / busylock: pps 2.00x, CPU ns/pkt 0.50x" in table
     )
@@ -439,13 +466,15 @@ def test_quick_generations_writes_csv_json_png_and_ratios(tmp_path):
         if r["qdisc"] == "fq":
             assert r["bypass"] == "0"  # fq never bypasses
         elif r["cpus"] == "1":
-            assert int(r["bypass"]) > 0  # one sender mostly finds pfifo_fast empty
+            assert int(r["bypass"]) > 0  # one sender mostly finds pfifo(_fast) empty
+        if r["qdisc"] == "pfifo_fast":  # TCQ_F_NOLOCK in 6.18 and 6.19
+            assert r["pfifo_fast_nolock"] == "true" and r["busylock_taken"] == "0"
     doc = json.loads((out / "generations.json").read_text())
     assert doc["study"] == "generations" and doc["complete"] is True
     assert {r["profile"] for r in doc["rows"]} == {"6.18", "6.19"}  # text, not 6.18 the number
     assert {(m["strategy"], m["profile"]) for m in doc["medians"]} == set(GEN)
     assert {(r["qdisc"], r["lock_wait"], r["cpus"]) for r in doc["ratios"]} == {
-        (q, "adaptive", n) for q in ("pfifo_fast", "fq") for n in (1, 4)
+        (q, "adaptive", n) for q in GEN_Q for n in (1, 4)
     }
     for r in doc["ratios"]:
         assert r["pps_ratio"] == pytest.approx(r["defer_pps"] / r["busylock_pps"])
@@ -455,3 +484,4 @@ def test_quick_generations_writes_csv_json_png_and_ratios(tmp_path):
     assert doc["kernel"] == KERNEL_DEFER and doc["kernel"]["commit"] == "100dfa74cad9"
     assert (out / "generations.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert stdout.count("defer / busylock: pps") == 4 and "lock wait" in stdout
+    assert stdout.count("6.19 / 6.18 (both nolock): pps") == 2

@@ -3,9 +3,13 @@ calls dev_queue_xmit for every skb and runs its NET_TX softirq in between.
 
 The loop mirrors what a CPU running senders does: a socket's sendmsg ends in
 ``dev_queue_xmit`` with BHs disabled; ``rcu_read_unlock_bh`` →
-``local_bh_enable`` then runs pending softirqs, which is where ``net_tx_action``
-drains the output_queue.  So after every skb the worker checks its
-output_queue and runs ``net_tx_action`` if anything is pending.
+``local_bh_enable`` then runs pending softirqs (``do_softirq``), which is
+where ``net_tx_action`` drains the output_queue, restarting while NET_TX is
+raised again, up to the profile's limits, then leaving the rest to
+ksoftirqd (:mod:`netq.kernel.softirq`).  So after every skb the worker calls
+``do_softirq`` if anything is pending; before the next skb (the sender's
+scheduling point) a runnable ksoftirqd gets one turn; an idle worker runs
+ksoftirqd or, as an interrupt's exit would, ``invoke_softirq``.
 
 Lifecycle (``SOFTNET.state``): READY after pinning and binding, RUN once the
 supervisor opens the start gate, STOPPED when it sees PHASE_STOP (it records
@@ -21,12 +25,18 @@ import resource
 import signal
 import time
 
-from netq.kernel.core.dev import dev_queue_xmit, net_tx_action
+from netq.kernel.core.dev import dev_queue_xmit
 from netq.kernel.core.netdevice import NET_XMIT_SUCCESS
 from netq.kernel.core.skbuff import SkBuff
-from netq.kernel.core.sock import SKB_TRUESIZE_OVERHEAD, sock_wait_for_wmem, sock_wmem_room
+from netq.kernel.core.sock import (
+    SKB_TRUESIZE_OVERHEAD,
+    skb_set_owner_w,
+    sock_wait_for_wmem,
+    sock_wmem_room,
+)
 from netq.kernel.ipv4.route import rt_tos2priority
 from netq.kernel.kstructs import PHASE_EXIT, PHASE_RUN, RUNCTL, SOCK, SOFTNET
+from netq.kernel.softirq import do_softirq, invoke_softirq, run_ksoftirqd
 from shm.lock import RunAborted
 from workers.platform import die_with_parent
 
@@ -38,6 +48,7 @@ BURST = 16
 
 _GEN, _OK = SOFTNET.generated, SOFTNET.xmit_ok
 _OQH, _OQT = SOFTNET.oq_head, SOFTNET.oq_tail
+_KSOFTIRQD = SOFTNET.ksoftirqd_running
 _SENT, _SENT_BYTES = SOCK.sent, SOCK.sent_bytes
 
 
@@ -79,8 +90,6 @@ class Generator:
             break
         else:
             return None
-        # TCP sets ooo_okay when nothing is in flight on the socket; UDP never.
-        ooo = t.proto == "tcp" and sk.outstanding() == 0
         skb = SkBuff(
             self.cpu,
             self.seq,
@@ -90,9 +99,9 @@ class Generator:
             prio,
             now,
             dev,
-            ooo_okay=ooo,
             rx_queue=t.rx_queue,
         )
+        skb_set_owner_w(skb, sk)  # ooo_okay: TCP's rule, or 6.19's for every protocol
         self.seq += 1
         sk.seq += 1
         return skb
@@ -112,7 +121,8 @@ class Generator:
         if skb is None:
             return None
         sd[_GEN] += 1
-        f = skb.sk.f
+        # make_skb always gives its skb a socket; no check on the per-packet path
+        f = skb.sk.f  # type: ignore[union-attr]
         f[_SENT] += 1
         f[_SENT_BYTES] += skb.len + SKB_TRUESIZE_OVERHEAD
         rc = dev_queue_xmit(skb)
@@ -123,6 +133,15 @@ class Generator:
 
 def softirq_pending(sd) -> bool:
     return sd[_OQH] != sd[_OQT]
+
+
+def softirq_idle(sd) -> bool:
+    """The sender does not run: a runnable ksoftirqd gets the CPU, else a
+    pending NET_TX runs as an interrupt's exit would run it.  Returns
+    whether there was softirq work."""
+    if sd[_KSOFTIRQD]:
+        return run_ksoftirqd()
+    return softirq_pending(sd) and invoke_softirq()
 
 
 def cpu_main(
@@ -173,7 +192,7 @@ def cpu_main(
         sd[SOFTNET.state] = CPU_DONE
     except RunAborted:
         sd[SOFTNET.state] = CPU_ABORTED
-    if prof is not None:
+    if prof is not None and profile_dir is not None:
         prof.dump_stats(os.path.join(profile_dir, f"cpu{cpu}.prof"))
     os._exit(0)
 
@@ -187,7 +206,7 @@ def _wait_gate(gate, rc) -> None:
             return
         except posix_ipc.BusyError:
             if rc[RUNCTL.abort]:
-                raise RunAborted("aborted before start")
+                raise RunAborted("aborted before start") from None
         except posix_ipc.SignalError:
             pass
 
@@ -210,13 +229,13 @@ def _run(net, gen: Generator, sd, rc, quota: int | None) -> None:
     while rc[RUNCTL.phase] == PHASE_RUN and not rc[RUNCTL.abort]:
         if limit is not None and sent >= limit:
             # budget done: keep serving softirqs until the phase changes
-            if not (softirq_pending(sd) and net_tx_action()):
+            if not softirq_idle(sd):
                 time.sleep(0.0002)
             continue
         if interval:
             now = pc()
             if now < next_send:
-                if not (softirq_pending(sd) and net_tx_action()):
+                if not softirq_idle(sd):
                     time.sleep(min((next_send - now) / 1e9, 0.0002))
                 continue
             next_send += interval
@@ -226,16 +245,18 @@ def _run(net, gen: Generator, sd, rc, quota: int | None) -> None:
         else:
             n = BURST if limit is None else min(BURST, limit - sent)
         for _ in range(n):
+            if sd[_KSOFTIRQD]:
+                run_ksoftirqd()  # the sender's scheduling point: ksoftirqd's turn
             if gen.send_one(sd) is None:
                 # every socket waits for TX completions: serve softirqs, else
                 # sleep in sock_wait_for_wmem until the NIC's completions
                 # leave a socket half empty (or a softirq is raised here)
-                if not (softirq_pending(sd) and net_tx_action()):
+                if not softirq_idle(sd):
                     sock_wait_for_wmem(net, gen.cpu, writable)
                 break
             sent += 1
             if sd[_OQH] != sd[_OQT]:
-                net_tx_action()
+                do_softirq()  # local_bh_enable
     # The measured window ends here for this CPU.
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     sd[SOFTNET.cpu_ns] = time.process_time_ns() - cpu0
@@ -245,5 +266,5 @@ def _run(net, gen: Generator, sd, rc, quota: int | None) -> None:
     sd[SOFTNET.state] = CPU_STOPPED
     # Drain: keep running NET_TX until the supervisor says everything is out.
     while rc[RUNCTL.phase] != PHASE_EXIT and not rc[RUNCTL.abort]:
-        if not (softirq_pending(sd) and net_tx_action()):
+        if not softirq_idle(sd):
             time.sleep(0.0002)

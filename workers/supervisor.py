@@ -22,7 +22,9 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import multiprocess as mp
 
@@ -41,7 +43,7 @@ from netq.kernel.kstructs import (
 from netq.machine import invariants, result
 from netq.machine.config import RunConfig
 from netq.machine.net import Net
-from netq.machine.plan import plan_run
+from netq.machine.plan import plan_run, what_if_reasons
 from shm.ipc import IpcOwner, Terminated
 from shm.lock import RunAborted
 
@@ -53,14 +55,6 @@ TICK_S = 0.02
 #: signals a worker leaves to the supervisor or takes with the default action
 WORKER_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 START_TIMEOUT_S = 20.0
-EXIT_CODES = {
-    "ok": 0,
-    "fault": 1,
-    "stalled": 1,
-    "invariant": 1,
-    "interrupted": 130,
-    "terminated": 143,
-}
 
 _CTX = mp.get_context("fork")
 
@@ -73,7 +67,7 @@ class Outcome:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_CODES[self.status]
+        return result.EXIT_CODES[self.status]
 
 
 class Supervisor:
@@ -90,7 +84,7 @@ class Supervisor:
             net = Net(cfg, owner, plan)
             gate = owner.semaphore("gate", 0)
             procs: dict[str, mp.Process] = {}
-            status, faults = "ok", []
+            status, faults = "ok", list[str]()
             at_stop = None
             window_s = 0.0
             platform: dict = {}
@@ -177,7 +171,7 @@ class Supervisor:
                 status,
                 faults,
                 self.events_done,
-                EXIT_CODES[status],
+                result.EXIT_CODES[status],
                 lock_report if status != "ok" else None,
             )
             net.close()
@@ -238,7 +232,6 @@ class Supervisor:
 
     def _watch_run(self, net, procs) -> tuple[str, list[str]]:
         cfg = self.cfg
-        rc = net.runctl
         t0 = time.monotonic()
         pending = sorted(
             (e for e in cfg.events if not (e.action == "fault" and e.at == 0)), key=lambda e: e.at
@@ -395,6 +388,8 @@ class Supervisor:
                 "processes": nprocs,
                 "shared_cores": nprocs > len(cores),
                 "strategy": net.strategy,
+                "pfifo_fast_nolock": net.nolock,
+                "what_if": what_if_reasons(cfg),
                 "profile": {
                     "name": net.profile.name,
                     "recursion_limit": net.profile.recursion_limit,
@@ -440,7 +435,7 @@ class Supervisor:
 
 
 def _device_setup(net, d) -> result.DeviceSetup:
-    from netq.kernel.core.xps import xps_cpus_show
+    from netq.kernel.core.xps import xps_cpus_show, xps_rxqs_show
 
     c = d.cfg
     out: result.DeviceSetup = {
@@ -451,14 +446,15 @@ def _device_setup(net, d) -> result.DeviceSetup:
         "lltx": d.lltx,
     }
     if not c.is_virtual:
-        out.update(
-            ring_size=c.ring_size,
-            tx_queue_len=c.tx_queue_len,
-            line_rate_bps=c.line_rate_bps,
-            line_rate_pps=c.line_rate_pps,
-            xps={q: xps_cpus_show(net, d, q) for q in range(c.tx_queues)},
-            irq_cpus=[int(t.f[NETDEV_QUEUE.irq_cpu]) for t in d.txqs],
-        )
+        out["ring_size"] = c.ring_size
+        out["tx_queue_len"] = c.tx_queue_len
+        out["line_rate_bps"] = c.line_rate_bps
+        out["line_rate_pps"] = c.line_rate_pps
+        out["xps"] = {q: xps_cpus_show(net, d, q) for q in range(c.tx_queues)}
+        if d.xps_rxqs_needed:
+            out["rx_queues"] = d.num_rx_queues
+            out["xps_rxqs"] = {q: xps_rxqs_show(net, d, q) for q in range(c.tx_queues)}
+        out["irq_cpus"] = [int(t.f[NETDEV_QUEUE.irq_cpu]) for t in d.txqs]
     else:
         out["lower"] = d.lower.name
     return out
@@ -540,7 +536,7 @@ def _reap(procs, grace_s: float) -> list[str]:
     return out
 
 
-def deadlock_cycles(holders: list[dict], waiting: dict[int, str]) -> list[str]:
+def deadlock_cycles(holders: Sequence[Mapping[str, Any]], waiting: dict[int, str]) -> list[str]:
     """Cycles in the wait-for graph: CPU -> lock it waits for -> owner CPU.
 
     ``holders`` as LockSpace.holders() gives them; ``waiting`` maps a CPU to
@@ -550,7 +546,9 @@ def deadlock_cycles(holders: list[dict], waiting: dict[int, str]) -> list[str]:
     owner = {h["lock"]: h["owner_cpu"] for h in holders if h["owner_cpu"] >= 0}
     out, seen = [], set()
     for start in waiting:
-        path, cpu, closed = [], start, False
+        path: list[int] = []
+        cpu: int | None = start
+        closed = False
         while cpu in waiting:
             if cpu in path:
                 closed = True
@@ -559,7 +557,7 @@ def deadlock_cycles(holders: list[dict], waiting: dict[int, str]) -> list[str]:
             cpu = owner.get(waiting[cpu])
             if cpu is None:
                 break
-        if closed and frozenset(path[path.index(cpu) :]) not in seen:
+        if closed and cpu is not None and frozenset(path[path.index(cpu) :]) not in seen:
             cyc = path[path.index(cpu) :]
             seen.add(frozenset(cyc))
             steps = [f"cpu{c} waits for {waiting[c]!r} held by cpu{owner[waiting[c]]}" for c in cyc]
@@ -567,7 +565,7 @@ def deadlock_cycles(holders: list[dict], waiting: dict[int, str]) -> list[str]:
     return out
 
 
-def lock_snapshot(net, tries: int = 20) -> tuple[list[dict], bool]:
+def lock_snapshot(net, tries: int = 20) -> tuple[list[result.LockHolder], bool]:
     """Every held or waited-for lock, read consistently; and whether it was.
 
     The lock records change under the reader (a waiter becomes the owner

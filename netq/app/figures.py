@@ -94,21 +94,16 @@ _BUSYLOCK_618 = (
 
 #: the kernel's figure beside each variant of the generations preset (by label)
 ANCHORS = {
-    "rootlock": (
+    "rootlock 2.6.37 (what-if)": (
         f"~{ROOTLOCK_PPS / 1e3:g} kpps ({BUSYLOCK_SENDERS} UDP senders, tg3; "
         f"before {BUSYLOCK_COMMIT})"
     ),
-    "busylock": (
-        f"~{BUSYLOCK_PPS / 1e3:g} kpps (same box, busylock); "
-        f"{_mpps(DEFER_BUSYLOCK_PPS)} (240 senders, FQ, 6.18)"
+    "busylock 3.13": f"~{BUSYLOCK_PPS / 1e3:g} kpps (same box, busylock)",
+    "nolock 4.19": f"1/2/4 threads {'/'.join(map(str, NOLOCK_KPPS))} kpps (pktgen, no bypass)",
+    "nolock+bypass 6.18": (
+        f"{'/'.join(map(str, NOLOCK_BYPASS_KPPS))} kpps ({NOLOCK_BYPASS_COMMIT})"
     ),
-    "nolock": f"1/2/4 threads {'/'.join(map(str, NOLOCK_KPPS))} kpps (pktgen, no bypass)",
-    "nolock+bypass": f"{'/'.join(map(str, NOLOCK_BYPASS_KPPS))} kpps ({NOLOCK_BYPASS_COMMIT})",
-    "busylock 6.18": _BUSYLOCK_618,
-    "defer": (
-        f"{_mpps(DEFER_PPS)}, system CPU {_pct(DEFER_BUSYLOCK_SYSTEM_CPU)} -> "
-        f"{_pct(DEFER_SYSTEM_CPU)} ({DEFER_COMMIT})"
-    ),
+    "nolock+bypass 6.19": "as 6.18: the defer_list is not on the NOLOCK path",
     "fq busylock 6.18": _BUSYLOCK_618,
-    "fq defer": f"{_mpps(DEFER_PPS)}, system CPU {_pct(DEFER_SYSTEM_CPU)} ({DEFER_COMMIT})",
+    "fq defer 6.19": f"{_mpps(DEFER_PPS)}, system CPU {_pct(DEFER_SYSTEM_CPU)} ({DEFER_COMMIT})",
 }

@@ -11,6 +11,7 @@ import copy
 from dataclasses import dataclass, field
 
 from netq.machine.config import CostConfig, DeviceConfig, RunConfig, TrafficConfig
+from netq.machine.plan import what_if_reasons
 from shm.lock import FAIRNESS
 
 from .figures import BUSYLOCK_COMMIT, BUSYLOCK_PPS, BUSYLOCK_SENDERS, ROOTLOCK_PPS
@@ -85,12 +86,17 @@ COMPARE_RECURSION = (
 
 
 def _busylock_variants(duration: float) -> list[tuple[str, RunConfig]]:
+    """rootlock vs busylock on 3.13's locked pfifo_fast.  rootlock is a
+    what-if there (busylock came in 2.6.36, before every profile netq has):
+    2.6.35's root lock with 3.13's other traits, the baseline busylock was
+    written against; its labels say so."""
     out = []
     for strategy in ("rootlock", "busylock"):
+        tag = " (what-if)" if strategy == "rootlock" else ""
         for fairness in FAIRNESS:
             out.append(
                 (
-                    f"{strategy} {fairness}",
+                    f"{strategy}{tag} {fairness}",
                     RunConfig(
                         name=f"{strategy}-{fairness}",
                         cpus=4,
@@ -151,46 +157,60 @@ GENERATIONS_BOUNCE_NS = 1000
 
 def _generation_variants(duration: float) -> list[tuple[str, RunConfig]]:
     """One workload (4 senders flooding one TX queue) under every generation,
-    on the default pfifo_fast; then busylock (6.18) and defer (6.19) on fq,
-    the qdisc of the kernel's defer_list figures (it never bypasses)."""
+    each as that kernel runs it: 3.13's locked pfifo_fast under busylock;
+    from 4.16 pfifo_fast is TCQ_F_NOLOCK (4.19 without, 6.18 and 6.19 with
+    the bypass), whatever the strategy: 6.19's defer_list never meets it.
+    Then busylock (6.18) and the defer_list (6.19) where they do meet: on
+    locked qdiscs, pfifo (bypasses like pfifo_fast) and fq (never bypasses,
+    the qdisc of the kernel's defer_list figures).  Two what-ifs, labelled:
+    rootlock (2.6.35's root lock on 2.6.37, which has busylock), and
+    pfifo_fast made locked again under 6.18 (what NOLOCK buys)."""
+    #: (label, profile, strategy, qdisc, pfifo_fast_nolock what-if or None)
     gens = [
-        ("rootlock", "2.6.37", "rootlock", "pfifo_fast"),
-        ("busylock", "3.13", "busylock", "pfifo_fast"),
-        ("nolock", "4.19", "nolock", "pfifo_fast"),
-        ("nolock+bypass", "6.18", "nolock", "pfifo_fast"),
-        ("busylock 6.18", "6.18", "busylock", "pfifo_fast"),
-        ("defer", "6.19", "defer", "pfifo_fast"),
-        ("fq busylock 6.18", "6.18", "busylock", "fq"),
-        ("fq defer", "6.19", "defer", "fq"),
+        ("rootlock 2.6.37 (what-if)", "2.6.37", "rootlock", "pfifo_fast", None),
+        ("busylock 3.13", "3.13", None, "pfifo_fast", None),
+        ("nolock 4.19", "4.19", None, "pfifo_fast", None),
+        ("nolock+bypass 6.18", "6.18", None, "pfifo_fast", None),
+        ("nolock+bypass 6.19", "6.19", None, "pfifo_fast", None),
+        ("locked pfifo_fast 6.18 (what-if)", "6.18", None, "pfifo_fast", False),
+        ("pfifo busylock 6.18", "6.18", None, "pfifo", None),
+        ("pfifo defer 6.19", "6.19", None, "pfifo", None),
+        ("fq busylock 6.18", "6.18", None, "fq", None),
+        ("fq defer 6.19", "6.19", None, "fq", None),
     ]
     out = []
-    for label, profile, strategy, qdisc in gens:
-        out.append(
-            (
-                label,
-                RunConfig(
-                    name=f"gen-{label.replace(' ', '-')}",
-                    cpus=4,
-                    duration=duration,
-                    seed=1,
-                    profile=profile,
-                    strategy=strategy,
-                    costs=CostConfig(**LOCK_COSTS, bounce_ns=GENERATIONS_BOUNCE_NS),
-                    devices=[DeviceConfig(name="eth0", tx_queues=1, ring_size=256, qdisc=qdisc)],
-                    traffic=[
-                        TrafficConfig(
-                            sockets_per_cpu=1, proto="udp", length=1000, sndbuf=GENERATIONS_SNDBUF
-                        )
-                    ],
-                ),
-            )
+    for label, profile, strategy, qdisc, nolock in gens:
+        cfg = RunConfig(
+            name=f"gen-{label.replace(' ', '-')}",
+            cpus=4,
+            duration=duration,
+            seed=1,
+            profile=profile,
+            strategy=strategy,
+            pfifo_fast_nolock=nolock,
+            costs=CostConfig(**LOCK_COSTS, bounce_ns=GENERATIONS_BOUNCE_NS),
+            devices=[DeviceConfig(name="eth0", tx_queues=1, ring_size=256, qdisc=qdisc)],
+            traffic=[
+                TrafficConfig(
+                    sockets_per_cpu=1, proto="udp", length=1000, sndbuf=GENERATIONS_SNDBUF
+                )
+            ],
         )
+        # every label says whether some kernel has the configuration
+        assert ("(what-if)" in label) == bool(what_if_reasons(cfg)), label
+        out.append((label, cfg))
     return out
 
 
 RATIOS_GENERATIONS = (
-    ("defer", "busylock 6.18", "defer / busylock, pfifo_fast"),
-    ("fq defer", "fq busylock 6.18", "defer / busylock, fq"),
+    ("fq defer 6.19", "fq busylock 6.18", "defer / busylock, fq"),
+    ("pfifo defer 6.19", "pfifo busylock 6.18", "defer / busylock, pfifo"),
+    ("nolock+bypass 6.19", "nolock+bypass 6.18", "6.19 / 6.18, pfifo_fast (NOLOCK in both)"),
+    (
+        "nolock+bypass 6.18",
+        "locked pfifo_fast 6.18 (what-if)",
+        "NOLOCK / locked pfifo_fast, 6.18 (what-if)",
+    ),
 )
 
 
@@ -254,20 +274,20 @@ def presets(duration: float = 2.0) -> dict[str, Preset]:
             Preset(
                 "generations",
                 "fifteen years of answers to the contended qdisc lock, one workload",
-                "Four senders flood one TX queue under each kernel generation's strategy: every "
-                "sender takes root_lock (rootlock); senders that find the qdisc running queue on "
-                "busylock first (busylock, 3.13 and 6.18: BQL, bulk dequeue); pfifo_fast without a "
-                "root lock, serialised by a seqlock trylock and the MISSED bit (nolock, then with "
-                "the empty-queue bypass); senders push onto a lock-free defer_list and one of "
-                "them sends for all (defer). Then busylock and defer again on fq, which never "
-                "bypasses: the kernel measured defer on fq. On pfifo_fast a lone sender's "
-                "bypass does everything in one process, which busylock keeps (its waiters "
-                "sleep); on fq every skb is enqueued and dequeued, and defer's batching (one "
-                "root_lock per splice, 'defer_list splices' in tc) wins. Emulated costs include "
-                "a 1 us cache-line bounce whenever a lock or the defer_list head changes CPU. "
-                "SO_SNDBUF is 128 KiB so that no flow exceeds fq's flow_limit. The kernel's own "
-                "figures are beside each row; compare the direction and the mechanism, not the "
-                "magnitude (see README: Load studies).",
+                "Four senders flood one TX queue under each kernel as it runs its default "
+                "qdisc: every sender takes root_lock (rootlock, a what-if: 2.6.37 has "
+                "busylock); senders that find the qdisc running queue on busylock first "
+                "(3.13); from 4.16 pfifo_fast is TCQ_F_NOLOCK, serialised by a seqlock trylock "
+                "and the MISSED bit, without (4.19) and with (6.18, 6.19) the empty-queue "
+                "bypass: 6.19's defer_list never meets it. busylock (6.18) and the defer_list "
+                "(6.19: senders push onto a lock-free list and one sends for all) meet locked "
+                "qdiscs: pfifo, which bypasses like pfifo_fast, and fq, which never does (the "
+                "kernel measured defer on fq). 'locked pfifo_fast 6.18' is a what-if: what "
+                "NOLOCK buys. Emulated costs include a 1 us cache-line bounce whenever a lock "
+                "or the defer_list head changes CPU. SO_SNDBUF is 128 KiB so that no flow "
+                "exceeds fq's flow_limit. The kernel's own figures are beside each row; "
+                "compare the direction and the mechanism, not the magnitude (see README: "
+                "Load studies).",
                 _generation_variants(duration),
                 COMPARE_GENERATIONS,
                 RATIOS_GENERATIONS,

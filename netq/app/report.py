@@ -8,6 +8,8 @@ shared memory, so a saved JSON can be rendered again.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from .figures import ANCHORS, DEFER_KERNEL_LINE
 
@@ -37,7 +39,7 @@ def _ns(x) -> str:
     return f"{x:.0f} ns"
 
 
-def derived(res: dict) -> dict:
+def derived(res: Mapping[str, Any]) -> dict:
     """Per-packet figures the comparisons use."""
     dw = max(res.get("delivered_in_window") or res.get("delivered") or 0, 1)
     locks = res.get("locks", [])
@@ -57,6 +59,8 @@ def derived(res: dict) -> dict:
         "owner_wait_ns_per_relock": m.get("owner_wait_ns_per_relock"),
         "packets_per_qdisc_run": m.get("packets_per_qdisc_run"),
         "busylock_taken": m.get("busylock_taken"),
+        "softirq_restarts_per_packet": (m.get("softirq_restarts") or 0) / dw,
+        "softirq_deferred_per_packet": (m.get("softirq_deferred") or 0) / dw,
         "ctx_switches_per_packet": m.get("ctx_switches_per_packet"),
         "xmit_recursion_max": m.get("xmit_recursion_max"),
         "xmit_recursion_cut": m.get("xmit_recursion_cut"),
@@ -79,7 +83,7 @@ def _top_lock(locks: list[dict]) -> dict:
     return {"top_lock": name, "top_lock_wait_ns": top["waittime_total_ns"]}
 
 
-def _anchor(res: dict) -> str | None:
+def _anchor(res: Mapping[str, Any]) -> str | None:
     return ANCHORS.get(res.get("label", ""))
 
 
@@ -88,11 +92,7 @@ def _fmt(key: str, v) -> str:
         return "-"
     if key in ("pps", "projected_pps"):
         return _si(v)
-    if (
-        key.endswith("_ns_per_packet")
-        or key.endswith("wait_ns_per_relock")
-        or key.endswith("wait_ns")
-    ):
+    if key.endswith(("_ns_per_packet", "wait_ns_per_relock", "wait_ns")):
         return _ns(v)
     if key == "completion_locality":
         return f"{100 * v:.0f}%"
@@ -101,7 +101,7 @@ def _fmt(key: str, v) -> str:
     return str(v)
 
 
-def setup_block(res: dict) -> list[str]:
+def setup_block(res: Mapping[str, Any]) -> list[str]:
     s = res["setup"]
     lines = ["Setup"]
     cmap = ", ".join(f"cpu{i}->core{c}" for i, c in enumerate(s["cpu_map"]))
@@ -118,8 +118,11 @@ def setup_block(res: dict) -> list[str]:
     lk = s["lock"]
     lines.append(
         f"  profile {p['name']} (recursion limit {p['recursion_limit']}, dev_tx_weight "
-        f"{p['dev_tx_weight']}, tx hash {p['tx_hash']}); strategy {s['strategy']}"
+        f"{p['dev_tx_weight']}, tx hash {p['tx_hash']}); locked qdiscs: {s['strategy']}; "
+        f"pfifo_fast {'TCQ_F_NOLOCK' if s.get('pfifo_fast_nolock') else 'locked'}"
     )
+    if s.get("what_if"):
+        lines.append("  WHAT-IF (no kernel has this): " + "; ".join(s["what_if"]))
     lines.append(
         f"  locks: {lk['fairness']}, {lk['waiting']} (spin {lk['spin_ns'] // 1000} us"
         f"{', yield while spinning' if lk['yield_spin'] else ''}) - {lk['why']}"
@@ -144,11 +147,13 @@ def setup_block(res: dict) -> list[str]:
     for d in s["devices"]:
         if d["kind"] == "phys":
             xps = {q: m for q, m in d["xps"].items() if m.strip("0,")}
+            rxqs = {q: m for q, m in d.get("xps_rxqs", {}).items() if m.strip("0,")}
             lines.append(
                 f"  {d['name']}: {d['tx_queues']} TX queues ({d['real_num_tx_queues']} real), "
                 f"ring {d['ring_size']}, txqueuelen {d['tx_queue_len']}, line "
                 f"{_si(d['line_rate_bps'])}bit/s, irq cpus {d['irq_cpus']}"
                 + (f", xps {xps}" if xps else ", no xps")
+                + (f", xps_rxqs {rxqs} ({d['rx_queues']} RX queues)" if rxqs else "")
             )
         else:
             lines.append(
@@ -157,7 +162,7 @@ def setup_block(res: dict) -> list[str]:
     return lines
 
 
-def text(res: dict) -> str:
+def text(res: Mapping[str, Any]) -> str:
     out = []
     label = res.get("label") or res.get("name", "")
     st = res["status"]
@@ -285,6 +290,14 @@ def text(res: dict) -> str:
         f"{m['ctx_switches_per_packet']:.3f} context switches per packet, "
         f"{m.get('wmem_sleeps', 0)} sleeps for send-buffer space"
     )
+    if m.get("softirq_runs"):
+        out.append(
+            f"softirq: __do_softirq {m['softirq_runs']} times, {m['softirq_restarts']} restarts "
+            f"({m['softirq_restarts'] / m['softirq_runs']:.2f} per call), ended with NET_TX "
+            f"pending by MAX_SOFTIRQ_RESTART {m['softirq_restart_limit']} / MAX_SOFTIRQ_TIME "
+            f"{m['softirq_time_limit']} times; ksoftirqd woken {m['ksoftirqd_wakeups']}, ran "
+            f"{m['ksoftirqd_runs']}; deferred to a runnable ksoftirqd {m['softirq_deferred']}"
+        )
     pj = res.get("projection")
     if pj:
         out.append(
@@ -330,14 +343,17 @@ def text(res: dict) -> str:
     return "\n".join(out)
 
 
-def comparison(preset, results: list[dict]) -> str:
+def comparison(preset, results: Sequence[Mapping[str, Any]]) -> str:
     keys = preset.compare or (("pps", "delivered pps"), ("cpu_ns_per_packet", "CPU ns/pkt"))
     rows = [[r.get("label", "")] + [_fmt(k, derived(r).get(k)) for k, _ in keys] for r in results]
     head = ["variant"] + [h for _, h in keys]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
-    line = lambda cells: "  ".join(
-        str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
-    )
+
+    def line(cells: list) -> str:
+        return "  ".join(
+            str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        )
+
     out = ["", f"== {preset.name}: side by side ==", line(head)]
     out += [line(r) for r in rows]
     rs = ratios(preset, results)
@@ -352,7 +368,7 @@ def comparison(preset, results: list[dict]) -> str:
     return "\n".join(out)
 
 
-def ratios(preset, results: list[dict]) -> list[dict]:
+def ratios(preset, results: Sequence[Mapping[str, Any]]) -> list[dict]:
     """The preset's ratios (numerator / denominator variant) of delivered pps
     and CPU ns per packet; None where a figure is missing."""
     by = {r.get("label"): r for r in results}

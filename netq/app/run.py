@@ -22,9 +22,11 @@ import json
 import math
 import os
 import sys
+from typing import NoReturn
 
 from netq.kernel.profiles import PROFILES, STRATEGIES
 from netq.machine.config import QDISC_KINDS, ConfigError, RunConfig, from_dict
+from netq.machine.result import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from shm.ipc import Terminated, cleanup_stale, end_stale_processes, terminate_on_signals
 from workers.supervisor import Supervisor
 
@@ -36,7 +38,7 @@ from .stress import main as stress_main
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+    import tomli as tomllib  # type: ignore[no-redef,import-not-found,unused-ignore]
 
 
 class UsageError(Exception):
@@ -44,7 +46,7 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
+    def error(self, message: str) -> NoReturn:  # one line, exit 2
         raise UsageError(message)
 
 
@@ -174,7 +176,7 @@ def resolve(args) -> Preset:
             apply_flags(cfg, args)
             cfg.validate()
     refuse_axis_override(preset, axes, args)
-    for i, (label, cfg) in enumerate(preset.variants):
+    for label, cfg in preset.variants:
         if cfg.profile_dir is not None:
             check_output_dir(
                 "--profile-dir" if args.profile_dir else "profile_dir", cfg.profile_dir
@@ -438,17 +440,25 @@ def main(argv: list[str] | None = None) -> int:
                 preset = resolve(args)
             except UsageError as e:
                 print(f"netq: error: {e}", file=sys.stderr)
-                return 2
+                return EXIT_USAGE
             except ConfigError as e:
                 print(f"netq: bad configuration: {e}", file=sys.stderr)
-                return 2
+                return EXIT_USAGE
             return run_preset(preset, args.json, quiet=args.quiet)
     except KeyboardInterrupt:
         print("netq: interrupted (SIGINT)", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Terminated as e:
         print(f"netq: terminated by signal {e.signum}", file=sys.stderr)
-        return 143
+        return EXIT_TERMINATED
+
+
+def _variant_dir(base: str, label: str) -> str:
+    """``base/LABEL`` (the label made a file name), created."""
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in label).strip("._") or "variant"
+    path = os.path.join(base, name)
+    os.makedirs(path, exist_ok=True)
+    return path
 
 
 def run_preset(preset: Preset, json_path: str | None, quiet: bool = False) -> int:
@@ -461,6 +471,9 @@ def run_preset(preset: Preset, json_path: str | None, quiet: bool = False) -> in
     for label, cfg in preset.variants:
         if not quiet:
             print(f"== {preset.name}: {label} ==", flush=True)
+        if cfg.profile_dir is not None and len(preset.variants) > 1:
+            # one directory per variant, or each would overwrite the last's
+            cfg = dataclasses.replace(cfg, profile_dir=_variant_dir(cfg.profile_dir, label))
         outcome = Supervisor(cfg).run()
         res = outcome.result
         res["label"] = label
@@ -485,9 +498,9 @@ def run_preset(preset: Preset, json_path: str | None, quiet: bool = False) -> in
             doc["ratios"] = report.ratios(preset, results)
         with open(json_path, "w") as f:
             json.dump(strict_json(doc), f, indent=1, default=str, allow_nan=False)
-    if code == 130:
+    if code == EXIT_INTERRUPTED:
         print("netq: interrupted (SIGINT)", file=sys.stderr)
-    elif code == 143:
+    elif code == EXIT_TERMINATED:
         print("netq: terminated", file=sys.stderr)
     return code
 

@@ -72,6 +72,22 @@ class SOFTNET(Record, name="softnet_data"):
     host_core = field("host core the process is pinned to; owner")
     state = field("worker state (CPU_* in workers.cpu); owner")
     generated_at_stop = field("generated when the worker saw PHASE_STOP; owner")
+    # kernel/softirq.c: the NET_TX restart loop and ksoftirqd (issue 13, 3)
+    softirq_runs = field("__do_softirq calls that found NET_TX pending; owner")
+    softirq_restarts = field("__do_softirq restarts: NET_TX raised again meanwhile; owner")
+    softirq_restart_limit = field(
+        "__do_softirq loops ended by MAX_SOFTIRQ_RESTART with NET_TX pending; owner"
+    )
+    softirq_time_limit = field(
+        "__do_softirq loops ended by MAX_SOFTIRQ_TIME with NET_TX pending; owner"
+    )
+    ksoftirqd_wakeups = field("wakeup_softirqd calls that woke a sleeping ksoftirqd; owner")
+    ksoftirqd_runs = field("run_ksoftirqd passes (each one __do_softirq); owner")
+    softirq_deferred = field(
+        "do_softirq/invoke_softirq calls that left NET_TX to a runnable ksoftirqd "
+        "(4.9 .. 2023); owner"
+    )
+    ksoftirqd_running = field("1 while this CPU's ksoftirqd is runnable (woken); owner")
 
 
 # Drop reasons (named, like enum skb_drop_reason).  Index = column of "drops".
@@ -84,7 +100,7 @@ DROP_REASONS = (
     "DEAD_LOOP_OWNER",  # noqueue: txq->xmit_lock_owner == this CPU ("Dead loop ...")
     "VIRT_QUEUE_STOPPED",  # noqueue: "Virtual device %s asks to queue packet!"
     "DEV_DOWN",  # noqueue branch with !IFF_UP (-ENETDOWN)
-    "DEFER_LIMIT",  # defer: defer_count > q->limit (the kernel says QDISC_DROP)
+    "QDISC_BURST_DROP",  # defer (6.19): defer_count > net.core.qdisc_max_burst
     "FQ_FLOW_LIMIT",  # fq: the flow already holds flow_plimit skbs
 )
 DROP = {name: i for i, name in enumerate(DROP_REASONS)}
@@ -169,9 +185,11 @@ TCQ_F_ONETXQUEUE = 0x10
 TCQ_F_NOLOCK = 0x100
 
 QDISC_BANDS = 3
-#: q->gso_skb holds the rest of a bulk-dequeued list the driver stopped on
-#: (at most a qdisc run's budget, dev_tx_weight)
-GSO_SKB_MAX = 64
+#: q->gso_skb holds the rest of a bulk-dequeued list the driver stopped on:
+#: a run's budget (dev_tx_weight) where the profile has it, else as many as
+#: BQL's bytes allowed (4.19), which try_bulk_dequeue_skb stops at this
+#: many (the kernel's q->gso_skb is an unbounded list)
+GSO_SKB_MAX = 256
 
 
 class QDISC(Record, name="Qdisc"):
@@ -264,8 +282,16 @@ class SOCK(Record, name="sock"):
     dropped_ctl_bytes = field("truesize freed by drops elsewhere; atomic")
     wmem_blocked = field("times the socket was skipped with a full send buffer; owner CPU")
     queue_moves = field(
-        "times the cached queue changed (ooo_okay, or the cached queue went out "
-        "of range after real_num_tx_queues shrank); owner CPU"
+        "times the cached queue changed (ooo_okay, txq_reselection_ms, or the "
+        "cached queue went out of range after real_num_tx_queues shrank); owner CPU"
+    )
+    sk_tx_queue_mapping_ns = field(
+        "sk_tx_queue_mapping_jiffies (6.19): when the cached queue was last set "
+        "or refreshed, in the run's clock (ns); owner CPU (socket lock)"
+    )
+    txq_expired = field(
+        "times sk_tx_queue_get found the cached queue older than "
+        "txq_reselection_ms and let the skb re-pick (6.19); owner CPU"
     )
 
 

@@ -53,6 +53,24 @@ class Costs(Protocol):
     def xmit_ns(self) -> int: ...
 
 
+class Sysctls(Protocol):
+    """The net.core sysctls the kernel model reads (the machine's RunConfig
+    carries them; read-only here)."""
+
+    @property
+    def qdisc_max_burst(self) -> int:
+        """net.core.qdisc_max_burst (6.19, ``net_hotdata.qdisc_max_burst``):
+        most skbs a q->defer_list may hold (default 1000)."""
+        ...
+
+    @property
+    def txq_reselection_ms(self) -> int:
+        """net.core.txq_reselection_ms (6.19, ``net->core.sysctl_txq_reselection``):
+        age after which sk_tx_queue_get forgets a cached queue (default
+        1000; 0: never)."""
+        ...
+
+
 class Net(Protocol):
     """The shared state of one run, as the kernel model sees it.
 
@@ -67,6 +85,11 @@ class Net(Protocol):
     def costs(self) -> Costs:
         """Emulated per-operation costs (read-only here, so that any object
         with the three fields satisfies it)."""
+        ...
+
+    @property
+    def cfg(self) -> Sysctls:
+        """The run's net.core sysctls."""
         ...
 
     #: lock fairness/waiting and the cost of a cache-line bounce
@@ -100,6 +123,8 @@ class Net(Protocol):
     nic_doorbell: posix_ipc.Semaphore
     #: xps_cpus maps: ``xps[dev][cpu]`` is that CPU's queue bitmap words
     xps: list[list[memoryview]]
+    #: xps_rxqs maps (4.18+): ``xps_rxqs[dev][rx queue]``, the same shape
+    xps_rxqs: list[list[memoryview]]
     #: flow_dissector: the per-boot hashrnd of __flow_hash_from_keys
     hashrnd: int
     #: flow hash per socket id (skb_get_hash's cache of sk_txhash)

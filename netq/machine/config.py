@@ -19,7 +19,7 @@ from typing import Any
 
 from netq.kernel.core.bitmap import MaskError, bitmap_parse
 from netq.kernel.kstructs import FAULTS, MAX_TX_QUEUES
-from netq.kernel.profiles import DEFAULT_PROFILE, PROFILES, STRATEGIES
+from netq.kernel.profiles import DEFAULT_PROFILE, PROFILES, RETIRED_STRATEGIES, STRATEGIES
 from shm.lock import FAIRNESS, WAITING
 from shm.ring import is_power_of_two
 
@@ -58,6 +58,10 @@ class DeviceConfig:
     lltx: bool | None = None
     #: queue -> xps_cpus mask as /sys/class/net/DEV/queues/tx-N/xps_cpus takes it
     xps: dict[int, str] = field(default_factory=dict)
+    #: num_rx_queues (the RX queues xps_rxqs masks name); default tx_queues
+    rx_queues: int | None = None
+    #: queue -> xps_rxqs mask (RX queues) as tx-N/xps_rxqs takes it (4.18+)
+    xps_rxqs: dict[int, str] = field(default_factory=dict)
     num_tc: int = 0
     #: per traffic class (count, offset), as mqprio's queues=count@offset
     tc_to_txq: list[list[int]] = field(default_factory=list)
@@ -113,6 +117,9 @@ class TrafficConfig:
     sndbuf: int = 212992
     #: forwarded traffic: the skb carries this recorded rx queue (-1: none)
     rx_queue: int = -1
+    #: the RX queue the socket's incoming packets arrived on, recorded by
+    #: sk_rx_queue_set (sk_rx_queue_mapping; -1: none): xps_rxqs maps pick by it
+    sk_rx_queue: int = -1
 
 
 EVENT_ACTIONS = (
@@ -179,8 +186,12 @@ class RunConfig:
     #: emulated CPU i -> host core; default i % host cores
     cpu_map: list[int] | None = None
     profile: str = DEFAULT_PROFILE
-    #: rootlock | busylock; default: the profile's
+    #: how a *locked* qdisc is entered: rootlock | busylock | defer; default:
+    #: the profile's
     strategy: str | None = None
+    #: what-if: pfifo_fast's static_flags with (true) or without (false)
+    #: TCQ_F_NOLOCK; default (None): the profile's (NOLOCK from 4.16)
+    pfifo_fast_nolock: bool | None = None
     lock_fairness: str = "fifo"
     #: spin | block | adaptive; default chosen from processes vs cores
     lock_wait: str | None = None
@@ -201,6 +212,12 @@ class RunConfig:
     traffic: list[TrafficConfig] = field(default_factory=lambda: [TrafficConfig()])
     costs: CostConfig = field(default_factory=CostConfig)
     events: list[EventConfig] = field(default_factory=list)
+    #: net.core.qdisc_max_burst (6.19): most skbs a qdisc's defer_list holds;
+    #: a push beyond it is dropped (QDISC_BURST_DROP); the kernel's default
+    qdisc_max_burst: int = 1000
+    #: net.core.txq_reselection_ms (6.19): a socket's cached TX queue older
+    #: than this is re-picked (0: never); the kernel's default
+    txq_reselection_ms: int = 1000
     #: developers: each CPU process writes cProfile statistics to
     #: PROFILE_DIR/cpuN.prof (--profile-dir); None: no profiling
     profile_dir: str | None = None
@@ -216,6 +233,13 @@ class RunConfig:
     def effective_strategy(self) -> str:
         return self.strategy or PROFILES[self.profile].strategy
 
+    @property
+    def effective_pfifo_fast_nolock(self) -> bool:
+        """pfifo_fast is TCQ_F_NOLOCK: the what-if if set, else the profile's."""
+        if self.pfifo_fast_nolock is not None:
+            return self.pfifo_fast_nolock
+        return PROFILES[self.profile].pfifo_fast_nolock
+
     def device_loops(self) -> list[list[str]]:
         """Cycles in the device graph (virtual device -> lower), each as the
         list of device names around it, starting at its first-declared
@@ -224,7 +248,8 @@ class RunConfig:
         order = {d.name: i for i, d in enumerate(self.devices)}
         loops, seen = [], set()
         for start in lower:
-            path, node = [], start
+            path: list[str] = []
+            node: str | None = start
             while node in lower and node not in path:
                 path.append(node)
                 node = lower[node]
@@ -247,7 +272,6 @@ class RunConfig:
     def validate(self) -> RunConfig:
         """Check every value; raise ConfigError naming the first bad field."""
         _int_range("cpus", self.cpus, 1, MAX_CPUS)
-        host = len(os.sched_getaffinity(0))
         if self.cpu_map is not None:
             if len(self.cpu_map) != self.cpus:
                 raise ConfigError("cpu_map", f"needs one host core per emulated CPU ({self.cpus})")
@@ -257,6 +281,8 @@ class RunConfig:
                     raise ConfigError("cpu_map", f"host core {c} not available; allowed {allowed}")
         if self.profile not in PROFILES:
             raise ConfigError("profile", f"unknown {self.profile!r}; one of {', '.join(PROFILES)}")
+        if self.strategy in RETIRED_STRATEGIES:
+            raise ConfigError("strategy", f"{self.strategy!r} {RETIRED_STRATEGIES[self.strategy]}")
         if self.strategy is not None and self.strategy not in STRATEGIES:
             raise ConfigError(
                 "strategy", f"unknown {self.strategy!r}; one of {', '.join(STRATEGIES)}"
@@ -276,6 +302,8 @@ class RunConfig:
             raise ConfigError("stall_timeout", "seconds, 0.1 to 600")
         _int_range("nic_batch", self.nic_batch, 1, 4096)
         _int_range("nic_coalesce_us", self.nic_coalesce_us, 0, 100_000)
+        _int_range("qdisc_max_burst", self.qdisc_max_burst, 1, 2**31 - 1)
+        _int_range("txq_reselection_ms", self.txq_reselection_ms, 0, 2**31 - 1)
         if self.seed is not None:
             _int_range("seed", self.seed, 0, 2**32 - 1)
         for k in ("enqueue_ns", "dequeue_ns", "xmit_ns", "bounce_ns", "remote_ns"):
@@ -298,7 +326,7 @@ class RunConfig:
             if e.action in ("dev_close", "dev_open", "set_real_num_tx_queues"):
                 if e.device not in names:
                     raise ConfigError(f"{p}.device", f"name a device; have {sorted(names)}")
-            if e.action == "set_real_num_tx_queues":
+            if e.action == "set_real_num_tx_queues" and e.device is not None:
                 _int_range(f"{p}.value", e.value, 1, names[e.device].tx_queues)
             if e.action == "slow_nic":
                 _int_range(f"{p}.value", e.value, 0, 10**9)
@@ -380,6 +408,30 @@ class RunConfig:
                     raise ConfigError(
                         f"{p}.xps tx-{q}",
                         f"mask {mask!r} names a CPU >= {self.cpus} (emulated CPUs 0-{self.cpus - 1})",
+                    )
+            nrx = d.rx_queues if d.rx_queues is not None else d.tx_queues
+            if d.rx_queues is not None:
+                _int_range(f"{p}.rx_queues", d.rx_queues, 1, MAX_TX_QUEUES)
+            if d.xps_rxqs and not PROFILES[self.profile].xps_rxqs:
+                raise ConfigError(
+                    f"{p}.xps_rxqs",
+                    f"profile {self.profile} has no xps_rxqs (4.18+: profiles "
+                    + ", ".join(n for n, pr in PROFILES.items() if pr.xps_rxqs)
+                    + ")",
+                )
+            for q, mask in d.xps_rxqs.items():
+                if not isinstance(q, int) or not 0 <= q < d.tx_queues:
+                    raise ConfigError(
+                        f"{p}.xps_rxqs", f"queue {q!r} does not exist (tx-0..tx-{d.tx_queues - 1})"
+                    )
+                try:
+                    m = bitmap_parse(mask, nrx)
+                except MaskError as e:
+                    raise ConfigError(f"{p}.xps_rxqs tx-{q}", str(e)) from None
+                if m >> nrx:
+                    raise ConfigError(
+                        f"{p}.xps_rxqs tx-{q}",
+                        f"mask {mask!r} names an RX queue >= {nrx} (rx_queues {nrx})",
                     )
             if d.num_tc:
                 _int_range(f"{p}.num_tc", d.num_tc, 1, TC_MAX_QUEUE)
@@ -463,6 +515,8 @@ class RunConfig:
                 raise ConfigError(f"{p}.rate_pps", "packets/s per CPU, >= 0 (0 floods)")
             if t.rx_queue < -1 or t.rx_queue > 65535:
                 raise ConfigError(f"{p}.rx_queue", "-1 (not forwarded) or a queue number")
+            if t.sk_rx_queue < -1 or t.sk_rx_queue > 65535:
+                raise ConfigError(f"{p}.sk_rx_queue", "-1 (none recorded) or an RX queue number")
 
 
 def _number(name: str, v: Any) -> None:
@@ -489,7 +543,7 @@ def from_dict(d: dict, base: RunConfig | None = None) -> RunConfig:
             cfg.costs = _fill(CostConfig, v, "costs")
         elif k in _SECTIONS:
             if not isinstance(v, list):
-                raise ConfigError(k, "a list of tables ([[%s]])" % k)
+                raise ConfigError(k, f"a list of tables ([[{k}]])")
             setattr(cfg, k, [_fill(_SECTIONS[k], x, f"{k}[{i}]") for i, x in enumerate(v)])
         elif k in _field_names(RunConfig):
             setattr(cfg, k, _coerce(RunConfig, k, v, k))
@@ -528,7 +582,7 @@ def _coerce(cls, k: str, v: Any, path: str) -> Any:
     float is declared becomes a float); ConfigError naming ``path`` if it
     has the wrong type.  This is the one place where file values get typed;
     :meth:`RunConfig.validate` then checks ranges and relations."""
-    if k == "xps":
+    if k in ("xps", "xps_rxqs"):
         if not isinstance(v, dict):
             raise ConfigError(
                 path, f'a table of queue = "mask", e.g. {{0 = "1", 1 = "2"}}, got {_what(v)}'
@@ -541,7 +595,8 @@ def _coerce(cls, k: str, v: Any, path: str) -> Any:
                 raise ConfigError(path, f"queue {q!r} is not a number") from None
             if not isinstance(m, str):
                 raise ConfigError(
-                    f"{path}.{q}", 'the mask is a string as xps_cpus takes it, e.g. "3"'
+                    f"{path}.{q}",
+                    f'the mask is a string as {k.replace("xps", "xps_cpus") if k == "xps" else k} takes it, e.g. "3"',
                 )
             out[qi] = m
         return out
@@ -586,7 +641,7 @@ def _match(tp: Any, v: Any, path: str) -> tuple[bool, Any]:
         return True, [_typed(elem, x, f"{path}[{i}]") for i, x in enumerate(v)]
     if origin is dict:
         return isinstance(v, dict), v
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return isinstance(v, tp), v
     raise TypeError(f"config type {tp!r} of {path} has no check")  # a netq bug
 

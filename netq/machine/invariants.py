@@ -1,4 +1,4 @@
-"""The invariants of SPEC.md, checkable at any quiescent point.
+"""The invariants (README: "Invariants"), checkable at any quiescent point.
 
 Each check returns a :class:`Check` (name, ok, detail).  "Quiescent" means no
 CPU is inside dev_queue_xmit or a qdisc run and the NIC is not mid-batch:

@@ -197,6 +197,8 @@ class Net:
             sec.base(dp.index),
             d,
         )
+        dev.num_rx_queues = dp.rx_queues
+        dev.xps_rxqs_needed = bool(dp.xps_rxqs)
         f = dev.f
         f[NETDEV.flags] = IFF_UP
         f[NETDEV.features] = NETIF_F_LLTX if dp.lltx else 0
@@ -291,9 +293,18 @@ class Net:
             [xps[(i * ncpus + c) * stride : (i * ncpus + c + 1) * stride] for c in range(ncpus)]
             for i in range(len(self.devices))
         ]
+        rxqs = self.region.span_words("xps_rxqs")
+        nrxq = self.layout["xps_rxqs"].shape[1]
+        #: xps_rxqs maps: ``xps_rxqs[dev][rx queue]``, as ``xps`` (4.18+)
+        self.xps_rxqs = [
+            [rxqs[(i * nrxq + r) * stride : (i * nrxq + r + 1) * stride] for r in range(nrxq)]
+            for i in range(len(self.devices))
+        ]
         for dp in self.plan.devices:
             for queue, mask in dp.xps:
                 netif_set_xps_queue(self, self.devices[dp.index], mask, queue)
+            for queue, mask in dp.xps_rxqs:
+                netif_set_xps_queue(self, self.devices[dp.index], mask, queue, rxqs=True)
 
     def _build_socks(self) -> None:
         """The sockets of every traffic group, owned by their CPUs."""
@@ -310,6 +321,7 @@ class Net:
                 sp.proto,
                 sp.sk_hash,
                 sp.sk_txhash,
+                sp.rx_queue,
             )
             f = sk.f
             f[SOCK.sk_tx_queue_mapping] = -1
@@ -344,7 +356,7 @@ class Net:
         mapping, which needs every memoryview and numpy view gone first.
         """
         if this.net is self:
-            this.__init__()
+            this.reset()
         region = self.region
         for k in list(self.__dict__):
             if k not in _KEEP_ON_CLOSE:

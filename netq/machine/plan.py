@@ -48,7 +48,7 @@ from netq.kernel.kstructs import (
 from netq.kernel.profiles import PROFILES, Profile
 from netq.kernel.sched import sch_fifo, sch_mq  # noqa: F401  (register their ops)
 from netq.kernel.sched.sch_fq import FQ_FLOW_RING, FQ_LIMIT
-from netq.kernel.sched.sch_generic import QDISC_OPS
+from netq.kernel.sched.sch_generic import QDISC_OPS, qdisc_static_flags
 from shm.layout import WORD, Layout
 from shm.lock import LockPolicy, lock_layout
 from shm.ring import ring_sections
@@ -102,7 +102,8 @@ class QdiscPlan:
     #: q->dev_queue: global TX queue index; -1 for builtins and the mq root
     txq: int
     limit: int
-    #: TCQ_F_* as the qdisc starts (the strategy's TCQ_F_NOLOCK included)
+    #: TCQ_F_* as the qdisc starts: its kind's static_flags for the profile
+    #: (pfifo_fast's TCQ_F_NOLOCK from 4.16), plus what attach/init set
     flags: int
     #: "builtin", "root", or the mq class ":N" it is attached to
     parent: str
@@ -173,6 +174,10 @@ class DevicePlan:
     xmit: str
     #: (queue, CPU mask) pairs as xps_cpus is written at start, in queue order
     xps: tuple[tuple[int, int], ...]
+    #: num_rx_queues
+    rx_queues: int
+    #: (queue, RX-queue mask) pairs as xps_rxqs is written at start (4.18+)
+    xps_rxqs: tuple[tuple[int, int], ...]
 
 
 @dataclass(frozen=True)
@@ -187,6 +192,8 @@ class SockPlan:
     connected: bool
     sk_hash: int
     sk_txhash: int
+    #: sk_rx_queue_mapping: the RX queue it received on, or -1
+    rx_queue: int
 
 
 @dataclass(frozen=True)
@@ -225,16 +232,15 @@ class RunPlan:
         """The locker id of the control process."""
         return self.ncpus
 
-    @property
-    def busylock(self) -> bool:
-        """Locked qdiscs take busylock when found running (2.6.36 .. 6.18;
-        still so for locked qdiscs in nolock-era kernels)."""
-        return self.strategy in ("busylock", "nolock")
+    #: pfifo_fast's static_flags carry TCQ_F_NOLOCK (the profile's, or the
+    #: configuration's what-if ``pfifo_fast_nolock``)
+    nolock: bool
 
     @property
-    def nolock(self) -> bool:
-        """pfifo_fast is TCQ_F_NOLOCK (4.16+)."""
-        return self.strategy == "nolock"
+    def busylock(self) -> bool:
+        """Locked qdiscs take busylock when found running (2.6.36 .. 6.18).
+        TCQ_F_NOLOCK qdiscs never do: their branch comes first."""
+        return self.strategy == "busylock"
 
     @property
     def defer(self) -> bool:
@@ -258,10 +264,11 @@ def plan_run(cfg: RunConfig, cores: Sequence[int] | None = None) -> RunPlan:
     cores = tuple(sorted(cores if cores is not None else os.sched_getaffinity(0)))
     profile = PROFILES[cfg.profile]
     strategy = cfg.effective_strategy
+    nolock = cfg.effective_pfifo_fast_nolock
     rng = random.Random(cfg.seed)
     hashrnd = rng.getrandbits(32)  # drawn first: a seed gives the same hashes as before
     policy, why = lock_policy(cfg, len(cores))
-    qdiscs, root_of, txq_qdisc = plan_qdiscs(cfg, profile, strategy == "nolock")
+    qdiscs, root_of, txq_qdisc = plan_qdiscs(cfg, profile, nolock)
     devices = plan_devices(cfg, root_of)
     lock_names = plan_lock_names(qdiscs, devices)
     txqs = plan_txqs(cfg, profile, devices, txq_qdisc, xmit_lock0=len(qdiscs) * LOCKS_PER_QDISC)
@@ -270,6 +277,7 @@ def plan_run(cfg: RunConfig, cores: Sequence[int] | None = None) -> RunPlan:
         cfg=cfg,
         profile=profile,
         strategy=strategy,
+        nolock=nolock,
         ncpus=cfg.cpus,
         nlockers=cfg.cpus + 1,
         hashrnd=hashrnd,
@@ -284,6 +292,24 @@ def plan_run(cfg: RunConfig, cores: Sequence[int] | None = None) -> RunPlan:
         defer_nodes_per_cpu=DEFER_NODES_PER_CPU if strategy == "defer" else 1,
         fq_nflows=max(len(socks), 1) + 1,
     )
+
+
+def what_if_reasons(cfg: RunConfig) -> list[str]:
+    """Why a configuration is one no kernel has (empty: some kernel has it).
+
+    pfifo_fast's TCQ_F_NOLOCK other than the profile's (4.16 made it so in
+    every kernel after); busylock under 6.19 or defer before it (6.19 has
+    the defer_list and no busylock, commit 100dfa74cad9); rootlock after
+    2.6.35 (busylock came in 2.6.36, so no profile netq has runs rootlock)."""
+    profile = PROFILES[cfg.profile]
+    out = []
+    nolock = cfg.effective_pfifo_fast_nolock
+    if nolock != profile.pfifo_fast_nolock:
+        out.append(f"pfifo_fast {'NOLOCK' if nolock else 'locked'} under {profile.name}")
+    strategy = cfg.effective_strategy
+    if strategy != profile.strategy:
+        out.append(f"{strategy} under {profile.name} (which has {profile.strategy})")
+    return out
 
 
 def host_map(cfg: RunConfig, cores: Sequence[int]) -> HostMap:
@@ -343,8 +369,14 @@ def plan_qdiscs(
     multi-queue device), or one root qdisc that every queue shares.
 
     Returns the qdiscs, each device's root qdisc id, and each global TX
-    queue's qdisc id.  With ``nolock`` pfifo_fast is TCQ_F_NOLOCK, and loses
-    TCQ_F_CAN_BYPASS under profiles before the nolock bypass (5.13)."""
+    queue's qdisc id.  Each qdisc starts with its kind's static_flags
+    (:func:`qdisc_static_flags`: with ``nolock``, as from 4.16, pfifo_fast's
+    include TCQ_F_NOLOCK, whatever the strategy), plus TCQ_F_ONETXQUEUE
+    where attach_one_default_qdisc or mq_init set it.  A NOLOCK pfifo_fast
+    loses TCQ_F_CAN_BYPASS under profiles before the nolock bypass (5.14):
+    4.19's NOLOCK branch never tests it, netq's tests the flag.  A host may
+    be mixed, as the kernel's is: NOLOCK mq children beside an fq root, or
+    pfifo_fast on one device beside fq on another."""
     base = txq_bases(cfg)
     rows: list[tuple] = [
         ("noop", "noop", -1, -1, 0, TCQ_F_BUILTIN, "builtin"),
@@ -371,12 +403,12 @@ def plan_qdiscs(
                         i,
                         base[i] + k,
                         d.tx_queue_len,
-                        TCQ_F_CAN_BYPASS | TCQ_F_ONETXQUEUE,
+                        qdisc_static_flags(QDISC_OPS["pfifo_fast"], nolock) | TCQ_F_ONETXQUEUE,
                         f":{k + 1:x}",
                     )
                 )
         else:
-            flags = QDISC_OPS[kind].static_flags
+            flags = qdisc_static_flags(QDISC_OPS[kind], nolock)
             if d.tx_queues == 1:
                 flags |= TCQ_F_ONETXQUEUE
             for k in range(d.tx_queues):
@@ -386,10 +418,8 @@ def plan_qdiscs(
     nflows = max(_nsock(cfg), 1) + 1
     out, nfq = [], 0
     for qid, (name, kind, dev, txq, limit, flags, parent) in enumerate(rows):
-        if kind == "pfifo_fast" and nolock:
-            flags |= TCQ_F_NOLOCK
-            if not profile.nolock_bypass:
-                flags &= ~TCQ_F_CAN_BYPASS
+        if flags & TCQ_F_NOLOCK and not profile.nolock_bypass:
+            flags &= ~TCQ_F_CAN_BYPASS
         nrings, ring_size, fq_index = 0, 0, -1
         if kind in ("pfifo_fast", "pfifo"):
             nrings = QDISC_BANDS if kind == "pfifo_fast" else 1
@@ -413,6 +443,8 @@ def plan_devices(cfg: RunConfig, root_of: list[int]) -> tuple[DevicePlan, ...]:
         lltx = d.lltx if d.lltx is not None else d.kind == "vlan"
         xmit = "eth" if d.kind == "phys" else d.kind
         xps = tuple((q, bitmap_parse(d.xps[q], cfg.cpus)) for q in sorted(d.xps))
+        nrx = d.rx_queues if d.rx_queues is not None else d.tx_queues
+        rxqs = tuple((q, bitmap_parse(d.xps_rxqs[q], nrx)) for q in sorted(d.xps_rxqs))
         out.append(
             DevicePlan(
                 i,
@@ -426,6 +458,8 @@ def plan_devices(cfg: RunConfig, root_of: list[int]) -> tuple[DevicePlan, ...]:
                 lltx,
                 xmit,
                 xps,
+                nrx,
+                rxqs,
             )
         )
     return tuple(out)
@@ -490,6 +524,7 @@ def plan_socks(cfg: RunConfig, rng: random.Random) -> tuple[SockPlan, ...]:
                         t.connected,
                         rng.getrandbits(32) or 1,
                         rng.getrandbits(32) or 1,
+                        t.sk_rx_queue,
                     )
                 )
     return tuple(out)
@@ -522,6 +557,8 @@ def plan_layout(plan: RunPlan) -> Layout:
     lay.add("netdev_queue", NETDEV_QUEUE, len(plan.txqs))
     lay.add("qdisc", QDISC, len(plan.qdiscs))
     lay.add_raw("xps", (ndev, ncpus, 1 + MAX_TX_QUEUES))
+    nrxq = max((d.rx_queues for d in plan.devices), default=1)
+    lay.add_raw("xps_rxqs", (ndev, nrxq, 1 + MAX_TX_QUEUES))
     lay.add("sock", SOCK, max(plan.nsock, 1))
     lay.add("nic", NIC, 1)
     lay.add_raw("nic_by_cpu", (ncpus,))

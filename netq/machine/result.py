@@ -78,7 +78,21 @@ from netq.kernel.sched.sch_mq import mq_dump
 
 from .invariants import Check
 
-RESULT_VERSION = 2
+RESULT_VERSION = 3
+
+#: the exit codes of every netq command (README: "Exit codes"): a run or job
+#: that ended well, one that failed (a fault, a stall, a broken invariant),
+#: bad usage or configuration, SIGINT, and SIGTERM or SIGHUP
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+#: a run's status -> its exit code
+EXIT_CODES = {
+    "ok": EXIT_OK,
+    "fault": EXIT_FAILED,
+    "stalled": EXIT_FAILED,
+    "invariant": EXIT_FAILED,
+    "interrupted": EXIT_INTERRUPTED,
+    "terminated": EXIT_TERMINATED,
+}
 #: the JSON Schema of a result, shipped beside this module (package data)
 SCHEMA_FILE = "result.schema.json"
 
@@ -122,6 +136,10 @@ class DeviceSetup(_DeviceSetupBase, total=False):
     line_rate_pps: float
     #: queue number (a string in JSON) -> xps_cpus as the file shows it
     xps: dict[int, str]
+    #: num_rx_queues, and queue -> xps_rxqs as the file shows it, when a
+    #: device has xps_rxqs maps (4.18+)
+    rx_queues: int
+    xps_rxqs: dict[int, str]
     irq_cpus: list[int]
     lower: str
 
@@ -133,7 +151,12 @@ class Setup(TypedDict):
     host_cores: list[int]
     processes: int
     shared_cores: bool
+    #: how locked qdiscs are entered (rootlock, busylock, defer)
     strategy: str
+    #: pfifo_fast is TCQ_F_NOLOCK in this run (its static_flags, 4.16+)
+    pfifo_fast_nolock: bool
+    #: why this configuration is one no kernel has (empty: some kernel has it)
+    what_if: list[str]
     profile: ProfileSetup
     lock: LockSetup
     #: CostConfig's fields
@@ -294,6 +317,16 @@ class Mechanism(TypedDict):
     requeues: int
     net_tx_action: int
     resched_trylock: int
+    #: kernel/softirq.c: __do_softirq calls, restarts, loops ended by
+    #: MAX_SOFTIRQ_RESTART / MAX_SOFTIRQ_TIME, ksoftirqd wakeups and turns,
+    #: do_softirq calls left to a runnable ksoftirqd (4.9 .. 2023)
+    softirq_runs: int
+    softirq_restarts: int
+    softirq_restart_limit: int
+    softirq_time_limit: int
+    ksoftirqd_wakeups: int
+    ksoftirqd_runs: int
+    softirq_deferred: int
     nvcsw: int
     nivcsw: int
     generated: int
@@ -336,7 +369,7 @@ class CheckRow(TypedDict):
     detail: str
 
 
-class EventRow(TypedDict):
+class _EventRowBase(TypedDict):
     at: float
     action: str
     device: str | None
@@ -344,6 +377,11 @@ class EventRow(TypedDict):
     value: int | float | None
     done_at: float
     result: str
+
+
+class EventRow(_EventRowBase, total=False):
+    #: a "fault" event's fault (FAULTS), only on those
+    fault: str | None
 
 
 class Measured(TypedDict):
@@ -602,6 +640,13 @@ def mechanism(net, delivered_window: int) -> Mechanism:
             "requeues",
             "net_tx_action",
             "resched_trylock",
+            "softirq_runs",
+            "softirq_restarts",
+            "softirq_restart_limit",
+            "softirq_time_limit",
+            "ksoftirqd_wakeups",
+            "ksoftirqd_runs",
+            "softirq_deferred",
             "nvcsw",
             "nivcsw",
             "generated",

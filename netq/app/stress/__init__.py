@@ -1,8 +1,8 @@
 """``python -m netq.run stress``: the CI stress job.
 
 Runs seeded random configurations of the emulated transmit path one after
-another until a time budget is used up, and checks after each run what SPEC.md
-promises (Invariants): every skb delivered or dropped for a named reason, the
+another until a time budget is used up, and checks after each run what
+README.md promises ("Invariants"): every skb delivered or dropped for a named reason, the
 qdisc identities, flow order, no lock held, consistent lock statistics, no
 worker crash, no stall (watchdog), and no IPC object or child process left
 behind.  With ``--chaos`` it adds runs that break something on purpose

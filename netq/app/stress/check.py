@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from .generate import Case, cpu_rates
 
@@ -17,7 +19,7 @@ class Record:
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
     summary: str = ""
-    result: dict | None = None
+    result: Mapping[str, Any] | None = None
     config_path: str | None = None
     reproduce: list[str] = field(default_factory=list)
 
@@ -43,7 +45,7 @@ def estimate_s(case: Case, overhead_s: float, run_seconds: float) -> float:
     return traffic + overhead_s
 
 
-def check(case: Case, res: dict) -> list[str]:
+def check(case: Case, res: Mapping[str, Any]) -> list[str]:
     """Everything that is wrong with the result of ``case``."""
     problems = []
     status = res.get("status")
@@ -90,7 +92,7 @@ def check(case: Case, res: dict) -> list[str]:
     return problems
 
 
-def summary_line(case: Case, res: dict | None, status: str) -> str:
+def summary_line(case: Case, res: Mapping[str, Any] | None, status: str) -> str:
     if res is None:
         return f"#{case.index:03d} {status}: no result"
     drops = {k: v for k, v in res.get("drops", {}).items() if v}

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from typing import NoReturn
 
 from netq.kernel.kstructs import FAULTS
-from shm.ipc import Terminated
+from netq.machine.result import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from shm.ipc import terminate_on_signals
 
 from ..outputs import output_path_problem
 from .generate import DEFAULT_RUN_SECONDS, GeneratorBug, generate
-from .job import EXIT_FAILED, EXIT_OK, EXIT_USAGE, HARD_LIMIT_SLACK_S, Job
+from .job import HARD_LIMIT_SLACK_S, Job
 
 DEFAULT_BUDGET = 60.0
 
@@ -135,16 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         return dry_run(args)
     job = Job(args)
-    old = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, _terminated)
-    try:
+    with terminate_on_signals():  # SIGTERM and SIGHUP end the job like Ctrl-C: 143
         return job.run()
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
-def _terminated(signum: int, frame: object) -> None:
-    raise Terminated(signum)
 
 
 def dry_run(args: argparse.Namespace) -> int:

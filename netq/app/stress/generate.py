@@ -283,6 +283,7 @@ def path_verdict(devices: dict[str, DeviceConfig], name: str, limit: int) -> str
         if not d.is_virtual:
             return "delivers"  # a noqueue physical device: straight to the driver
         depth += 1
+        assert d.lower is not None  # a virtual device has a lower one
         d = devices[d.lower]
     raise AssertionError("unreachable: every loop is cut")
 
@@ -296,6 +297,7 @@ def loop_entries(cfg: RunConfig) -> set[str]:
         seen = set()
         while d.is_virtual and d.name not in seen and not d.name.startswith("lp"):
             seen.add(d.name)
+            assert d.lower is not None  # a virtual device has a lower one
             d = by_name[d.lower]
         if d.name.startswith("lp"):
             entries.add(d.name)
@@ -471,8 +473,8 @@ def _add_chaos(rng: random.Random, cfg: RunConfig, kind: str, run_seconds: float
         cfg.duration = round(max(base, 0.6), 3)
         by_name = {d.name: d for d in cfg.devices}
         path = [cfg.traffic[0].device or cfg.devices[0].name]
-        while by_name[path[-1]].lower is not None and by_name[path[-1]].lower not in path:
-            path.append(by_name[path[-1]].lower)
+        while (lower := by_name[path[-1]].lower) is not None and lower not in path:
+            path.append(lower)
         victim = rng.choice(path)
         at = round(rng.uniform(0.05, 0.4) * cfg.duration, 3)
         cfg.events = [EventConfig(at=at, action="dev_close", device=victim)]

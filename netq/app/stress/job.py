@@ -8,10 +8,18 @@ import os
 import signal
 import tempfile
 import time
+from typing import Any, cast
 
 from netq.app import report
 from netq.machine.config import EventConfig
-from shm.ipc import Terminated, child_pids, netq_objects
+from netq.machine.result import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    Result,
+)
+from shm.ipc import Terminated, child_pids, kill_processes, netq_objects
 from workers.supervisor import Supervisor
 
 from .check import Record, check, estimate_s, summary_line
@@ -23,8 +31,6 @@ from .toml import to_toml
 OVERHEAD_GUESS_S = 1.2
 #: a run that takes this much longer than its estimate is ended (hung)
 HARD_LIMIT_SLACK_S = 30.0
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 
 class _HardTimeout(KeyboardInterrupt):
@@ -42,26 +48,6 @@ def _own_ipc() -> list:
 def _remove_ipc(objs) -> None:
     for o in objs:
         o.unlink()
-
-
-def _end_children(pids: list[int]) -> None:
-    """Kill and reap processes this job forked (by pid) that outlived a run."""
-    for pid in pids:
-        for sig in (signal.SIGCONT, signal.SIGKILL):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-    deadline = time.monotonic() + 5
-    for pid in pids:
-        while time.monotonic() < deadline:
-            try:
-                done, _ = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if done:
-                break
-            time.sleep(0.01)
 
 
 class Job:
@@ -106,7 +92,7 @@ class Job:
     def run_case(self, case: Case) -> Record:
         rec = Record(case)
         est = estimate_s(case, self.overhead_s, self.args.run_seconds)
-        hard = max(1, int(math.ceil(est + self.args.hard_limit)))
+        hard = max(1, math.ceil(est + self.args.hard_limit))
         me = os.getpid()
         self._timed_out = False
         old = signal.signal(signal.SIGALRM, self._on_alarm)
@@ -128,8 +114,9 @@ class Job:
                 f"the run did not end within its hard limit of {hard} s (the supervisor "
                 "itself hung, its watchdog included); ended by SIGALRM"
             )
-            res = dict(res or {}, status="hung")
-            res["faults"] = [hang] + list(res.get("faults") or [])
+            hung: dict[str, Any] = dict(res or {}, status="hung")
+            hung["faults"] = [hang, *(hung.get("faults") or [])]
+            res = cast(Result, hung)
         elif res is not None and res.get("status") in ("interrupted", "terminated"):
             self.stopped = res["status"]
         rec.result = res
@@ -147,7 +134,7 @@ class Job:
         kids = child_pids(me)
         if kids:
             rec.problems.append(f"child processes left after the run: {kids}")
-            _end_children(kids)
+            kill_processes(kids)  # forked by this job and outlived a run
         rec.passed = not rec.problems
         rec.summary = summary_line(case, res, rec.status)
         # learn the overhead (what a run costs beyond its traffic time)

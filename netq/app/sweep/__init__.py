@@ -9,10 +9,13 @@ Studies (``--list`` prints them):
 
 ``contention``  one TX queue (tg3-like: pfifo_fast, ring 256), 1 UDP socket
                 per sender flooding 1000-byte packets; senders = emulated CPUs
-                in {1, 2, 4, 8}; strategy {rootlock, busylock, nolock, defer}
-                (under profiles 3.13, 3.13, 6.18 and 6.19: each with the
-                kernel it came with, rootlock and busylock on the same one)
-                x lock fairness {fifo, unfair}; emulated costs of the busylock
+                in {1, 2, 4, 8}; five series, each named by what ran
+                (``series``): rootlock 3.13 (a what-if: busylock is older
+                than every profile), busylock 3.13 (locked pfifo_fast),
+                nolock 6.18 (pfifo_fast is TCQ_F_NOLOCK from 4.16, whatever
+                the strategy), busylock 6.18 and defer 6.19 on pfifo (the
+                locked qdisc they meet) x lock fairness {fifo, unfair};
+                emulated costs of the busylock
                 preset (enqueue 1000 ns, dequeue 1000 ns, driver xmit 2000 ns)
                 and ``bounce_ns`` in {0, 2000} (the cost of taking a lock, or
                 pushing on a defer_list, that another CPU touched last).
@@ -26,11 +29,13 @@ Studies (``--list`` prints them):
                 fifo locks, bounce_ns {0, 2000}.
 ``queues``      2 CPUs, TX queues {1, 2, 4, 8}, XPS 1:1 vs none, the same
                 traffic as ``xps``, bounce_ns {0, 2000}.
-``generations`` the kernel's busylock (profile 6.18) against the 6.19
-                defer_list (commit 100dfa74cad9) on one TX queue: senders in
-                {1, 2, 4, 8} x (busylock, 6.18) / (defer, 6.19) x qdisc
-                {pfifo_fast (bypasses an empty qdisc), fq (never bypasses:
-                the qdisc of the kernel's own defer_list measurement)} x lock
+``generations`` 6.18 against 6.19 (the defer_list, commit 100dfa74cad9)
+                on one TX queue: senders in {1, 2, 4, 8} x (busylock, 6.18)
+                / (defer, 6.19) x qdisc {pfifo_fast (TCQ_F_NOLOCK in both:
+                neither busylock nor the defer_list meets it, so the pair
+                measures the same code), pfifo (locked, bypasses an empty
+                qdisc), fq (locked, never bypasses: the qdisc of the
+                kernel's own defer_list measurement)} x lock
                 waiting {adaptive (spin briefly, then sleep: netq's default),
                 spin (waiters spin as kernel spinlocks do, yielding the core
                 when it is shared)}; fifo locks; the ``contention`` workload
@@ -40,8 +45,9 @@ Studies (``--list`` prints them):
                 83 skbs in flight, under fq's per-flow limit of 100 (a
                 flooding socket is throttled by its send buffer, not dropped
                 by fq).  The table and the JSON (``ratios``) give, per qdisc,
-                lock waiting and senders, defer / busylock for pps and CPU
-                per packet, beside the kernel's figures
+                lock waiting and senders, 6.19 / 6.18 (defer / busylock on
+                pfifo and fq) for pps and CPU per packet, beside the
+                kernel's figures
                 (:mod:`netq.app.figures`: 1.81x pps, 16 -> 29 Mpps; system
                 CPU 52% -> 24%).
 

@@ -9,6 +9,7 @@ import signal
 import sys
 from typing import NoReturn
 
+from netq.machine.result import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from shm.ipc import Terminated
 
 from .rows import PROG, Usage, read_rows
@@ -37,6 +38,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="fewer points, 0.3 s each, once")
     p.add_argument("--resume", action="store_true", help="skip points already in STUDY.csv")
     p.add_argument("--list", action="store_true", help="list the studies and exit")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the points on the Dask cluster at ADDRESS (tcp://HOST:8786); the dist extra",
+    )
+    where.add_argument(
+        "--local-cluster",
+        type=int,
+        metavar="N",
+        help="run the points on a new local Dask cluster of N worker processes; the dist extra",
+    )
     return p
 
 
@@ -68,7 +81,17 @@ def parse_args(argv: list[str]) -> Options | None:
             raise Usage(f"--bounce: distinct integers from 0 to 100000000 ns, got {a.bounce!r}")
     else:
         bounce = st.quick_bounce if a.quick else st.bounce
-    return Options(st, a.out, float(dur), rep, bounce, a.quick, a.resume)
+    if a.local_cluster is not None and not 1 <= a.local_cluster <= 256:
+        raise Usage(f"--local-cluster: a number of workers from 1 to 256, got {a.local_cluster}")
+    if a.scheduler is not None and not a.scheduler.strip():
+        raise Usage("--scheduler: a scheduler address, e.g. tcp://HOST:8786")
+    if (a.scheduler or a.local_cluster) and importlib.util.find_spec("distributed") is None:
+        raise Usage(
+            "dask distributed is not installed; install the dist extra: pip install '.[dist]'"
+        )
+    return Options(
+        st, a.out, float(dur), rep, bounce, a.quick, a.resume, a.scheduler, a.local_cluster
+    )
 
 
 def _need_extras() -> None:
@@ -103,16 +126,16 @@ def main(argv: list[str] | None = None) -> int:
             read_rows(opts.csv_path)  # refuse a CSV of other columns before running anything
     except Usage as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     signal.signal(signal.SIGTERM, _raise_terminated)
     signal.signal(signal.SIGHUP, _raise_terminated)
     try:
         return sweep(opts, [sys.argv[0]] + argv)
     except KeyboardInterrupt:  # between setting up and the first point, or after the last
         print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
-    except Terminated as e:
-        return 128 + e.signum
+        return EXIT_INTERRUPTED
+    except Terminated:
+        return EXIT_TERMINATED
     except Usage as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE

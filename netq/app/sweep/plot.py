@@ -30,6 +30,14 @@ from typing import Any
 
 from netq.app.figures import KERNEL_DEFER
 
+from .studies import CONTENTION_SERIES, PROFILES, series_of
+from .table import _pair
+
+#: contention: the series in the study's order (what ran, studies.series_of)
+CONTENTION_ORDER = tuple(
+    series_of(s, p, q, PROFILES[p].pfifo_fast_nolock) for s, p, q in CONTENTION_SERIES
+)
+
 #: per study: x key and label, series keys, panels (figure key, axis label, scale, log y)
 #: the xps and queues studies plot the same figures
 _QUEUE_PANELS = (
@@ -43,7 +51,7 @@ _QUEUE_PANELS = (
 SPECS: dict[str, dict[str, Any]] = {
     "contention": {
         "x": ("cpus", "senders (emulated CPUs, 1 TX queue)"),
-        "series": ("strategy", "lock_fairness"),
+        "series": ("series", "lock_fairness"),
         "panels": (
             ("pps", "delivered kpps", 1e-3, False),
             ("cpu_ns_per_packet", "CPU us per delivered packet", 1e-3, True),
@@ -68,13 +76,13 @@ SPECS: dict[str, dict[str, Any]] = {
     },
     "generations": {
         "x": ("cpus", "senders (emulated CPUs, 1 TX queue)"),
-        "series": ("strategy", "qdisc", "lock_wait"),
+        "series": ("series", "qdisc", "lock_wait"),
         "legend_in": 3.0,  # inches beside the panels for the legend (default 1.8)
         "panels": (
             ("pps", "delivered kpps", 1e-3, False),
             ("cpu_ns_per_packet", "CPU us per delivered packet", 1e-3, True),
             # not a row figure: drawn from the JSON's "ratios" (:func:`_ratio_panel`)
-            ("pps_ratio", "defer (6.19) / busylock (6.18)\ndelivered pps", 1, False),
+            ("pps_ratio", "6.19 / 6.18\ndelivered pps", 1, False),
         ),
     },
 }
@@ -84,6 +92,17 @@ COLORS = {
     "busylock": "C0",
     "nolock": "C2",
     "defer": "C1",
+    # contention and generations series (studies.series_of)
+    "rootlock 3.13 (what-if)": "C3",
+    "busylock 3.13": "C0",
+    "nolock 6.18": "C2",
+    "nolock 6.19": "C4",
+    "busylock 6.18 pfifo": "C9",
+    "defer 6.19 pfifo": "C1",
+    "nolock 6.18 pfifo_fast": "C2",
+    "nolock 6.19 pfifo_fast": "C4",
+    "busylock 6.18 fq": "C0",
+    "defer 6.19 fq": "C1",
     "1:1": "C0",
     "none": "C3",
     "shared": "C2",
@@ -93,10 +112,20 @@ STYLES = {"fifo": ("-", "o"), "unfair": ("--", "s"), 2: ("-", "o"), 4: ("--", "s
 GEN_STYLES = {
     ("pfifo_fast", "adaptive"): ("-", "o"),
     ("pfifo_fast", "spin"): (":", "o"),
+    ("pfifo", "adaptive"): ("-", "^"),
+    ("pfifo", "spin"): (":", "^"),
     ("fq", "adaptive"): ("--", "s"),
     ("fq", "spin"): ("-.", "s"),
 }
-GEN_ORDER = {"busylock": 0, "defer": 1, "pfifo_fast": 0, "fq": 1, "adaptive": 0, "spin": 1}
+GEN_ORDER = {
+    "busylock": 0,
+    "defer": 1,
+    "pfifo_fast": 0,
+    "pfifo": 1,
+    "fq": 2,
+    "adaptive": 0,
+    "spin": 1,
+}
 RATIO_COLOR = "C2"
 
 
@@ -122,6 +151,8 @@ def _series_label(keys: tuple[str, ...], vals: tuple) -> str:
             out.append(f"{v} txq")
         elif k == "lock_wait":
             out.append(f"{v} waiting")
+        elif k == "qdisc" and out and str(v) in out[0].split():
+            continue  # the series label names it already
         else:
             out.append(str(v))
     return " ".join(out)
@@ -145,7 +176,7 @@ def _ratio_panel(ax, doc: dict, bounce: int, handles: dict[str, Any]) -> None:
     for key in sorted(groups, key=lambda k: tuple((GEN_ORDER.get(x, 9), str(x)) for x in k)):
         pts = sorted(groups[key], key=lambda r: r["cpus"])
         ls, mk = GEN_STYLES.get(key, ("-", "o"))
-        label = f"defer / busylock, {key[0]}, {key[1]} waiting"
+        label = f"{_pair(key[0])}, {key[0]}, {key[1]} waiting"
         (h,) = ax.plot(
             [r["cpus"] for r in pts],
             [r["pps_ratio"] for r in pts],
@@ -187,7 +218,7 @@ def plot_study(doc: dict, path: str) -> str:
         groups.setdefault((r["bounce_ns"], tuple(r[k] for k in skeys), r[xkey]), []).append(r)
     series = sorted({k[1] for k in groups}, key=lambda s: tuple(str(x) for x in s))
     if study == "contention":
-        order = {"rootlock": 0, "busylock": 1, "nolock": 2, "defer": 3}
+        order = {lab: i for i, lab in enumerate(CONTENTION_ORDER)}
         series.sort(key=lambda s: (order.get(s[0], 9), s[1]))
     elif study == "generations":
         series.sort(key=lambda s: tuple((GEN_ORDER.get(x, 9), str(x)) for x in s))
@@ -204,7 +235,7 @@ def plot_study(doc: dict, path: str) -> str:
             if fk == "pps_ratio":
                 _ratio_panel(ax, doc, b, handles)
             for s in [] if fk == "pps_ratio" else series:
-                if fk.startswith("owner_") and s[0] == "nolock":
+                if fk.startswith("owner_") and str(s[0]).startswith("nolock"):
                     continue  # TCQ_F_NOLOCK: the owner never re-takes root_lock
                 xs, ys, lo, hi, bad, none_ok = [], [], [], [], [], []
                 for x in xs_all:

@@ -19,6 +19,8 @@ KEY = (
     "xps",
     "profile",
     "strategy",
+    "pfifo_fast_nolock",
+    "series",
     "qdisc",
     "lock_fairness",
     "lock_wait",
@@ -27,7 +29,7 @@ KEY = (
     "rep",
 )
 #: columns kept as text in the JSON (a profile "6.18" is not a number)
-TEXT = ("xps", "profile", "qdisc", "lock_wait", "fault", "drops")
+TEXT = ("xps", "profile", "series", "qdisc", "lock_wait", "fault", "drops", "worker_host")
 #: how the run went, and its setup
 RUN = (
     "seed",
@@ -48,6 +50,8 @@ RUN = (
     "delivered_in_window",
     "drops_total",
     "drops",
+    "worker_host",
+    "worker_cores",
 )
 #: the figures of :func:`netq.app.report.derived` and a few mechanism counters
 FIGURES = (
@@ -61,6 +65,8 @@ FIGURES = (
     "packets_per_qdisc_run",
     "busylock_taken",
     "ctx_switches_per_packet",
+    "softirq_restarts_per_packet",
+    "softirq_deferred_per_packet",
     "bypass",
     "requeues",
     "latency_p50_ns",
@@ -127,7 +133,7 @@ class RowWriter:
     while it is written, so an interruption never leaves half a row."""
 
     def __init__(self, path: str) -> None:
-        self.f = open(path, "a", newline="")
+        self.f = open(path, "a", newline="")  # noqa: SIM115 (kept open: one row per write, closed by close())
         self.w = csv.writer(self.f, lineterminator="\n")
 
     def write(self, row: dict[str, str]) -> None:

@@ -10,14 +10,16 @@ import shlex
 import signal
 import sys
 import time
-from dataclasses import asdict
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, fields
 from typing import Any
 
 from netq.app.figures import KERNEL_DEFER
 from netq.app.report import derived
-from shm import native
 
 # SIGTERM/SIGHUP: the supervisor's scope raises it inside a run, ours between runs
+from netq.machine.result import EXIT_INTERRUPTED, EXIT_TERMINATED
+from shm import native
 from shm.ipc import Terminated
 from workers.supervisor import Supervisor
 
@@ -43,7 +45,14 @@ JSON_VERSION = 1
 def run_point(point: Point, rep: int) -> dict[str, Any]:
     """Run one point; its row.  An interrupted run raises KeyboardInterrupt
     (Ctrl-C) or Terminated, and leaves no row: it is run again on --resume."""
-    row: dict[str, Any] = dict(asdict(point), rep=rep, seed=rep + 1, loadavg_1m=os.getloadavg()[0])
+    row: dict[str, Any] = dict(
+        asdict(point),
+        rep=rep,
+        seed=rep + 1,
+        loadavg_1m=os.getloadavg()[0],
+        worker_host=platform.node(),
+        worker_cores=len(os.sched_getaffinity(0)),
+    )
     t0 = time.monotonic()
     try:
         outcome = Supervisor(point.config(rep)).run()
@@ -64,7 +73,7 @@ def run_point(point: Point, rep: int) -> dict[str, Any]:
     return row
 
 
-def _from_result(res: dict) -> dict[str, Any]:
+def _from_result(res: Mapping[str, Any]) -> dict[str, Any]:
     s = res["setup"]
     d = derived(res)
     m = res.get("mechanism", {})
@@ -159,16 +168,30 @@ def sweep(opts: Options, argv: list[str]) -> int:
     writer = RowWriter(path)
     failed = 0
     bar = tqdm(total=len(todo), unit="run", desc=opts.study.name, dynamic_ncols=True)
+    client = None
     try:
-        for point, rep in todo:
-            bar.set_postfix_str(f"{point.label()} #{rep}")
-            row = run_point(point, rep)
+        if opts.distributed:
+            # the `dist` extra, imported only when a cluster is asked for
+            from . import dist
+
+            client = dist.cluster(opts.scheduler, opts.local_workers)
+            workers = client.scheduler_info()["workers"]
+            print(
+                f"{PROG}: {len(todo)} runs on a Dask cluster of {len(workers)} worker(s) "
+                f"({client.scheduler.address}); wall-clock runs: one at a time per machine",
+                file=sys.stderr,
+            )
+            rows: Iterator[dict[str, Any]] = dist.rows(client, todo)
+        else:
+            rows = (run_point(p, r) for p, r in todo)
+        for row in rows:
             writer.write({k: _cell(row.get(k)) for k in COLUMNS})
+            point = Point(**{f.name: row[f.name] for f in fields(Point)})
+            label = f"{point.label()} rep {row['rep']}"
+            bar.set_postfix_str(label)
             if row["status"] != "ok":
                 failed += 1
-                bar.write(
-                    f"{PROG}: {point.label()} rep {rep}: {row['status']} - {row.get('fault') or ''}"
-                )
+                bar.write(f"{PROG}: {label}: {row['status']} - {row.get('fault') or ''}")
             bar.update(1)
     except KeyboardInterrupt:
         bar.close()
@@ -178,13 +201,16 @@ def sweep(opts: Options, argv: list[str]) -> int:
             f"{PROG}: interrupted; rows so far are in {path}: rerun with --resume to go on",
             file=sys.stderr,
         )
-        return 130
-    except Terminated as e:
+        return EXIT_INTERRUPTED
+    except Terminated:
         bar.close()
         writer.close()
         _finish(opts, plan, meta, complete=False)
         print(f"{PROG}: terminated; rerun with --resume to go on", file=sys.stderr)
-        return 128 + e.signum
+        return EXIT_TERMINATED
+    finally:
+        if client is not None:
+            dist.close(client, local=opts.scheduler is None)
     bar.close()
     writer.close()
     doc = _finish(opts, plan, meta, complete=True)

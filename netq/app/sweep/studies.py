@@ -7,8 +7,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from netq.app.presets import GENERATIONS_BOUNCE_NS, GENERATIONS_SNDBUF, LOCK_COSTS
-from netq.kernel.profiles import DEFAULT_PROFILE, STRATEGIES
+from netq.kernel.profiles import DEFAULT_PROFILE, PROFILES
 from netq.machine.config import CostConfig, DeviceConfig, RunConfig, TrafficConfig
+from netq.machine.plan import what_if_reasons
 from shm.lock import FAIRNESS
 
 from .rows import KEY, _cell
@@ -16,7 +17,11 @@ from .rows import KEY, _cell
 XPS_MODES = ("1:1", "none", "shared")
 #: generations: (strategy, profile) of the kernel before and after 100dfa74cad9
 GENERATIONS = (("busylock", "6.18"), ("defer", "6.19"))
-GEN_QDISCS = ("pfifo_fast", "fq")
+#: pfifo_fast is TCQ_F_NOLOCK in both kernels (the defer_list never meets
+#: it: the pair measures the same code); pfifo and fq are locked qdiscs, the
+#: ones busylock and the defer_list are about (pfifo bypasses like
+#: pfifo_fast, fq never does)
+GEN_QDISCS = ("pfifo_fast", "pfifo", "fq")
 GEN_LOCK_WAIT = ("adaptive", "spin")
 QUICK_DURATION = 0.3
 
@@ -40,6 +45,12 @@ class Point:
     #: lock waiting asked for: "spin", "block", "adaptive", or "auto" (netq
     #: chooses from processes vs host cores; the row's lock_waiting says what)
     lock_wait: str = "auto"
+    #: pfifo_fast is TCQ_F_NOLOCK (resolved: the profile's unless a what-if)
+    pfifo_fast_nolock: bool = False
+    #: what ran, for tables and plots: the strategy only where it meets the
+    #: qdisc ("nolock" where a NOLOCK pfifo_fast takes its own branch), the
+    #: profile, "(what-if)" where no kernel has the configuration
+    series: str = ""
 
     def key(self, rep: int) -> tuple[str, ...]:
         d = asdict(self)
@@ -52,11 +63,13 @@ class Point:
             parts.append(f"xps {self.xps}")
         if self.study == "generations":
             parts += [
-                f"{self.strategy} ({self.profile})",
+                self.series,
                 self.qdisc,
                 self.lock_fairness,
                 f"{self.lock_wait} waiting",
             ]
+        elif self.study == "contention":
+            parts += [self.series, self.lock_fairness]
         else:
             parts += [self.strategy, self.lock_fairness]
         if self.bounce_ns:
@@ -83,6 +96,7 @@ class Point:
             seed=rep + 1,
             profile=self.profile,
             strategy=self.strategy,
+            pfifo_fast_nolock=self.pfifo_fast_nolock,
             lock_fairness=self.lock_fairness,
             lock_wait=None if self.lock_wait == "auto" else self.lock_wait,
             costs=costs,
@@ -128,18 +142,62 @@ class Study:
     quick_bounce: tuple[int, ...] = (0,)
 
 
-#: contention: the kernel each strategy runs under; rootlock and busylock
-#: share 3.13 (the reference) so that only the heuristic differs
-CONTENTION_PROFILE = {"rootlock": "3.13", "busylock": "3.13", "nolock": "6.18", "defer": "6.19"}
+def series_of(strategy: str, profile: str, qdisc: str, nolock: bool) -> str:
+    """What a point runs, as a label: "nolock 6.18" for a TCQ_F_NOLOCK
+    pfifo_fast (no strategy meets it), else "<strategy> <profile>", then the
+    qdisc if not the default, then "(what-if)" if no kernel has it."""
+    pf = qdisc in ("default", "pfifo_fast")
+    name = f"nolock {profile}" if pf and nolock else f"{strategy} {profile}"
+    if qdisc != "default":
+        name += f" {qdisc}"
+    cfg = RunConfig(profile=profile, strategy=strategy, pfifo_fast_nolock=nolock)
+    if what_if_reasons(cfg):
+        name += " (what-if)"
+    return name
+
+
+#: contention, one TX queue: (strategy, profile, qdisc) of each series.
+#: rootlock on 3.13 is a what-if (busylock came in 2.6.36, before every
+#: profile), kept as the baseline busylock was written against; then 3.13's
+#: locked pfifo_fast under busylock; 6.18's pfifo_fast, TCQ_F_NOLOCK (the
+#: default qdisc of every kernel since 4.16); and busylock (6.18) and the
+#: defer_list (6.19) on pfifo, the locked bypassing qdisc they meet.
+CONTENTION_SERIES = (
+    ("rootlock", "3.13", "default"),
+    ("busylock", "3.13", "default"),
+    ("busylock", "6.18", "default"),
+    ("busylock", "6.18", "pfifo"),
+    ("defer", "6.19", "pfifo"),
+)
+
+
+def _point(study: str, n: int, strategy: str, fair: str, b: int, dur: float, **kw) -> Point:
+    """A one-queue point with its resolved pfifo_fast flags and series."""
+    prof = kw.get("profile", DEFAULT_PROFILE)
+    qd = kw.get("qdisc", "default")
+    nolock = PROFILES[prof].pfifo_fast_nolock
+    return Point(
+        study,
+        n,
+        1,
+        "-",
+        strategy,
+        fair,
+        b,
+        dur,
+        pfifo_fast_nolock=nolock,
+        series=series_of(strategy, prof, qd, nolock),
+        **kw,
+    )
 
 
 def _contention(quick: bool, dur: float, bounce: tuple[int, ...]) -> list[Point]:
     senders = (1, 4) if quick else (1, 2, 4, 8)
     return [
-        Point("contention", n, 1, "-", s, f, b, dur, profile=CONTENTION_PROFILE[s])
+        _point("contention", n, s, f, b, dur, profile=prof, qdisc=qd)
         for b in bounce
         for n in senders
-        for s in STRATEGIES
+        for s, prof, qd in CONTENTION_SERIES
         for f in FAIRNESS
     ]
 
@@ -166,12 +224,14 @@ def _queues(quick: bool, dur: float, bounce: tuple[int, ...]) -> list[Point]:
 
 
 def _generations(quick: bool, dur: float, bounce: tuple[int, ...]) -> list[Point]:
-    """busylock (6.18) and defer (6.19) side by side: for every qdisc, lock
-    waiting and sender count the two strategies run one after the other."""
+    """6.18 and 6.19 side by side: for every qdisc, lock waiting and sender
+    count the two kernels run one after the other.  On pfifo_fast both are
+    TCQ_F_NOLOCK (the defer_list never meets it); on pfifo and fq busylock
+    (6.18) meets the defer_list (6.19)."""
     senders = (1, 4) if quick else (1, 2, 4, 8)
     waits = ("adaptive",) if quick else GEN_LOCK_WAIT
     return [
-        Point("generations", n, 1, "-", s, "fifo", b, dur, profile=prof, qdisc=qd, lock_wait=w)
+        _point("generations", n, s, "fifo", b, dur, profile=prof, qdisc=qd, lock_wait=w)
         for b in bounce
         for qd in GEN_QDISCS
         for w in waits
@@ -185,7 +245,8 @@ STUDIES: dict[str, Study] = {
     for s in (
         Study(
             "contention",
-            "1 TX queue, 1/2/4/8 senders: rootlock/busylock/nolock/defer x fifo/unfair",
+            "1 TX queue, 1/2/4/8 senders: rootlock 3.13 (what-if), busylock 3.13, nolock 6.18, "
+            "busylock 6.18 pfifo, defer 6.19 pfifo x fifo/unfair",
             1.5,
             3,
             (0, 2000),
@@ -202,8 +263,8 @@ STUDIES: dict[str, Study] = {
         Study("queues", "2 CPUs, 1/2/4/8 TX queues, XPS 1:1 vs none", 3.0, 3, (0, 2000), _queues),
         Study(
             "generations",
-            "1 TX queue, 1/2/4/8 senders: busylock (6.18) vs defer (6.19) "
-            "x pfifo_fast/fq x adaptive/spin lock waiting",
+            "1 TX queue, 1/2/4/8 senders: 6.18 vs 6.19 x pfifo_fast (NOLOCK in both)/pfifo/fq "
+            "x adaptive/spin lock waiting",
             1.5,
             3,
             (GENERATIONS_BOUNCE_NS,),
@@ -223,6 +284,14 @@ class Options:
     bounce: tuple[int, ...]
     quick: bool
     resume: bool
+    #: a Dask scheduler's address (``tcp://HOST:8786``), or None
+    scheduler: str | None = None
+    #: worker processes of a local Dask cluster to start, or None
+    local_workers: int | None = None
+
+    @property
+    def distributed(self) -> bool:
+        return self.scheduler is not None or self.local_workers is not None
 
     def plan(self) -> list[tuple[Point, int]]:
         """(point, repetition) in run order: every point once, then again."""

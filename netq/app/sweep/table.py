@@ -81,6 +81,13 @@ def ratios(ms: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _pair(qdisc: str) -> str:
+    """What a generations ratio compares on ``qdisc``."""
+    if qdisc in ("pfifo_fast", "default"):
+        return "6.19 / 6.18 (both nolock)"
+    return "defer / busylock"
+
+
 def table(study: str, ms: list[dict[str, Any]]) -> str:
     """The medians as a text table; generations adds the defer / busylock
     ratios beside the kernel's figures."""
@@ -88,7 +95,7 @@ def table(study: str, ms: list[dict[str, Any]]) -> str:
         ("cpus", "cpus"),
         ("tx_queues", "txq"),
         ("xps", "xps"),
-        ("strategy", "strategy"),
+        ("series", "what ran"),
         ("lock_fairness", "fair"),
         ("bounce_ns", "bounce"),
         ("pps", "pps"),
@@ -104,7 +111,7 @@ def table(study: str, ms: list[dict[str, Any]]) -> str:
         cols = [c for c in cols if c[0] not in ("tx_queues", "xps")]
     elif study == "generations":
         keep = [
-            "strategy",
+            "series",
             "qdisc",
             "lock_wait",
             "cpus",
@@ -134,7 +141,7 @@ def table(study: str, ms: list[dict[str, Any]]) -> str:
         )
     else:
         cols = [
-            c for c in cols if c[0] not in ("strategy", "lock_fairness", "owner_ahead_per_relock")
+            c for c in cols if c[0] not in ("series", "lock_fairness", "owner_ahead_per_relock")
         ]
 
     def fmt(k: str, v: Any) -> str:
@@ -155,8 +162,8 @@ def table(study: str, ms: list[dict[str, Any]]) -> str:
     if study == "generations":
         lines += [
             "",
-            "defer (6.19) / busylock (6.18), ratios of medians; the kernel: "
-            + KERNEL_DEFER["text"],
+            "6.19 / 6.18, ratios of medians (pfifo_fast: TCQ_F_NOLOCK in both, the same "
+            "code; pfifo and fq: defer / busylock); the kernel: " + KERNEL_DEFER["text"],
         ]
         rs = ratios(ms)
         many = len({r["bounce_ns"] for r in rs}) > 1
@@ -168,7 +175,7 @@ def table(study: str, ms: list[dict[str, Any]]) -> str:
                 where += f", bounce {r['bounce_ns']}"
             cpu = r["cpu_ns_per_packet_ratio"]
             lines.append(
-                f"  {where + ':':<32} defer / busylock: pps {r['pps_ratio']:.2f}x, "
+                f"  {where + ':':<32} {_pair(r['qdisc'])}: pps {r['pps_ratio']:.2f}x, "
                 f"CPU ns/pkt {'-' if cpu is None else format(cpu, '.2f') + 'x'}"
                 f"   (kernel: pps {KERNEL_DEFER['pps_ratio']}x, CPU ns/pkt "
                 f"{KERNEL_DEFER['cpu_per_packet_ratio']}x)"

@@ -42,12 +42,15 @@ from ..kstructs import (
 from ..sched.sch_generic import (
     Qdisc,
     __qdisc_run,
+    dev_activate,
+    dev_deactivate,
     kfree_skb,
     ndelay,
     nolock_qdisc_is_empty,
     qdisc_bstats_update,
     qdisc_enqueue,
     qdisc_is_running,
+    qdisc_reset_purge,
     qdisc_run,
     qdisc_run_begin,
     qdisc_run_end,
@@ -142,18 +145,28 @@ def _recursion_alert(skb: SkBuff, dev: NetDevice, reason: str) -> int:
 
 
 def __dev_xmit_skb(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue) -> int:
-    """Hand an skb to a locked qdisc: drop if deactivated; bypass an empty
-    work-conserving qdisc that nobody runs; else enqueue and run it if
-    nobody does.
+    """Hand an skb to its qdisc, in the kernel's branch order.
 
-    Strategy ``busylock`` (2.6.36+, the seed): a sender that finds the qdisc
-    running first serialises on q->busylock, so the running CPU competes
-    with at most one enqueuer for root_lock.  Strategy ``rootlock`` (before
-    2.6.36): every sender goes straight for root_lock.  A TCQ_F_NOLOCK
-    qdisc (strategy ``nolock``) goes to _dev_xmit_skb_nolock, and strategy
-    ``defer`` (6.19) to _dev_xmit_skb_defer, as the kernel's branches do.
-    6.x differences not modelled: the TC_RECLASSIFY_LOOP owner test, bulk
-    dequeue.
+    1. A TCQ_F_NOLOCK qdisc (pfifo_fast from 4.16: the default qdisc and
+       every mq child of 4.19, 6.18 and 6.19) goes to
+       _dev_xmit_skb_nolock, before any strategy's code: busylock (6.18)
+       and the defer_list (6.19) only ever meet locked qdiscs (fq, pfifo,
+       pfifo_fast before 4.16), as in the kernel's __dev_xmit_skb.  A host
+       may be mixed: NOLOCK mq children beside an fq root on another
+       device each take their own branch.
+    2. Strategy ``defer`` (6.19): _dev_xmit_skb_defer.
+    3. Else, under root_lock: drop if deactivated; bypass an empty
+       work-conserving qdisc that nobody runs; else enqueue and run it if
+       nobody does.  Strategy ``busylock`` (2.6.36 .. 6.18): a sender that
+       finds the qdisc running first serialises on q->busylock, so the
+       running CPU competes with at most one enqueuer for root_lock;
+       strategy ``rootlock`` (before 2.6.36): every sender goes straight
+       for root_lock.  The bypass releases busylock and runs __qdisc_run
+       when sch_direct_xmit says go on: at qlen > 0 only up to 4.15, after
+       any successful send from 4.16 (profile ``sch_direct_xmit_bool``).
+
+    6.x differences not modelled: the TC_RECLASSIFY_LOOP owner test, the
+    qdisc_run_end placement (netq's __qdisc_run ends the run, as 3.13's).
     """
     f = q.f
     if f[_QFLAGS] & TCQ_F_NOLOCK:
@@ -266,11 +279,17 @@ def _defer_node_alloc(net: Net) -> int:
 def _dev_xmit_skb_defer(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue) -> int:
     """__dev_xmit_skb of 6.19 for a locked qdisc: push the skb on
     q->defer_list with a compare-and-swap (llist_add open-coded, bounded by
-    defer_count against q->limit); only the sender that found the list
+    defer_count against net.core.qdisc_max_burst: a push that finds more
+    skbs on the list is dropped as QDISC_BURST_DROP); only the sender that found the list
     empty takes root_lock, takes the whole list (llist_del_all), restores
     arrival order (llist_reverse_order), then bypasses a lone skb into an
     idle empty qdisc or enqueues them all and runs the qdisc.  Everyone
     else returns at once: the CPU owning root_lock sends for them.
+
+    The limit is the January 2026 fix of 100dfa74cad9 ("net: add
+    net.core.qdisc_max_burst", in 6.19): 100dfa74cad9 itself compared
+    defer_count with q->limit and dropped as QDISC_DROP, which dropped
+    everything on qdiscs whose q->limit is 0 (htb).
 
     The nodes live in shared memory (each CPU allocates from its own pool);
     the cmpxchg/xchg are real atomics with the compiled helper, hashed
@@ -300,9 +319,9 @@ def _dev_xmit_skb_defer(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue)
     while True:
         if first and not defer_count:
             defer_count = at.fetch_add(base + _DCOUNT, 1) + 1
-            if defer_count > f[QDISC.limit]:
+            if defer_count > net.cfg.qdisc_max_burst:
                 nodes[nb + _N_STATE] = 0
-                kfree_skb(skb, "DEFER_LIMIT")
+                kfree_skb(skb, "QDISC_BURST_DROP")
                 return NET_XMIT_DROP
         nodes[nb + _N_NEXT] = first
         prev = at.cmpxchg(base + _DFIRST, first, node + 1)
@@ -361,6 +380,9 @@ def _dev_xmit_skb_defer(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue)
 
 def net_tx_action() -> bool:
     """The NET_TX softirq: run every qdisc on this CPU's output_queue.
+
+    One pass; __do_softirq (:mod:`netq.kernel.softirq`) calls it again
+    while it is raised again, up to the profile's restart limits.
 
     Takes the whole list (with irqs off), then for each locked qdisc: up to
     4.15 (3.13, the seed) trylock its root_lock, on success clear SCHED and
@@ -438,8 +460,6 @@ def netif_set_real_num_tx_queues(dev: NetDevice, txq: int) -> None:
     """ethtool -L: change the number of TX queues in use.  Shrinking purges
     the qdiscs of the queues that go away (qdisc_reset_all_tx_gt); sockets
     that cached such a queue re-pick (__netdev_pick_tx's range check)."""
-    from ..sched.sch_generic import qdisc_reset_purge
-
     if not 1 <= txq <= dev.f[NETDEV.num_tx_queues]:
         raise ValueError(f"{dev.name}: real_num_tx_queues must be 1..{dev.f[NETDEV.num_tx_queues]}")
     if txq < dev.f[NETDEV.real_num_tx_queues]:
@@ -456,8 +476,6 @@ def netif_set_real_num_tx_queues(dev: NetDevice, txq: int) -> None:
 def dev_close(dev: NetDevice) -> int:
     """ip link set DEV down: dev_deactivate, then clear IFF_UP.  Returns the
     skbs purged from its qdiscs."""
-    from ..sched.sch_generic import dev_deactivate
-
     n = dev_deactivate(dev)
     dev.f[NETDEV.flags] &= ~IFF_UP
     return n
@@ -465,7 +483,5 @@ def dev_close(dev: NetDevice) -> int:
 
 def dev_open(dev: NetDevice) -> None:
     """ip link set DEV up: set IFF_UP, then dev_activate."""
-    from ..sched.sch_generic import dev_activate
-
     dev.f[NETDEV.flags] |= IFF_UP
     dev_activate(dev)

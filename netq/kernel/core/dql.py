@@ -17,9 +17,16 @@ the queue's _xmit_lock, the rest by the NIC process, which plays the
 completion handler; each side only reads the other's words, as in the
 kernel (the two halves of struct dql sit on separate cache lines).
 
-Differences: counters are int64 and do not wrap; time is monotonic ns
-(``slack_hold_time`` 1 s = HZ jiffies); the 2024 stall detector is not
-modelled.
+Versions: the starvation test is 3.5's ("bql: Avoid unneeded limit
+decrement"): ``all_prev_completed = AFTER_EQ(completed, prev_num_queued)``,
+true also when the completions have just caught up with what was queued at
+the previous completion; 3.3 and 3.4 tested ``POSDIFF(completed,
+prev_num_queued)``, a strict "after".  No profile needs the old test: the
+only profile older than 3.5, 2.6.37, has no BQL.
+
+Differences: counters are int64 and do not wrap (``AFTER_EQ``'s signed
+difference is a plain ``>=``); time is monotonic ns (``slack_hold_time`` 1 s
+= HZ jiffies); the 2024 stall detector is not modelled.
 """
 
 from __future__ import annotations
@@ -83,7 +90,13 @@ def dql_avail(f: Words) -> int:
 
 def dql_completed(f: Words, count: int, now: int) -> None:
     """dql_completed(): record ``count`` completed bytes and recompute the
-    limit (the completion handler; netq's NIC process)."""
+    limit (the completion handler; netq's NIC process).
+
+    3.5+: ``all_prev_completed`` is ``AFTER_EQ(completed, prev_num_queued)``,
+    so when the completions reach exactly what was queued at the previous
+    completion and the queue was over its limit then, the queue counts as
+    starved (the limit grows by ``prev_ovlimit``) instead of entering the
+    shrink branch, which requires ``!all_prev_completed``."""
     num_queued = f[_QUEUED]
     num_completed = f[_DONE]
     if count > num_queued - num_completed:
@@ -97,7 +110,7 @@ def dql_completed(f: Words, count: int, now: int) -> None:
     ovlimit = _posdiff(num_queued - num_completed, limit)
     inprogress = num_queued - completed
     prev_inprogress = prev_num_queued - num_completed
-    all_prev_completed = _posdiff(completed, prev_num_queued)
+    all_prev_completed = completed >= prev_num_queued  # AFTER_EQ (3.5+)
 
     if (ovlimit and not inprogress) or (prev_ovlimit and all_prev_completed):
         # Starved: over the limit and the ring ran dry (or may have): grow by

@@ -10,6 +10,18 @@ The hot entry points (:func:`jhash_1word`, :func:`jhash_2words`,
 :func:`jhash_3words`) inline ``__jhash_final`` with plain int arithmetic and
 local variables: no helper calls per packet.
 
+Two seedings of the 1-3 word functions, by kernel version:
+
+* today's (4.1+, 2015): ``__jhash_nwords(a, b, c, initval + JHASH_INITVAL +
+  (n << 2))`` adds the same combined value to a, b and c
+  (:func:`jhash_1word`, :func:`jhash_2words`, :func:`jhash_3words`);
+* 3.x's (lookup3 in the kernel until then; 3.13's include/linux/jhash.h):
+  ``a += JHASH_INITVAL; b += JHASH_INITVAL; c += initval``, and
+  ``jhash_1word(a, iv) = jhash_3words(a, 0, 0, iv)``, ``jhash_2words(a, b,
+  iv) = jhash_3words(a, b, 0, iv)`` (:func:`jhash_1word_legacy`,
+  :func:`jhash_2words_legacy`, :func:`jhash_3words_legacy`).  The profiles
+  with ``jhash_legacy_seed`` (2.6.37, 3.13) hash with these.
+
 Also :func:`reciprocal_scale` from ``include/linux/math.h`` (older kernels:
 ``include/linux/kernel.h``), which the stack uses to map a hash onto
 ``[0, n)`` without a division.
@@ -24,8 +36,11 @@ __all__ = [
     "jhash",
     "jhash2",
     "jhash_1word",
+    "jhash_1word_legacy",
     "jhash_2words",
+    "jhash_2words_legacy",
     "jhash_3words",
+    "jhash_3words_legacy",
     "reciprocal_scale",
     "rol32",
 ]
@@ -180,6 +195,44 @@ def jhash_3words(a: int, b: int, c: int, initval: int) -> int:
     c ^= b
     c = (c - ((b << 24) | (b >> 8))) & M
     return c
+
+
+def jhash_3words_legacy(a: int, b: int, c: int, initval: int) -> int:
+    """3.13's ``jhash_3words(a, b, c, initval)`` (include/linux/jhash.h of 3.x):
+    ``a += JHASH_INITVAL; b += JHASH_INITVAL; c += initval;
+    __jhash_final(a, b, c); return c;``.  Later kernels seed all three with
+    ``initval + JHASH_INITVAL + (3 << 2)`` (:func:`jhash_3words`)."""
+    M = 0xFFFFFFFF
+    a = ((a & M) + 0xDEADBEEF) & M
+    b = ((b & M) + 0xDEADBEEF) & M
+    c = ((c & M) + (initval & M)) & M
+    c ^= b
+    c = (c - ((b << 14) | (b >> 18))) & M
+    a ^= c
+    a = (a - ((c << 11) | (c >> 21))) & M
+    b ^= a
+    b = (b - ((a << 25) | (a >> 7))) & M
+    c ^= b
+    c = (c - ((b << 16) | (b >> 16))) & M
+    a ^= c
+    a = (a - ((c << 4) | (c >> 28))) & M
+    b ^= a
+    b = (b - ((a << 14) | (a >> 18))) & M
+    c ^= b
+    c = (c - ((b << 24) | (b >> 8))) & M
+    return c
+
+
+def jhash_2words_legacy(a: int, b: int, initval: int) -> int:
+    """3.13's ``jhash_2words(a, b, initval) = jhash_3words(a, b, 0, initval)``."""
+    return jhash_3words_legacy(a, b, 0, initval)
+
+
+def jhash_1word_legacy(a: int, initval: int) -> int:
+    """3.13's ``jhash_1word(a, initval) = jhash_3words(a, 0, 0, initval)``:
+    what 3.13's skb_tx_hash and get_xps_queue apply to sk_hash (or the
+    protocol) with the boot's hashrnd."""
+    return jhash_3words_legacy(a, 0, 0, initval)
 
 
 def jhash(key: bytes | bytearray | memoryview, initval: int) -> int:

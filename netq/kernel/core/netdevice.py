@@ -68,7 +68,19 @@ class NetDeviceOps:
 
 
 class NetDevice:
-    __slots__ = ("base", "cfg", "f", "index", "kind", "lower", "name", "netdev_ops", "txqs")
+    __slots__ = (
+        "base",
+        "cfg",
+        "f",
+        "index",
+        "kind",
+        "lower",
+        "name",
+        "netdev_ops",
+        "num_rx_queues",
+        "txqs",
+        "xps_rxqs_needed",
+    )
 
     def __init__(
         self, index: int, name: str, kind: str, f: memoryview, base: int, cfg: Any
@@ -89,6 +101,11 @@ class NetDevice:
         #: the machine's configuration of this device, kept for the upper
         #: floors (the kernel model never reads it; Any: it may not import them)
         self.cfg = cfg
+        #: dev->num_rx_queues (fixed at registration)
+        self.num_rx_queues = 1
+        #: some xps_rxqs map of this device is set (the kernel's
+        #: xps_rxqs_needed static key, per device here); written at setup
+        self.xps_rxqs_needed = False
 
     @property
     def flags(self) -> int:

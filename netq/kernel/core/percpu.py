@@ -44,6 +44,10 @@ class PerCpu:
     ratelimit: list[int]
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Unbind: no CPU, no run (a closed run's views must not outlive it)."""
         self.cpu = -1
         self.net = self.sd = self.drops = self.msgs = self.locks = self.ratelimit = NULL
 

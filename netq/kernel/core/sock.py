@@ -1,13 +1,18 @@
 """struct sock, the part the transmit path reads (include/net/sock.h).
 
 A socket belongs to one emulated CPU (its traffic generator), which stands
-for the socket lock: ``sk_tx_queue_mapping``, ``dst_cached``, ``sent`` and
-``dropped`` have that CPU as their only writer.  ``completed`` is written by
-the NIC, ``dropped_ctl`` by any other context through an atomic add.
+for the socket lock: ``sk_tx_queue_mapping`` (and its 6.19 time stamp),
+``dst_cached``, ``sent`` and ``dropped`` have that CPU as their only writer.
+``completed`` is written by the NIC, ``dropped_ctl`` by any other context
+through an atomic add.
+
+Time: the socket's time stamps (``sk_tx_queue_mapping_jiffies``) are read
+from :func:`ktime_get_ns`, the run's clock, in ns rather than jiffies.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -18,15 +23,35 @@ from .percpu import this
 
 if TYPE_CHECKING:
     from ..net_namespace import Net
+    from .skbuff import SkBuff
 
 _MAP = SOCK.sk_tx_queue_mapping
+_MAP_NS = SOCK.sk_tx_queue_mapping_ns
+#: HZ as ns: sk_tx_queue_set refreshes a mapping's stamp at most once per HZ
+HZ_NS = 1_000_000_000
+
+
+def ktime_get_ns() -> int:
+    """The run's clock, as the kernel model reads it for socket time stamps
+    (the kernel: jiffies; netq: ns).  Today ``time.perf_counter_ns``, the
+    clock the traffic generator stamps skbs with; the one function a virtual
+    clock replaces."""
+    return time.perf_counter_ns()
 
 
 class Sock:
-    __slots__ = ("base", "cpu", "f", "id", "proto", "seq", "sk_hash", "sk_txhash")
+    __slots__ = ("base", "cpu", "f", "id", "proto", "rx_queue", "seq", "sk_hash", "sk_txhash")
 
     def __init__(
-        self, sid: int, f: memoryview, base: int, cpu: int, proto: str, sk_hash: int, sk_txhash: int
+        self,
+        sid: int,
+        f: memoryview,
+        base: int,
+        cpu: int,
+        proto: str,
+        sk_hash: int,
+        sk_txhash: int,
+        rx_queue: int = -1,
     ) -> None:
         self.id = sid
         self.f = f
@@ -35,6 +60,9 @@ class Sock:
         self.proto = proto
         self.sk_hash = sk_hash
         self.sk_txhash = sk_txhash
+        #: sk_rx_queue_mapping: the RX queue its incoming packets arrived on,
+        #: or -1 (sk_rx_queue_get); netq's traffic records it once, at setup
+        self.rx_queue = rx_queue
         #: next per-socket sequence number (owner CPU's private state)
         self.seq = 0
 
@@ -48,11 +76,73 @@ class Sock:
 
 
 def sk_tx_queue_get(sk: Sock | None) -> int:
-    return sk.f[_MAP] if sk is not None else -1
+    """sk_tx_queue_get(): the socket's cached TX queue, or -1.
+
+    6.19 (profile ``txq_reselection``, commit 4a7708443dec "net: allow busy
+    connected flows to switch tx queues", Oct 2025): -1 also once the
+    mapping is older than net.core.txq_reselection_ms
+    (``time_is_before_jiffies(sk_tx_queue_mapping_jiffies + resel)``, 0:
+    never), so that __netdev_pick_tx re-picks by XPS or the hash even for a
+    flow that always has packets in flight; counted in ``txq_expired``.
+    Earlier kernels keep a cached queue until ooo_okay or an out-of-range
+    index lets the skb re-pick.  All netq sockets are full sockets
+    (``sk_fullsock``).  Differences: ns instead of jiffies."""
+    if sk is None:
+        return -1
+    f = sk.f
+    val = f[_MAP]
+    if val < 0:
+        return -1
+    net = this.net
+    if net.profile.txq_reselection:
+        resel = net.cfg.txq_reselection_ms
+        if resel and ktime_get_ns() > f[_MAP_NS] + resel * 1_000_000:
+            f[SOCK.txq_expired] += 1
+            return -1
+    return val
 
 
 def sk_tx_queue_set(sk: Sock, tx_queue: int) -> None:
-    sk.f[_MAP] = tx_queue
+    """sk_tx_queue_set(): cache ``tx_queue`` on the socket.
+
+    6.19 (``txq_reselection``): a new queue also stamps the time; the same
+    queue refreshes the stamp only when it is more than HZ old, so a flow
+    whose re-pick keeps choosing its queue is re-picked again about every
+    second (every skb in between when txq_reselection_ms < HZ)."""
+    f = sk.f
+    if not this.net.profile.txq_reselection:
+        f[_MAP] = tx_queue
+        return
+    now = ktime_get_ns()
+    if f[_MAP] != tx_queue:
+        f[_MAP] = tx_queue
+        f[_MAP_NS] = now
+        return
+    if now > f[_MAP_NS] + HZ_NS:
+        f[_MAP_NS] = now
+
+
+def skb_set_owner_w(skb: SkBuff, sk: Sock) -> None:
+    """Set ``skb->ooo_okay`` as the profile's kernel does when the skb is
+    charged to its socket (the send-buffer charge itself is netq's
+    ``sent_bytes``, counted by the sender).
+
+    * ``ooo_okay == "owner_w"`` (6.19, commit d365c9bca35c "net: control
+      skb->ooo_okay from skb_set_owner_w()", Oct 2025): for every protocol,
+      ``skb->ooo_okay = (old_wmem == SK_WMEM_ALLOC_BIAS)`` -- no other skb
+      of the socket is in a host queue (qdisc, driver ring);
+    * ``"tcp"`` (2.6.38 .. 6.18): only TCP sets it, in tcp_transmit_skb,
+      when nothing of the socket is in flight
+      (``sk_wmem_alloc_get(sk) < SKB_TRUESIZE(1)``; 3.13:
+      ``sk_wmem_alloc_get(sk) == 0``); UDP never.
+
+    netq's "in flight" is :meth:`Sock.outstanding` (skbs sent and neither
+    completed nor dropped), read before this skb is counted as sent."""
+    mode = this.net.profile.ooo_okay
+    if mode == "owner_w" or (mode == "tcp" and sk.proto == "tcp"):
+        skb.ooo_okay = sk.outstanding() == 0
+    else:
+        skb.ooo_okay = False
 
 
 def sk_dst_cached(sk: Sock) -> bool:

@@ -50,6 +50,8 @@ descriptors are free.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from shm.ring import RING
 
 from ..core.netdevice import (
@@ -67,6 +69,9 @@ from ..core.percpu import this
 from ..core.skbuff import SkBuff
 from ..kstructs import NETDEV_QUEUE, QUEUE_STATE_DRV_XOFF
 from ..sched.sch_generic import ndelay
+
+if TYPE_CHECKING:
+    from ..net_namespace import Net
 
 _PKTS, _BYTES = NETDEV_QUEUE.tx_packets, NETDEV_QUEUE.tx_bytes
 _STATE, _RESTART = NETDEV_QUEUE.state, NETDEV_QUEUE.tx_restart
@@ -106,7 +111,7 @@ def eth_start_xmit(skb: SkBuff, dev: NetDevice) -> int:
     return NETDEV_TX_OK
 
 
-def eth_tx_clean(txq: NetdevQueue, pkts: int, nbytes: int, now: int, net) -> bool:
+def eth_tx_clean(txq: NetdevQueue, pkts: int, nbytes: int, now: int, net: Net) -> bool:
     """The TX-completion handler for one ring (tg3_tx, ixgbe_clean_tx_irq):
     the hardware finished the ``pkts`` oldest descriptors (``nbytes`` bytes).
 
@@ -125,7 +130,7 @@ def eth_tx_clean(txq: NetdevQueue, pkts: int, nbytes: int, now: int, net) -> boo
     return False
 
 
-def eth_tx_wake_queues(txqs: list[NetdevQueue], net) -> int:
+def eth_tx_wake_queues(txqs: list[NetdevQueue], net: Net) -> int:
     """The driver's wake test at the end of its TX clean (tg3_tx):
 
         if (unlikely(netif_tx_queue_stopped(txq) &&

@@ -1,8 +1,8 @@
 """fq: Fair Queue packet scheduler, as ``tc qdisc add ... fq nopacing`` runs
 (net/sched/sch_fq.c, 3.12+).
 
-One queue per flow (a flow is a socket; skbs without one share an orphan
-flow), served round robin with a byte credit: a flow first seen, or back
+One queue per flow (a flow is a connected socket; see :func:`fq_classify`
+for orphans and unconnected sockets), served round robin with a byte credit: a flow first seen, or back
 after being idle, goes on ``new_flows`` with ``initial_quantum`` (10 MTU) of
 credit, or ``quantum`` (2 MTU) when it was idle longer than
 ``flow_refill_delay``; a flow out of credit gets ``quantum`` more and moves to
@@ -20,7 +20,8 @@ bands and their weights, the internal high-priority flow, flow garbage
 collection, ``ce_threshold``, ``horizon``.
 
 State: each flow's skbs are a ring in ``q.bands`` (index = socket id, the
-last one for orphans), so the generic accounting and invariants that read
+last one for orphans; a hashed flow lives in the ring of the lowest socket
+id whose hash falls in its bucket), so the generic accounting and invariants that read
 ``q.bands`` hold as for the FIFOs; the flow records (``FQ_FLOW``) and the
 list heads (QDISC ``fq_*``) are shared memory, under root_lock.
 """
@@ -28,9 +29,13 @@ list heads (QDISC ``fq_*``) are shared memory, under root_lock.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
+from ..core.flow_dissector import skb_get_hash
 from ..core.netdevice import NET_XMIT_DROP, NET_XMIT_SUCCESS
+from ..core.percpu import this
 from ..core.skbuff import SkBuff
+from ..core.sock import sk_dst_cached
 from ..kstructs import FQ_FLOW, QDISC
 from .sch_generic import Qdisc, Qdisc_ops, register_qdisc
 
@@ -44,6 +49,11 @@ FQ_LIMIT = 10000
 FQ_FLOW_REFILL_DELAY_NS = 40_000_000
 #: descriptors per flow ring (a power of two >= FQ_FLOW_PLIMIT)
 FQ_FLOW_RING = 128
+#: orphan_mask: 1024 - 1 (fq_init, 3.13+): hashed flows fall in 1024 buckets
+FQ_ORPHAN_MASK = 1024 - 1
+
+if TYPE_CHECKING:
+    from ..net_namespace import Net
 
 DETACHED, NEW_FLOW, OLD_FLOW = 0, 1, 2
 
@@ -60,10 +70,58 @@ _NEW_H, _NEW_T, _OLD_H, _OLD_T = (
 _last_drop = "QDISC_DROP"
 
 
+#: per qdisc id: (the net it was built for, {bucket: flow ring index}); each
+#: process builds its own from the run's static sockets
+_buckets: dict[int, tuple[Net, dict[int, int]]] = {}
+
+
+def _hashed(sk_connected: bool) -> bool:
+    """Does fq classify this socket's skbs by hash?  An unconnected socket
+    (TCP_CLOSE: UDP with sendto) with ``fq_hash_unconnected``."""
+    return not sk_connected and this.net.profile.fq_hash_unconnected
+
+
+def _bucket_flows(q: Qdisc) -> dict[int, int]:
+    """bucket (``hash & orphan_mask``) -> the flow ring that holds it: the
+    lowest id of the hashed sockets whose ``sk_txhash`` falls in it."""
+    net = this.net
+    got = _buckets.get(q.id)
+    if got is not None and got[0] is net:
+        return got[1]
+    m: dict[int, int] = {}
+    for sk in net.socks:
+        if _hashed(sk_dst_cached(sk)):
+            m.setdefault(sk.sk_txhash & FQ_ORPHAN_MASK, sk.id)
+    _buckets[q.id] = (net, m)
+    return m
+
+
 def fq_classify(skb: SkBuff, q: Qdisc) -> int:
-    """The flow of an skb: its socket, or the orphan flow."""
+    """fq_classify(): the flow of an skb, as the index of its ring.
+
+    A connected socket is its own flow (the kernel keys flows by the socket
+    pointer).  An skb without a socket (3.13+: ``orphan_mask``) and, from
+    the 2019 "net_sched: sch_fq: handle non connected flows" on (profile
+    ``fq_hash_unconnected``: 6.18, 6.19), an skb of an unconnected socket
+    (``sk_state == TCP_CLOSE``) are keyed by ``skb_get_hash(skb) &
+    orphan_mask`` instead: up to 1024 flows, each shared by every socket (or
+    orphan) whose hash falls in the bucket.  3.13 and 4.19 keep an
+    unconnected socket as its own flow.
+
+    netq's flows are fixed rings (one per socket plus one for orphans), so a
+    hashed bucket uses the ring of the lowest socket id in it; an orphan
+    whose bucket holds no hashed socket goes to the orphan ring, which all
+    such orphans share whatever their bucket (the kernel would give each
+    bucket its own flow; netq's generators send no orphan skbs).  An skb's
+    hash is its socket's sk_txhash (``skb.hash``), which fq reads through
+    skb_get_hash as 4.2+ does; 3.13 read ``skb->rxhash`` (skb_get_rxhash),
+    which netq also takes from ``skb.hash``.
+    """
     sk = skb.sk
-    return sk.id if sk is not None else len(q.bands) - 1
+    if sk is not None and not _hashed(sk_dst_cached(sk)):
+        return sk.id
+    fid = _bucket_flows(q).get(skb_get_hash(skb) & FQ_ORPHAN_MASK)
+    return fid if fid is not None else len(q.bands) - 1
 
 
 def _flow_add_tail(q: Qdisc, fid: int, which: int) -> None:

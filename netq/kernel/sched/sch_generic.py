@@ -62,6 +62,7 @@ from ..kstructs import (
     QUEUE_STATE_STACK_XOFF,
     SOFTNET,
     TCQ_F_BUILTIN,
+    TCQ_F_CAN_BYPASS,
     TCQ_F_NOLOCK,
     TCQ_F_ONETXQUEUE,
 )
@@ -94,10 +95,25 @@ class Qdisc_ops:
     peek: Callable[[Qdisc], tuple | None] | None
     #: (q) -> list of descriptors purged
     reset: Callable[[Qdisc], list] | None
+    #: TCQ_F_* every instance starts with, in every kernel netq models
     static_flags: int = 0
     #: (q) -> the drop reason of the enqueue that just returned a drop
     #: (default QDISC_DROP)
     drop_reason: Callable[[Qdisc], str] | None = None
+    #: TCQ_F_* the kind's static_flags gained in a later kernel: pfifo_fast's
+    #: TCQ_F_NOLOCK from 4.16 (:func:`qdisc_static_flags` adds them when the
+    #: profile, or a what-if, says so)
+    nolock_static_flags: int = 0
+
+
+def qdisc_static_flags(ops: Qdisc_ops, nolock: bool) -> int:
+    """The TCQ_F_* a new qdisc of ``ops`` starts with (qdisc_alloc:
+    ``sch->flags = ops->static_flags``, plus what its init sets: pfifo_fast's
+    TCQ_F_CAN_BYPASS).  ``nolock``: the kernel's static_flags have
+    TCQ_F_NOLOCK for this kind (pfifo_fast from 4.16, commit c5ad119fb6c0;
+    netq's profile field ``pfifo_fast_nolock``).  pfifo and fq never have it,
+    in any kernel."""
+    return ops.static_flags | (ops.nolock_static_flags if nolock else 0)
 
 
 class Qdisc:
@@ -360,12 +376,24 @@ def dequeue_skb(q: Qdisc, budget: int = 1) -> list[SkBuff] | None:
 
 def try_bulk_dequeue_skb(q: Qdisc, skb: SkBuff, txq: NetdevQueue, budget: int) -> list[SkBuff]:
     """Dequeue more skbs behind ``skb`` while BQL has room for their bytes
-    (qdisc_avail_bulklimit) and at most ``budget`` more.  Without BQL the
-    limit is 0: no bulk."""
+    (qdisc_avail_bulklimit) and, with the profile's ``bulk_dequeue_budget``
+    (the November 2025 fix: 6.19, 6.18 stable), at most ``budget`` more;
+    3.18 .. 6.18.0 (4.19 included) count the skbs but only BQL's bytes stop
+    the list.  Without BQL the limit is 0: no bulk.
+
+    Where netq differs: a list stops at GSO_SKB_MAX skbs.  What the driver
+    does not take goes back to ``q->gso_skb``, an unbounded sk_buff_head in
+    the kernel and a ring of GSO_SKB_MAX descriptors in netq's shared
+    memory; only a profile without the budget (4.19, whose lists BQL alone
+    bounds) can reach the cap, with a BQL limit above GSO_SKB_MAX skbs.
+    (Before the cap, such a list that the driver stopped on overflowed the
+    ring: the generations preset's 4.19 row crashed.)"""
     skbs = [skb]
     bytelimit = qdisc_avail_bulklimit(txq) - skb.len
     cnt = 0
     net = this.net
+    if not net.profile.bulk_dequeue_budget or budget >= GSO_SKB_MAX:
+        budget = GSO_SKB_MAX - 1  # the list fits q->gso_skb if it comes back
     while bytelimit > 0:
         d = qdisc_dequeue(q)
         if d is None:
@@ -373,7 +401,7 @@ def try_bulk_dequeue_skb(q: Qdisc, skb: SkBuff, txq: NetdevQueue, budget: int) -
         bytelimit -= d[4]
         skbs.append(skb_from_desc(d, net))
         cnt += 1
-        if cnt >= budget:
+        if cnt == budget:
             break
     if cnt:
         f = q.f
@@ -476,8 +504,14 @@ def sch_direct_xmit(
     running (NOLOCK: ``root_lock`` is -1, nothing to drop; the seqlock is
     held).
 
-    Returns 0 if the queue should not be run further (empty, or the TX queue
-    is frozen/stopped), else qlen (3.13 semantics).  The re-acquisition of
+    Returns 0 if the queue should not be run further, else non-zero.  Up to
+    4.15 (profiles 2.6.37, 3.13) it returns qdisc_qlen(q): 0 when the qdisc
+    is empty, so the 3.13 bypass path ends the run at once.  From 4.16
+    (commit 29b86cdac00a, profile ``sch_direct_xmit_bool``) it returns true
+    after any successful send, whatever qlen: the bypass of 4.16 .. 6.18
+    then releases busylock and calls __qdisc_run even at qlen 0 (one more
+    dequeue that finds nothing).  Both return 0 after a requeue or when the
+    TX queue is frozen/stopped.  The re-acquisition of
     root_lock is the moment the busylock commit is about: the qdisc-running
     CPU competing with every enqueuer.  What it finds ahead is counted
     (softnet ``owner_*``).  NETDEV_TX_LOCKED (LLTX trylock collisions) is not
@@ -512,9 +546,10 @@ def sch_direct_xmit(
             sd[SOFTNET.owner_wait_ns] += root.last_wait_ns
 
     if dev_xmit_complete(ret):
-        # 3.13: go on while the queue is not empty.  NOLOCK: qlen lags, so
-        # go on and let the next dequeue find out (5.x returns "true").
-        ret = 1 if root_lock < 0 else q.f[_QLEN]
+        # <= 4.15: go on while the queue is not empty; 4.16+: go on.  A
+        # NOLOCK qdisc exists only from 4.16 (a what-if NOLOCK pfifo_fast
+        # under an older profile returns true too: its qlen lags).
+        ret = 1 if root_lock < 0 or this.net.profile.sch_direct_xmit_bool else q.f[_QLEN]
     else:
         sd[SOFTNET.tx_busy] += 1
         # what the driver did not take: the rest of the list, or all of it
@@ -603,14 +638,20 @@ def pfifo_fast_enqueue(skb: SkBuff, q: Qdisc) -> int:
     """Tail-enqueue on band prio2band[skb->priority & TC_PRIO_MAX] while
     qlen < limit (q->limit is dev->tx_queue_len), else qdisc_drop.
 
-    TCQ_F_NOLOCK (4.16+): each band is a ptr_ring (skb_array) whose producer
-    side has its own spinlock; no root_lock."""
+    TCQ_F_NOLOCK (4.16+, commit c5ad119fb6c0): each band is a ptr_ring
+    (skb_array) of dev->tx_queue_len entries, allocated in pfifo_fast_init,
+    whose producer side has its own spinlock; no root_lock.  There is no
+    total limit: skb_array_produce fails only when the skb's own band is
+    full, so the qdisc can hold 3 x tx_queue_len skbs.  netq's band ring
+    holds ``q->limit`` (= tx_queue_len) and its occupancy, read under the
+    band's producer lock, is the ptr_ring's "full" test."""
     f = q.f
     if f[_QFLAGS] & TCQ_F_NOLOCK:
         band = prio2band[skb.priority & TC_PRIO_MAX]
+        ring = q.bands[band]
         lk = this.locks[q.band_locks[band]]
         lk.lock()
-        ok = f[_QLEN] < f[QDISC.limit] and q.bands[band].produce(skb.desc())
+        ok = len(ring) < f[QDISC.limit] and ring.produce(skb.desc())
         lk.unlock()
         return NET_XMIT_SUCCESS if ok else NET_XMIT_DROP
     if f[_QLEN] < f[QDISC.limit]:
@@ -667,14 +708,18 @@ def fifo_reset(q: Qdisc) -> list:
     return out
 
 
+#: pfifo_fast: TCQ_F_CAN_BYPASS (set by pfifo_fast_init) in every kernel;
+#: TCQ_F_NOLOCK in its static_flags from 4.16 (TCQ_F_CPUSTATS, the per-CPU
+#: stats that come with it, are netq's atomic counters)
 pfifo_fast_ops = Qdisc_ops(
     "pfifo_fast",
     pfifo_fast_enqueue,
     pfifo_fast_dequeue,
     pfifo_fast_peek,
     fifo_reset,
-    static_flags=4,
-)  # TCQ_F_CAN_BYPASS
+    static_flags=TCQ_F_CAN_BYPASS,
+    nolock_static_flags=TCQ_F_NOLOCK,
+)
 
 
 def qdisc_reset(q: Qdisc) -> list:

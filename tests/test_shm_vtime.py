@@ -1,0 +1,212 @@
+"""shm.vtime: virtual clocks, the window, locks timed in virtual time.
+
+The grant rule and the counters are pinned in one process (two handles acting
+as two participants); the throughput of N real processes contending for one
+lock must come out at the analytical value in virtual time, whether they
+share one host core or not."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from shm.layout import Layout
+from shm.lock import LockPolicy, LockSpace, lock_layout
+from shm.region import Region
+from shm.vtime import VCLOCK, VLOCK, VT_DONE, VirtualCpu, init_vtime, vtime_layout
+from tests.shmutil import join_all, start
+
+#: local work, critical section, bounce and handoff of the throughput tests
+#: (ns of virtual time): the prototype's figures
+C, H, BOUNCE, HANDOFF = 3000, 800, 200, 50
+
+
+def make(owner, participants: int, nlocks: int = 1, fairness: str = "fifo"):
+    layout = Layout()
+    lock_layout(layout, nlocks, participants)
+    vtime_layout(layout, participants, nlocks)
+    region = Region(owner, "vt", layout)
+    space = LockSpace(
+        owner,
+        region,
+        [f"l{i}" for i in range(nlocks)],
+        participants,
+        LockPolicy(fairness=fairness, waiting="block"),
+    )
+    init_vtime(region)
+    return region, space
+
+
+def vcpu(region, me: int, slack: int = 500) -> VirtualCpu:
+    return VirtualCpu(region, me, slack_ns=slack, handoff_ns=HANDOFF, bounce_ns=BOUNCE)
+
+
+def clock(region, i: int) -> memoryview:
+    return region.section_words("vclocks", i)
+
+
+def vlock(region, i: int = 0) -> memoryview:
+    return region.section_words("vlocks", i)
+
+
+def test_a_grant_waits_for_the_release_plus_handoff_and_bounce(owner):
+    region, space = make(owner, 2)
+    a, b = vcpu(region, 0, slack=10**12), vcpu(region, 1, slack=10**12)
+    (la,), (lb,) = space.bind(0), space.bind(1)
+    assert a.acquire(la, 0) == 0 and a.now == 0  # never held: granted at once
+    a.charge(H)
+    a.release(la, 0)  # released at 800
+    b.charge(100)  # b asks at 100, while a held it
+    waited = b.acquire(lb, 0)
+    assert b.now == H + HANDOFF + BOUNCE == 1050 and waited == 950
+    b.charge(H)
+    b.release(lb, 0)
+    a.charge(10_000 - a.now)  # a asks long after: no wait, but the line bounces back
+    assert a.acquire(la, 0) == BOUNCE and a.now == 10_000 + BOUNCE
+    a.release(la, 0)
+    v = vlock(region)
+    assert (v[VLOCK.grants], v[VLOCK.wait], v[VLOCK.hold]) == (3, 950 + BOUNCE, 2 * H)
+    assert v[VLOCK.violations] == 0 and v[VLOCK.owner] == 0
+    del v, la, lb, a, b
+    region.close()
+
+
+def test_an_earlier_request_granted_later_is_an_order_violation(owner):
+    region, space = make(owner, 2)
+    a, b = vcpu(region, 0, slack=10**12), vcpu(region, 1, slack=10**12)
+    (la,), (lb,) = space.bind(0), space.bind(1)
+    b.charge(5000)
+    b.acquire(lb, 0)
+    b.release(lb, 0)
+    a.charge(1000)  # a asked at 1000, before b's 5000, yet is granted after it
+    a.acquire(la, 0)
+    a.release(la, 0)
+    assert vlock(region)[VLOCK.violations] == 1
+    del la, lb, a, b
+    region.close()
+
+
+def test_a_nested_acquire_skips_the_window_and_is_counted(owner):
+    region, space = make(owner, 2, nlocks=2)
+    a = vcpu(region, 0, slack=0)
+    outer, inner = space.bind(0)
+    # participant 1 never ran: it holds GVT at 0, so a at 0 may pass the window
+    a.acquire(outer, 0)
+    a.charge(10_000)  # far ahead of GVT: a window would now wait forever
+    a.acquire(inner, 1)  # ... but a lock is held: straight to the lock
+    a.release(inner, 1)
+    a.release(outer, 0)
+    assert clock(region, 0)[VCLOCK.nested] == 1
+    del outer, inner, a
+    region.close()
+
+
+def test_a_sleeping_or_finished_participant_does_not_hold_gvt(owner):
+    region, _space = make(owner, 3)
+    a, b, c = vcpu(region, 0, slack=0), vcpu(region, 1), vcpu(region, 2)
+    b.charge(700)
+    b.publish()
+    c.sleep()
+    assert a.gvt() == 700  # c sleeps: only b counts
+    b.done()
+    assert a.gvt() is None
+    c.wake(at=900)  # woken by an event at virtual 900
+    assert c.now == 900 and a.gvt() == 900
+    assert clock(region, 1)[VCLOCK.state] == VT_DONE
+    region.close()
+
+
+def _contender(region, space, me: int, packets: int, slack: int, core: int | None) -> None:
+    if core is not None:
+        os.sched_setaffinity(0, {core})
+    cpu = vcpu(region, me, slack)
+    (lk,) = space.bind(me)
+    for _ in range(packets):
+        cpu.charge(C)
+        cpu.acquire(lk, 0)
+        cpu.charge(H)
+        cpu.release(lk, 0)
+    cpu.done()
+    os._exit(0)
+
+
+def _virtual_pps(owner, n: int, packets: int, slack: int, one_core: bool) -> tuple[float, dict]:
+    region, space = make(owner, n)
+    procs = [
+        start(_contender, region, space, i, packets, slack, 0 if one_core else None)
+        for i in range(n)
+    ]
+    assert join_all(procs, 240) == [0] * n
+    ends = [clock(region, i)[VCLOCK.now] for i in range(n)]
+    v = vlock(region)
+    facts = {
+        "grants": v[VLOCK.grants],
+        "violations": v[VLOCK.violations],
+        "max_skew": max(clock(region, i)[VCLOCK.max_skew] for i in range(n)),
+    }
+    del v
+    region.close()
+    return n * packets / (max(ends) / 1e9), facts
+
+
+def analytic_pps(n: int) -> float:
+    """N contenders, local work C, critical section H on one lock: each
+    cycle costs C + H (+ a bounce when others took the lock meanwhile),
+    and the lock serves one grant per H + handoff + bounce at most."""
+    if n == 1:
+        return 1e9 / (C + H)
+    return min(n * 1e9 / (C + H + BOUNCE), 1e9 / (H + HANDOFF + BOUNCE))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n", [1, 2, 4, 8])
+@pytest.mark.parametrize("one_core", [True, False], ids=["one-core", "all-cores"])
+def test_virtual_throughput_is_the_analytical_value_on_any_cores(owner, n, one_core):
+    packets = 600
+    pps, facts = _virtual_pps(owner, n, packets, slack=500, one_core=one_core)
+    assert facts["grants"] == n * packets
+    assert pps == pytest.approx(analytic_pps(n), rel=0.02)
+    assert facts["max_skew"] <= 500 + C
+
+
+@pytest.mark.slow
+def test_many_participants_on_few_cores_complete_within_the_window(owner):
+    n, packets = 64, 40
+    pps, facts = _virtual_pps(owner, n, packets, slack=500, one_core=False)
+    assert facts["grants"] == n * packets
+    assert facts["max_skew"] <= 500 + C
+    # saturated: the lock's own bound
+    assert pps == pytest.approx(analytic_pps(n), rel=0.02)
+
+
+def _ahead_holder(region, space, ready, packets: int) -> None:
+    """Far ahead in virtual time, holding the lock across long sections."""
+    cpu = vcpu(region, 0, slack=500)
+    (lk,) = space.bind(0)
+    for _ in range(packets):
+        cpu.acquire(lk, 0)
+        ready.set()
+        cpu.charge(50_000)  # a long critical section: the others fall behind
+        cpu.release(lk, 0)
+    cpu.done()
+    os._exit(0)
+
+
+@pytest.mark.slow
+def test_no_deadlock_when_the_slowest_waits_on_a_lock_whose_holder_is_ahead(owner):
+    """The holder runs ahead (it never waits at the window while holding);
+    the one behind it waits on the lock and holds GVT at its request time,
+    so the holder's next window wait lets it through."""
+    from tests.shmutil import CTX
+
+    region, space = make(owner, 2)
+    ready = CTX.Event()
+    holder = start(_ahead_holder, region, space, ready, 20)
+    assert ready.wait(30)
+    behind = start(_contender, region, space, 1, 20, 500, None)
+    assert join_all([holder, behind], 120) == [0, 0]
+    v = vlock(region)
+    assert v[VLOCK.grants] == 40
+    del v
+    region.close()
