@@ -48,6 +48,7 @@ import numpy as np
 import posix_ipc
 from hdrh.histogram import HdrHistogram
 
+from netq.kernel.core.percpu import this
 from netq.kernel.core.sock import SKB_TRUESIZE_OVERHEAD, sock_def_write_space
 from netq.kernel.drivers.ethernet import eth_tx_clean, eth_tx_wake_queues
 from netq.kernel.kstructs import (
@@ -61,6 +62,7 @@ from netq.kernel.kstructs import (
     RUNCTL,
     SOCK,
 )
+from netq.kernel.tracepoints import NET_DEV_XMIT, SOCK_MASK, TXQ_SHIFT
 from shm import native
 from shm.ring import RING
 from workers.platform import die_with_parent
@@ -116,8 +118,11 @@ class Nic:
             if t.sndbuf:
                 by_cpu.setdefault(cpu, []).append((net.socks[sid], t.sndbuf))
         self.limited_socks = sorted(by_cpu.items())
-        #: do the per-descriptor work in the compiled helper (netq_nic_tx)
-        self.native = native.lib is not None and net.region.cptr is not None
+        #: a traced run's NIC log (net:net_dev_xmit per skb), else None
+        self.tracer = net.tracer(net.trace_nic) if net.tracing else None
+        #: do the per-descriptor work in the compiled helper (netq_nic_tx);
+        #: a traced run takes the Python paths, which see every descriptor
+        self.native = native.lib is not None and net.region.cptr is not None and self.tracer is None
         if self.native:
             self._bind_native()
 
@@ -312,6 +317,7 @@ class Nic:
         nbytes = local = 0
         reorders = reorders_moved = changes = 0
         lat = []
+        tr = self.tracer
         for cpu, _seq, sk, sk_seq, length, _prio, tstamp, _qm in rows:
             if paced:
                 per = (length + overhead) * (8e9 / bps) if bps else 0.0
@@ -326,6 +332,10 @@ class Nic:
                 local += 1
             by_cpu[cpu] += 1
             lat.append(fin - tstamp)
+            if tr is not None:  # net:net_dev_xmit, at its wire finish
+                tr.emit_at(
+                    fin, NET_DEV_XMIT, q << TXQ_SHIFT | (sk if sk >= 0 else SOCK_MASK), sk_seq
+                )
             if sk >= 0:
                 lq = last_queue[sk]
                 if lq >= 0 and lq != q:
@@ -401,6 +411,9 @@ class Nic:
         if self.record_latency:
             self._record_latency(finish - d[:, 6])
         self._check_order(d[:, 2], d[:, 3], qidx, d[:, 4])
+        if self.tracer is not None:  # net:net_dev_xmit, at each wire finish
+            sock = np.where(d[:, 2] >= 0, d[:, 2], SOCK_MASK)
+            self.tracer.emit_many(finish, NET_DEV_XMIT, (qidx << TXQ_SHIFT) | sock, d[:, 3])
 
     def _record_latency(self, lat: np.ndarray) -> None:
         """Buffer latencies; hand them to the HDR histogram in bulk."""
@@ -614,6 +627,7 @@ def nic_main(net, host_core: int, supervisor_pid: int) -> None:
     # The NIC takes no kernel locks: it changes queue state with atomics and
     # schedules qdiscs on the irq CPU's output_queue under its softnet lock.
     nic = Nic(net)
+    this.trace = nic.tracer  # the kernel functions the NIC runs record here
     f = net.nic
     rc = net.runctl
     f[NIC.pid] = os.getpid()

@@ -40,7 +40,7 @@ from netq.kernel.kstructs import (
     RUNCTL,
     SOFTNET,
 )
-from netq.machine import invariants, result
+from netq.machine import invariants, result, tracedata
 from netq.machine.config import RunConfig
 from netq.machine.net import Net
 from netq.machine.plan import plan_run, what_if_reasons
@@ -64,6 +64,8 @@ class Outcome:
     status: str
     result: result.Result
     faults: list[str] = field(default_factory=list)
+    #: a traced run's events (cfg.trace set), else None
+    trace: tracedata.TraceData | None = None
 
     @property
     def exit_code(self) -> int:
@@ -174,8 +176,9 @@ class Supervisor:
                 result.EXIT_CODES[status],
                 lock_report if status != "ok" else None,
             )
+            trace = tracedata.collect(net) if net.tracing else None
             net.close()
-        return Outcome(status, res, faults)
+        return Outcome(status, res, faults, trace)
 
     # -- phases ------------------------------------------------------------------
     def _wait_ready(self, net, procs) -> tuple[str, list[str]]:

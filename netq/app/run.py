@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 import math
 import os
@@ -27,6 +28,7 @@ from typing import NoReturn
 from netq.kernel.profiles import PROFILES, STRATEGIES
 from netq.machine.config import QDISC_KINDS, ConfigError, RunConfig, from_dict
 from netq.machine.result import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
+from netq.machine.tracedata import TraceData
 from shm.ipc import Terminated, cleanup_stale, end_stale_processes, terminate_on_signals
 from workers.supervisor import Supervisor
 
@@ -100,6 +102,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="developers: cProfile every CPU process into DIR/cpuN.prof (an existing, "
         "writable directory; config key profile_dir)",
+    )
+    p.add_argument(
+        "--trace",
+        metavar="PATH",
+        help="record every process's events and write a Perfetto trace (ui.perfetto.dev) "
+        "to PATH, one file per variant; the trace extra (config key trace)",
+    )
+    p.add_argument(
+        "--timeline",
+        metavar="PATH.png",
+        help="draw a 2 ms window of the traced events, one row per CPU, to PATH.png; "
+        "the plot extra (config key timeline)",
     )
     p.add_argument("--quiet", action="store_true", help="print only the comparison / summary")
     p.add_argument(
@@ -176,11 +190,23 @@ def resolve(args) -> Preset:
             apply_flags(cfg, args)
             cfg.validate()
     refuse_axis_override(preset, axes, args)
+    many = len(preset.variants) > 1
     for label, cfg in preset.variants:
         if cfg.profile_dir is not None:
             check_output_dir(
                 "--profile-dir" if args.profile_dir else "profile_dir", cfg.profile_dir
             )
+        for key in ("trace", "timeline"):
+            path = getattr(cfg, key)
+            if path is not None:
+                flag = "--" + key if getattr(args, key) else key
+                extra = {"trace": "perfetto", "timeline": "matplotlib"}[key]
+                if importlib.util.find_spec(extra) is None:
+                    raise UsageError(
+                        f"{flag}: {extra} is not installed; install the "
+                        f"{'trace' if key == 'trace' else 'plot'} extra: pip install '.[{'trace' if key == 'trace' else 'plot'}]'"
+                    )
+                check_output_file(flag, variant_path(path, label) if many else path)
         for k, e in enumerate(cfg.events):
             if not cfg.packets and e.at >= cfg.duration:
                 warn(
@@ -327,6 +353,10 @@ def apply_flags(cfg: RunConfig, a) -> None:
             setattr(cfg, attr, v)
     if a.profile_dir is not None:
         cfg.profile_dir = a.profile_dir
+    if a.trace is not None:
+        cfg.trace = a.trace
+    if a.timeline is not None:
+        cfg.timeline = a.timeline
     if not cfg.devices:
         raise ConfigError("devices", "at least one device ([[devices]])")
     if a.cpu_map is not None:
@@ -453,10 +483,45 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_TERMINATED
 
 
+def variant_path(path: str, label: str) -> str:
+    """``PATH`` for one of several variants: ``STEM-LABEL.EXT`` (the label
+    made a file name), so that each variant's file is its own."""
+    stem, ext = os.path.splitext(path)
+    return f"{stem}-{_slug(label)}{ext}"
+
+
+def _slug(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label).strip("._") or "variant"
+
+
+def _write_trace(t: TraceData, cfg: RunConfig, label: str, many: bool, quiet: bool) -> None:
+    """Write a traced variant's Perfetto trace and timeline picture."""
+    for key in ("trace", "timeline"):
+        path = getattr(cfg, key)
+        if path is None:
+            continue
+        path = variant_path(path, label) if many else path
+        if key == "trace":
+            # the trace extra's; imported only when a trace is written
+            from . import perfetto
+
+            perfetto.write(t, path)
+        else:
+            from . import timeline
+
+            timeline.draw(t, path)
+        if not quiet:
+            lost = (
+                f" ({t.total_dropped} events dropped: the logs were full)"
+                if t.total_dropped
+                else ""
+            )
+            print(f"netq: wrote {path}{lost}", flush=True)
+
+
 def _variant_dir(base: str, label: str) -> str:
     """``base/LABEL`` (the label made a file name), created."""
-    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in label).strip("._") or "variant"
-    path = os.path.join(base, name)
+    path = os.path.join(base, _slug(label))
     os.makedirs(path, exist_ok=True)
     return path
 
@@ -475,6 +540,8 @@ def run_preset(preset: Preset, json_path: str | None, quiet: bool = False) -> in
             # one directory per variant, or each would overwrite the last's
             cfg = dataclasses.replace(cfg, profile_dir=_variant_dir(cfg.profile_dir, label))
         outcome = Supervisor(cfg).run()
+        if outcome.trace is not None:
+            _write_trace(outcome.trace, cfg, label, len(preset.variants) > 1, quiet)
         res = outcome.result
         res["label"] = label
         results.append(res)

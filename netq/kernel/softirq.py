@@ -42,6 +42,7 @@ import time
 from .core.dev import net_tx_action
 from .core.percpu import this
 from .kstructs import SOFTNET
+from .tracepoints import SOFTIRQ_ENTRY, SOFTIRQ_EXIT
 
 #: __do_softirq: passes over the pending softirqs before ksoftirqd takes over
 MAX_SOFTIRQ_RESTART = 10
@@ -96,19 +97,27 @@ def __do_softirq() -> None:
     end = time.monotonic_ns() + limit_ns
     max_restart = MAX_SOFTIRQ_RESTART
     sd[SOFTNET.softirq_runs] += 1
+    tr = this.trace
+    if tr is not None:  # irq:softirq_entry
+        tr.emit(SOFTIRQ_ENTRY)
+    passes = 0
     while True:
+        passes += 1
         net_tx_action()
         if not local_softirq_pending():
-            return
+            break
         if limit_ns and time.monotonic_ns() >= end:
             sd[SOFTNET.softirq_time_limit] += 1
+            wakeup_softirqd()
             break
         max_restart -= 1
         if not max_restart:
             sd[SOFTNET.softirq_restart_limit] += 1
+            wakeup_softirqd()
             break
         sd[SOFTNET.softirq_restarts] += 1
-    wakeup_softirqd()
+    if tr is not None:  # irq:softirq_exit: a = passes
+        tr.emit(SOFTIRQ_EXIT, passes)
 
 
 def wakeup_softirqd() -> None:

@@ -221,8 +221,20 @@ class RunConfig:
     #: developers: each CPU process writes cProfile statistics to
     #: PROFILE_DIR/cpuN.prof (--profile-dir); None: no profiling
     profile_dir: str | None = None
+    #: record every process's events and write a Perfetto trace here
+    #: (--trace); None: no tracing (the tracepoints cost a test each)
+    trace: str | None = None
+    #: draw a timeline picture (PNG) of the traced events here (--timeline)
+    timeline: str | None = None
+    #: events each process's trace log holds; more are counted as dropped
+    trace_events: int = 1 << 17
 
     # -- derived -----------------------------------------------------------------
+    @property
+    def traced(self) -> bool:
+        """Whether the run records its events (for a trace or a timeline)."""
+        return self.trace is not None or self.timeline is not None
+
     def numa_node(self, cpu: int) -> int:
         """The emulated NUMA node of a CPU (the control process: node 0)."""
         if cpu >= self.cpus:
@@ -272,6 +284,7 @@ class RunConfig:
     def validate(self) -> RunConfig:
         """Check every value; raise ConfigError naming the first bad field."""
         _int_range("cpus", self.cpus, 1, MAX_CPUS)
+        _int_range("trace_events", self.trace_events, 1024, 1 << 24)
         if self.cpu_map is not None:
             if len(self.cpu_map) != self.cpus:
                 raise ConfigError("cpu_map", f"needs one host core per emulated CPU ({self.cpus})")

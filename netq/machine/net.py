@@ -43,9 +43,10 @@ from netq.kernel.sched.sch_generic import QDISC_OPS, Qdisc
 from shm.atomic import Atomics
 from shm.ipc import IpcOwner
 from shm.layout import WORD
-from shm.lock import LockSpace
+from shm.lock import LockSpace, SpinLock
 from shm.region import Region
 from shm.ring import Ring
+from shm.trace import Tracer, trace_lock
 
 from .config import CostConfig, RunConfig, TrafficConfig
 from .plan import (
@@ -102,6 +103,8 @@ class Net:
         self._store_xps()
         self._build_socks()
         self._bound: dict[int, list] = {}
+        #: this process's trace logs, by participant (a traced run)
+        self._tracers: dict[int, Tracer] = {}
         #: net_ratelimit() state per CPU (see dev.net_ratelimit)
         self._ratelimit: dict[int, list[int]] = {}
 
@@ -348,6 +351,27 @@ class Net:
         this.msgs = self.msgs[cpu]
         this.locks = locks
         this.ratelimit = self._ratelimit.setdefault(cpu, [0, 0])
+        this.trace = self.tracer(cpu, locks) if self.tracing else None
+
+    @property
+    def tracing(self) -> bool:
+        """Whether this run records a trace (its layout has the event logs)."""
+        return "trace_events" in self.layout.sections
+
+    @property
+    def trace_nic(self) -> int:
+        """The NIC's participant index in the trace logs (after every locker)."""
+        return self.plan.nlockers
+
+    def tracer(self, participant: int, locks: list[SpinLock] | None = None) -> Tracer:
+        """This process's log as ``participant`` (made once), recording the
+        waits and holds of ``locks`` (this participant's lock handles)."""
+        tr = self._tracers.get(participant)
+        if tr is None:
+            tr = self._tracers[participant] = Tracer(self.region, participant)
+            for lk in locks or ():
+                trace_lock(lk, tr)
+        return tr
 
     def close(self) -> None:
         """Drop every view of the segment held here, then unmap it.

@@ -52,6 +52,7 @@ from netq.kernel.sched.sch_generic import QDISC_OPS, qdisc_static_flags
 from shm.layout import WORD, Layout
 from shm.lock import LockPolicy, lock_layout
 from shm.ring import ring_sections
+from shm.trace import trace_layout
 
 from .config import DeviceConfig, RunConfig, TrafficConfig
 
@@ -563,6 +564,9 @@ def plan_layout(plan: RunPlan) -> Layout:
     lay.add("nic", NIC, 1)
     lay.add_raw("nic_by_cpu", (ncpus,))
     lay.add_raw("nic_blob", (NIC_BLOB_BYTES // WORD,))
+    if plan.cfg.traced:
+        # every locker (the CPUs and the control process), then the NIC
+        trace_layout(lay, plan.nlockers + 1, plan.cfg.trace_events)
     lay.add("defer_nodes", DEFER_NODE, ncpus * plan.defer_nodes_per_cpu)
     lock_layout(lay, len(plan.lock_names), nlockers)
     for d in plan.devices:

@@ -56,6 +56,7 @@ from ..sched.sch_generic import (
     qdisc_run_end,
     sch_direct_xmit,
 )
+from ..tracepoints import DEFER_SPLICE, NET_DEV_QUEUE, QDISC_BYPASS, RECURSION_CUT
 from .flow_dissector import netdev_pick_tx
 from .netdevice import (
     ENETDOWN,
@@ -101,6 +102,10 @@ def __dev_queue_xmit(skb: SkBuff, accel_priv: object | None) -> int:
     preempted by its own softirq); skb_update_prio() (netprio cgroup) is not
     modelled; the skb's priority is set by its socket.
     """
+    tr = this.trace
+    if tr is not None:  # net:net_dev_queue
+        sk = skb.sk
+        tr.emit(NET_DEV_QUEUE, sk.id if sk is not None else -1, skb.sk_seq)
     dev = skb.dev
     txq = netdev_pick_tx(dev, skb)
     q = this.net.qdiscs[txq.f[_TXQ_QDISC]]  # rcu_dereference_bh(txq->qdisc)
@@ -139,6 +144,8 @@ def __dev_queue_xmit(skb: SkBuff, accel_priv: object | None) -> int:
 
 def _recursion_alert(skb: SkBuff, dev: NetDevice, reason: str) -> int:
     """The ``recursion_alert:`` label: message, drop, -ENETDOWN."""
+    if this.trace is not None:
+        this.trace.emit(RECURSION_CUT, dev.index, this.sd[_REC])
     net_crit_ratelimited(MSG_DEAD_LOOP, dev)
     kfree_skb(skb, reason)
     return -ENETDOWN
@@ -191,6 +198,8 @@ def __dev_xmit_skb(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue) -> i
         qdisc_bstats_update(q, skb)
         f[QDISC.bypass] += 1
         this.sd[SOFTNET.bypass] += 1
+        if this.trace is not None:
+            this.trace.emit(QDISC_BYPASS, q.id)
         if sch_direct_xmit(skb, q, dev, txq, q.root_lock):
             if contended:
                 locks[q.busylock].unlock()
@@ -234,6 +243,8 @@ def _dev_xmit_skb_nolock(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue
         f[QDISC.packets] += 1
         f[QDISC.bypass] += 1
         this.sd[SOFTNET.bypass] += 1
+        if this.trace is not None:
+            this.trace.emit(QDISC_BYPASS, q.id)
         if sch_direct_xmit(skb, q, dev, txq, -1) and not nolock_qdisc_is_empty(q):
             __qdisc_run(q)
         else:
@@ -351,6 +362,8 @@ def _dev_xmit_skb_defer(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue)
     batch.reverse()  # llist_reverse_order: arrival order
     f[_DSPLICES] += 1
     f[_DSPLICED] += len(batch)
+    if this.trace is not None:
+        this.trace.emit(DEFER_SPLICE, q.id, len(batch))
     for s in batch:
         s.dev = dev
     if f[_QSTATE] & _DEACT:
@@ -362,6 +375,8 @@ def _dev_xmit_skb_defer(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue)
         qdisc_bstats_update(q, s)
         f[QDISC.bypass] += 1
         this.sd[SOFTNET.bypass] += 1
+        if this.trace is not None:
+            this.trace.emit(QDISC_BYPASS, q.id)
         if sch_direct_xmit(s, q, dev, dev.txqs[s.queue_mapping], q.root_lock):
             __qdisc_run(q)
         else:

@@ -27,6 +27,7 @@ from ..kstructs import (
     SOFTNET,
 )
 from ..stddef import NULL
+from ..tracepoints import BQL_LIMIT, QUEUE_STOP, QUEUE_WAKE
 from .dql import dql_avail, dql_completed, dql_queued
 from .percpu import this
 from .sock import wake_cpu
@@ -206,6 +207,8 @@ def netif_tx_queue_stopped(txq: NetdevQueue) -> bool:
 def netif_tx_stop_queue(txq: NetdevQueue) -> None:
     """set_bit(__QUEUE_STATE_DRV_XOFF)."""
     this.net.atomics.set_bit(txq.base + _STATE, QUEUE_STATE_DRV_XOFF)
+    if this.trace is not None:
+        this.trace.emit(QUEUE_STOP, txq.index, 0)
 
 
 def netif_tx_start_queue(txq: NetdevQueue) -> None:
@@ -223,6 +226,8 @@ def netif_tx_wake_queue(txq: NetdevQueue, net: Net | None = None) -> bool:
     net = net or this.net
     if net.atomics.test_and_clear_bit(txq.base + _STATE, QUEUE_STATE_DRV_XOFF):
         netif_schedule_on(net, net.qdiscs[txq.f[NETDEV_QUEUE.qdisc]], txq.f[NETDEV_QUEUE.irq_cpu])
+        if this.trace is not None:
+            this.trace.emit(QUEUE_WAKE, txq.index, 0)
         return True
     return False
 
@@ -239,6 +244,8 @@ def netdev_tx_sent_queue(txq: NetdevQueue, nbytes: int) -> None:
         return
     at = this.net.atomics
     at.set_bit(txq.base + _STATE, QUEUE_STATE_STACK_XOFF)
+    if this.trace is not None:
+        this.trace.emit(QUEUE_STOP, txq.index, 1)
     f[NETDEV_QUEUE.dql_stack_xoffs] += 1
     if dql_avail(f) >= 0:
         at.clear_bit(txq.base + _STATE, QUEUE_STATE_STACK_XOFF)
@@ -252,13 +259,18 @@ def netdev_tx_completed_queue(txq: NetdevQueue, pkts: int, nbytes: int, now: int
     if not nbytes:
         return False
     f = txq.f
+    limit = f[NETDEV_QUEUE.dql_limit]
     dql_completed(f, nbytes, now)
+    if this.trace is not None and f[NETDEV_QUEUE.dql_limit] != limit:
+        this.trace.emit(BQL_LIMIT, txq.index, f[NETDEV_QUEUE.dql_limit])
     if dql_avail(f) < 0:
         return False
     if net.atomics.test_and_clear_bit(txq.base + _STATE, QUEUE_STATE_STACK_XOFF):
         # netif_schedule_queue: only if the driver has not stopped it too
         if not f[_STATE] & _XOFF:
             netif_schedule_on(net, net.qdiscs[f[NETDEV_QUEUE.qdisc]], f[NETDEV_QUEUE.irq_cpu])
+        if this.trace is not None:
+            this.trace.emit(QUEUE_WAKE, txq.index, 1)
         return True
     return False
 

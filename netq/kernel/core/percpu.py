@@ -15,6 +15,7 @@ from ..stddef import NULL
 
 if TYPE_CHECKING:
     from shm.lock import SpinLock
+    from shm.trace import Tracer
 
     from ..net_namespace import Net, Words
 
@@ -27,7 +28,7 @@ class PerCpu:
     is all the kernel model ever sees (it runs only on a bound CPU).
     """
 
-    __slots__ = ("cpu", "drops", "locks", "msgs", "net", "ratelimit", "sd")
+    __slots__ = ("cpu", "drops", "locks", "msgs", "net", "ratelimit", "sd", "trace")
 
     cpu: int
     #: the run's shared state
@@ -42,6 +43,9 @@ class PerCpu:
     locks: list[SpinLock]
     #: net_crit_ratelimited state: [window start ns, messages in window]
     ratelimit: list[int]
+    #: this process's event log when the run is traced, else None
+    #: (netq.kernel.tracepoints)
+    trace: Tracer | None
 
     def __init__(self) -> None:
         self.reset()
@@ -50,6 +54,7 @@ class PerCpu:
         """Unbind: no CPU, no run (a closed run's views must not outlive it)."""
         self.cpu = -1
         self.net = self.sd = self.drops = self.msgs = self.locks = self.ratelimit = NULL
+        self.trace = None
 
 
 #: the CPU this process is acting as

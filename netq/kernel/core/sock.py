@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import posix_ipc
 
 from ..kstructs import SOCK, SOFTNET
+from ..tracepoints import WMEM_SLEEP, WMEM_WAKE
 from .percpu import this
 
 if TYPE_CHECKING:
@@ -267,12 +268,17 @@ def sock_wait_for_wmem(net: Net, cpu: int, writable: Callable[[], bool]) -> bool
         net.atomics.xchg(flag, 0)
         return False
     sd[SOFTNET.wmem_sleeps] += 1
+    tr = this.trace
+    if tr is not None:
+        tr.emit(WMEM_SLEEP)
     try:
         net.cpu_wake[cpu].acquire(WMEM_WAIT_S)
     except (posix_ipc.BusyError, posix_ipc.SignalError):
         # timed out, or interrupted (a SIGSTOP/SIGCONT makes sem_timedwait
         # fail with EINTR): a spurious wakeup, the caller re-tests
         net.atomics.xchg(flag, 0)
+    if tr is not None:
+        tr.emit(WMEM_WAKE)
     return True
 
 

@@ -69,6 +69,7 @@ from ..core.percpu import this
 from ..core.skbuff import SkBuff
 from ..kstructs import NETDEV_QUEUE, QUEUE_STATE_DRV_XOFF
 from ..sched.sch_generic import ndelay
+from ..tracepoints import NET_DEV_START_XMIT, NIC_IRQ, SOCK_MASK, TXQ_SHIFT
 
 if TYPE_CHECKING:
     from ..net_namespace import Net
@@ -94,6 +95,14 @@ def eth_start_xmit(skb: SkBuff, dev: NetDevice) -> int:
         # before the doorbell: the NIC may complete the descriptor at once
         netdev_tx_sent_queue(txq, skb.len)
     ring.produce(skb.desc())  # this CPU is the ring's only producer (_xmit_lock)
+    tr = this.trace
+    if tr is not None:  # net:net_dev_start_xmit
+        sk = skb.sk
+        tr.emit(
+            NET_DEV_START_XMIT,
+            txq.index << TXQ_SHIFT | (sk.id if sk is not None else SOCK_MASK),
+            skb.sk_seq,
+        )
     if ring.idx[_WAKE]:
         # the doorbell (writel to the TX tail register): the NIC is asleep and
         # asked to be told; see the module docstring
@@ -125,6 +134,8 @@ def eth_tx_clean(txq: NetdevQueue, pkts: int, nbytes: int, now: int, net: Net) -
     :func:`eth_tx_wake_queues`, done once per round over every ring.
     """
     txq.ring.advance(pkts)
+    if this.trace is not None:
+        this.trace.emit(NIC_IRQ, txq.index, pkts)
     if txq.bql:
         return netdev_tx_completed_queue(txq, pkts, nbytes, now, net)
     return False

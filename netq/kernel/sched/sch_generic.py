@@ -67,6 +67,7 @@ from ..kstructs import (
     TCQ_F_ONETXQUEUE,
 )
 from ..stddef import NULL
+from ..tracepoints import QDISC_RUN_BEGIN, QDISC_RUN_END
 
 # word indices used on the hot path
 _QLEN, _BACKLOG, _RUNNING = QDISC.qlen, QDISC.backlog, QDISC.running
@@ -589,9 +590,15 @@ def __qdisc_run(q: Qdisc) -> None:
     q.f[QDISC.runs] += 1
     sd = this.sd
     sd[SOFTNET.qdisc_runs] += 1
+    tr = this.trace
+    if tr is not None:
+        tr.emit(QDISC_RUN_BEGIN, q.id)
+        weight = quota
     while True:
         more, packets = qdisc_restart(q, quota)
         if not more:
+            if tr is not None:
+                quota -= packets
             break
         quota -= packets
         if quota <= 0:
@@ -602,6 +609,8 @@ def __qdisc_run(q: Qdisc) -> None:
             else:
                 __netif_schedule(q)
             break
+    if tr is not None:
+        tr.emit(QDISC_RUN_END, q.id, weight - quota)
     qdisc_run_end(q)
 
 
