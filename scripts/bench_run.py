@@ -53,6 +53,7 @@ import os
 import statistics
 import sys
 import time
+from typing import Any
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:  # scripts/ is not a package: benchlib sits beside this file
@@ -209,7 +210,7 @@ def supervisor_runs(reps: int, duration: float, log) -> dict[int, list[dict]]:
 def aggregate(runs: list[dict]) -> dict:
     """Medians over the good runs of one configuration, and its setup."""
     ok = [s for s in runs if s["status"] == "ok" and s["invariants_ok"]]
-    a = {"runs": len(runs), "ok_runs": len(ok)}
+    a: dict[str, Any] = {"runs": len(runs), "ok_runs": len(ok)}
     for k in (
         "pps",
         "offered_pps",

@@ -53,6 +53,7 @@ import signal
 import statistics
 import sys
 import time
+from typing import Any
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:  # scripts/ is not a package: benchlib sits beside this file
@@ -72,7 +73,7 @@ from benchlib import (
     ratio_median,
 )
 
-from shm import native  # noqa: E402
+from shm import native
 from shm.ipc import IpcOwner
 from shm.layout import Layout
 from shm.lock import WAITER, LockPolicy, LockSpace, lock_layout
@@ -434,7 +435,7 @@ def main(argv=None) -> int:
     t_start = time.monotonic()
 
     res: dict[str, float] = {}
-    details: dict[str, object] = {}
+    details: dict[str, dict[str, Any]] = {}
 
     # A scope that turns SIGTERM/SIGHUP into an exception so that every
     # IpcOwner below unlinks what it made (Ctrl-C is a KeyboardInterrupt).

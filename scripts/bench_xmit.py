@@ -305,6 +305,7 @@ def bypass_breakdown(bed: Bed, sem, n: int, reps: int) -> dict[str, float]:
     """Per-call costs of the pieces the bypass path is made of."""
     bed.activate()
     skb = bed.gen.make_skb(0)
+    assert skb is not None  # a fresh socket has send-buffer room
     dev = skb.dev
     lk = this.locks[bed.q.root_lock]
     xl = this.locks[bed.txq.xmit_lock]
@@ -356,9 +357,10 @@ def bypass_profile(bed: Bed, n: int, top: int = 22) -> tuple[list[dict], str]:
         gc.enable()
     bed.drain_rings()
     st = pstats.Stats(prof)
-    total = st.total_tt or 1e-12
+    # total_tt and stats are pstats.Stats attributes that typeshed leaves out
+    total = getattr(st, "total_tt") or 1e-12  # noqa: B009
     rows = []
-    for (fn, line, name), (cc, nc, tt, ct, _callers) in st.stats.items():
+    for (fn, line, name), (_cc, nc, tt, ct, _callers) in getattr(st, "stats").items():  # noqa: B009
         where = f"{os.path.relpath(fn) if fn.startswith('/') else fn}:{line}({name})"
         rows.append(
             {

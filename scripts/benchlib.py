@@ -45,10 +45,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path[:1]:
     sys.path.insert(0, ROOT)
 
-import numpy as np  # noqa: E402
-import posix_ipc  # noqa: E402
+import numpy as np
+import posix_ipc
 
-from shm.ipc import IpcOwner, Terminated, netq_objects, pid_alive  # noqa: E402
+from shm.ipc import IpcOwner, Terminated, netq_objects, pid_alive
 
 
 # --------------------------------------------------------------------------

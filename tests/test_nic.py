@@ -14,7 +14,7 @@ from netq.kernel.kstructs import NETDEV_QUEUE, NIC, SOCK
 from netq.machine.config import DeviceConfig, RunConfig, TrafficConfig
 from netq.machine.net import Net
 from shm import native
-from workers.nic import NIC_PROFILE_ENV, Nic
+from workers.nic import Nic
 from workers.supervisor import Supervisor
 
 
@@ -111,11 +111,18 @@ def test_small_and_batch_paths_agree(owner, rate, bql):
 
 
 @pytest.mark.slow
-def test_nic_profile_is_written_on_request(tmp_path, monkeypatch):
-    """NETQ_NIC_PROFILE=FILE: the NIC process writes its cProfile statistics."""
+def test_nic_profile_is_written_on_request(tmp_path):
+    """--profile-dir DIR: the NIC process writes its cProfile statistics to
+    DIR/nic.prof."""
     path = tmp_path / "nic.prof"
-    monkeypatch.setenv(NIC_PROFILE_ENV, str(path))
-    cfg = RunConfig(cpus=1, packets=50, duration=30, seed=1, traffic=[TrafficConfig()])
+    cfg = RunConfig(
+        cpus=1,
+        packets=50,
+        duration=30,
+        seed=1,
+        traffic=[TrafficConfig()],
+        profile_dir=str(tmp_path),
+    )
     out = Supervisor(cfg).run()
     assert out.status == "ok", out.faults
     assert pstats.Stats(str(path)).total_calls > 0

@@ -345,6 +345,7 @@ def test_profile_dir_writes_one_profile_per_cpu(tmp_path, capsys):
     assert sorted(f for f in os.listdir(tmp_path) if f.endswith(".prof")) == [
         "cpu0.prof",
         "cpu1.prof",
+        "nic.prof",
     ]
 
 
@@ -361,7 +362,7 @@ def test_profile_dir_keeps_one_directory_per_variant(tmp_path, capsys):
     assert cli.main(["--config", exp, "--profile-dir", str(out), "--quiet"]) == 0
     capsys.readouterr()
     assert sorted(os.listdir(out)) == ["a_one", "b_two"]
-    assert all(os.listdir(out / d) == ["cpu0.prof"] for d in ("a_one", "b_two"))
+    assert all(sorted(os.listdir(out / d)) == ["cpu0.prof", "nic.prof"] for d in ("a_one", "b_two"))
 
 
 def _toml(tmp_path, text: str) -> str:

@@ -200,3 +200,53 @@ def test_an_unwritable_trace_path_is_refused_before_the_run(tmp_path, capsys, ar
     assert cli.main(["--duration", "0.2", *args]) == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and field in err
+
+
+def test_the_stress_job_keeps_a_failed_runs_trace_beside_its_reproducer(tmp_path, capsys):
+    from netq.app import stress
+
+    junit = tmp_path / "j.xml"
+    rc = stress.main(
+        [
+            "--runs",
+            "1",
+            "--seed",
+            "5",
+            "--fault",
+            "lose_one",
+            "--traces",
+            "--quiet",
+            "--junit",
+            str(junit),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert rc == 1
+    files = sorted(os.listdir(tmp_path))
+    assert "stress-seed5-000.toml" in files and "stress-seed5-000.pftrace" in files
+    assert f"trace: {tmp_path / 'stress-seed5-000.pftrace'}" in out
+    trace = perfetto_pb2.Trace()
+    with open(tmp_path / "stress-seed5-000.pftrace", "rb") as f:
+        trace.ParseFromString(f.read())
+    assert any(p.HasField("track_event") for p in trace.packet)
+
+
+def test_a_passing_stress_job_keeps_no_trace(tmp_path):
+    from netq.app import stress
+
+    assert (
+        stress.main(
+            [
+                "--runs",
+                "1",
+                "--seed",
+                "3",
+                "--traces",
+                "--quiet",
+                "--junit",
+                str(tmp_path / "j.xml"),
+            ]
+        )
+        == 0
+    )
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".pftrace")]

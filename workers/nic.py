@@ -76,7 +76,6 @@ LAT_MIN_NS, LAT_MAX_NS, LAT_DIGITS = 1, 60_000_000_000, 3
 SMALL_BATCH = 48
 
 #: environment variable naming a file for the NIC process's cProfile statistics
-NIC_PROFILE_ENV = "NETQ_NIC_PROFILE"
 
 #: longest sleep of the NIC between looks at RUNCTL (phase, abort), in s and ns
 IDLE_SLICE_S = 0.05
@@ -635,13 +634,13 @@ def nic_main(net, host_core: int, supervisor_pid: int) -> None:
     while rc[RUNCTL.phase] == PHASE_INIT and not rc[RUNCTL.abort]:
         _nap(net.nic_doorbell, 0.001)  # the supervisor rings it at PHASE_RUN
     f[NIC.state] = NIC_RUN
-    # developers: NETQ_NIC_PROFILE=FILE writes the NIC's cProfile statistics
-    # there (--profile-dir does the same for the emulated CPUs)
-    prof_path = os.environ.get(NIC_PROFILE_ENV)
-    if prof_path:
+    # developers: --profile-dir DIR (profile_dir) writes the NIC's cProfile
+    # statistics to DIR/nic.prof, beside the emulated CPUs' cpuN.prof
+    prof_dir = net.cfg.profile_dir
+    if prof_dir:
         prof = cProfile.Profile()
         prof.runcall(_run, nic, net)
-        prof.dump_stats(prof_path)
+        prof.dump_stats(os.path.join(prof_dir, "nic.prof"))
     else:
         _run(nic, net)
     blob = nic.encode_latency()

@@ -67,7 +67,10 @@ def draw(t: TraceData, path: str, start: int | None = None, length: int = DEFAUL
     from matplotlib.patches import Patch
 
     if start is None:
-        start = (t.t_go + t.t_stop) // 2 - length // 2
+        # the middle of the measured window, or of the part every CPU's log
+        # still covers when a log filled up (it keeps its first events)
+        last = min((int(ev[-1, 0]) for ev in t.events[: t.ncpus] if len(ev)), default=t.t_stop)
+        start = (t.t_go + min(t.t_stop, last)) // 2 - length // 2
     end = start + length
     fig, ax = plt.subplots(figsize=(12, 0.6 * t.ncpus + 1.6))
     seen: set[tuple[str, str]] = set()

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from netq.machine.tracedata import TraceData
+
 from .generate import Case, cpu_rates
 
 
@@ -22,6 +24,10 @@ class Record:
     result: Mapping[str, Any] | None = None
     config_path: str | None = None
     reproduce: list[str] = field(default_factory=list)
+    #: the run's events (--traces), kept only until its verdict
+    trace: TraceData | None = None
+    #: where a failed run's Perfetto trace was written (--traces)
+    trace_path: str | None = None
 
     @property
     def expected_fault(self) -> bool:

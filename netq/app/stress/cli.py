@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from typing import NoReturn
@@ -80,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="test the checks: break every run on purpose with this fault event "
         "(lose_one: the NIC loses one skb without a trace)",
     )
+    p.add_argument(
+        "--traces",
+        action="store_true",
+        help="record every run's events and keep a failed run's Perfetto trace beside its "
+        "reproducer (stress-seedS-III.pftrace); the trace extra",
+    )
     p.add_argument("--json", metavar="PATH", help="write the job's results as JSON")
     p.add_argument(
         "--only",
@@ -124,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError("--hard-limit: seconds, 1 to 3600")
         if args.runs is not None and args.runs < 0:
             raise UsageError("--runs: a number >= 0")
+        if args.traces and importlib.util.find_spec("perfetto") is None:
+            raise UsageError("--traces: perfetto is not installed; install the trace extra")
         for flag in ("junit", "json"):  # refused now, not after the whole job
             path = getattr(args, flag)
             problem = path and output_path_problem("--" + flag, path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import signal
@@ -101,7 +102,11 @@ class Job:
         res = None
         try:
             try:
-                res = Supervisor(case.cfg).run().result
+                cfg = case.cfg
+                if self.args.traces:  # recorded; written only if the run fails
+                    cfg = dataclasses.replace(cfg, trace=os.devnull)
+                outcome = Supervisor(cfg).run()
+                res, rec.trace = outcome.result, outcome.trace
             except _HardTimeout:
                 pass  # raised outside the supervisor's own handling
         finally:
@@ -163,6 +168,12 @@ class Job:
         ]
         with open(path, "w") as f:
             f.write(to_toml(case.cfg, comments))
+        if rec.trace is not None:
+            # the trace extra's (checked by the CLI); imported only to write one
+            from netq.app import perfetto
+
+            rec.trace_path = os.path.splitext(path)[0] + ".pftrace"
+            perfetto.write(rec.trace, rec.trace_path)
         if rec.result is not None and not self.args.quiet:
             try:
                 text = report.text(rec.result)
@@ -175,6 +186,8 @@ class Job:
         for p in rec.problems:
             self.say(f"    - {p}")
         self.say(f"    config: {path}")
+        if rec.trace_path:
+            self.say(f"    trace: {rec.trace_path} (open it in ui.perfetto.dev)")
         self.say(f"    reproduce: {rec.reproduce[0]}")
         self.say(f"           or: {rec.reproduce[1]}")
 
@@ -218,8 +231,9 @@ class Job:
                     break
                 if not rec.passed:
                     self.fail_report(rec)
-                    if a.fail_fast:
-                        break
+                rec.trace = None  # a passed run's events are not kept
+                if not rec.passed and a.fail_fast:
+                    break
         except KeyboardInterrupt:
             self.stopped = "interrupted"
         except Terminated:
