@@ -15,9 +15,15 @@ lower floor, and no two nodes may import each other.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import grimp
+
+#: draw this checkout's packages, not an installed copy's
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if sys.path[0] != ROOT:
+    sys.path.insert(0, ROOT)
 
 ROOTS = ("netq", "workers", "shm")
 #: floor of a node (higher imports lower), as setup.cfg's "floors" contract
