@@ -99,7 +99,7 @@ def test_the_cycle_finder_finds_a_cycle():
 def test_import_contracts_are_kept():
     exe = os.path.join(os.path.dirname(sys.executable), "lint-imports")
     p = subprocess.run(
-        [exe, "--config", os.path.join(ROOT, "setup.cfg"), "--no-cache"],
+        [exe, os.path.join(ROOT, "setup.cfg"), "--no-cache"],
         cwd=ROOT,
         capture_output=True,
         text=True,
