@@ -30,7 +30,8 @@ import numpy as np
 
 # the trace builder is the optional `trace` extra's (perfetto); imported at
 # the top: this module is only imported when a trace is asked for
-from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import Trace, TrackEvent
+from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import TrackEvent
+from perfetto.trace_builder.proto_builder import TraceProtoBuilder
 
 from netq.kernel import tracepoints as tp
 from netq.machine.tracedata import TraceData
@@ -47,7 +48,8 @@ BEGIN, END, INSTANT, COUNTER = (
 @dataclass
 class _Builder:
     t0: int
-    trace: Trace = field(default_factory=Trace)
+    #: perfetto's trace builder (protobuf TracePackets in memory)
+    trace: TraceProtoBuilder = field(default_factory=TraceProtoBuilder)
     #: (ts, order, packet fields) of every event packet, sorted at the end
     events: list[tuple[int, int, dict]] = field(default_factory=list)
     uuids: dict[str, int] = field(default_factory=dict)
@@ -58,7 +60,7 @@ class _Builder:
         if uid is not None:
             return uid
         uid = self.uuids[key] = len(self.uuids) + 1
-        p = self.trace.packet.add()
+        p = self.trace.add_packet()
         p.trusted_packet_sequence_id = SEQ
         d = p.track_descriptor
         d.uuid = uid
@@ -75,7 +77,7 @@ class _Builder:
     def serialize(self) -> bytes:
         self.events.sort(key=lambda e: (e[0], e[1]))
         for ts, _, f in self.events:
-            p = self.trace.packet.add()
+            p = self.trace.add_packet()
             p.trusted_packet_sequence_id = SEQ
             p.timestamp = max(0, ts - self.t0)
             e = p.track_event
@@ -96,7 +98,7 @@ class _Builder:
                     a.string_value = v
                 else:
                     a.int_value = int(v)
-        return self.trace.SerializeToString()
+        return self.trace.serialize()
 
 
 def flow_id(sock: int, seq: int) -> int:
