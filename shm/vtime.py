@@ -72,6 +72,10 @@ class VCLOCK(Record, name="vclock"):
     max_skew = field("largest clock - GVT seen when passing the window, ns; owner")
     nested = field("acquires made while holding a lock (no window wait); owner")
     lock_wait = field("virtual ns spent waiting for locks (charged as spinning); owner")
+    wake_at = field(
+        "virtual ns of the latest event that woke this participant; the waker, "
+        "with max (a stale smaller value is never written)"
+    )
 
 
 class VLOCK(Record, name="vlock"):
@@ -110,14 +114,17 @@ class VirtualCpu:
 
     __slots__ = (
         "_clock_base",
+        "_clocks",
         "_lock_rows",
         "_others",
         "abort",
         "bounce_ns",
+        "busy",
         "handoff_ns",
         "held",
         "hold_start",
         "id",
+        "last_real",
         "now",
         "slack_ns",
         "w",
@@ -145,6 +152,10 @@ class VirtualCpu:
         self.handoff_ns = handoff_ns
         self.bounce_ns = bounce_ns
         self.abort = abort
+        self._clocks = clocks
+        #: what the last lock call of :meth:`acquire` returned (the real
+        #: lock's "did I wait")
+        self.last_real: object = None
         #: word index of every *other* participant's clock (now, state follow)
         self._others = [clocks.base(i) for i in range(clocks.count) if i != me]
         self._lock_rows = lay["vlocks"]
@@ -152,6 +163,9 @@ class VirtualCpu:
         self._clock_base = clocks.base(me)
         self.now = self.w[self._clock_base + VCLOCK.now]
         self.held = 0
+        #: virtual ns charged or spent waiting for locks: this participant's
+        #: CPU time (idle advances are not counted)
+        self.busy = 0
         #: per held lock: the virtual time it was granted (hold accounting)
         self.hold_start: dict[int, int] = {}
         self._set_state(VT_RUN)
@@ -160,6 +174,13 @@ class VirtualCpu:
     def charge(self, ns: int) -> None:
         """Advance this clock by the cost of an operation about to be done."""
         self.now += ns
+        self.busy += ns
+
+    def idle_until(self, t: int) -> None:
+        """Nothing to do before virtual time ``t`` (a rate-limited sender):
+        the clock moves, the CPU time does not."""
+        if t > self.now:
+            self.now = t
 
     def publish(self) -> None:
         """Make this clock visible to the others (they compute GVT from it)."""
@@ -217,12 +238,31 @@ class VirtualCpu:
         self.publish()
         self._set_state(VT_SLEEP)
 
-    def wake(self, at: int) -> None:
-        """Woken by an event that happened at virtual time ``at``."""
+    def wake(self, at: int | None = None) -> None:
+        """Woken by an event that happened at virtual time ``at`` (default:
+        the latest time a waker left in ``wake_at``)."""
+        if at is None:
+            at = self.w[self._clock_base + VCLOCK.wake_at]
         if at > self.now:
             self.now = at
         self.publish()
         self._set_state(VT_RUN)
+
+    def wake_other(self, other_base: int) -> None:
+        """Wake the participant whose clock row is at ``other_base`` at this
+        clock: it resumes at this virtual time at the earliest, and holds GVT
+        from now on (so that nobody runs past the event before it wakes)."""
+        w, t = self.w, self.now
+        if w[other_base + VCLOCK.wake_at] < t:
+            w[other_base + VCLOCK.wake_at] = t
+        if w[other_base + VCLOCK.state] == VT_SLEEP:
+            if w[other_base + VCLOCK.now] < t:
+                w[other_base + VCLOCK.now] = t
+            w[other_base + VCLOCK.state] = VT_RUN
+
+    def clock_base(self, participant: int) -> int:
+        """Word index of ``participant``'s clock row (for :meth:`wake_other`)."""
+        return self._clocks.base(participant)
 
     def done(self) -> None:
         """This participant is finished: it never holds GVT back again."""
@@ -230,16 +270,17 @@ class VirtualCpu:
         self._set_state(VT_DONE)
 
     # -- locks ----------------------------------------------------------------------
-    def acquire(self, lock: SpinLock, vlock_id: int) -> int:
-        """Acquire ``lock`` (whose virtual record is ``vlock_id``) at this
-        clock; returns the virtual ns waited (already charged)."""
+    def acquire(self, lock: SpinLock | Callable[[], object], vlock_id: int) -> int:
+        """Acquire ``lock`` (a lock, or its lock call; its virtual record is
+        ``vlock_id``) at this clock; returns the virtual ns waited (already
+        charged)."""
         self.window()
         w, b = self.w, self._clock_base
         t = self.now
         w[b + VCLOCK.now] = t
         w[b + VCLOCK.state] = VT_LOCKWAIT  # holds GVT at the request time
         try:
-            lock.lock()
+            self.last_real = lock() if callable(lock) else lock.lock()
         finally:
             w[b + VCLOCK.state] = VT_RUN
         v = self._lock_rows.base(vlock_id)
@@ -258,18 +299,71 @@ class VirtualCpu:
         w[v + VLOCK.wait] += waited
         w[b + VCLOCK.lock_wait] += waited
         self.now = grant
+        self.busy += waited
         w[b + VCLOCK.now] = grant
         self.held += 1
         self.hold_start[vlock_id] = grant
         return waited
 
-    def release(self, lock: SpinLock, vlock_id: int) -> None:
-        """Release ``lock`` at this clock (the critical section's costs charged)."""
+    def try_acquire(self, trylock: Callable[[], bool], vlock_id: int) -> bool:
+        """spin_trylock at this clock: if the real trylock gets the lock it
+        is granted at ``max(now, release)`` (+ bounce): a lock released later
+        in virtual time than this attempt was, in virtual time, still held,
+        and the attempt's success is the race's, not the clock's."""
+        self.window()
+        if not trylock():
+            return False
+        w = self.w
+        v = self._lock_rows.base(vlock_id)
+        last = w[v + VLOCK.owner]
+        grant = self.now
+        if last != NO_OWNER:
+            grant = max(grant, w[v + VLOCK.release])
+            if last != self.id:
+                grant += self.bounce_ns
+        w[v + VLOCK.grants] += 1
+        self.busy += grant - self.now
+        self.now = grant
+        self.held += 1
+        self.hold_start[vlock_id] = grant
+        return True
+
+    def release(self, lock: SpinLock | Callable[[], object], vlock_id: int) -> None:
+        """Release ``lock`` (a lock, or its unlock call) at this clock (the
+        critical section's costs charged)."""
         w = self.w
         v = self._lock_rows.base(vlock_id)
         w[v + VLOCK.release] = self.now
         w[v + VLOCK.owner] = self.id
         w[v + VLOCK.hold] += self.now - self.hold_start.pop(vlock_id)
         self.held -= 1
-        lock.unlock()
+        if callable(lock):
+            lock()
+        else:
+            lock.unlock()
         self.publish()
+
+
+def virtual_lock(lock: SpinLock, vcpu: VirtualCpu, lock_ns: int) -> None:
+    """Make ``lock`` (one participant's handle) keep virtual time through
+    ``vcpu``: each ``lock``/``unlock``/``trylock`` waits at the window,
+    is granted in virtual time (:meth:`VirtualCpu.acquire`) and charges
+    half of an uncontended lock+unlock (``lock_ns``); the real lock still
+    decides who gets it first."""
+    lock_, unlock_, trylock_ = lock.lock, lock.unlock, lock.trylock
+    vid, half = lock.id, lock_ns // 2
+
+    def vlock() -> bool:
+        vcpu.acquire(lock_, vid)
+        vcpu.charge(half)
+        return bool(vcpu.last_real)
+
+    def vunlock() -> None:
+        vcpu.charge(lock_ns - half)
+        vcpu.release(unlock_, vid)
+
+    def vtrylock() -> bool:
+        vcpu.charge(half)
+        return vcpu.try_acquire(trylock_, vid)
+
+    lock.lock, lock.unlock, lock.trylock = vlock, vunlock, vtrylock

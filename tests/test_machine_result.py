@@ -42,6 +42,8 @@ TYPES = {
     "projection": result.Projection,
     "check": result.CheckRow,
     "event": result.EventRow,
+    "vt": result.VtStats,
+    "vt_lock": result.VtLock,
 }
 
 #: a run that has a multi-queue device (mq, BQL), an fq device and a vlan

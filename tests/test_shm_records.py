@@ -30,7 +30,7 @@ PINNED = {
     "WAITER": ("lock_waiter", 8, "73e1c19ccff6b19309ed77ea794ecc8cba209204"),
     "DESC": ("tx_desc", 8, "3e676bc63deb5a8098ad6b5ac2b9dc049011568a"),
     "RING": ("ring", 16, "bae290f865c464484630288d38ac9d9cc9945958"),
-    "RUNCTL": ("runctl", 8, "6c51e4559487496b4e48991d0c098ce6daecbcbd"),
+    "RUNCTL": ("runctl", 8, "a2ec8e960a1f91cd8ff5f581ffe0bc6673b7cac7"),
     "SOFTNET": ("softnet_data", 40, "21d5e1b7caedb8219f9470f34f67550e19d5b199"),
     "NETDEV": ("net_device", 56, "0ebb9733462db62f0f765993f684ca1cdc4a65a2"),
     "NETDEV_QUEUE": ("netdev_queue", 32, "70a1db0845519ae33f264c314e68260d1f9b0780"),

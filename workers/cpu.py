@@ -25,11 +25,15 @@ import resource
 import signal
 import time
 
+import posix_ipc
+
 from netq.kernel.core.dev import dev_queue_xmit
 from netq.kernel.core.netdevice import NET_XMIT_SUCCESS
+from netq.kernel.core.percpu import this
 from netq.kernel.core.skbuff import SkBuff
 from netq.kernel.core.sock import (
     SKB_TRUESIZE_OVERHEAD,
+    WMEM_WAIT_S,
     skb_set_owner_w,
     sock_wait_for_wmem,
     sock_wmem_room,
@@ -114,10 +118,11 @@ class Generator:
                 return True
         return False
 
-    def send_one(self, sd) -> int | None:
-        """Generate one skb and transmit it; returns dev_queue_xmit's rc, or
-        None if every socket waits for send-buffer space."""
-        skb = self.make_skb(time.perf_counter_ns())
+    def send_one(self, sd, now: int | None = None) -> int | None:
+        """Generate one skb (stamped ``now``: the virtual clock, else the
+        wall clock) and transmit it; returns dev_queue_xmit's rc, or None if
+        every socket waits for send-buffer space."""
+        skb = self.make_skb(time.perf_counter_ns() if now is None else now)
         if skb is None:
             return None
         sd[_GEN] += 1
@@ -185,10 +190,11 @@ def cpu_main(
     try:
         _wait_gate(gate, rc)
         sd[SOFTNET.state] = CPU_RUN
+        run = _run_virtual if this.vt is not None else _run
         if prof is not None:
-            prof.runcall(_run, net, gen, sd, rc, quota)
+            prof.runcall(run, net, gen, sd, rc, quota)
         else:
-            _run(net, gen, sd, rc, quota)
+            run(net, gen, sd, rc, quota)
         sd[SOFTNET.state] = CPU_DONE
     except RunAborted:
         sd[SOFTNET.state] = CPU_ABORTED
@@ -268,3 +274,76 @@ def _run(net, gen: Generator, sd, rc, quota: int | None) -> None:
     while rc[RUNCTL.phase] != PHASE_EXIT and not rc[RUNCTL.abort]:
         if not softirq_idle(sd):
             time.sleep(0.0002)
+
+
+def _idle_virtual(net, cpu: int, vt, sd, rc) -> None:
+    """Nothing to do on the virtual clock: stop holding GVT and sleep until
+    a softirq is raised here or a completion frees send-buffer space (the
+    waker's virtual time becomes this CPU's), or a bounded wait passes."""
+    flag = net.softnet_base[cpu] + SOFTNET.wmem_sleeping
+    sd[SOFTNET.wmem_sleeping] = 1
+    vt.sleep()
+    if softirq_pending(sd) or rc[RUNCTL.phase] == PHASE_EXIT or rc[RUNCTL.abort]:
+        net.atomics.xchg(flag, 0)
+    else:
+        try:
+            net.cpu_wake[cpu].acquire(WMEM_WAIT_S)
+        except (posix_ipc.BusyError, posix_ipc.SignalError):
+            net.atomics.xchg(flag, 0)
+    vt.wake()
+
+
+def _run_virtual(net, gen: Generator, sd, rc, quota: int | None) -> None:
+    """:func:`_run` on the virtual clock (docs/virtual-time.md): each skb's
+    send charges sendmsg's price and its path charges the kernel model's;
+    the CPU stops sending when its clock passes the run's duration (or its
+    quota is sent), then serves softirqs until PHASE_EXIT.  Whenever it has
+    nothing to do it sleeps without holding GVT (:func:`_idle_virtual`); a
+    rate-limited sender's idle time moves its clock, not its CPU time."""
+    vt = this.vt
+    assert vt is not None  # cpu_main runs this loop on a virtual run only
+    cpu = gen.cpu
+    costs = net.costs
+    sendmsg = costs.sendmsg_ns
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    end = None if quota is not None else int(net.cfg.duration * 1e9)
+    interval = int(1e9 / gen.rate_pps) if gen.rate_pps else 0
+    next_send = 0
+    sent = 0
+    while not rc[RUNCTL.abort]:
+        if (end is not None and vt.now >= end) or (quota is not None and sent >= quota):
+            break
+        if sd[_KSOFTIRQD]:
+            run_ksoftirqd()
+            continue
+        if softirq_pending(sd):
+            do_softirq()
+            continue
+        if interval and vt.now < next_send:
+            vt.idle_until(next_send if end is None else min(next_send, end))
+            continue
+        vt.charge(sendmsg)
+        if gen.send_one(sd, vt.now) is None:
+            vt.now -= sendmsg  # nothing was sent: the send is not charged
+            vt.busy -= sendmsg
+            _idle_virtual(net, cpu, vt, sd, rc)
+            continue
+        sent += 1
+        if interval:
+            next_send += interval
+    # The measured window ends here for this CPU: its CPU time is the
+    # virtual time it was charged (work and spinning lock waits)
+    ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    sd[SOFTNET.cpu_ns] = vt.busy
+    sd[SOFTNET.nvcsw] = ru1.ru_nvcsw - ru0.ru_nvcsw
+    sd[SOFTNET.nivcsw] = ru1.ru_nivcsw - ru0.ru_nivcsw
+    sd[SOFTNET.generated_at_stop] = sd[_GEN]
+    sd[SOFTNET.state] = CPU_STOPPED
+    while rc[RUNCTL.phase] != PHASE_EXIT and not rc[RUNCTL.abort]:
+        if sd[_KSOFTIRQD]:
+            run_ksoftirqd()
+        elif softirq_pending(sd):
+            do_softirq()
+        else:
+            _idle_virtual(net, cpu, vt, sd, rc)
+    vt.done()

@@ -119,9 +119,17 @@ class Nic:
         self.limited_socks = sorted(by_cpu.items())
         #: a traced run's NIC log (net:net_dev_xmit per skb), else None
         self.tracer = net.tracer(net.trace_nic) if net.tracing else None
+        #: the virtual clock: wire times from each descriptor's post time,
+        #: completions at interrupt times (the Python per-descriptor path)
+        self.virtual = net.virtual
         #: do the per-descriptor work in the compiled helper (netq_nic_tx);
         #: a traced run takes the Python paths, which see every descriptor
-        self.native = native.lib is not None and net.region.cptr is not None and self.tracer is None
+        self.native = (
+            native.lib is not None
+            and net.region.cptr is not None
+            and self.tracer is None
+            and not self.virtual
+        )
         if self.native:
             self._bind_native()
 
@@ -317,7 +325,10 @@ class Nic:
         reorders = reorders_moved = changes = 0
         lat = []
         tr = self.tracer
+        virtual = self.virtual
         for cpu, _seq, sk, sk_seq, length, _prio, tstamp, _qm in rows:
+            if virtual and tstamp > t:
+                t = float(tstamp)  # the wire is idle until the driver posted it
             if paced:
                 per = (length + overhead) * (8e9 / bps) if bps else 0.0
                 if pps:
@@ -325,7 +336,7 @@ class Nic:
                 t += per + slow
                 fin = int(t)
             else:
-                fin = now
+                fin = int(t) if virtual else now
             nbytes += length
             if cpu == irq:
                 local += 1
@@ -611,6 +622,101 @@ def _run(nic: Nic, net) -> None:
         f[NIC.cpu_ns] = time.process_time_ns() - cpu0
 
 
+def _wire_finishes(nic: Nic, txq, rows: list, upto: int | None = None) -> list[int]:
+    """Virtual wire finishes of ``rows`` (descriptors of ``txq``'s ring, in
+    order): each starts when it was posted or when the wire is free; stops
+    before the first that would finish after ``upto``."""
+    dev = txq.dev.index
+    bps, pps, overhead = nic.rate[dev]
+    slow = nic.f[NIC.slow_ns]
+    t = float(nic.wire_t[dev])
+    out = []
+    for row in rows:
+        length, tstamp = row[4], row[6]
+        per = (length + overhead) * (8e9 / bps) if bps else 0.0
+        if pps:
+            per = max(per, 1e9 / pps)
+        t = max(t, float(tstamp)) + per + slow
+        if upto is not None and t > upto:
+            break
+        out.append(int(t))
+    return out
+
+
+def _run_virtual(nic: Nic, net) -> None:
+    """The NIC on the virtual clock (docs/virtual-time.md).
+
+    Its clock is the virtual time of its next completion interrupt: the
+    earliest wire finish among the rings' first descriptors (each starts when
+    it was posted or when its device's wire is free), plus interrupt
+    moderation (``nic_coalesce_us`` of virtual time).  It waits at the
+    window until every CPU has reached that time (less the slack), then
+    completes every descriptor whose wire finish is not later, at that
+    time: the TX clean, BQL, the queue wakes and the send-buffer wakes all
+    happen at the interrupt's virtual time, and a CPU they wake resumes no
+    earlier.  Each completed skb charges the NIC ``completion_ns``.  With
+    nothing in the rings it sleeps on the doorbell without holding GVT; the
+    driver that rings it hands it its post time.  Skbs whose wire finish is
+    within the run's duration count as delivered in the window.
+    """
+    vt = net.vcpu(net.ncpus)
+    this.vt = vt
+    f = net.nic
+    rc = net.runctl
+    doorbell = net.nic_doorbell
+    coalesce = net.cfg.nic_coalesce_us * 1000
+    per_skb = net.costs.completion_ns
+    end = None if net.cfg.packets else int(net.cfg.duration * 1e9)
+    stopped = False
+    while rc[RUNCTL.phase] != PHASE_EXIT and not rc[RUNCTL.abort]:
+        heads = []
+        for txq in nic.txqs:
+            d = txq.ring.peek_batch(1)
+            if len(d):
+                heads += _wire_finishes(nic, txq, d.tolist())
+        if not heads:
+            if not stopped and rc[RUNCTL.phase] == PHASE_STOP:
+                stopped = True
+                f[NIC.cpu_ns] = vt.busy
+            vt.sleep()
+            nic.sleep_idle(doorbell, IDLE_SLICE_S)
+            vt.wake()
+            continue
+        at = min(heads) + coalesce
+        vt.idle_until(at)
+        vt.window()
+        done = 0
+        for txq in nic.txqs:
+            rows = txq.ring.peek_batch(nic.batch).tolist()
+            fins = _wire_finishes(nic, txq, rows, at)
+            if not fins:
+                continue
+            rows = rows[: len(fins)]
+            nbytes = nic._transmit_small(txq, rows, 0)
+            if end is not None:
+                win = net.vt_window
+                q = net.ncpus + txq.index
+                for row, fin in zip(rows, fins):
+                    if fin <= end:
+                        win[row[0]] += 1
+                        win[q] += 1
+                        rc[RUNCTL.nic_delivered_at_stop] += 1
+            if eth_tx_clean(txq, len(rows), nbytes, at, net):
+                f[NIC.bql_wakes] += 1
+            done += len(rows)
+        if done:
+            vt.charge(per_skb * done)
+            woken = sock_def_write_space(net, nic.limited_socks)
+            if woken:
+                f[NIC.write_space_wakes] += woken
+        woken = eth_tx_wake_queues(nic.txqs, net)
+        if woken:
+            f[NIC.wakes] += woken
+    if not stopped:
+        f[NIC.cpu_ns] = vt.busy
+    vt.done()
+
+
 def nic_main(net, host_core: int, supervisor_pid: int) -> None:
     """Entry point of the NIC process (forked by the supervisor); it dies
     with the supervisor and leaves Ctrl-C and SIGHUP to it, as a CPU does."""
@@ -637,12 +743,13 @@ def nic_main(net, host_core: int, supervisor_pid: int) -> None:
     # developers: --profile-dir DIR (profile_dir) writes the NIC's cProfile
     # statistics to DIR/nic.prof, beside the emulated CPUs' cpuN.prof
     prof_dir = net.cfg.profile_dir
+    run = _run_virtual if nic.virtual else _run
     if prof_dir:
         prof = cProfile.Profile()
-        prof.runcall(_run, nic, net)
+        prof.runcall(run, nic, net)
         prof.dump_stats(os.path.join(prof_dir, "nic.prof"))
     else:
-        _run(nic, net)
+        run(nic, net)
     blob = nic.encode_latency()
     if len(blob) <= NIC_BLOB_BYTES:
         off = net.nic_blob_off

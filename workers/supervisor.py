@@ -19,6 +19,7 @@ is raised so that waiting workers give up, stragglers are killed, and the
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import time
@@ -73,6 +74,9 @@ class Outcome:
 
 
 class Supervisor:
+    #: a virtual run's wall seconds from the start gate to the last CPU's stop
+    wall_s: float = 0.0
+
     def __init__(self, cfg: RunConfig, progress=None) -> None:
         self.cfg = cfg.validate()
         self.progress = progress  # callable(fraction) or None
@@ -136,7 +140,10 @@ class Supervisor:
                     net.nic_doorbell.release()  # a sleeping NIC sees each phase change
                     for _ in range(cfg.cpus):
                         gate.release()
-                    status, faults = self._watch_run(net, procs)
+                    if net.virtual:
+                        status, faults = self._watch_virtual(net, procs)
+                    else:
+                        status, faults = self._watch_run(net, procs)
                     rc[RUNCTL.t_stop] = time.perf_counter_ns()
                     at_stop = _snapshot(net)
                     rc[RUNCTL.phase] = PHASE_STOP
@@ -144,6 +151,11 @@ class Supervisor:
                     window_s = (rc[RUNCTL.t_stop] - rc[RUNCTL.t_go]) / 1e9
                     if status == "ok":
                         status, faults = self._drain(net, procs)
+                    if net.virtual:
+                        # the window is the run's virtual duration; what the
+                        # NIC put on the wire within it is final after the drain
+                        self.wall_s = window_s
+                        window_s, at_stop = self._virtual_window(net)
             except KeyboardInterrupt:
                 status, faults = "interrupted", ["interrupted by Ctrl-C (SIGINT)"]
             except Terminated as e:
@@ -306,6 +318,52 @@ class Supervisor:
                 if now - t0 >= cfg.duration:
                     return "ok", []
 
+    def _watch_virtual(self, net, procs) -> tuple[str, list[str]]:
+        """The run on the virtual clock: each CPU stops sending when its
+        clock passes the duration (or its quota is sent); the run ends when
+        every CPU has.  Stalled: nothing at all moved (no skb generated or
+        delivered, no clock advanced) for stall_timeout wall seconds."""
+        cfg = self.cfg
+        stall = cfg.stall_timeout
+        clocks = net.region.array("vclocks")
+        last, moved = None, time.monotonic()
+        while True:
+            time.sleep(TICK_S)
+            now = time.monotonic()
+            dead = _dead(procs)
+            if dead:
+                return "fault", dead
+            states = [sd[SOFTNET.state] for sd in net.softnet]
+            if all(s >= CPU_STOPPED for s in states):
+                return "ok", []
+            sig = (
+                sum(sd[SOFTNET.generated] for sd in net.softnet),
+                net.nic[NIC.delivered],
+                int(clocks["now"].sum()),
+            )
+            if sig != last:
+                last, moved = sig, now
+            elif now - moved > stall:
+                del clocks
+                return "stalled", [
+                    "virtual clock: nothing moved for "
+                    f"{stall:.1f} s; "
+                    + _stall_text(net, [f"cpu{c}" for c in range(cfg.cpus)], stall)
+                ]
+            if self.progress:
+                self.progress(min(int(clocks["now"][: cfg.cpus].min()) / 1e9 / cfg.duration, 1.0))
+
+    def _virtual_window(self, net) -> tuple[float, dict]:
+        """The measured window of a virtual run: its duration in virtual
+        seconds, and what the NIC put on the wire within it."""
+        win = net.vt_window
+        n = net.ncpus
+        return net.cfg.duration, {
+            "delivered": int(net.runctl[RUNCTL.nic_delivered_at_stop]),
+            "by_cpu": [int(win[c]) for c in range(n)],
+            "queue_packets": [int(win[n + t.index]) for t in net.txqs],
+        }
+
     def _drain(self, net, procs) -> tuple[str, list[str]]:
         stall = self.cfg.stall_timeout
         last_sig, last_move = None, time.monotonic()
@@ -417,6 +475,9 @@ class Supervisor:
                 "duration_s": cfg.duration,
                 "packets": cfg.packets,
                 "hashrnd": net.hashrnd,
+                "clock": cfg.clock,
+                "slack_ns": cfg.slack_ns if cfg.virtual else None,
+                "vcosts": dataclasses.asdict(net.costs) if cfg.virtual else None,
             },
             "window_s": window_s,
             "generated": int(sum(sd[SOFTNET.generated] for sd in net.softnet)),
@@ -434,6 +495,7 @@ class Supervisor:
             "latency": result.latency(blob),
             "mechanism": result.mechanism(net, delivered_window),
             "nic": result.nic_row(net),
+            "vt": result.vt_stats(net, self.wall_s),
         }
 
 

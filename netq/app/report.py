@@ -127,8 +127,18 @@ def setup_block(res: Mapping[str, Any]) -> list[str]:
         f"  locks: {lk['fairness']}, {lk['waiting']} (spin {lk['spin_ns'] // 1000} us"
         f"{', yield while spinning' if lk['yield_spin'] else ''}) - {lk['why']}"
     )
+    if s.get("clock") == "virtual":
+        vc = s.get("vcosts") or {}
+        lines.append(
+            f"  clock: VIRTUAL (slack {s['slack_ns']} ns; figures are the emulated machine's, "
+            f"era {vc.get('era')} prices in ns: "
+            + ", ".join(f"{k[:-3]} {v}" for k, v in vc.items() if k != "era")
+            + ")"
+        )
+    else:
+        lines.append("  clock: wall (every figure is the host's time)")
     c = s["costs"]
-    if any(c.values()):
+    if any(c.values()) and s.get("clock") != "virtual":
         lines.append("  emulated costs: " + ", ".join(f"{k} {v}" for k, v in c.items() if v))
     if s.get("nic"):
         lines.append(
@@ -241,12 +251,28 @@ def text(res: Mapping[str, Any]) -> str:
                 f"{q['bql_limit_max']}) inflight {q['bql_inflight']}, stopped by BQL "
                 f"{q['bql_stack_xoffs']} times"
             )
+    vt = res.get("vt")
+    if vt:
+        out.append("")
+        out.append(
+            f"virtual time: {vt['virtual_s'] * 1e3:.3f} ms took {vt['wall_s']:.2f} s of wall "
+            f"time (slowdown {vt['slowdown']:,.0f}x); max skew {vt['max_skew_ns']} ns; "
+            f"{vt['order_violations']} of {vt['grants']} lock grants out of virtual order; "
+            f"{vt['nested_acquires']} nested acquires, {vt['window_waits']} window waits"
+        )
+        w = max((len(v["name"]) for v in vt["locks"]), default=0)
+        for v in sorted(vt["locks"], key=lambda v: -v["wait_total_ns"]):
+            out.append(
+                f"  {v['name']:<{w}}  grants {v['grants']:>8}  waited {_ns(v['wait_total_ns']):>9}"
+                f"  held {_ns(v['hold_total_ns']):>9}  out of order {v['order_violations']}"
+            )
     # lock_stat
     if res["locks"]:
         out.append("")
         out.append(
             "lock_stat (class name, con-bounces, contentions, waittime-min/max/total, "
             "acq-bounces, acquisitions, holdtime-min/max/total)"
+            + (" - wall clock: the virtual waits and holds are above" if vt else "")
         )
         w = max(len(r["name"]) for r in res["locks"])
         for r in sorted(res["locks"], key=lambda r: -r["contentions"]):

@@ -26,7 +26,15 @@ import sys
 from typing import NoReturn
 
 from netq.kernel.profiles import PROFILES, STRATEGIES
-from netq.machine.config import QDISC_KINDS, ConfigError, RunConfig, from_dict
+from netq.machine.config import (
+    CLOCKS,
+    QDISC_KINDS,
+    VIRTUAL_DEFAULT_S,
+    ConfigError,
+    CostConfig,
+    RunConfig,
+    from_dict,
+)
 from netq.machine.result import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from netq.machine.tracedata import TraceData
 from shm.ipc import Terminated, cleanup_stale, end_stale_processes, terminate_on_signals
@@ -90,6 +98,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lock-wait", help="spin, block or adaptive (default: chosen from cores)")
     p.add_argument(
         "--stall-timeout", type=float, metavar="S", help="no progress for S seconds = stall"
+    )
+    p.add_argument(
+        "--clock",
+        choices=CLOCKS,
+        help="wall: the host's time (default); virtual: each emulated CPU and the NIC keep a "
+        "clock charged by the cost model, --duration counts virtual seconds "
+        f"(default {VIRTUAL_DEFAULT_S:g}) and the presets' emulated busy-wait costs are not "
+        "used (config key clock; docs/virtual-time.md)",
+    )
+    p.add_argument(
+        "--slack",
+        type=int,
+        metavar="NS",
+        help="virtual clock: how far a CPU may run ahead of the slowest, ns (default 50; "
+        "config key slack_ns)",
     )
     p.add_argument(
         "--json",
@@ -187,6 +210,13 @@ def resolve(args) -> Preset:
     axes = varied_axes([cfg for _, cfg in preset.variants])
     for i, (label, cfg) in enumerate(preset.variants):
         with _in_variant(i, label, len(preset.variants) > 1 and bool(args.config)):
+            if args.clock == "virtual" and not args.config:
+                # a preset's emulated busy-waits stand in for the kernel's work
+                # on the wall clock; the virtual clock prices that work itself
+                cfg.costs = CostConfig(numa_nodes=cfg.costs.numa_nodes)
+                if args.duration is None:
+                    cfg.duration = VIRTUAL_DEFAULT_S
+                cfg.packets = 0
             apply_flags(cfg, args)
             cfg.validate()
     refuse_axis_override(preset, axes, args)
@@ -353,6 +383,10 @@ def apply_flags(cfg: RunConfig, a) -> None:
             setattr(cfg, attr, v)
     if a.profile_dir is not None:
         cfg.profile_dir = a.profile_dir
+    if a.clock is not None:
+        cfg.clock = a.clock
+    if a.slack is not None:
+        cfg.slack_ns = a.slack
     if a.trace is not None:
         cfg.trace = a.trace
     if a.timeline is not None:

@@ -33,7 +33,10 @@ class RUNCTL(Record, name="runctl"):
     abort = field("non-zero: tear down now (waits give up); supervisor only")
     t_go = field("monotonic ns when workers were released; supervisor")
     t_stop = field("monotonic ns when generation stopped; supervisor")
-    nic_delivered_at_stop = field("NIC delivered count when t_stop was taken; supervisor")
+    nic_delivered_at_stop = field(
+        "NIC delivered count when t_stop was taken; supervisor (virtual clock: "
+        "skbs whose wire finish is within the window; the NIC)"
+    )
     fault_inject = field("test-only fault switch FAULT_*; supervisor sets, NIC clears")
 
 

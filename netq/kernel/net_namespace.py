@@ -52,6 +52,15 @@ class Costs(Protocol):
     @property
     def xmit_ns(self) -> int: ...
 
+    @property
+    def pick_tx_ns(self) -> int: ...
+
+    @property
+    def softirq_ns(self) -> int: ...
+
+    @property
+    def atomic_ns(self) -> int: ...
+
 
 class Sysctls(Protocol):
     """The net.core sysctls the kernel model reads (the machine's RunConfig

@@ -149,6 +149,9 @@ class Profile:
     #: (sk_rx_queue_mapping) before the CPU's (4.18, commit fc9bab24e93b
     #: "net: Enable Tx queue selection based on Rx queues")
     xps_rxqs: bool = True
+    #: the hardware era of this kernel's machines: its virtual-clock price
+    #: list (netq.kernel.costs.ERAS)
+    hardware: str = "2025"
 
 
 PROFILES: dict[str, Profile] = {
@@ -173,6 +176,7 @@ PROFILES: dict[str, Profile] = {
             pfifo_fast_nolock=False,
             sch_direct_xmit_bool=False,
             softirq_time_ns=0,
+            hardware="2010",
         ),
         Profile(
             "3.13",
@@ -192,6 +196,7 @@ PROFILES: dict[str, Profile] = {
             fq_hash_unconnected=False,
             pfifo_fast_nolock=False,
             sch_direct_xmit_bool=False,
+            hardware="2010",
         ),
         Profile(
             "4.19",
@@ -207,6 +212,7 @@ PROFILES: dict[str, Profile] = {
             bulk_dequeue_budget=False,
             fq_hash_unconnected=False,
             ksoftirqd_defer=True,
+            hardware="2018",
         ),
         Profile(
             "6.18",

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import time
 
+from .core.delay import ndelay
 from .core.dev import net_tx_action
 from .core.percpu import this
 from .kstructs import SOFTNET
@@ -97,6 +98,9 @@ def __do_softirq() -> None:
     end = time.monotonic_ns() + limit_ns
     max_restart = MAX_SOFTIRQ_RESTART
     sd[SOFTNET.softirq_runs] += 1
+    c = this.net.costs.softirq_ns
+    if c:
+        ndelay(c)
     tr = this.trace
     if tr is not None:  # irq:softirq_entry
         tr.emit(SOFTIRQ_ENTRY)

@@ -13,6 +13,7 @@ process-local handle.  Forked workers inherit it and call :meth:`bind_cpu`.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from netq.kernel.core.dql import dql_init
@@ -20,6 +21,7 @@ from netq.kernel.core.netdevice import NetDevice, NetDeviceOps, NetdevQueue
 from netq.kernel.core.percpu import this
 from netq.kernel.core.sock import Sock
 from netq.kernel.core.xps import netif_set_xps_queue
+from netq.kernel.costs import ERAS, HardwareCosts
 from netq.kernel.drivers.ethernet import eth_start_xmit
 from netq.kernel.drivers.virtual import (
     ip_tunnel_xmit,
@@ -38,6 +40,7 @@ from netq.kernel.kstructs import (
     SOCK,
     SOFTNET,
 )
+from netq.kernel.profiles import Profile
 from netq.kernel.sched.sch_fq import fq_init
 from netq.kernel.sched.sch_generic import QDISC_OPS, Qdisc
 from shm.atomic import Atomics
@@ -47,6 +50,7 @@ from shm.lock import LockSpace, SpinLock
 from shm.region import Region
 from shm.ring import Ring
 from shm.trace import Tracer, trace_lock
+from shm.vtime import VirtualCpu, init_vtime, virtual_lock
 
 from .config import CostConfig, RunConfig, TrafficConfig
 from .plan import (
@@ -103,6 +107,8 @@ class Net:
         self._store_xps()
         self._build_socks()
         self._bound: dict[int, list] = {}
+        #: this process's virtual clocks, by participant (a virtual run)
+        self._vcpus: dict[int, VirtualCpu] = {}
         #: this process's trace logs, by participant (a traced run)
         self._tracers: dict[int, Tracer] = {}
         #: net_ratelimit() state per CPU (see dev.net_ratelimit)
@@ -118,7 +124,12 @@ class Net:
         self.busylock = plan.busylock
         self.nolock = plan.nolock
         self.defer = plan.defer
-        self.costs: CostConfig = plan.cfg.costs
+        #: the kernel model's operation costs: the wall clock's emulated
+        #: busy-waits (CostConfig), or the virtual clock's price list (the
+        #: profile's era, with [costs] overrides)
+        self.costs: CostConfig | HardwareCosts = (
+            virtual_costs(plan.cfg, plan.profile) if plan.cfg.virtual else plan.cfg.costs
+        )
         self.ncpus = plan.ncpus
         self.control_cpu = plan.control_cpu
         self.hashrnd = plan.hashrnd
@@ -146,6 +157,11 @@ class Net:
         #: (eth_start_xmit), and the supervisor rings it on phase changes
         self.nic_doorbell = owner.semaphore("nic_doorbell", 0)
         self.runctl = rc = region.section_words("runctl")
+        if "vclocks" in self.layout.sections:
+            init_vtime(region)
+            #: virtual run: skbs whose wire finish is within the window, per
+            #: CPU then per TX queue (written by the NIC)
+            self.vt_window = region.span_words("vt_window")
         self.locks = LockSpace(
             owner,
             region,
@@ -352,6 +368,32 @@ class Net:
         this.locks = locks
         this.ratelimit = self._ratelimit.setdefault(cpu, [0, 0])
         this.trace = self.tracer(cpu, locks) if self.tracing else None
+        this.vt = self.vcpu(cpu, locks) if self.virtual and cpu < self.ncpus else None
+
+    @property
+    def virtual(self) -> bool:
+        """Whether this run keeps virtual time (its layout has the clocks)."""
+        return "vclocks" in self.layout.sections
+
+    def vcpu(self, participant: int, locks: list[SpinLock] | None = None) -> VirtualCpu:
+        """This process's virtual clock as ``participant`` (the CPUs, then
+        the NIC at ``ncpus``), made once; ``locks`` (its lock handles) then
+        keep virtual time through it."""
+        vc = self._vcpus.get(participant)
+        if vc is None:
+            c = self.costs
+            assert isinstance(c, HardwareCosts)
+            vc = self._vcpus[participant] = VirtualCpu(
+                self.region,
+                participant,
+                slack_ns=self.cfg.slack_ns,
+                handoff_ns=c.handoff_ns,
+                bounce_ns=c.bounce_ns,
+                abort=lambda: self.runctl[RUNCTL.abort] != 0,
+            )
+            for lk in locks or ():
+                virtual_lock(lk, vc, c.lock_ns)
+        return vc
 
     @property
     def tracing(self) -> bool:
@@ -393,3 +435,10 @@ class _ControlSoftnet(list):
 
     def __init__(self) -> None:
         super().__init__([0] * SOFTNET.words)
+
+
+def virtual_costs(cfg: RunConfig, profile: Profile) -> HardwareCosts:
+    """The virtual clock's price list: the profile's era's table, with every
+    ``[costs]`` field that is set (> 0) in its place."""
+    overrides = {f.name: getattr(cfg.costs, f.name) for f in dataclasses.fields(cfg.costs)}
+    return ERAS[profile.hardware].with_overrides(**overrides)

@@ -53,6 +53,7 @@ from shm.layout import WORD, Layout
 from shm.lock import LockPolicy, lock_layout
 from shm.ring import ring_sections
 from shm.trace import trace_layout
+from shm.vtime import vtime_layout
 
 from .config import DeviceConfig, RunConfig, TrafficConfig
 
@@ -332,13 +333,18 @@ def lock_policy(cfg: RunConfig, host_cores: int) -> tuple[LockPolicy, str]:
         waiting, spin_ns, why = cfg.lock_wait, DEFAULT_SPIN_NS, "asked for"
     if cfg.spin_ns is not None:
         spin_ns = cfg.spin_ns
+    if cfg.virtual:
+        # the virtual clock prices waits and bounces itself: a waiter sleeps
+        # (its spinning would cost the host, not the emulated machine) and
+        # no bounce is busy-waited
+        waiting, spin_ns, why = "block", 0, "virtual clock: a wait is priced, not spent"
     policy = LockPolicy(
         cfg.lock_fairness,
         waiting,
         spin_ns,
         yield_spin=nlockers > host_cores,
-        bounce_ns=cfg.costs.bounce_ns,
-        remote_ns=cfg.costs.remote_ns,
+        bounce_ns=0 if cfg.virtual else cfg.costs.bounce_ns,
+        remote_ns=0 if cfg.virtual else cfg.costs.remote_ns,
         numa_node=tuple(cfg.numa_node(c) for c in range(nlockers)),
     )
     return policy, why
@@ -569,6 +575,12 @@ def plan_layout(plan: RunPlan) -> Layout:
         trace_layout(lay, plan.nlockers + 1, plan.cfg.trace_events)
     lay.add("defer_nodes", DEFER_NODE, ncpus * plan.defer_nodes_per_cpu)
     lock_layout(lay, len(plan.lock_names), nlockers)
+    if plan.cfg.virtual:
+        # a clock per emulated CPU and one for the NIC (after the CPUs), and
+        # the NIC's count of skbs on the wire within the window, per CPU and
+        # per TX queue
+        vtime_layout(lay, plan.ncpus + 1, len(plan.lock_names))
+        lay.add_raw("vt_window", (plan.ncpus + len(plan.txqs),))
     for d in plan.devices:
         if d.xmit == "eth":
             ring_sections(lay, f"txring{d.index}", d.tx_queues, d.cfg.ring_size)

@@ -45,7 +45,6 @@ from ..sched.sch_generic import (
     dev_activate,
     dev_deactivate,
     kfree_skb,
-    ndelay,
     nolock_qdisc_is_empty,
     qdisc_bstats_update,
     qdisc_enqueue,
@@ -57,6 +56,7 @@ from ..sched.sch_generic import (
     sch_direct_xmit,
 )
 from ..tracepoints import DEFER_SPLICE, NET_DEV_QUEUE, QDISC_BYPASS, RECURSION_CUT
+from .delay import ndelay
 from .flow_dissector import netdev_pick_tx
 from .netdevice import (
     ENETDOWN,
@@ -317,6 +317,10 @@ def _dev_xmit_skb_defer(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue)
         node = _defer_node_alloc(net)  # the next node is still on a list: look further
     else:
         net.defer_cursor = (cur + 1) % net.defer_nodes_per_cpu
+    vt = this.vt
+    if vt is not None:  # an atomic on shared state: the virtual-time window first
+        vt.window()
+        vt.charge(net.costs.atomic_ns)
     last = f[_DLAST]
     if last != this.cpu:
         # the defer_list head's cache line comes from another CPU

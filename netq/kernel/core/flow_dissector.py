@@ -28,6 +28,7 @@ no XPS (2.6.38) nor ooo_okay, which netq still gives it.
 from __future__ import annotations
 
 from ..kstructs import NETDEV, SOCK
+from .delay import ndelay
 from .jhash import jhash_1word, jhash_1word_legacy, reciprocal_scale
 from .netdevice import NetDevice, NetdevQueue, dev_cap_txqueue, netdev_get_tx_queue
 from .percpu import this
@@ -237,6 +238,9 @@ def __netdev_pick_tx(dev: NetDevice, skb: SkBuff) -> int:
 def netdev_pick_tx(dev: NetDevice, skb: SkBuff) -> NetdevQueue:
     """Pick the TX queue: the single-queue shortcut, a driver's
     ndo_select_queue, else __netdev_pick_tx; clamp with dev_cap_txqueue."""
+    c = this.net.costs.pick_tx_ns
+    if c:
+        ndelay(c)
     queue_index = 0
     if dev.f[_REAL] != 1:
         ops = dev.netdev_ops

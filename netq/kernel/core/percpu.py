@@ -16,6 +16,7 @@ from ..stddef import NULL
 if TYPE_CHECKING:
     from shm.lock import SpinLock
     from shm.trace import Tracer
+    from shm.vtime import VirtualCpu
 
     from ..net_namespace import Net, Words
 
@@ -28,7 +29,7 @@ class PerCpu:
     is all the kernel model ever sees (it runs only on a bound CPU).
     """
 
-    __slots__ = ("cpu", "drops", "locks", "msgs", "net", "ratelimit", "sd", "trace")
+    __slots__ = ("cpu", "drops", "locks", "msgs", "net", "ratelimit", "sd", "trace", "vt")
 
     cpu: int
     #: the run's shared state
@@ -46,6 +47,9 @@ class PerCpu:
     #: this process's event log when the run is traced, else None
     #: (netq.kernel.tracepoints)
     trace: Tracer | None
+    #: this process's virtual clock when the run keeps virtual time, else
+    #: None (docs/virtual-time.md)
+    vt: VirtualCpu | None
 
     def __init__(self) -> None:
         self.reset()
@@ -55,6 +59,7 @@ class PerCpu:
         self.cpu = -1
         self.net = self.sd = self.drops = self.msgs = self.locks = self.ratelimit = NULL
         self.trace = None
+        self.vt = None
 
 
 #: the CPU this process is acting as

@@ -289,6 +289,9 @@ def wake_cpu(net: Net, cpu: int) -> bool:
     if net.softnet[cpu][SOFTNET.wmem_sleeping] and net.atomics.xchg(
         net.softnet_base[cpu] + SOFTNET.wmem_sleeping, 0
     ):
+        vt = this.vt
+        if vt is not None:  # it resumes at the waker's virtual time at the earliest
+            vt.wake_other(vt.clock_base(cpu))
         net.cpu_wake[cpu].release()
         return True
     return False

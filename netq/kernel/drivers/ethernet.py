@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING
 
 from shm.ring import RING
 
+from ..core.delay import ndelay
 from ..core.netdevice import (
     NETDEV_TX_BUSY,
     NETDEV_TX_OK,
@@ -68,7 +69,6 @@ from ..core.netdevice import (
 from ..core.percpu import this
 from ..core.skbuff import SkBuff
 from ..kstructs import NETDEV_QUEUE, QUEUE_STATE_DRV_XOFF
-from ..sched.sch_generic import ndelay
 from ..tracepoints import NET_DEV_START_XMIT, NIC_IRQ, SOCK_MASK, TXQ_SHIFT
 
 if TYPE_CHECKING:
@@ -107,6 +107,9 @@ def eth_start_xmit(skb: SkBuff, dev: NetDevice) -> int:
         # the doorbell (writel to the TX tail register): the NIC is asleep and
         # asked to be told; see the module docstring
         ring.cancel_wake()
+        vt = this.vt
+        if vt is not None:  # the NIC wakes at this post's virtual time
+            vt.wake_other(vt.clock_base(this.net.ncpus))
         this.net.nic_doorbell.release()
     f = txq.f
     f[_PKTS] += 1

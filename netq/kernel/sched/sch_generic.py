@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from shm.ring import DESC_WORDS, Ring
 
+from ..core.delay import ndelay
 from ..core.netdevice import (
     NET_XMIT_CN,
     NET_XMIT_DROP,
@@ -260,14 +261,6 @@ def qdisc_bstats_update(q: Qdisc, skb: SkBuff) -> None:
     f = q.f
     f[QDISC.bytes] += skb.len
     f[QDISC.packets] += 1
-
-
-def ndelay(ns: int) -> None:
-    """Busy-wait ``ns`` nanoseconds: an emulated cost (config ``costs``)."""
-    if ns:
-        end = time.perf_counter_ns() + ns
-        while time.perf_counter_ns() < end:
-            pass
 
 
 # -- generic enqueue/dequeue with all the accounting -------------------------------------------

@@ -1,0 +1,78 @@
+"""What each kernel operation costs on the emulated machine, in ns: the
+virtual clock's price list (docs/virtual-time.md).
+
+One table per hardware era, each kernel profile naming the era of the
+machines its kernel ran on.  The numbers are orders of magnitude from
+public measurements, each with its source, not a fit to any figure netq
+reproduces; ``[costs]`` in an experiment file overrides any of them.
+
+* ``sendmsg_ns``   udp_sendmsg through ip_output to dev_queue_xmit: socket
+                   lookup, skb allocation and copy, IP and UDP headers.
+                   A 2010-era core sends ~600-800 kpps of small UDP per core
+                   through the whole stack (the busylock commit's and
+                   pktgen-less netperf UDP_STREAM reports): ~1.2-1.6 us a
+                   packet in all, about half of it above dev_queue_xmit.
+* ``pick_tx_ns``   netdev_pick_tx with a cached queue: a few loads.
+* ``enqueue_ns`` / ``dequeue_ns``   pfifo_fast / fq enqueue and dequeue:
+                   tens of ns (sch_fq's own rb-tree work included).
+* ``xmit_ns``      the driver's ndo_start_xmit: DMA mapping, descriptor
+                   write, and the doorbell (an uncached MMIO write, 0.1-0.5
+                   us; ixgbe/tg3 xmit paths take ~0.3-0.6 us in all).
+* ``completion_ns``   the TX clean of one skb (unmap, free, BQL accounting),
+                   charged to the NIC's clock.
+* ``lock_ns``      an uncontended spin_lock + spin_unlock: two atomic
+                   read-modify-writes on a line the CPU owns, ~10-20 ns.
+* ``atomic_ns``    one atomic RMW (cmpxchg on the defer_list head).
+* ``bounce_ns``    a cache line moving between cores of one socket:
+                   ~60-100 ns (Intel's and AMD's published latencies for a
+                   modified line in another core's L1/L2).
+* ``remote_ns``    extra when it comes from the other socket: ~100-150 ns
+                   more.
+* ``handoff_ns``   a spinning waiter seeing the release and taking the
+                   line: about one transfer.
+* ``softirq_ns``   entering and leaving __do_softirq.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class HardwareCosts:
+    """The price of each operation on one era's machines, in ns."""
+
+    era: str
+    sendmsg_ns: int
+    pick_tx_ns: int
+    enqueue_ns: int
+    dequeue_ns: int
+    xmit_ns: int
+    completion_ns: int
+    lock_ns: int
+    atomic_ns: int
+    bounce_ns: int
+    remote_ns: int
+    handoff_ns: int
+    softirq_ns: int
+
+    def with_overrides(self, **ns: int) -> HardwareCosts:
+        """This table with the fields named in ``ns`` replaced (those > 0)."""
+        known = {f.name for f in fields(self)} - {"era"}
+        changes: dict[str, Any] = {k: v for k, v in ns.items() if k in known and v > 0}
+        return replace(self, **changes)
+
+
+ERAS: dict[str, HardwareCosts] = {
+    c.era: c
+    for c in (
+        # Nehalem/Westmere (2009-2011): the busylock commit's 8-core box,
+        # 2.6.3x and 3.x kernels; QPI remote line ~+150 ns
+        HardwareCosts("2010", 700, 30, 60, 60, 500, 150, 25, 20, 90, 150, 90, 120),
+        # Skylake-SP (2017-2019): 4.x kernels; mesh, UPI remote ~+130 ns
+        HardwareCosts("2018", 550, 25, 50, 50, 400, 120, 20, 15, 80, 130, 80, 100),
+        # Sapphire Rapids / Zen 4 (2023-2025): 6.x kernels
+        HardwareCosts("2025", 450, 20, 40, 40, 350, 100, 15, 12, 70, 120, 70, 80),
+    )
+}

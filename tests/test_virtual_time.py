@@ -1,0 +1,103 @@
+"""The virtual clock (--clock virtual): figures that belong to the emulated
+machine, whatever the host does.  Mechanisms only: exact identities with
+the cost model, placement on host cores changing nothing, many CPUs on two
+cores, repeatability, and what the virtual clock refuses."""
+
+from __future__ import annotations
+
+import statistics
+
+import pytest
+
+from netq.kernel.costs import ERAS
+from netq.kernel.profiles import PROFILES
+from netq.machine.config import ConfigError, DeviceConfig, EventConfig, RunConfig, TrafficConfig
+from workers.supervisor import Supervisor
+
+pytestmark = pytest.mark.slow
+
+
+def vrun(**kw):
+    cfg = RunConfig(
+        clock="virtual",
+        duration=kw.pop("duration", 0.004),
+        seed=kw.pop("seed", 1),
+        devices=kw.pop(
+            "devices", [DeviceConfig(tx_queues=1, ring_size=1024, bql=False, line_rate_bps=0)]
+        ),
+        traffic=kw.pop("traffic", [TrafficConfig(sockets_per_cpu=1)]),
+        **kw,
+    )
+    cfg.validate()
+    out = Supervisor(cfg).run()
+    assert out.status == "ok", out.faults
+    return out.result
+
+
+def test_one_cpu_without_contention_sends_at_the_cost_models_rate():
+    """The bypass path charges sendmsg, pick_tx, root_lock twice (taken,
+    then re-taken after the driver), _xmit_lock once and the driver's xmit:
+    the CPU's throughput is the inverse of their sum."""
+    res = vrun(cpus=1)
+    c = ERAS[PROFILES["3.13"].hardware]
+    per_packet = c.sendmsg_ns + c.pick_tx_ns + 3 * c.lock_ns + c.xmit_ns
+    assert res["qdiscs"][0]["bypass"] == res["generated"]  # the path priced above
+    assert res["pps"] == pytest.approx(1e9 / per_packet, rel=0.01)
+    assert res["cpu_ns_per_packet"] == pytest.approx(per_packet, rel=0.01)
+    vt = res["vt"]
+    assert vt["order_violations"] == 0 and vt["virtual_s"] == 0.004
+    assert res["setup"]["clock"] == "virtual" and res["setup"]["vcosts"]["era"] == "2010"
+
+
+def test_the_same_run_on_one_host_core_or_spread_gives_the_same_figures():
+    cfgs = {"one core": [0, 0, 0, 0], "spread": [0, 1, 0, 1]}
+    res = {k: vrun(cpus=4, cpu_map=m, strategy="busylock") for k, m in cfgs.items()}
+    a, b = res["one core"], res["spread"]
+    assert a["pps"] == pytest.approx(b["pps"], rel=0.05)
+    assert a["cpu_ns_per_packet"] == pytest.approx(b["cpu_ns_per_packet"], rel=0.05)
+
+
+def test_repeated_runs_agree():
+    """Five runs of a contended configuration: pps within 5% of their median
+    (wall-clock runs of it spread by tens of percent on this host)."""
+    pps = [vrun(cpus=4, strategy="rootlock", seed=s)["pps"] for s in (1, 1, 1, 1, 1)]
+    med = statistics.median(pps)
+    assert all(abs(p - med) <= 0.05 * med for p in pps), pps
+
+
+def test_sixty_four_cpus_on_two_cores_complete_within_the_window():
+    res = vrun(cpus=64, duration=0.0005)
+    vt = res["vt"]
+    assert res["invariants_ok"]
+    c = ERAS[PROFILES["3.13"].hardware]
+    longest = max(c.sendmsg_ns, c.xmit_ns)  # the longest single charge
+    assert vt["max_skew_ns"] <= res["setup"]["slack_ns"] + longest
+    assert vt["order_violations"] <= 0.01 * vt["grants"]
+
+
+def test_contention_costs_cpu_time_in_virtual_time():
+    """With many senders on one queue the waits are charged as spinning:
+    CPU per packet rises above the uncontended path's."""
+    one = vrun(cpus=1)
+    many = vrun(cpus=8, strategy="rootlock")
+    assert many["cpu_ns_per_packet"] > 2 * one["cpu_ns_per_packet"]
+    assert sum(v["wait_total_ns"] for v in many["vt"]["locks"]) > 0
+
+
+@pytest.mark.parametrize(
+    "kw,field",
+    [
+        ({"clock": "sundial"}, "clock"),
+        ({"clock": "virtual", "packets": 100}, "packets"),
+        (
+            {"clock": "virtual", "events": [EventConfig(at=0.001, action="slow_nic", value=10)]},
+            "events",
+        ),
+        ({"clock": "virtual", "slack_ns": -1}, "slack_ns"),
+        ({"clock": "virtual", "duration": 60.0}, "duration"),
+    ],
+)
+def test_what_the_virtual_clock_refuses(kw, field):
+    with pytest.raises(ConfigError) as e:
+        RunConfig(**kw).validate()
+    assert e.value.field == field
