@@ -4,7 +4,11 @@
 The plots live in :mod:`netq.app.sweep.plot`; this is their entry point.
 """
 
+import os
 import sys
+
+# a checkout runs its own netq, not an installed copy
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from netq.app.sweep.plot import main
 

@@ -5,7 +5,11 @@ The studies live in :mod:`netq.app.sweep` (its docstring documents them, the
 output files and the exit codes); this is their entry point.
 """
 
+import os
 import sys
+
+# a checkout runs its own netq, not an installed copy
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from netq.app.sweep import main
 

@@ -485,3 +485,18 @@ def test_quick_generations_writes_csv_json_png_and_ratios(tmp_path):
     assert (out / "generations.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert stdout.count("defer / busylock: pps") == 4 and "lock wait" in stdout
     assert stdout.count("6.19 / 6.18 (both nolock): pps") == 2
+
+
+def test_a_study_on_the_virtual_clock(tmp_path):
+    """--clock virtual: every point keeps virtual time (its own duration
+    default), the CSV says so per row, and the runs end ok."""
+    opts = sweep.parse_args(["queues", "--quick", "--clock", "virtual"])
+    assert opts is not None and opts.duration == 0.002
+    assert {p.clock for p, _ in opts.plan()} == {"virtual"}
+    assert {p.config(0).clock for p, _ in opts.plan()} == {"virtual"}
+    out = tmp_path / "v"
+    code, _stdout, stderr = run("queues", "--quick", "--clock", "virtual", "--out", str(out))
+    assert code == 0, stderr
+    _head, rows = rows_of(str(out / "queues.csv"))
+    assert rows and {r["clock"] for r in rows} == {"virtual"}
+    assert all(r["status"] == "ok" for r in rows)

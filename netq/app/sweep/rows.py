@@ -26,10 +26,11 @@ KEY = (
     "lock_wait",
     "bounce_ns",
     "duration_s",
+    "clock",
     "rep",
 )
 #: columns kept as text in the JSON (a profile "6.18" is not a number)
-TEXT = ("xps", "profile", "series", "qdisc", "lock_wait", "fault", "drops", "worker_host")
+TEXT = ("xps", "profile", "series", "qdisc", "lock_wait", "fault", "drops", "worker_host", "clock")
 #: how the run went, and its setup
 RUN = (
     "seed",

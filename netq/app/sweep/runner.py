@@ -178,7 +178,12 @@ def sweep(opts: Options, argv: list[str]) -> int:
             workers = client.scheduler_info()["workers"]
             print(
                 f"{PROG}: {len(todo)} runs on a Dask cluster of {len(workers)} worker(s) "
-                f"({client.scheduler.address}); wall-clock runs: one at a time per machine",
+                f"({client.scheduler.address}); "
+                + (
+                    "wall-clock runs: one at a time per machine"
+                    if opts.clock == "wall"
+                    else "virtual-clock runs: as many per machine as it has workers"
+                ),
                 file=sys.stderr,
             )
             rows: Iterator[dict[str, Any]] = dist.rows(client, todo)

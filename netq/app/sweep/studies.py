@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from netq.app.presets import GENERATIONS_BOUNCE_NS, GENERATIONS_SNDBUF, LOCK_COSTS
 from netq.kernel.profiles import DEFAULT_PROFILE, PROFILES
@@ -51,6 +51,8 @@ class Point:
     #: qdisc ("nolock" where a NOLOCK pfifo_fast takes its own branch), the
     #: profile, "(what-if)" where no kernel has the configuration
     series: str = ""
+    #: "wall" or "virtual" (docs/virtual-time.md)
+    clock: str = "wall"
 
     def key(self, rep: int) -> tuple[str, ...]:
         d = asdict(self)
@@ -89,7 +91,12 @@ class Point:
         else:
             costs = CostConfig(bounce_ns=self.bounce_ns)
             traffic = TrafficConfig(sockets_per_cpu=4, proto="udp", connected=True, length=1000)
+        if self.clock == "virtual":
+            # the virtual clock prices the kernel's work itself (the era's
+            # table); the wall clock's emulated busy-waits are not used
+            costs = CostConfig(bounce_ns=self.bounce_ns)
         return RunConfig(
+            clock=self.clock,
             name=f"{self.study}: {self.label()}",
             cpus=self.cpus,
             duration=self.duration_s,
@@ -284,6 +291,8 @@ class Options:
     bounce: tuple[int, ...]
     quick: bool
     resume: bool
+    #: the runs' clock ("wall" or "virtual")
+    clock: str = "wall"
     #: a Dask scheduler's address (``tcp://HOST:8786``), or None
     scheduler: str | None = None
     #: worker processes of a local Dask cluster to start, or None
@@ -296,6 +305,8 @@ class Options:
     def plan(self) -> list[tuple[Point, int]]:
         """(point, repetition) in run order: every point once, then again."""
         points = self.study.points(self.quick, self.duration, self.bounce)
+        if self.clock != "wall":
+            points = [replace(p, clock=self.clock) for p in points]
         return [(p, r) for r in range(self.repeat) for p in points]
 
     @property
