@@ -5,13 +5,17 @@ cores, repeatability, and what the virtual clock refuses."""
 
 from __future__ import annotations
 
+import os
+import signal
 import statistics
+import time
 
 import pytest
 
 from netq.kernel.costs import ERAS
 from netq.kernel.profiles import PROFILES
 from netq.machine.config import ConfigError, DeviceConfig, EventConfig, RunConfig, TrafficConfig
+from tests import harness
 from workers.supervisor import Supervisor
 
 pytestmark = pytest.mark.slow
@@ -101,3 +105,33 @@ def test_what_the_virtual_clock_refuses(kw, field):
     with pytest.raises(ConfigError) as e:
         RunConfig(**kw).validate()
     assert e.value.field == field
+
+
+def _long_virtual(tmp_path) -> str:
+    path = tmp_path / "v.toml"
+    path.write_text(
+        'cpus = 4\nclock = "virtual"\nduration = 5.0\n[[devices]]\ntx_queues = 1\n'
+        "[[traffic]]\nsockets_per_cpu = 1\n"
+    )
+    return str(path)
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_ends_a_virtual_run_cleanly(tmp_path, sig, code):
+    p = harness.start_netq("--config", _long_virtual(tmp_path), "--quiet")
+    kids = harness.wait_children(p, 5)  # the NIC and 4 CPUs
+    time.sleep(0.5)  # well inside the run: 5 virtual seconds take minutes
+    os.killpg(p.pid, sig)
+    r = harness.finish(p, 60)
+    assert r.returncode == code, r.stderr
+    assert harness.wait_gone(kids, 5.0) == [] and harness.leftovers(p.pid) == []
+
+
+def test_a_killed_worker_ends_a_virtual_run_as_a_fault(tmp_path):
+    p = harness.start_netq("--config", _long_virtual(tmp_path), "--quiet")
+    kids = harness.wait_children(p, 5)
+    time.sleep(0.5)
+    os.kill(kids[-1], signal.SIGKILL)
+    r = harness.finish(p, 60)
+    assert r.returncode == 1 and "killed by signal 9" in r.output, r.output
+    assert harness.wait_gone(kids, 5.0) == [] and harness.leftovers(p.pid) == []
