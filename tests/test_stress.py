@@ -26,8 +26,9 @@ from netq.app.stress import (
     path_verdict,
     to_toml,
 )
+from netq.app.stress.generate import VIRTUAL_SLACKS
 from netq.kernel.profiles import PROFILES
-from netq.machine.config import EventConfig, from_dict
+from netq.machine.config import CostConfig, EventConfig, from_dict
 from tests.harness import (
     ROOT,
     Ran,
@@ -98,7 +99,15 @@ def test_generator_covers_the_space():
     assert {d.lltx for d in devs if d.is_virtual} == {None, True, False}
     assert any(d.name == d.lower for d in devs)  # a self-loop
     assert all(4 <= d.ring_size <= 256 for d in devs if not d.is_virtual)
-    assert any(d.xps for d in devs) and any(any(c.costs.__dict__.values()) for c in cfgs)
+    assert any(d.xps for d in devs) and any(c.costs != CostConfig() for c in cfgs)
+    # about one random configuration in five keeps virtual time; chaos never does
+    virtual = [c for c in cases if c.cfg.virtual]
+    randoms = [c for c in cases if c.kind == "random"]
+    assert 0.1 < len(virtual) / len(randoms) < 0.3
+    assert all(c.kind == "random" and not c.cfg.packets for c in virtual)
+    assert all(0.002 <= c.cfg.duration <= 0.006 and "virtual" in c.desc for c in virtual)
+    assert {c.cfg.slack_ns for c in virtual} == set(VIRTUAL_SLACKS)
+    assert not any("virtual" in c.desc for c in cases if not c.cfg.virtual)
     ts = [t for c in cfgs for t in c.traffic]
     assert {t.proto for t in ts} == {"udp", "tcp"} and {t.connected for t in ts} == {True, False}
     assert any(t.tos is not None for t in ts) and any(t.rate_pps == 0 for t in ts)
@@ -176,6 +185,22 @@ def test_broken_invariant_is_caught_with_a_reproducer(tmp_path):
         rr.output
     )
     assert not leftovers(rr.pid)
+
+
+def test_virtual_runs_pass(tmp_path):
+    """Configurations on the virtual clock are checked like the rest and leave nothing."""
+    picks = [i for i in range(40) if generate(1, i, chaos=True).cfg.virtual][:2]
+    assert len(picks) == 2
+    js = tmp_path / "s.json"
+    only = ",".join(map(str, picks))
+    r = stress("--chaos", "--seed", "1", "--only", only, "--json", str(js), timeout=150)
+    assert r.returncode == 0, r.output
+    runs = json.loads(js.read_text())["runs"]
+    assert [x["index"] for x in runs] == picks
+    assert all(x["clock"] == "virtual" and x["status"] == "ok" and x["passed"] for x in runs)
+    assert all(x["invariants_ok"] and x["generated"] > 0 for x in runs)
+    assert r.stdout.count(" virtual slack") == 2
+    assert not leftovers(r.pid) and not children(r.pid)
 
 
 def test_chaos_runs_end_clean(tmp_path):

@@ -9,6 +9,10 @@ behind.  With ``--chaos`` it adds runs that break something on purpose
 (``RunConfig.events``): a killed worker, a stopped worker past the watchdog, a
 slow NIC, ``ethtool -L`` and ``ip link set down``/``up`` mid-run.  Each chaos
 kind has an expected status known in advance; anything else is a failure.
+About one random configuration in five runs on the virtual clock
+(``clock = "virtual"``, a few virtual milliseconds, a random window slack), so
+the lockstep of clocks is checked for the same invariants and leaks as the
+wall clock; chaos runs stay on the wall clock (events need it).
 
 Why it is built this way:
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from netq.machine.tracedata import TraceData
 
-from .generate import Case, cpu_rates
+from .generate import VIRTUAL_HOST_S, Case, cpu_rates
 
 
 @dataclass
@@ -46,6 +46,8 @@ def estimate_s(case: Case, overhead_s: float, run_seconds: float) -> float:
         per_cpu = cfg.packets / cfg.cpus
         traffic = max(per_cpu / r if r else per_cpu / 5000.0 for r in rates)
         traffic = min(traffic, run_seconds)
+    elif cfg.virtual:  # virtual seconds, each far dearer to the host
+        traffic = cfg.duration * cfg.cpus * VIRTUAL_HOST_S
     else:
         traffic = cfg.duration
     return traffic + overhead_s

@@ -87,6 +87,7 @@ def write_json(
             {
                 "index": r.case.index,
                 "kind": r.case.kind,
+                "clock": r.case.cfg.clock,
                 "description": r.case.desc,
                 "expected_status": r.case.expect,
                 "status": r.status,
