@@ -12,6 +12,7 @@ from typing import NoReturn
 from netq.machine.result import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from shm.ipc import Terminated
 
+from . import filestudy
 from .rows import PROG, Usage, read_rows
 from .runner import sweep
 from .studies import QUICK_DURATION, STUDIES, Options
@@ -32,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
         + ", ".join(f"{s.name} ({s.summary})" for s in STUDIES.values()),
     )
     p.add_argument("study", nargs="?", help="one of " + ", ".join(STUDIES))
+    p.add_argument(
+        "--file",
+        metavar="STUDY.toml",
+        help="run the study this file describes (a base experiment and the axes to vary; "
+        "docs/studies.md) instead of a built-in one",
+    )
     p.add_argument(
         "--out", default="netq-studies", help="output directory (default ./netq-studies)"
     )
@@ -68,11 +75,18 @@ def parse_args(argv: list[str]) -> Options | None:
     a = _parser().parse_args(argv)
     if a.list:
         return None
-    if a.study is None:
-        raise Usage(f"a study is required: one of {', '.join(STUDIES)}")
-    if a.study not in STUDIES:
+    if a.file is not None:
+        if a.study is not None:
+            raise Usage(f"--file: a study file or a built-in study ({a.study}), not both")
+        if a.bounce is not None:
+            raise Usage('--bounce: a study file varies bounce as an axis ("costs.bounce_ns")')
+        st = filestudy.load(a.file)
+    elif a.study is None:
+        raise Usage(f"a study is required: one of {', '.join(STUDIES)}, or --file STUDY.toml")
+    elif a.study not in STUDIES:
         raise Usage(f"unknown study {a.study!r}; one of {', '.join(STUDIES)}")
-    st = STUDIES[a.study]
+    else:
+        st = STUDIES[a.study]
     if a.duration is not None:
         dur = a.duration
     elif a.clock == "virtual":
@@ -116,6 +130,7 @@ def parse_args(argv: list[str]) -> Options | None:
         clock=a.clock,
         scheduler=a.scheduler,
         local_workers=a.local_cluster,
+        file=a.file,
     )
 
 

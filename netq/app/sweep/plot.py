@@ -199,8 +199,10 @@ def _ratio_panel(ax, doc: dict, bounce: int, handles: dict[str, Any]) -> None:
 
 def plot_study(doc: dict, path: str) -> str:
     """Draw ``doc`` (a sweep JSON) into ``path``; returns ``path``."""
-    plt = _import_pyplot()
     study = doc["study"]
+    if study not in SPECS:
+        return plot_points(doc, path)
+    plt = _import_pyplot()
     spec = SPECS[study]
     xkey, xlabel = spec["x"]
     skeys = spec["series"]
@@ -334,6 +336,60 @@ def plot_study(doc: dict, path: str) -> str:
         fontsize=10,
     )
     fig.tight_layout(rect=(0, 0, 1 - (spec.get("legend_in", 1.8) + 0.1) / width, 0.93))
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+#: a file study's panels: (figure, label, scale)
+POINT_PANELS = (("pps", "delivered kpps", 1e-3), ("cpu_ns_per_packet", "CPU us / packet", 1e-3))
+
+
+def plot_points(doc: dict, path: str) -> str:
+    """A file study (``--file``): one bar per point (its axes' values), the
+    median of its runs, whiskers min-max; a hatched bar where a run was not ok."""
+    plt = _import_pyplot()
+    ms = doc["medians"]
+    labels = [m["series"] for m in ms]
+    height = 1.2 + 0.28 * max(len(ms), 4)
+    fig, axes = plt.subplots(
+        1, len(POINT_PANELS), squeeze=False, figsize=(5.2 * len(POINT_PANELS), height)
+    )
+    by_series: dict[str, list[dict]] = {}
+    for r in doc["rows"]:
+        by_series.setdefault(r["series"], []).append(r)
+    for ax, (fk, flabel, scale) in zip(axes[0], POINT_PANELS):
+        for i, lab in enumerate(labels):
+            rs = by_series.get(lab, [])
+            vals = [r[fk] * scale for r in rs if r["status"] == "ok" and r.get(fk) is not None]
+            if not vals:
+                ax.text(0, i, "  no run ok", va="center", fontsize=8, color="red")
+                continue
+            m = statistics.median(vals)
+            bad = any(r["status"] != "ok" for r in rs)
+            ax.barh(
+                i,
+                m,
+                xerr=[[m - min(vals)], [max(vals) - m]],
+                color="C0",
+                hatch="//" if bad else None,
+                edgecolor="red" if bad else "C0",
+                capsize=2,
+            )
+        ax.set_yticks(range(len(labels)))
+        ax.set_yticklabels(labels if ax is axes[0][0] else [""] * len(labels), fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel(flabel)
+        ax.grid(True, axis="x", alpha=0.3)
+    p = doc["parameters"]
+    clock = {r.get("clock") for r in doc["rows"]} or {"wall"}
+    fig.suptitle(
+        f"netq {doc['study']}: {doc['summary']}\nmedian of {p['repeat']} run(s) x "
+        f"{p['duration_s']:g} {'virtual ' if clock == {'virtual'} else ''}s per point "
+        "(whiskers: min-max; hatched red: a run not ok)",
+        fontsize=9,
+    )
+    fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path

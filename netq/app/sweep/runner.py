@@ -265,6 +265,7 @@ def _finish(opts: Options, plan: list[tuple[Point, int]], meta: dict, complete: 
             "repeat": opts.repeat,
             "bounce_ns": list(opts.bounce),
             "quick": opts.quick,
+            "file": opts.file and os.path.abspath(opts.file),
             "points": len(plan) // opts.repeat,
             "runs": len(plan),
         },

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
 from netq.app.presets import GENERATIONS_BOUNCE_NS, GENERATIONS_SNDBUF, LOCK_COSTS
 from netq.kernel.profiles import DEFAULT_PROFILE, PROFILES
-from netq.machine.config import CostConfig, DeviceConfig, RunConfig, TrafficConfig
+from netq.machine.config import CostConfig, DeviceConfig, RunConfig, TrafficConfig, from_dict
 from netq.machine.plan import what_if_reasons
 from shm.lock import FAIRNESS
 
@@ -53,6 +54,9 @@ class Point:
     series: str = ""
     #: "wall" or "virtual" (docs/virtual-time.md)
     clock: str = "wall"
+    #: a file study's point: its experiment as JSON (netq.app.sweep.filestudy);
+    #: "" for the built-in studies
+    spec: str = ""
 
     def key(self, rep: int) -> tuple[str, ...]:
         d = asdict(self)
@@ -60,6 +64,8 @@ class Point:
         return tuple(_cell(d[k]) for k in KEY)
 
     def label(self) -> str:
+        if self.spec:  # a file study's point: its axes' values
+            return self.series
         parts = [f"{self.cpus} cpu", f"{self.tx_queues} txq"]
         if self.xps != "-":
             parts.append(f"xps {self.xps}")
@@ -80,6 +86,11 @@ class Point:
 
     def config(self, rep: int) -> RunConfig:
         """The RunConfig of this point's repetition ``rep``."""
+        if self.spec:  # a file study's: its experiment, this duration, clock and seed
+            cfg = from_dict(json.loads(self.spec))
+            cfg.name = f"{self.study}: {self.series}"
+            cfg.duration, cfg.clock, cfg.seed = self.duration_s, self.clock, rep + 1
+            return cfg
         if self.study == "contention":
             costs = CostConfig(**LOCK_COSTS, bounce_ns=self.bounce_ns)
             traffic = TrafficConfig(sockets_per_cpu=1, proto="udp", length=1000)
@@ -297,6 +308,8 @@ class Options:
     scheduler: str | None = None
     #: worker processes of a local Dask cluster to start, or None
     local_workers: int | None = None
+    #: the TOML file the study came from (--file), or None for a built-in one
+    file: str | None = None
 
     @property
     def distributed(self) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 from netq.app.figures import KERNEL_DEFER
 
 from .rows import FIGURES, KEY
-from .studies import GEN_LOCK_WAIT, GEN_QDISCS, GENERATIONS
+from .studies import GEN_LOCK_WAIT, GEN_QDISCS, GENERATIONS, STUDIES
 
 
 def medians(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -139,6 +139,9 @@ def table(study: str, ms: list[dict[str, Any]]) -> str:
                 sorder.get(m["strategy"], 9),
             ),
         )
+    elif study not in STUDIES:  # a file study: the point is its axes' values
+        drop = ("cpus", "tx_queues", "xps", "series", "lock_fairness", "bounce_ns")
+        cols = [("series", "point")] + [c for c in cols if c[0] not in drop]
     else:
         cols = [
             c for c in cols if c[0] not in ("series", "lock_fairness", "owner_ahead_per_relock")
