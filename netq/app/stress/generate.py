@@ -55,7 +55,7 @@ VIRTUAL_SECONDS = (0.002, 0.006)
 #: (measured 70-540 with floods on this 2-core host; the high end is used)
 VIRTUAL_HOST_S = 500.0
 #: the window slacks (ns) a virtual run picks from: lockstep, the default, loose
-VIRTUAL_SLACKS = (0, 50, 50, 1000)
+VIRTUAL_SLACKS = (0, 20, 20, 50, 1000)
 
 
 @dataclass
