@@ -35,6 +35,7 @@ import statistics
 import sys
 import time
 from dataclasses import replace
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -47,7 +48,7 @@ from workers.supervisor import Supervisor
 
 def workload(cpus: int, clock: str, duration: float) -> RunConfig:
     label, cfg = next(
-        (lab, c) for lab, c in presets(duration).get("busylock").configs() if lab == "busylock fifo"
+        (lab, c) for lab, c in presets(duration)["busylock"].configs() if lab == "busylock fifo"
     )
     cfg = replace(cfg, cpus=cpus, duration=duration, name=f"{label} {cpus} cpu {clock}")
     if clock == "virtual":  # the era's prices; the busy-waits are a wall-clock device
@@ -68,7 +69,7 @@ def one_run(cfg: RunConfig) -> dict:
     if out.status in ("interrupted", "terminated"):
         raise KeyboardInterrupt
     delivered = r.get("delivered") or 0
-    vt = r.get("vt") or {}
+    vt: dict[str, Any] = dict(r.get("vt") or {})
     return {
         "status": out.status,
         "ok": out.status == "ok" and bool(r.get("invariants_ok")),
@@ -91,7 +92,7 @@ def med(runs: list[dict], k: str) -> float | None:
     return statistics.median(vals) if vals else None
 
 
-def fmt(v: float | None, spec: str) -> str:
+def fmt(v: Any, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
