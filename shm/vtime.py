@@ -349,14 +349,18 @@ def virtual_lock(lock: SpinLock, vcpu: VirtualCpu, lock_ns: int) -> None:
     ``vcpu``: each ``lock``/``unlock``/``trylock`` waits at the window,
     is granted in virtual time (:meth:`VirtualCpu.acquire`) and charges
     half of an uncontended lock+unlock (``lock_ns``); the real lock still
-    decides who gets it first."""
+    decides who gets it first.  ``lock`` returns whether the grant waited in
+    virtual time and leaves that wait in ``last_wait_ns`` (the real lock's
+    wall-time queue, which the window keeps short, is not what a caller
+    measures here); ``last_ahead`` is 0: the virtual queue is not counted."""
     lock_, unlock_, trylock_ = lock.lock, lock.unlock, lock.trylock
     vid, half = lock.id, lock_ns // 2
 
     def vlock() -> bool:
-        vcpu.acquire(lock_, vid)
+        waited = vcpu.acquire(lock_, vid)
         vcpu.charge(half)
-        return bool(vcpu.last_real)
+        lock.last_wait_ns, lock.last_ahead = waited, 0
+        return waited > 0
 
     def vunlock() -> None:
         vcpu.charge(lock_ns - half)

@@ -86,6 +86,13 @@ def test_contention_costs_cpu_time_in_virtual_time():
     many = vrun(cpus=8, strategy="rootlock")
     assert many["cpu_ns_per_packet"] > 2 * one["cpu_ns_per_packet"]
     assert sum(v["wait_total_ns"] for v in many["vt"]["locks"]) > 0
+    # the qdisc owner's re-takes of root_lock report their virtual wait
+    # (the semaphore itself is kept uncontended by the window), and no
+    # count of CPUs ahead, which the virtual clock does not keep
+    m = many["mechanism"]
+    assert m["owner_relocks"] > 0 and m["owner_relock_contended"] > 0
+    assert m["owner_wait_ns_per_relock"] > 0 and m["owner_ahead_per_relock"] is None
+    assert m["owner_ahead"] == 0
 
 
 @pytest.mark.parametrize(

@@ -305,6 +305,9 @@ def text(res: Mapping[str, Any]) -> str:
     n = res["nic"]
     owner = (
         "the qdisc owner never re-took root_lock"
+        if m["owner_wait_ns_per_relock"] is None
+        else "qdisc owner waited "
+        f"{_ns(m['owner_wait_ns_per_relock'])} of virtual time per root_lock re-take"
         if m["owner_ahead_per_relock"] is None
         else f"qdisc owner found {m['owner_ahead_per_relock']:.2f} ahead per root_lock re-take "
         f"(waited {_ns(m['owner_wait_ns_per_relock'])})"

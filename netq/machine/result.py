@@ -698,8 +698,12 @@ def mechanism(net, delivered_window: int) -> Mechanism:
         Mechanism,
         {
             **tot,
-            # None when the qdisc owner never re-took root_lock (nolock, noqueue)
-            "owner_ahead_per_relock": tot["owner_ahead"] / relocks if relocks else None,
+            # None when the qdisc owner never re-took root_lock (nolock,
+            # noqueue), and on the virtual clock, whose lock queue is not
+            # counted (the wait is the virtual one: shm.vtime.virtual_lock)
+            "owner_ahead_per_relock": tot["owner_ahead"] / relocks
+            if relocks and not net.cfg.virtual
+            else None,
             "owner_wait_ns_per_relock": tot["owner_wait_ns"] / relocks if relocks else None,
             "packets_per_qdisc_run": tot["run_packets"] / tot["qdisc_runs"]
             if tot["qdisc_runs"]
