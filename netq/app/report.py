@@ -303,15 +303,18 @@ def text(res: Mapping[str, Any]) -> str:
         )
     m = res["mechanism"]
     n = res["nic"]
-    owner = (
-        "the qdisc owner never re-took root_lock"
-        if m["owner_wait_ns_per_relock"] is None
-        else "qdisc owner waited "
-        f"{_ns(m['owner_wait_ns_per_relock'])} of virtual time per root_lock re-take"
-        if m["owner_ahead_per_relock"] is None
-        else f"qdisc owner found {m['owner_ahead_per_relock']:.2f} ahead per root_lock re-take "
-        f"(waited {_ns(m['owner_wait_ns_per_relock'])})"
-    )
+    if m["owner_wait_ns_per_relock"] is None:
+        owner = "the qdisc owner never re-took root_lock"
+    elif m["owner_ahead_per_relock"] is None:  # the virtual clock counts no queue
+        owner = (
+            f"qdisc owner waited {_ns(m['owner_wait_ns_per_relock'])} of virtual time "
+            "per root_lock re-take"
+        )
+    else:
+        owner = (
+            f"qdisc owner found {m['owner_ahead_per_relock']:.2f} ahead per root_lock re-take "
+            f"(waited {_ns(m['owner_wait_ns_per_relock'])})"
+        )
     out.append(
         f"mechanism: {owner}, {m['packets_per_qdisc_run']:.2f} "
         f"dequeued per qdisc run, bypass {m['bypass']}, enqueued {m['enqueued']}, busylock "

@@ -34,6 +34,7 @@ from netq.machine.config import (
     CostConfig,
     RunConfig,
     from_dict,
+    read_toml,
 )
 from netq.machine.result import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from netq.machine.tracedata import TraceData
@@ -44,11 +45,6 @@ from . import report
 from .outputs import output_path_problem
 from .presets import Preset, default_preset, presets
 from .stress import main as stress_main
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef,import-not-found,unused-ignore]
 
 
 class UsageError(Exception):
@@ -148,24 +144,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def load_toml(path: str) -> dict:
-    """The experiment file as a dict; UsageError (one line) if it cannot be
-    read or is not TOML (binary, not UTF-8, nested too deep)."""
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except OSError as e:
-        raise UsageError(f"--config: cannot read {path}: {e.strerror}") from None
-    except UnicodeDecodeError as e:
-        raise UsageError(
-            f"--config: {path} is not UTF-8 text (TOML files are UTF-8; byte {e.start}: {e.reason})"
-        ) from None
-    except tomllib.TOMLDecodeError as e:
-        raise UsageError(f"--config: {path} is not valid TOML: {e}") from None
-    except RecursionError:
-        raise UsageError(f"--config: {path} nests tables or arrays too deeply") from None
-
-
 def _string(data: dict, key: str, path: str, default: str) -> str:
     v = data.pop(key, default)
     if not isinstance(v, str):
@@ -178,7 +156,10 @@ def resolve(args) -> Preset:
     if args.config and args.preset:
         raise UsageError("give a preset or --config, not both")
     if args.config:
-        data = load_toml(args.config)
+        try:
+            data = read_toml(args.config, "--config")
+        except ConfigError as bad:  # the file itself, not a setting in it
+            raise UsageError(str(bad)) from None
         explain = _string(data, "explain", "explain", "")
         if "variants" in data:
             raw = data.pop("variants")

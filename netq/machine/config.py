@@ -18,6 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netq.kernel.core.bitmap import MaskError, bitmap_parse
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef,import-not-found,unused-ignore]
 from netq.kernel.kstructs import FAULTS, MAX_TX_QUEUES
 from netq.kernel.profiles import DEFAULT_PROFILE, PROFILES, RETIRED_STRATEGIES, STRATEGIES
 from shm.lock import FAIRNESS, WAITING
@@ -595,6 +600,26 @@ def _int_range(name: str, v: Any, lo: int, hi: int) -> None:
 
 
 # -- building from dicts (TOML, presets) -------------------------------------------
+def read_toml(path: str, flag: str) -> dict:
+    """The TOML file ``path`` (given with ``flag``) as a dict; ConfigError
+    naming ``flag`` if it cannot be read or is not TOML (binary, not UTF-8,
+    nested too deep)."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as e:
+        raise ConfigError(flag, f"cannot read {path}: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            flag,
+            f"{path} is not UTF-8 text (TOML files are UTF-8; byte {e.start}: {e.reason})",
+        ) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(flag, f"{path} is not valid TOML: {e}") from None
+    except RecursionError:
+        raise ConfigError(flag, f"{path} nests tables or arrays too deeply") from None
+
+
 _SECTIONS = {"devices": DeviceConfig, "traffic": TrafficConfig, "events": EventConfig}
 
 

@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
         "--file",
         metavar="STUDY.toml",
         help="run the study this file describes (a base experiment and the axes to vary; "
-        "docs/studies.md) instead of a built-in one",
+        "README.md: Studies of your own) instead of a built-in one",
     )
     p.add_argument(
         "--out", default="netq-studies", help="output directory (default ./netq-studies)"

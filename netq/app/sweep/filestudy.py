@@ -39,19 +39,14 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import math
 import os
 from typing import Any
 
-from netq.kernel.profiles import PROFILES
-from netq.machine.config import ConfigError, from_dict
+from netq.machine.config import ConfigError, from_dict, read_toml
 
 from .rows import Usage
 from .studies import STUDIES, Point, Study
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef,import-not-found,unused-ignore]
 
 #: what a study file may hold at its top level
 FILE_KEYS = ("name", "summary", "duration", "repeat", "base", "axes")
@@ -64,12 +59,9 @@ DEFAULT_REPEAT = 3
 def load(path: str) -> Study:
     """The study ``path`` describes; :class:`Usage` (one line) if it is bad."""
     try:
-        with open(path, "rb") as f:
-            doc = tomllib.load(f)
-    except OSError as e:
-        raise Usage(f"--file: cannot read {path}: {e.strerror}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise Usage(f"--file: {path} is not valid TOML: {e}") from None
+        doc = read_toml(path, "--file")
+    except ConfigError as e:
+        raise Usage(str(e)) from None
     for k in doc:
         if k not in FILE_KEYS:
             raise Usage(f"{path}: {k}: unknown key; allowed: {', '.join(FILE_KEYS)}")
@@ -82,9 +74,11 @@ def load(path: str) -> Study:
     if not isinstance(summary, str):
         raise Usage(f"{path}: summary: a string")
     duration = doc.get("duration", DEFAULT_DURATION_S)
-    if isinstance(duration, bool) or not isinstance(duration, (int, float)):
-        raise Usage(f"{path}: duration: seconds per point, > 0 and <= 3600")
-    if not 0 < duration <= 3600:
+    if (
+        isinstance(duration, bool)
+        or not isinstance(duration, (int, float))
+        or not 0 < duration <= 3600
+    ):
         raise Usage(f"{path}: duration: seconds per point, > 0 and <= 3600")
     repeat = doc.get("repeat", DEFAULT_REPEAT)
     if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= 1000:
@@ -106,21 +100,18 @@ def load(path: str) -> Study:
             raise Usage(f"{path}: axes.{k}: a non-empty list of values")
         if len({json.dumps(v, sort_keys=True) for v in vals}) != len(vals):
             raise Usage(f"{path}: axes.{k}: the values repeat")
-    n = 1
-    for vals in axes.values():
-        n *= len(vals)
+    n = math.prod(len(vals) for vals in axes.values())
     if n > MAX_POINTS:
         raise Usage(f"{path}: axes: {n} points; at most {MAX_POINTS}")
-    specs = [(_label(axes, combo), _spec(path, base, axes, combo)) for combo in _combos(axes)]
+    specs = [
+        (_label(axes, combo), _spec(path, base, axes, combo))
+        for combo in itertools.product(*axes.values())
+    ]
 
     def points(quick: bool, dur: float, bounce: tuple[int, ...]) -> list[Point]:
         return [_point(name, label, spec, dur) for label, spec in specs]
 
     return Study(name, summary, float(duration), repeat, (), points, quick_bounce=())
-
-
-def _combos(axes: dict[str, list]) -> list[tuple]:
-    return list(itertools.product(*axes.values()))
 
 
 def _label(axes: dict[str, list], combo: tuple) -> str:
@@ -181,11 +172,7 @@ def _point(study: str, label: str, spec: dict, duration: float) -> Point:
         profile=cfg.profile,
         qdisc=phys.qdisc if phys else "noqueue",
         lock_wait=cfg.lock_wait or "auto",
-        pfifo_fast_nolock=(
-            PROFILES[cfg.profile].pfifo_fast_nolock
-            if cfg.pfifo_fast_nolock is None
-            else cfg.pfifo_fast_nolock
-        ),
+        pfifo_fast_nolock=cfg.effective_pfifo_fast_nolock,
         series=label,
         spec=json.dumps(spec, sort_keys=True),
     )
