@@ -124,6 +124,16 @@ def test_bad_file_arguments_exit_2(tmp_path, args, needle):
     assert len(stderr.strip().splitlines()) == 1 and not out.exists()
 
 
+def test_a_binary_study_file_is_one_line(tmp_path):
+    """The reader --config uses: not UTF-8 is one line, exit 2, not a traceback."""
+    path = tmp_path / "s.toml"
+    path.write_bytes(b"name = '\xff\xfe'\n")
+    out = tmp_path / "never"
+    code, stdout, stderr = run("--file", str(path), "--out", str(out), timeout=30)
+    assert code == 2 and stdout == "" and "--file:" in stderr and "not UTF-8" in stderr, stderr
+    assert len(stderr.strip().splitlines()) == 1 and not out.exists()
+
+
 def test_axes_product_is_bounded(tmp_path):
     vals = list(range(1, 102))
     text = f"[axes]\nslack_ns = {vals}\nspin_ns = {vals}\n"
