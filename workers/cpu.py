@@ -338,6 +338,9 @@ def _run_virtual(net, gen: Generator, sd, rc, quota: int | None) -> None:
     sd[SOFTNET.nvcsw] = ru1.ru_nvcsw - ru0.ru_nvcsw
     sd[SOFTNET.nivcsw] = ru1.ru_nivcsw - ru0.ru_nivcsw
     sd[SOFTNET.generated_at_stop] = sd[_GEN]
+    # the mechanism counters of the window (the drain after it runs with
+    # nobody else sending, and would dilute them)
+    net.softnet_at_stop[cpu][:] = sd
     sd[SOFTNET.state] = CPU_STOPPED
     while rc[RUNCTL.phase] != PHASE_EXIT and not rc[RUNCTL.abort]:
         if sd[_KSOFTIRQD]:

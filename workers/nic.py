@@ -302,9 +302,10 @@ class Nic:
             nic[NIC.wakes] += woken
         return sent
 
-    def _transmit_small(self, txq, rows: list, now: int) -> int:
+    def _transmit_small(self, txq, rows: list, now: int, posts: list[int] | None = None) -> int:
         """The same as _wire + _account for a few descriptors, one by one;
-        returns their bytes.
+        returns their bytes.  ``posts``: on the virtual clock, each row's
+        post time (the wire is idle until the driver posted it).
 
         tests/test_nic.py checks that both paths give identical counters."""
         dev = txq.dev.index
@@ -326,9 +327,9 @@ class Nic:
         lat = []
         tr = self.tracer
         virtual = self.virtual
-        for cpu, _seq, sk, sk_seq, length, _prio, tstamp, _qm in rows:
-            if virtual and tstamp > t:
-                t = float(tstamp)  # the wire is idle until the driver posted it
+        for i, (cpu, _seq, sk, sk_seq, length, _prio, tstamp, _qm) in enumerate(rows):
+            if posts is not None and posts[i] > t:
+                t = float(posts[i])  # the wire is idle until the driver posted it
             if paced:
                 per = (length + overhead) * (8e9 / bps) if bps else 0.0
                 if pps:
@@ -622,21 +623,31 @@ def _run(nic: Nic, net) -> None:
         f[NIC.cpu_ns] = time.process_time_ns() - cpu0
 
 
-def _wire_finishes(nic: Nic, txq, rows: list, upto: int | None = None) -> list[int]:
+def _post_times(txq, n: int) -> list[int]:
+    """The post times (virtual ns) of the ``n`` oldest descriptors of
+    ``txq``'s ring (the NIC is its only consumer)."""
+    ring = txq.ring
+    c = ring.idx[RING.cons]
+    return [int(x) for x in txq.vpost[(c + np.arange(n)) & ring.mask]]
+
+
+def _wire_finishes(
+    nic: Nic, txq, rows: list, posts: list[int], upto: int | None = None
+) -> list[int]:
     """Virtual wire finishes of ``rows`` (descriptors of ``txq``'s ring, in
-    order): each starts when it was posted or when the wire is free; stops
-    before the first that would finish after ``upto``."""
+    order, posted at ``posts``): each starts when it was posted or when the
+    wire is free; stops before the first that would finish after ``upto``."""
     dev = txq.dev.index
     bps, pps, overhead = nic.rate[dev]
     slow = nic.f[NIC.slow_ns]
     t = float(nic.wire_t[dev])
     out = []
-    for row in rows:
-        length, tstamp = row[4], row[6]
+    for row, post in zip(rows, posts):
+        length = row[4]
         per = (length + overhead) * (8e9 / bps) if bps else 0.0
         if pps:
             per = max(per, 1e9 / pps)
-        t = max(t, float(tstamp)) + per + slow
+        t = max(t, float(post)) + per + slow
         if upto is not None and t > upto:
             break
         out.append(int(t))
@@ -673,7 +684,7 @@ def _run_virtual(nic: Nic, net) -> None:
         for txq in nic.txqs:
             d = txq.ring.peek_batch(1)
             if len(d):
-                heads += _wire_finishes(nic, txq, d.tolist())
+                heads += _wire_finishes(nic, txq, d.tolist(), _post_times(txq, 1))
         if not heads:
             if not stopped and rc[RUNCTL.phase] == PHASE_STOP:
                 stopped = True
@@ -688,11 +699,12 @@ def _run_virtual(nic: Nic, net) -> None:
         done = 0
         for txq in nic.txqs:
             rows = txq.ring.peek_batch(nic.batch).tolist()
-            fins = _wire_finishes(nic, txq, rows, at)
+            posts = _post_times(txq, len(rows))
+            fins = _wire_finishes(nic, txq, rows, posts, at)
             if not fins:
                 continue
             rows = rows[: len(fins)]
-            nbytes = nic._transmit_small(txq, rows, 0)
+            nbytes = nic._transmit_small(txq, rows, 0, posts)
             if end is not None:
                 win = net.vt_window
                 q = net.ncpus + txq.index

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import Any
 
 from netq.machine.config import CostConfig, DeviceConfig, RunConfig, TrafficConfig
 from netq.machine.plan import what_if_reasons
@@ -19,7 +20,7 @@ from .figures import BUSYLOCK_COMMIT, BUSYLOCK_PPS, BUSYLOCK_SENDERS, ROOTLOCK_P
 #: emulated costs that give the contended critical sections kernel-like
 #: proportions (the busylock preset, the contention and generations workloads):
 #: enqueue 1 us, dequeue 1 us, driver xmit 2 us
-LOCK_COSTS = {"enqueue_ns": 1000, "dequeue_ns": 1000, "xmit_ns": 2000}
+LOCK_COSTS: dict[str, Any] = {"enqueue_ns": 1000, "dequeue_ns": 1000, "xmit_ns": 2000}
 
 
 @dataclass

@@ -30,6 +30,17 @@ reproduces; ``[costs]`` in an experiment file overrides any of them.
                    more.
 * ``handoff_ns``   a spinning waiter seeing the release and taking the
                    line: about one transfer.
+* ``spinner_ns``   what each *other* CPU spinning on a lock's line at its
+                   release adds to the handoff: the release invalidates
+                   every spinner's copy, their re-reads are served one after
+                   another, and the next ticket holder's read is on average
+                   half way through them, so half a transfer each.  This is
+                   why a ticket spinlock's handoff grows with its waiters
+                   and throughput collapses under contention (Boyd-Wickizer,
+                   Kaashoek, Morris, Zeldovich, "Non-scalable locks are
+                   dangerous", Linux Symposium 2012: acquire cost linear in
+                   the number of waiting cores on 48-core AMD and 80-core
+                   Intel machines).
 * ``softirq_ns``   entering and leaving __do_softirq.
 """
 
@@ -56,6 +67,7 @@ class HardwareCosts:
     remote_ns: int
     handoff_ns: int
     softirq_ns: int
+    spinner_ns: int
 
     def with_overrides(self, **ns: int) -> HardwareCosts:
         """This table with the fields named in ``ns`` replaced (those > 0)."""
@@ -67,12 +79,24 @@ class HardwareCosts:
 ERAS: dict[str, HardwareCosts] = {
     c.era: c
     for c in (
-        # Nehalem/Westmere (2009-2011): the busylock commit's 8-core box,
-        # 2.6.3x and 3.x kernels; QPI remote line ~+150 ns
-        HardwareCosts("2010", 700, 30, 60, 60, 500, 150, 25, 20, 90, 150, 90, 120),
+        # Core 2 Xeon 5400 "Harpertown" (2007-2009), the busylock commit's
+        # box (dual quad-core E5450 @ 3.00GHz, tg3): each package holds two
+        # dual-core dies with a shared L2 each and no link between dies, so a
+        # line modified on another die crosses the front-side bus (a snooped
+        # bus transaction, ~150-250 ns; same-die L2 hits ~15 ns serve 1 of a
+        # CPU's 7 peers); both sockets share one memory hub (UMA: no remote
+        # premium beyond the bus).  sendmsg: the commit's one netperf flow
+        # reaches ~800 kpps on that box, ~1.25 us a packet for the whole
+        # path; with this table's other prices that leaves ~650 ns above
+        # dev_queue_xmit (the one price set from a figure of that commit,
+        # its uncontended one).  tg3's xmit writes its mailbox over PCIe.
+        HardwareCosts("2007", 650, 30, 60, 60, 500, 150, 25, 25, 200, 20, 200, 120, 100),
+        # Nehalem/Westmere (2009-2011): 2.6.3x and 3.x kernels; QPI remote
+        # line ~+150 ns
+        HardwareCosts("2010", 700, 30, 60, 60, 500, 150, 25, 20, 90, 150, 90, 120, 45),
         # Skylake-SP (2017-2019): 4.x kernels; mesh, UPI remote ~+130 ns
-        HardwareCosts("2018", 550, 25, 50, 50, 400, 120, 20, 15, 80, 130, 80, 100),
+        HardwareCosts("2018", 550, 25, 50, 50, 400, 120, 20, 15, 80, 130, 80, 100, 40),
         # Sapphire Rapids / Zen 4 (2023-2025): 6.x kernels
-        HardwareCosts("2025", 450, 20, 40, 40, 350, 100, 15, 12, 70, 120, 70, 80),
+        HardwareCosts("2025", 450, 20, 40, 40, 350, 100, 15, 12, 70, 120, 70, 80, 35),
     )
 }

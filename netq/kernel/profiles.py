@@ -176,7 +176,8 @@ PROFILES: dict[str, Profile] = {
             pfifo_fast_nolock=False,
             sch_direct_xmit_bool=False,
             softirq_time_ns=0,
-            hardware="2010",
+            # the busylock commit's (2.6.36) box: dual E5450, front-side bus
+            hardware="2007",
         ),
         Profile(
             "3.13",

@@ -23,6 +23,7 @@ try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef,import-not-found,unused-ignore]
+from netq.kernel.costs import ERAS
 from netq.kernel.kstructs import FAULTS, MAX_TX_QUEUES
 from netq.kernel.profiles import DEFAULT_PROFILE, PROFILES, RETIRED_STRATEGIES, STRATEGIES
 from shm.lock import FAIRNESS, WAITING
@@ -198,6 +199,10 @@ class CostConfig:
     atomic_ns: int = 0
     handoff_ns: int = 0
     softirq_ns: int = 0
+    spinner_ns: int = 0
+    #: the virtual clock's price list: a hardware era of netq.kernel.costs
+    #: ("2007", "2010", "2018", "2025"); "" takes the profile's
+    era: str = ""
 
 
 @dataclass
@@ -374,8 +379,11 @@ class RunConfig:
         _int_range("txq_reselection_ms", self.txq_reselection_ms, 0, 2**31 - 1)
         if self.seed is not None:
             _int_range("seed", self.seed, 0, 2**32 - 1)
-        for k in ("enqueue_ns", "dequeue_ns", "xmit_ns", "bounce_ns", "remote_ns"):
-            _int_range(f"costs.{k}", getattr(self.costs, k), 0, 10**8)
+        for f in dataclasses.fields(self.costs):
+            if f.name.endswith("_ns"):
+                _int_range(f"costs.{f.name}", getattr(self.costs, f.name), 0, 10**8)
+        if self.costs.era and self.costs.era not in ERAS:
+            raise ConfigError("costs.era", f"one of {', '.join(ERAS)} (or empty: the profile's)")
         _int_range("costs.numa_nodes", self.costs.numa_nodes, 1, self.cpus)
         self._validate_devices()
         self._validate_traffic()

@@ -177,6 +177,12 @@ class Net:
         ncpus, nlockers = self.ncpus, self.plan.nlockers
         self.softnet = [region.section_words("softnet", c) for c in range(ncpus)]
         self.softnet_base = [lay["softnet"].base(c) for c in range(ncpus)]
+        #: virtual clock: each CPU's softnet counters when it stopped sending
+        self.softnet_at_stop = (
+            [region.section_words("softnet_at_stop", c) for c in range(ncpus)]
+            if "softnet_at_stop" in lay.sections
+            else None
+        )
         drops = region.span_words("drops")
         self.drops = [drops[c * NDROP : (c + 1) * NDROP] for c in range(nlockers)]
         msgs = region.span_words("msgs")
@@ -254,6 +260,8 @@ class Net:
             txq.lltx = tp.lltx
             if tp.ring:
                 txq.ring = Ring(region, f"txring{dp.index}", tp.qindex)
+                if self.cfg.virtual:
+                    txq.vpost = region.array(f"txring{dp.index}_vpost")[tp.qindex]
                 txq.wake_thresh = tp.wake_thresh
                 txq.bql = tp.bql
                 if tp.bql:
@@ -389,6 +397,7 @@ class Net:
                 slack_ns=self.cfg.slack_ns,
                 handoff_ns=c.handoff_ns,
                 bounce_ns=c.bounce_ns,
+                spinner_ns=c.spinner_ns,
                 abort=lambda: self.runctl[RUNCTL.abort] != 0,
             )
             for lk in locks or ():
@@ -438,7 +447,9 @@ class _ControlSoftnet(list):
 
 
 def virtual_costs(cfg: RunConfig, profile: Profile) -> HardwareCosts:
-    """The virtual clock's price list: the profile's era's table, with every
-    ``[costs]`` field that is set (> 0) in its place."""
+    """The virtual clock's price list: the era's table (``[costs] era``, else
+    the profile's), with every ``[costs]`` price that is set (> 0) in its
+    place."""
     overrides = {f.name: getattr(cfg.costs, f.name) for f in dataclasses.fields(cfg.costs)}
-    return ERAS[profile.hardware].with_overrides(**overrides)
+    del overrides["era"]
+    return ERAS[cfg.costs.era or profile.hardware].with_overrides(**overrides)

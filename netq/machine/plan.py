@@ -580,10 +580,17 @@ def plan_layout(plan: RunPlan) -> Layout:
         # the NIC's count of skbs on the wire within the window, per CPU and
         # per TX queue
         vtime_layout(lay, plan.ncpus + 1, len(plan.lock_names))
+        # each CPU's softnet counters as they were when its clock passed the
+        # window's end: the mechanism figures, without the drain after it
+        lay.add("softnet_at_stop", SOFTNET, plan.ncpus)
         lay.add_raw("vt_window", (plan.ncpus + len(plan.txqs),))
     for d in plan.devices:
         if d.xmit == "eth":
             ring_sections(lay, f"txring{d.index}", d.tx_queues, d.cfg.ring_size)
+            if plan.cfg.virtual:
+                # each slot's post time (virtual ns), written by the driver
+                # with the descriptor: the NIC starts a frame no earlier
+                lay.add_raw(f"txring{d.index}_vpost", (d.tx_queues, d.cfg.ring_size))
     for q in plan.qdiscs:
         if q.nrings:
             ring_sections(lay, f"qband{q.id}", q.nrings, q.ring_size)

@@ -397,6 +397,9 @@ class VtLock(TypedDict):
     order_violations: int
     wait_total_ns: int
     hold_total_ns: int
+    #: other waiters spinning at the releases of the grants that waited
+    #: (each made a handoff slower by spinner_ns)
+    spinners: int
 
 
 class VtStats(TypedDict):
@@ -660,7 +663,12 @@ def latency(encoded: bytes | None) -> Latency:
 
 
 def mechanism(net, delivered_window: int) -> Mechanism:
-    sds = net.softnet
+    """Softnet totals and ratios.  On the virtual clock they are each CPU's
+    counters as they stood when its clock passed the window's end (the
+    drain that follows, one CPU emptying the qdisc with nobody sending,
+    would dilute contention figures such as the owner's re-take wait); on
+    the wall clock, the totals at the end of the drain."""
+    sds = net.softnet_at_stop if net.softnet_at_stop is not None else net.softnet
     tot = {
         k: int(sum(sd[getattr(SOFTNET, k)] for sd in sds))
         for k in (
@@ -770,6 +778,7 @@ def vt_stats(net, wall_s: float) -> VtStats | None:
             "order_violations": int(v["violations"]),
             "wait_total_ns": int(v["wait"]),
             "hold_total_ns": int(v["hold"]),
+            "spinners": int(v["spinners"]),
         }
         for name, v in zip(net.locks.names, vlocks)
         if v["grants"]

@@ -141,6 +141,7 @@ class NetdevQueue:
         "lltx",
         "qindex",
         "ring",
+        "vpost",
         "wake_thresh",
         "xmit_lock",
     )
@@ -160,6 +161,10 @@ class NetdevQueue:
         #: the driver's TX ring; NULL for a virtual device's queue (only the
         #: ethernet driver reads it)
         self.ring: Ring = NULL
+        #: virtual clock: the post time (virtual ns) of each ring slot's
+        #: descriptor, written by the driver before it publishes the slot;
+        #: None on the wall clock
+        self.vpost: Any = None
         self.wake_thresh = 0
         #: NETIF_F_LLTX of its device (features are fixed once registered)
         self.lltx = False

@@ -77,7 +77,7 @@ if TYPE_CHECKING:
 _PKTS, _BYTES = NETDEV_QUEUE.tx_packets, NETDEV_QUEUE.tx_bytes
 _STATE, _RESTART = NETDEV_QUEUE.state, NETDEV_QUEUE.tx_restart
 _XOFF = 1 << QUEUE_STATE_DRV_XOFF
-_WAKE = RING.wake
+_WAKE, _PROD = RING.wake, RING.prod
 
 
 def eth_start_xmit(skb: SkBuff, dev: NetDevice) -> int:
@@ -94,6 +94,11 @@ def eth_start_xmit(skb: SkBuff, dev: NetDevice) -> int:
     if txq.bql:
         # before the doorbell: the NIC may complete the descriptor at once
         netdev_tx_sent_queue(txq, skb.len)
+    vt = this.vt
+    if vt is not None:
+        # the post's virtual time, with the slot: the NIC's wire starts the
+        # frame no earlier (skb->tstamp is when it was sent, for latency)
+        txq.vpost[ring.idx[_PROD] & ring.mask] = vt.now
     ring.produce(skb.desc())  # this CPU is the ring's only producer (_xmit_lock)
     tr = this.trace
     if tr is not None:  # net:net_dev_start_xmit
@@ -107,7 +112,6 @@ def eth_start_xmit(skb: SkBuff, dev: NetDevice) -> int:
         # the doorbell (writel to the TX tail register): the NIC is asleep and
         # asked to be told; see the module docstring
         ring.cancel_wake()
-        vt = this.vt
         if vt is not None:  # the NIC wakes at this post's virtual time
             vt.wake_other(vt.clock_base(this.net.ncpus))
         this.net.nic_doorbell.release()
