@@ -15,9 +15,15 @@ reproduces; ``[costs]`` in an experiment file overrides any of them.
 * ``pick_tx_ns``   netdev_pick_tx with a cached queue: a few loads.
 * ``enqueue_ns`` / ``dequeue_ns``   pfifo_fast / fq enqueue and dequeue:
                    tens of ns (sch_fq's own rb-tree work included).
-* ``xmit_ns``      the driver's ndo_start_xmit: DMA mapping, descriptor
-                   write, and the doorbell (an uncached MMIO write, 0.1-0.5
-                   us; ixgbe/tg3 xmit paths take ~0.3-0.6 us in all).
+* ``xmit_ns``      the driver's ndo_start_xmit without its doorbell: DMA
+                   mapping and the descriptor write (ixgbe/tg3 xmit paths
+                   take ~0.3-0.6 us in all, doorbell included).
+* ``doorbell_ns``  the doorbell: an uncached MMIO write of the ring's tail
+                   register, 0.1-0.5 us, skipped while netdev_xmit_more()
+                   says more skbs of a bulk list follow (3.18+, commit
+                   0b725a2ca61b "net: Remove ndo_xmit_flush netdev
+                   operation, use signalling instead": the write was the
+                   cost that bulk dequeue set out to amortise).
 * ``completion_ns``   the TX clean of one skb (unmap, free, BQL accounting),
                    charged to the NIC's clock.
 * ``lock_ns``      an uncontended spin_lock + spin_unlock: two atomic
@@ -60,6 +66,7 @@ class HardwareCosts:
     enqueue_ns: int
     dequeue_ns: int
     xmit_ns: int
+    doorbell_ns: int
     completion_ns: int
     lock_ns: int
     atomic_ns: int
@@ -90,13 +97,13 @@ ERAS: dict[str, HardwareCosts] = {
         # path; with this table's other prices that leaves ~650 ns above
         # dev_queue_xmit (the one price set from a figure of that commit,
         # its uncontended one).  tg3's xmit writes its mailbox over PCIe.
-        HardwareCosts("2007", 650, 30, 60, 60, 500, 150, 25, 25, 200, 20, 200, 120, 100),
+        HardwareCosts("2007", 650, 30, 60, 60, 250, 250, 150, 25, 25, 200, 20, 200, 120, 100),
         # Nehalem/Westmere (2009-2011): 2.6.3x and 3.x kernels; QPI remote
         # line ~+150 ns
-        HardwareCosts("2010", 700, 30, 60, 60, 500, 150, 25, 20, 90, 150, 90, 120, 45),
+        HardwareCosts("2010", 700, 30, 60, 60, 300, 200, 150, 25, 20, 90, 150, 90, 120, 45),
         # Skylake-SP (2017-2019): 4.x kernels; mesh, UPI remote ~+130 ns
-        HardwareCosts("2018", 550, 25, 50, 50, 400, 120, 20, 15, 80, 130, 80, 100, 40),
+        HardwareCosts("2018", 550, 25, 50, 50, 200, 200, 120, 20, 15, 80, 130, 80, 100, 40),
         # Sapphire Rapids / Zen 4 (2023-2025): 6.x kernels
-        HardwareCosts("2025", 450, 20, 40, 40, 350, 100, 15, 12, 70, 120, 70, 80, 35),
+        HardwareCosts("2025", 450, 20, 40, 40, 170, 180, 100, 15, 12, 70, 120, 70, 80, 35),
     )
 }

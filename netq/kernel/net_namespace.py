@@ -53,6 +53,9 @@ class Costs(Protocol):
     def xmit_ns(self) -> int: ...
 
     @property
+    def doorbell_ns(self) -> int: ...
+
+    @property
     def pick_tx_ns(self) -> int: ...
 
     @property

@@ -194,6 +194,9 @@ class CostConfig:
     # era's table).  In the wall clock they are not used.
     sendmsg_ns: int = 0
     pick_tx_ns: int = 0
+    #: the driver's doorbell (tail register write), skipped under xmit_more;
+    #: also a busy-wait on the wall clock when set
+    doorbell_ns: int = 0
     completion_ns: int = 0
     lock_ns: int = 0
     atomic_ns: int = 0

@@ -334,15 +334,21 @@ def dev_hard_start_xmit_list(
     """The loop of dev_hard_start_xmit() over a bulk-dequeued list (the
     caller has sent its first skb): send each skb while the driver takes
     them; stop with NETDEV_TX_BUSY when the driver refuses one or stops the
-    queue (DRV_XOFF; BQL's STACK_XOFF does not stop a list).  Returns the rc
-    and the skbs not sent (None if all were)."""
+    queue (DRV_XOFF; BQL's STACK_XOFF does not stop a list).  Each skb but
+    the last goes with netdev_xmit_more() true (the driver may hold its
+    doorbell).  Returns the rc and the skbs not sent (None if all were)."""
     rc = NETDEV_TX_OK
+    last = len(skbs) - 1
     for i, skb in enumerate(skbs):
         if netif_tx_queue_stopped(txq):
+            this.xmit_more = False
             return NETDEV_TX_BUSY, skbs[i:]
+        this.xmit_more = i < last  # xmit_one(skb, dev, txq, next != NULL)
         rc = dev_hard_start_xmit(skb, dev, txq)
         if not dev_xmit_complete(rc):
+            this.xmit_more = False
             return rc, skbs[i:]
+    this.xmit_more = False
     return rc, None
 
 

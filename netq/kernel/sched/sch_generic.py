@@ -524,9 +524,11 @@ def sch_direct_xmit(
         tf[_XMIT_OWNER] = this.cpu
     rest = None
     if not tf[_TXQ_STATE] & _FROZEN_OR_STOPPED:
+        this.xmit_more = bool(more)  # the rest of the list follows
         ret = dev_hard_start_xmit(skb, dev, txq)
         if more and dev_xmit_complete(ret):
             ret, rest = dev_hard_start_xmit_list(more, dev, txq)
+        this.xmit_more = False
     if xl is not None:
         tf[_XMIT_OWNER] = -1
         xl.unlock()
