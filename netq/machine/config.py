@@ -348,6 +348,12 @@ class RunConfig:
                     f"with the virtual clock, virtual seconds up to {VIRTUAL_MAX_S:g} "
                     "(each costs the host far more)",
                 )
+            if self.lock_fairness != "fifo":
+                raise ConfigError(
+                    "lock_fairness",
+                    "the virtual clock grants each lock in request order (a ticket or "
+                    "queued spinlock); 'unfair' needs the wall clock",
+                )
         if self.cpu_map is not None:
             if len(self.cpu_map) != self.cpus:
                 raise ConfigError("cpu_map", f"needs one host core per emulated CPU ({self.cpus})")

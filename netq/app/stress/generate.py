@@ -432,8 +432,10 @@ def _max_slow_ns(cfg: RunConfig) -> int:
 
 def _make_virtual(rng: random.Random, cfg: RunConfig) -> None:
     """Put ``cfg`` on the virtual clock: a duration in virtual seconds (the
-    clock runs for a time, not a packet budget) and a window slack."""
+    clock runs for a time, not a packet budget), a window slack, FIFO
+    locks."""
     cfg.clock = "virtual"
+    cfg.lock_fairness = "fifo"  # the virtual clock grants in request order
     cfg.packets = 0
     cfg.duration = round(rng.uniform(*VIRTUAL_SECONDS), 4)
     cfg.slack_ns = rng.choice(VIRTUAL_SLACKS)
