@@ -40,11 +40,12 @@ def vrun(**kw):
 
 def test_one_cpu_without_contention_sends_at_the_cost_models_rate():
     """The bypass path charges sendmsg, pick_tx, root_lock twice (taken,
-    then re-taken after the driver), _xmit_lock once and the driver's xmit:
-    the CPU's throughput is the inverse of their sum."""
+    then re-taken after the driver), _xmit_lock once, the driver's xmit and
+    its doorbell (3.13 has no xmit_more): the CPU's throughput is the
+    inverse of their sum."""
     res = vrun(cpus=1)
     c = ERAS[PROFILES["3.13"].hardware]
-    per_packet = c.sendmsg_ns + c.pick_tx_ns + 3 * c.lock_ns + c.xmit_ns
+    per_packet = c.sendmsg_ns + c.pick_tx_ns + 3 * c.lock_ns + c.xmit_ns + c.doorbell_ns
     assert res["qdiscs"][0]["bypass"] == res["generated"]  # the path priced above
     assert res["pps"] == pytest.approx(1e9 / per_packet, rel=0.01)
     assert res["cpu_ns_per_packet"] == pytest.approx(per_packet, rel=0.01)
@@ -77,6 +78,63 @@ def test_sixty_four_cpus_on_two_cores_complete_within_the_window():
     longest = max(c.sendmsg_ns, c.xmit_ns)  # the longest single charge
     assert vt["max_skew_ns"] <= res["setup"]["slack_ns"] + longest
     assert vt["order_violations"] <= 0.01 * vt["grants"]
+
+
+def _commit_workload(strategy: str):
+    """The busylock commit's workload (docs/studies/busylock-commit.toml):
+    8 CPUs x 4 UDP sockets on one 1 Gbit/s queue, 2.6.37 ("2007" prices)."""
+    return vrun(
+        cpus=8,
+        duration=0.003,
+        profile="2.6.37",
+        strategy=strategy,
+        devices=[DeviceConfig(tx_queues=1, ring_size=512, line_rate_bps=1e9, wire_overhead=36)],
+        traffic=[TrafficConfig(sockets_per_cpu=4, length=48)],
+    )
+
+
+def test_busylock_keeps_the_qdisc_owner_out_of_the_enqueuers_queue():
+    """79640a4ca695's mechanism in virtual time: under rootlock the qdisc
+    owner queues behind every enqueuer for each re-take of root_lock, under
+    busylock behind at most one; so busylock delivers more.  Also: a lock's
+    handoff is slowed by the other CPUs spinning at its release (rootlock's
+    root_lock has several), and the window counts only skbs the driver
+    posted before the end (the NIC starts a frame no earlier than its post:
+    the skbs still queued are the drain's)."""
+    root, busy = _commit_workload("rootlock"), _commit_workload("busylock")
+    wr = root["mechanism"]["owner_wait_ns_per_relock"]
+    wb = busy["mechanism"]["owner_wait_ns_per_relock"]
+    assert wr > 4 * wb > 0
+    assert busy["pps"] > 2 * root["pps"]
+    (rl,) = [v for v in root["vt"]["locks"] if v["name"].endswith("root_lock")]
+    assert rl["spinners"] > rl["grants"]  # more than one other spinner per grant
+    for res in (root, busy):
+        m = res["mechanism"]  # each CPU's counters when it passed the end
+        assert res["delivered_in_window"] <= m["run_packets"] + m["bypass"]
+    # rootlock leaves a full qdisc at the end: the drain is not in the mechanism
+    assert root["mechanism"]["run_packets"] < root["qdiscs"][0]["run_packets"]
+
+
+def test_the_defer_list_beats_busylock_on_fq_with_many_senders():
+    """100dfa74cad9's mechanism: 16 senders on one fq queue; with busylock
+    every sender spins on busylock and root_lock, with the defer_list all
+    but one return at once and the splicer enqueues a batch under one
+    root_lock hold.  (docs/studies/defer-list.toml measures it.)"""
+
+    def run(profile: str):
+        return vrun(
+            cpus=16,
+            duration=0.002,
+            profile=profile,
+            devices=[DeviceConfig(tx_queues=1, ring_size=1024, qdisc="fq", line_rate_bps=100e9)],
+            traffic=[TrafficConfig(sockets_per_cpu=1, length=200, sndbuf=65536)],
+        )
+
+    busy, defer = run("6.18"), run("6.19")
+    assert defer["qdiscs"][0]["defer_splices"] > 0 and busy["mechanism"]["busylock_taken"] > 0
+    assert defer["qdiscs"][0]["defer_spliced"] > 2 * defer["qdiscs"][0]["defer_splices"]
+    assert defer["pps"] > busy["pps"]
+    assert defer["cpu_ns_per_packet"] < busy["cpu_ns_per_packet"]
 
 
 def test_contention_costs_cpu_time_in_virtual_time():

@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--slack",
         type=int,
         metavar="NS",
-        help="virtual clock: how far a CPU may run ahead of the slowest, ns (default 20; "
+        help="virtual clock: how far a CPU may run ahead of the slowest, ns (default 0; "
         "config key slack_ns)",
     )
     p.add_argument(
