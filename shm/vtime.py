@@ -18,15 +18,23 @@ moving window of conservative parallel discrete-event simulation):
   next access to shared state.
 * **Window.**  Before touching shared state at virtual time ``t`` a
   participant waits until the global virtual time (GVT) is at least
-  ``t - slack``.  GVT is the minimum clock over the *other* participants that
-  are running or **waiting for a lock** (a lock waiter holds GVT at the time
-  it asked: without this rule a participant that just released a lock barges
-  ahead of an earlier waiter).  A sleeping participant (one that waits for an
-  event, not a lock) and a finished one do not hold GVT back.
-* **Never wait at the window while holding a lock.**  A nested acquire goes
-  straight to the lock (and is counted).  So a window-waiter holds nothing,
-  every lock waiter waits for a holder that is running, and nothing
-  deadlocks.
+  ``t - slack``.  GVT is the minimum, over the *other* participants that
+  are running or **waiting for a lock**, of the virtual time of their next
+  action: a lock waiter's is the time it asked (without this rule a
+  participant that just released a lock barges ahead of an earlier waiter)
+  or, if later, its lock's holder's next action, transitively (it cannot act
+  before the holder releases).  A sleeping participant (one that waits for
+  an event, not a lock) and a finished one do not hold GVT back.
+* **A holder acts at its grant time.**  After a grant that waited, the
+  holder waits at the window before touching anything, and nested acquires
+  pass the window too: what the others do earlier in virtual time is done
+  first in wall time.  A holder is never held back by its own waiters (they
+  count at its clock) and the kernel's lock order is acyclic, so the
+  participant with the earliest next action can always go on: no deadlock.
+* **Spinners.**  Each other participant spinning on the lock at its
+  release makes the handoff ``spinner`` later (a ticket lock's release
+  invalidates every spinner's copy of the line; their re-reads are served
+  one after another).
 * The slack must stay below the shortest critical section; the run reports
   the largest skew seen at the window and the **order violations**: grants
   to a request that was later, in virtual time, than the one granted just
