@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import struct
-import time
 from typing import TYPE_CHECKING
 
 from shm.layout import WORD
@@ -74,6 +73,7 @@ from .netdevice import (
 )
 from .percpu import this
 from .skbuff import SkBuff, skb_from_desc
+from .timekeeping import ktime_get_ns
 
 if TYPE_CHECKING:
     from ..net_namespace import Net
@@ -458,7 +458,7 @@ def net_ratelimit() -> bool:
     state is global under a spinlock; netq keeps it per CPU (messages are
     counted per CPU anyway), so a run may print up to burst x CPUs."""
     rl = this.ratelimit
-    now = time.monotonic_ns()
+    now = ktime_get_ns()
     if now - rl[0] >= NET_MSG_COST_NS:
         rl[0] = now
         rl[1] = 0
