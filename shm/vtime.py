@@ -113,6 +113,10 @@ class VLOCK(Record, name="vlock"):
     spinners = field(
         "other waiters counted at the grants' releases (each slowed a handoff); under the lock"
     )
+    trylock_held = field(
+        "trylocks that got the real lock but failed: it was still held at their "
+        "virtual time; under the lock"
+    )
 
 
 def vtime_layout(layout: Layout, participants: int, nlocks: int) -> None:
@@ -405,11 +409,18 @@ class VirtualCpu:
                 n += 1
         return n
 
-    def try_acquire(self, trylock: Callable[[], bool], vlock_id: int) -> bool:
-        """spin_trylock at this clock: if the real trylock gets the lock it
-        is granted at ``max(now, release)`` (+ bounce): a lock released later
-        in virtual time than this attempt was, in virtual time, still held,
-        and the attempt's success is the race's, not the clock's."""
+    def try_acquire(
+        self,
+        trylock: Callable[[], bool],
+        vlock_id: int,
+        unlock: Callable[[], object] | None = None,
+    ) -> bool:
+        """spin_trylock at this clock: fails if the real trylock does, or if
+        the lock was released later in virtual time than this attempt (it
+        was still held at the attempt: the real lock, just taken, is given
+        back with ``unlock``; without one the attempt is granted at the
+        release, the form before that rule).  Else granted now (+ bounce
+        when another participant held it last)."""
         self.window()
         if not trylock():
             return False
@@ -418,7 +429,13 @@ class VirtualCpu:
         last = w[v + VLOCK.owner]
         grant = self.now
         if last != NO_OWNER:
-            grant = max(grant, w[v + VLOCK.release])
+            release = w[v + VLOCK.release]
+            if release > grant:
+                if unlock is not None:
+                    w[v + VLOCK.trylock_held] += 1
+                    unlock()
+                    return False
+                grant = release
             if last != self.id:
                 grant += self.bounce_ns
         w[v + VLOCK.grants] += 1
@@ -473,6 +490,6 @@ def virtual_lock(lock: SpinLock, vcpu: VirtualCpu, lock_ns: int) -> None:
 
     def vtrylock() -> bool:
         vcpu.charge(half)
-        return vcpu.try_acquire(trylock_, vid)
+        return vcpu.try_acquire(trylock_, vid, unlock_)
 
     lock.lock, lock.unlock, lock.trylock = vlock, vunlock, vtrylock

@@ -114,6 +114,26 @@ def test_a_lock_waiter_holds_gvt_at_its_holders_clock(owner):
     region.close()
 
 
+def test_a_trylock_fails_while_the_lock_is_held_in_virtual_time(owner):
+    """spin_trylock at virtual 100 of a lock released at 800 fails (it was
+    held at 100), though the real lock was free; the real lock is given
+    back, and a trylock after the release succeeds."""
+    region, space = make(owner, 2)
+    a, b = vcpu(region, 0, slack=10**12), vcpu(region, 1, slack=10**12)
+    (la,), (lb,) = space.bind(0), space.bind(1)
+    a.acquire(la, 0)
+    a.charge(H)
+    a.release(la, 0)  # released at 800
+    b.charge(100)
+    assert not b.try_acquire(lb.trylock, 0, lb.unlock)
+    assert b.now == 100 and b.held == 0 and vlock(region)[VLOCK.trylock_held] == 1
+    b.charge(900)
+    assert b.try_acquire(lb.trylock, 0, lb.unlock) and b.now == 1000 + BOUNCE
+    b.release(lb, 0)
+    del la, lb, a, b
+    region.close()
+
+
 def test_each_other_spinner_at_the_release_slows_the_handoff(owner):
     """The release invalidates every spinner's copy of the lock's line: the
     next holder runs handoff + spinner_ns per *other* waiter after it."""
