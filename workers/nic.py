@@ -63,6 +63,7 @@ from netq.kernel.kstructs import (
     SOCK,
 )
 from netq.kernel.tracepoints import NET_DEV_XMIT, SOCK_MASK, TXQ_SHIFT
+from netq.machine.plan import VT_NIC
 from shm import native
 from shm.ring import RING
 from workers.platform import die_with_parent
@@ -657,7 +658,9 @@ def _run_virtual(nic: Nic, net) -> None:
     earlier.  Each completed skb charges the NIC ``completion_ns``.  With
     nothing in the rings it sleeps on the doorbell without holding GVT; the
     driver that rings it hands it its post time.  Skbs whose wire finish is
-    within the run's duration count as delivered in the window.
+    within the run's duration count as delivered in the window (with a
+    packet budget, every skb: the window ends at the last wire finish, kept
+    in VT_NIC.last_finish).
     """
     vt = net.vcpu(net.ncpus)
     this.vt = vt
@@ -667,6 +670,7 @@ def _run_virtual(nic: Nic, net) -> None:
     coalesce = net.cfg.nic_coalesce_us * 1000
     per_skb = net.costs.completion_ns
     end = None if net.cfg.packets else int(net.cfg.duration * 1e9)
+    vnic = net.vt_nic
     stopped = False
     while rc[RUNCTL.phase] != PHASE_EXIT and not rc[RUNCTL.abort]:
         heads = []
@@ -693,14 +697,15 @@ def _run_virtual(nic: Nic, net) -> None:
                 continue
             rows = rows[: len(fins)]
             nbytes = nic._transmit_small(txq, rows, 0)
-            if end is not None:
-                win = net.vt_window
-                q = net.ncpus + txq.index
-                for row, fin in zip(rows, fins):
-                    if fin <= end:
-                        win[row[0]] += 1
-                        win[q] += 1
-                        rc[RUNCTL.nic_delivered_at_stop] += 1
+            if fins[-1] > vnic[VT_NIC.last_finish]:
+                vnic[VT_NIC.last_finish] = fins[-1]
+            win = net.vt_window
+            q = net.ncpus + txq.index
+            for row, fin in zip(rows, fins):
+                if end is None or fin <= end:
+                    win[row[0]] += 1
+                    win[q] += 1
+                    rc[RUNCTL.nic_delivered_at_stop] += 1
             if eth_tx_clean(txq, len(rows), nbytes, at, net):
                 f[NIC.bql_wakes] += 1
             done += len(rows)
@@ -712,7 +717,7 @@ def _run_virtual(nic: Nic, net) -> None:
         woken = eth_tx_wake_queues(nic.txqs, net)
         if woken:
             f[NIC.wakes] += woken
-    if not stopped:
+    if not stopped or end is None:  # a budget's run lasts until the last skb is out
         f[NIC.cpu_ns] = vt.busy
     vt.done()
 

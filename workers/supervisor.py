@@ -44,7 +44,7 @@ from netq.kernel.kstructs import (
 from netq.machine import invariants, result, tracedata
 from netq.machine.config import RunConfig
 from netq.machine.net import Net
-from netq.machine.plan import plan_run, what_if_reasons
+from netq.machine.plan import VT_NIC, plan_run, what_if_reasons
 from shm.ipc import IpcOwner, Terminated
 from shm.lock import RunAborted
 
@@ -76,6 +76,9 @@ class Outcome:
 class Supervisor:
     #: a virtual run's wall seconds from the start gate to the last CPU's stop
     wall_s: float = 0.0
+    #: a virtual run's window in virtual seconds (None: the run ended before
+    #: it was measured)
+    virtual_s: float | None = None
 
     def __init__(self, cfg: RunConfig, progress=None) -> None:
         self.cfg = cfg.validate()
@@ -152,10 +155,13 @@ class Supervisor:
                     if status == "ok":
                         status, faults = self._drain(net, procs)
                     if net.virtual:
-                        # the window is the run's virtual duration; what the
-                        # NIC put on the wire within it is final after the drain
+                        # the window is the run's virtual duration (or, with a
+                        # packet budget, the virtual time of its last skb's
+                        # wire finish); what the NIC put on the wire within it
+                        # is final after the drain
                         self.wall_s = window_s
                         window_s, at_stop = self._virtual_window(net)
+                        self.virtual_s = window_s
             except KeyboardInterrupt:
                 status, faults = "interrupted", ["interrupted by Ctrl-C (SIGINT)"]
             except Terminated as e:
@@ -351,14 +357,23 @@ class Supervisor:
                     + _stall_text(net, [f"cpu{c}" for c in range(cfg.cpus)], stall)
                 ]
             if self.progress:
-                self.progress(min(int(clocks["now"][: cfg.cpus].min()) / 1e9 / cfg.duration, 1.0))
+                if cfg.packets:
+                    self.progress(min(sig[0] / cfg.packets, 1.0))
+                else:
+                    low = int(clocks["now"][: cfg.cpus].min())
+                    self.progress(min(low / 1e9 / cfg.duration, 1.0))
 
     def _virtual_window(self, net) -> tuple[float, dict]:
         """The measured window of a virtual run: its duration in virtual
-        seconds, and what the NIC put on the wire within it."""
+        seconds (with a packet budget: from the start to the last skb's
+        wire finish), and what the NIC put on the wire within it."""
         win = net.vt_window
         n = net.ncpus
-        return net.cfg.duration, {
+        if net.cfg.packets:
+            span = max(int(net.vt_nic[VT_NIC.last_finish]), 1) / 1e9
+        else:
+            span = net.cfg.duration
+        return span, {
             "delivered": int(net.runctl[RUNCTL.nic_delivered_at_stop]),
             "by_cpu": [int(win[c]) for c in range(n)],
             "queue_packets": [int(win[n + t.index]) for t in net.txqs],
@@ -495,7 +510,7 @@ class Supervisor:
             "latency": result.latency(blob),
             "mechanism": result.mechanism(net, delivered_window),
             "nic": result.nic_row(net),
-            "vt": result.vt_stats(net, self.wall_s),
+            "vt": result.vt_stats(net, self.wall_s, self.virtual_s),
         }
 
 

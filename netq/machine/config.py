@@ -325,11 +325,6 @@ class RunConfig:
             raise ConfigError("clock", f"one of {', '.join(CLOCKS)}")
         _int_range("slack_ns", self.slack_ns, 0, 1_000_000)
         if self.virtual:
-            if self.packets:
-                raise ConfigError(
-                    "packets",
-                    "the virtual clock runs for a duration (virtual seconds), not a budget",
-                )
             if self.events:
                 raise ConfigError(
                     "events", "events need the wall clock (not modelled in virtual time yet)"

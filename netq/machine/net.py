@@ -162,6 +162,8 @@ class Net:
             #: virtual run: skbs whose wire finish is within the window, per
             #: CPU then per TX queue (written by the NIC)
             self.vt_window = region.span_words("vt_window")
+            #: the NIC's virtual-clock words (VT_NIC)
+            self.vt_nic = region.section_words("vt_nic")
         self.locks = LockSpace(
             owner,
             region,

@@ -49,7 +49,7 @@ from netq.kernel.profiles import PROFILES, Profile
 from netq.kernel.sched import sch_fifo, sch_mq  # noqa: F401  (register their ops)
 from netq.kernel.sched.sch_fq import FQ_FLOW_RING, FQ_LIMIT
 from netq.kernel.sched.sch_generic import QDISC_OPS, qdisc_static_flags
-from shm.layout import WORD, Layout
+from shm.layout import WORD, Layout, Record, field
 from shm.lock import LockPolicy, lock_layout
 from shm.ring import ring_sections
 from shm.trace import trace_layout
@@ -255,6 +255,12 @@ class RunPlan:
 
     def sock_group(self, sock: SockPlan) -> TrafficConfig:
         return self.cfg.traffic[sock.group]
+
+
+class VT_NIC(Record, name="vt_nic"):
+    """The NIC's virtual-clock words (a virtual run only)."""
+
+    last_finish = field("latest wire finish of any skb, virtual ns; NIC")
 
 
 # -- planning ----------------------------------------------------------------------------
@@ -581,6 +587,7 @@ def plan_layout(plan: RunPlan) -> Layout:
         # per TX queue
         vtime_layout(lay, plan.ncpus + 1, len(plan.lock_names))
         lay.add_raw("vt_window", (plan.ncpus + len(plan.txqs),))
+        lay.add("vt_nic", VT_NIC, 1)
     for d in plan.devices:
         if d.xmit == "eth":
             ring_sections(lay, f"txring{d.index}", d.tx_queues, d.cfg.ring_size)

@@ -17,6 +17,8 @@ Version history:
    ``device``, ``nic.delivered_bytes`` or ``nic.cpu_ns``.
 2. the same keys, typed here and described by the JSON Schema; every key
    below is in every run (the optional ones where they say so).
+4. ``vt.window`` ("duration" or "packets": ``--packets`` on the virtual
+   clock).
 
 Top level (:class:`Result`):
 
@@ -78,7 +80,7 @@ from netq.kernel.sched.sch_mq import mq_dump
 
 from .invariants import Check
 
-RESULT_VERSION = 3
+RESULT_VERSION = 4
 
 #: the exit codes of every netq command (README: "Exit codes"): a run or job
 #: that ended well, one that failed (a fault, a stall, a broken invariant),
@@ -404,6 +406,10 @@ class VtStats(TypedDict):
 
     #: virtual seconds of the window, and the wall seconds they took
     virtual_s: float
+    #: what the window is: "duration" (the configured virtual seconds) or
+    #: "packets" (a packet budget: from the start to the last skb's wire
+    #: finish)
+    window: str
     wall_s: float
     #: wall seconds per virtual second
     slowdown: float
@@ -755,14 +761,16 @@ def projection(res: Measured, handoff_ns: int = KERNEL_HANDOFF_NS) -> Projection
     }
 
 
-def vt_stats(net, wall_s: float) -> VtStats | None:
+def vt_stats(net, wall_s: float, virtual_s: float | None = None) -> VtStats | None:
     """A virtual-clock run's timekeeping, from its clocks and locks' virtual
-    records (shm.vtime); None on the wall clock."""
+    records (shm.vtime); None on the wall clock.  ``virtual_s``: the
+    window's virtual seconds (default: the configured duration)."""
     if not net.virtual:
         return None
     clocks = net.region.array("vclocks")
     vlocks = net.region.array("vlocks")
-    virtual_s = net.cfg.duration
+    if virtual_s is None:
+        virtual_s = net.cfg.duration
     locks: list[VtLock] = [
         {
             "name": name,
@@ -776,6 +784,7 @@ def vt_stats(net, wall_s: float) -> VtStats | None:
     ]
     out: VtStats = {
         "virtual_s": virtual_s,
+        "window": "packets" if net.cfg.packets else "duration",
         "wall_s": wall_s,
         "slowdown": wall_s / virtual_s if virtual_s else 0.0,
         "max_skew_ns": int(clocks["max_skew"].max()),
