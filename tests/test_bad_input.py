@@ -241,6 +241,8 @@ TOML = [
     ('[[events]]\naction = "fault"', "events[0].fault"),
     ('[[events]]\naction = "fault"\nfault = 5', "events[0].fault"),
     ('[[events]]\naction = "slow_nic"\nfault = "lose_one"', "events[0].fault"),
+    ('clock = "virtual"\n[[events]]\naction = "dev_close"\ndevice = "nope"', "events[0].device"),
+    ('clock = "virtual"\n[[events]]\nat = -0.001\naction = "slow_nic"', "events[0].at"),
     ('clock = "virtual"\npackets = -1', "packets"),
     ("[[events]]\nbogus = 1", "events[0].bogus"),
     (

@@ -123,6 +123,11 @@ class Nic:
         #: the virtual clock: wire times from each descriptor's post time,
         #: completions at interrupt times (the Python per-descriptor path)
         self.virtual = net.virtual
+        #: virtual clock: the extra wire ns per packet (NIC.slow_ns) as last
+        #: seen, and, once a slow_nic event has changed it, every value with
+        #: the virtual time from which it applies to a packet's wire start
+        self.vslow_now = int(self.f[NIC.slow_ns])
+        self.vslow: list[tuple[int, int]] = []
         #: do the per-descriptor work in the compiled helper (netq_nic_tx);
         #: a traced run takes the Python paths, which see every descriptor
         self.native = (
@@ -303,6 +308,25 @@ class Nic:
             nic[NIC.wakes] += woken
         return sent
 
+    def vslow_poll(self) -> None:
+        """Virtual clock: take a slow_nic event's new NIC.slow_ns, which
+        applies to packets whose wire starts at or after the event's virtual
+        time (VT_NIC.slow_from, written before it)."""
+        s = self.f[NIC.slow_ns]
+        if s != self.vslow_now:
+            if not self.vslow:
+                self.vslow.append((-(1 << 62), self.vslow_now))
+            self.vslow.append((int(self.net.vt_nic[VT_NIC.slow_from]), int(s)))
+            self.vslow_now = s
+
+    def slow_at(self, start: float) -> int:
+        """Virtual clock: the extra wire ns of a packet whose wire starts at
+        ``start``."""
+        for frm, v in reversed(self.vslow):
+            if start >= frm:
+                return v
+        return 0
+
     def _transmit_small(self, txq, rows: list, now: int) -> int:
         """The same as _wire + _account for a few descriptors, one by one;
         returns their bytes.
@@ -310,8 +334,10 @@ class Nic:
         tests/test_nic.py checks that both paths give identical counters."""
         dev = txq.dev.index
         bps, pps, overhead = self.rate[dev]
-        slow = self.f[NIC.slow_ns]
-        paced = bps or pps or slow
+        virtual = self.virtual
+        slow = self.vslow_now if virtual else self.f[NIC.slow_ns]
+        vslow = virtual and bool(self.vslow)  # slow_nic events: slow by wire start
+        paced = bps or pps or slow or vslow
         t = float(max(self.wire_t[dev], now))
         f = txq.f
         irq = f[NETDEV_QUEUE.irq_cpu]
@@ -326,7 +352,6 @@ class Nic:
         reorders = reorders_moved = changes = 0
         lat = []
         tr = self.tracer
-        virtual = self.virtual
         for cpu, _seq, sk, sk_seq, length, _prio, tstamp, _qm in rows:
             if virtual and tstamp > t:
                 t = float(tstamp)  # the wire is idle until the driver posted it
@@ -334,6 +359,8 @@ class Nic:
                 per = (length + overhead) * (8e9 / bps) if bps else 0.0
                 if pps:
                     per = max(per, 1e9 / pps)
+                if vslow:
+                    slow = self.slow_at(t)
                 t += per + slow
                 fin = int(t)
             else:
@@ -629,7 +656,7 @@ def _wire_finishes(nic: Nic, txq, rows: list, upto: int | None = None) -> list[i
     before the first that would finish after ``upto``."""
     dev = txq.dev.index
     bps, pps, overhead = nic.rate[dev]
-    slow = nic.f[NIC.slow_ns]
+    slow = nic.vslow_now
     t = float(nic.wire_t[dev])
     out = []
     for row in rows:
@@ -637,7 +664,10 @@ def _wire_finishes(nic: Nic, txq, rows: list, upto: int | None = None) -> list[i
         per = (length + overhead) * (8e9 / bps) if bps else 0.0
         if pps:
             per = max(per, 1e9 / pps)
-        t = max(t, float(tstamp)) + per + slow
+        t = max(t, float(tstamp))
+        if nic.vslow:
+            slow = nic.slow_at(t)
+        t += per + slow
         if upto is not None and t > upto:
             break
         out.append(int(t))
@@ -660,7 +690,9 @@ def _run_virtual(nic: Nic, net) -> None:
     driver that rings it hands it its post time.  Skbs whose wire finish is
     within the run's duration count as delivered in the window (with a
     packet budget, every skb: the window ends at the last wire finish, kept
-    in VT_NIC.last_finish).
+    in VT_NIC.last_finish).  A slow_nic event slows the packets whose wire
+    starts at or after its virtual time (:meth:`Nic.vslow_poll`); a
+    lose_one fault loses the first skb of the first interrupt after it.
     """
     vt = net.vcpu(net.ncpus)
     this.vt = vt
@@ -673,6 +705,7 @@ def _run_virtual(nic: Nic, net) -> None:
     vnic = net.vt_nic
     stopped = False
     while rc[RUNCTL.phase] != PHASE_EXIT and not rc[RUNCTL.abort]:
+        nic.vslow_poll()
         heads = []
         for txq in nic.txqs:
             d = txq.ring.peek_batch(1)
@@ -689,12 +722,20 @@ def _run_virtual(nic: Nic, net) -> None:
         at = min(heads) + coalesce
         vt.idle_until(at)
         vt.window()
+        nic.vslow_poll()  # an event may have happened while this waited
         done = 0
         for txq in nic.txqs:
             rows = txq.ring.peek_batch(nic.batch).tolist()
             fins = _wire_finishes(nic, txq, rows, at)
             if not fins:
                 continue
+            if rc[RUNCTL.fault_inject] == FAULT_LOSE_ONE:
+                # Test-only: lose one skb without a trace (see Nic.poll)
+                rc[RUNCTL.fault_inject] = 0
+                txq.ring.advance(1)
+                rows, fins = rows[1:], _wire_finishes(nic, txq, rows[1:], at)
+                if not fins:
+                    continue
             rows = rows[: len(fins)]
             nbytes = nic._transmit_small(txq, rows, 0)
             if fins[-1] > vnic[VT_NIC.last_finish]:

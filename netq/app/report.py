@@ -199,7 +199,13 @@ def text(res: Mapping[str, Any]) -> str:
         )
     )
     for e in res.get("events", []):
-        out.append(f"  event at {e['done_at']:.2f} s: {e['action']} - {e['result']}")
+        if e.get("vt_at_ns") is not None:
+            out.append(
+                f"  event at virtual {e['vt_at_ns'] / 1e6:.6f} ms (done at "
+                f"{e['vt_done_ns'] / 1e6:.6f} ms): {e['action']} - {e['result']}"
+            )
+        else:
+            out.append(f"  event at {e['done_at']:.2f} s: {e['action']} - {e['result']}")
     # tc -s qdisc show
     out.append("")
     out.append("tc -s qdisc show")

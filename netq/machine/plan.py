@@ -234,6 +234,15 @@ class RunPlan:
         """The locker id of the control process."""
         return self.ncpus
 
+    @property
+    def vt_control(self) -> int | None:
+        """The virtual-clock participant of the control process (after the
+        CPUs and the NIC) when it carries out events in virtual time; None
+        when the run has no virtual clock or no events."""
+        if self.cfg.virtual and self.cfg.events:
+            return self.ncpus + 1
+        return None
+
     #: pfifo_fast's static_flags carry TCQ_F_NOLOCK (the profile's, or the
     #: configuration's what-if ``pfifo_fast_nolock``)
     nolock: bool
@@ -261,6 +270,10 @@ class VT_NIC(Record, name="vt_nic"):
     """The NIC's virtual-clock words (a virtual run only)."""
 
     last_finish = field("latest wire finish of any skb, virtual ns; NIC")
+    slow_from = field(
+        "virtual ns from which NIC.slow_ns applies to a packet's wire start "
+        "(a slow_nic event's time); written before NIC.slow_ns, by the control process"
+    )
 
 
 # -- planning ----------------------------------------------------------------------------
@@ -582,10 +595,12 @@ def plan_layout(plan: RunPlan) -> Layout:
     lay.add("defer_nodes", DEFER_NODE, ncpus * plan.defer_nodes_per_cpu)
     lock_layout(lay, len(plan.lock_names), nlockers)
     if plan.cfg.virtual:
-        # a clock per emulated CPU and one for the NIC (after the CPUs), and
-        # the NIC's count of skbs on the wire within the window, per CPU and
-        # per TX queue
-        vtime_layout(lay, plan.ncpus + 1, len(plan.lock_names))
+        # a clock per emulated CPU, one for the NIC (after the CPUs) and one
+        # for the control process when it has events to carry out, and the
+        # NIC's count of skbs on the wire within the window, per CPU and per
+        # TX queue
+        parts = plan.ncpus + 1 + (plan.vt_control is not None)
+        vtime_layout(lay, parts, len(plan.lock_names))
         lay.add_raw("vt_window", (plan.ncpus + len(plan.txqs),))
         lay.add("vt_nic", VT_NIC, 1)
     for d in plan.devices:

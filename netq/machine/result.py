@@ -17,8 +17,9 @@ Version history:
    ``device``, ``nic.delivered_bytes`` or ``nic.cpu_ns``.
 2. the same keys, typed here and described by the JSON Schema; every key
    below is in every run (the optional ones where they say so).
-4. ``vt.window`` ("duration" or "packets": ``--packets`` on the virtual
-   clock).
+4. an event row's ``vt_at_ns`` and ``vt_done_ns`` (events on the virtual
+   clock) and ``vt.window`` ("duration" or "packets": ``--packets`` on the
+   virtual clock).
 
 Top level (:class:`Result`):
 
@@ -390,6 +391,11 @@ class _EventRowBase(TypedDict):
 class EventRow(_EventRowBase, total=False):
     #: a "fault" event's fault (FAULTS), only on those
     fault: str | None
+    #: virtual clock: the virtual ns at which the control process carried
+    #: the event out (its ``at``, or later when an earlier event's work took
+    #: it past that) and at which its work was done; null on the wall clock
+    vt_at_ns: int | None
+    vt_done_ns: int | None
 
 
 class VtLock(TypedDict):
@@ -420,7 +426,8 @@ class VtStats(TypedDict):
     #: acquires made while holding a lock (no window wait)
     nested_acquires: int
     window_waits: int
-    #: per participant (the CPUs, then the NIC): its clock at the end, ns
+    #: per participant (the CPUs, then the NIC, then the control process
+    #: when it carried out events): its clock at the end, ns
     clocks_ns: list[int]
     locks: list[VtLock]
 
