@@ -32,7 +32,10 @@ Top level (:class:`Result`):
                        host_cores, shared_cores, processes, nic_core,
                        strategy, profile, lock, costs, devices, traffic,
                        platform (measured costs), seed, duration_s, ...
-``window_s``           the measured window (start gate → stop), seconds
+``window_s``           the measured window (start gate → stop), seconds; on
+                       the virtual clock virtual seconds: the duration, or
+                       with a packet budget from the start to its last wire
+                       finish (``vt.window``)
 ``generated``          skbs generated in all; ``delivered``: put on the wire;
                        ``delivered_in_window``: by the end of the window
 ``pps``                delivered packets/s over the window (NIC side)
