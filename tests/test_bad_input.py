@@ -68,6 +68,8 @@ FLAGS = [
     (["--duration", "3601"], "duration"),
     (["--duration", "nan"], "--duration"),
     (["--duration", "inf"], "--duration"),
+    (["--clock", "virtual", "--packets", "-1"], "packets"),
+    (["--clock", "virtual", "--duration", "11"], "duration"),
     (["--duration", "x"], "--duration"),
     (["--packets", "-1"], "packets"),
     (["--packets", "x"], "--packets"),
@@ -243,6 +245,9 @@ TOML = [
     ('[[events]]\naction = "fault"', "events[0].fault"),
     ('[[events]]\naction = "fault"\nfault = 5', "events[0].fault"),
     ('[[events]]\naction = "slow_nic"\nfault = "lose_one"', "events[0].fault"),
+    ('clock = "virtual"\n[[events]]\naction = "dev_close"\ndevice = "nope"', "events[0].device"),
+    ('clock = "virtual"\n[[events]]\nat = -0.001\naction = "slow_nic"', "events[0].at"),
+    ('clock = "virtual"\npackets = -1', "packets"),
     ("[[events]]\nbogus = 1", "events[0].bogus"),
     (
         '[[events]]\naction = "set_real_num_tx_queues"\ndevice = "eth0"\nvalue = 9',

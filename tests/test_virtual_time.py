@@ -157,10 +157,10 @@ def test_contention_costs_cpu_time_in_virtual_time():
     "kw,field",
     [
         ({"clock": "sundial"}, "clock"),
-        ({"clock": "virtual", "packets": 100}, "packets"),
+        ({"clock": "virtual", "packets": -1}, "packets"),
         (
-            {"clock": "virtual", "events": [EventConfig(at=0.001, action="slow_nic", value=10)]},
-            "events",
+            {"clock": "virtual", "events": [EventConfig(at=0.001, action="slow_nic", value=-1)]},
+            "events[0].value",
         ),
         ({"clock": "virtual", "slack_ns": -1}, "slack_ns"),
         ({"clock": "virtual", "duration": 60.0}, "duration"),
@@ -170,6 +170,15 @@ def test_what_the_virtual_clock_refuses(kw, field):
     with pytest.raises(ConfigError) as e:
         RunConfig(**kw).validate()
     assert e.value.field == field
+
+
+def test_events_and_a_budget_are_accepted_on_the_virtual_clock():
+    """tests/test_virtual_events.py runs them."""
+    RunConfig(
+        clock="virtual",
+        packets=100,
+        events=[EventConfig(at=0.001, action="slow_nic", value=10)],
+    ).validate()
 
 
 def _long_virtual(tmp_path) -> str:

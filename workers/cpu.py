@@ -349,4 +349,8 @@ def _run_virtual(net, gen: Generator, sd, rc, quota: int | None) -> None:
             do_softirq()
         else:
             _idle_virtual(net, cpu, vt, sd, rc)
+    if quota is not None:
+        # a packet budget's run lasts until its last skb is out: the CPU
+        # time includes the softirq work done for it after the last send
+        sd[SOFTNET.cpu_ns] = vt.busy
     vt.done()

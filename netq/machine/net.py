@@ -50,7 +50,7 @@ from shm.lock import LockSpace, SpinLock
 from shm.region import Region
 from shm.ring import Ring
 from shm.trace import Tracer, trace_lock
-from shm.vtime import VirtualCpu, init_vtime, virtual_lock
+from shm.vtime import VCLOCK, VT_DONE, VirtualCpu, init_vtime, virtual_lock
 
 from .config import CostConfig, RunConfig, TrafficConfig
 from .plan import (
@@ -162,6 +162,12 @@ class Net:
             #: virtual run: skbs whose wire finish is within the window, per
             #: CPU then per TX queue (written by the NIC)
             self.vt_window = region.span_words("vt_window")
+            #: the NIC's virtual-clock words (VT_NIC)
+            self.vt_nic = region.section_words("vt_nic")
+            if plan.vt_control is not None:
+                # the control process holds GVT back only while an event is
+                # due (the supervisor sets its clock before the start gate)
+                region.section_words("vclocks", plan.vt_control)[VCLOCK.state] = VT_DONE
         self.locks = LockSpace(
             owner,
             region,
@@ -376,7 +382,11 @@ class Net:
         this.locks = locks
         this.ratelimit = self._ratelimit.setdefault(cpu, [0, 0])
         this.trace = self.tracer(cpu, locks) if self.tracing else None
-        this.vt = self.vcpu(cpu, locks) if self.virtual and cpu < self.ncpus else None
+        this.vt = None
+        if self.virtual:
+            part = cpu if cpu < self.ncpus else self.plan.vt_control
+            if part is not None:  # the control process keeps time when it has events
+                this.vt = self.vcpu(part, locks)
 
     @property
     def virtual(self) -> bool:
@@ -385,7 +395,8 @@ class Net:
 
     def vcpu(self, participant: int, locks: list[SpinLock] | None = None) -> VirtualCpu:
         """This process's virtual clock as ``participant`` (the CPUs, then
-        the NIC at ``ncpus``), made once; ``locks`` (its lock handles) then
+        the NIC at ``ncpus``, then the control process at ``ncpus + 1`` when
+        it carries out events), made once; ``locks`` (its lock handles) then
         keep virtual time through it."""
         vc = self._vcpus.get(participant)
         if vc is None:
