@@ -313,6 +313,11 @@ def _run_virtual(net, gen: Generator, sd, rc, quota: int | None) -> None:
     while not rc[RUNCTL.abort]:
         if (end is not None and vt.now >= end) or (quota is not None and sent >= quota):
             break
+        if not gen.socks:
+            # no socket here: this CPU never sends, so its clock would never
+            # reach the end (the run would wait for it); it serves softirqs
+            # (completions, rescheduled qdiscs) below, from the start
+            break
         if sd[_KSOFTIRQD]:
             run_ksoftirqd()
             continue
