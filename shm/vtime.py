@@ -316,6 +316,15 @@ class VirtualCpu:
         self.publish()
         self._set_state(VT_RUN)
 
+    def wake_idle(self) -> None:
+        """Back from a sleep that timed out (nobody woke it): it idled until
+        now, i.e. until GVT, the earliest virtual time anybody else may act
+        at (or the latest waker's time, if later).  Resuming at its own old
+        clock instead would let it act in the others' past."""
+        g = self.gvt()
+        at = self.w[self._clock_base + VCLOCK.wake_at]
+        self.wake(at if g is None or at > g else g)
+
     def wake_other(self, other_base: int) -> None:
         """Wake the participant whose clock row is at ``other_base`` at this
         clock: it resumes at this virtual time at the earliest, and holds GVT

@@ -164,6 +164,25 @@ def test_each_other_spinner_at_the_release_slows_the_handoff(owner):
     region.close()
 
 
+def test_a_sleep_that_times_out_resumes_at_gvt(owner):
+    """Nobody woke it: it idled until the others' earliest next action
+    (not its own old clock, which would act in their past), or until a
+    waker's later time."""
+    region, _space = make(owner, 2)
+    a, b = vcpu(region, 0), vcpu(region, 1)
+    a.charge(100)
+    a.sleep()
+    b.charge(5000)
+    b.publish()
+    a.wake_idle()
+    assert a.now == 5000 and a.busy == 100  # idle time is not CPU time
+    a.sleep()
+    clock(region, 0)[VCLOCK.wake_at] = 7000
+    a.wake_idle()
+    assert a.now == 7000
+    region.close()
+
+
 def test_a_sleeping_or_finished_participant_does_not_hold_gvt(owner):
     region, _space = make(owner, 3)
     a, b, c = vcpu(region, 0, slack=0), vcpu(region, 1), vcpu(region, 2)

@@ -290,6 +290,8 @@ def _idle_virtual(net, cpu: int, vt, sd, rc) -> None:
             net.cpu_wake[cpu].acquire(WMEM_WAIT_S)
         except (posix_ipc.BusyError, posix_ipc.SignalError):
             net.atomics.xchg(flag, 0)
+            vt.wake_idle()  # nobody woke it: it idled until now
+            return
     vt.wake()
 
 
