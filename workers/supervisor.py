@@ -144,19 +144,9 @@ class Supervisor:
                             # armed before the gate opens, so that the first
                             # packet already meets it (a short run may be
                             # over before the watchdog's first tick)
+                            vt0 = 0 if net.virtual else None
                             self.events_done.append(
-                                {
-                                    "at": 0,
-                                    "action": "fault",
-                                    "device": None,
-                                    "worker": None,
-                                    "value": 0,
-                                    "fault": e.fault,
-                                    "done_at": 0.0,
-                                    "result": self._do_event(net, procs, e),
-                                    "vt_at_ns": 0 if net.virtual else None,
-                                    "vt_done_ns": 0 if net.virtual else None,
-                                }
+                                _event_row(e, 0.0, self._do_event(net, procs, e), vt0, vt0)
                             )
                     if net.plan.vt_control is not None:
                         self._vt_events_start(net)
@@ -301,18 +291,7 @@ class Supervisor:
                         f"{stall:.1f} s; " + _stall_text(net, [], stall)
                     ]
                 self.events_done.append(
-                    {
-                        "at": e.at,
-                        "action": e.action,
-                        "device": e.device,
-                        "worker": e.worker,
-                        "value": e.value,
-                        "fault": e.fault,
-                        "done_at": round(time.monotonic() - t0, 3),
-                        "result": outcome,
-                        "vt_at_ns": None,
-                        "vt_done_ns": None,
-                    }
+                    _event_row(e, round(time.monotonic() - t0, 3), outcome, None, None)
                 )
                 if e.action in ("stop", "slow_nic"):
                     # progress is judged from now on
@@ -494,18 +473,7 @@ class Supervisor:
             space.abort, ctl.abort = abort, vabort
         self._vt_floor = ctl.now
         self.events_done.append(
-            {
-                "at": e.at,
-                "action": e.action,
-                "device": e.device,
-                "worker": e.worker,
-                "value": e.value,
-                "fault": e.fault,
-                "done_at": round(time.monotonic() - t0, 3),
-                "result": outcome,
-                "vt_at_ns": at,
-                "vt_done_ns": ctl.now,
-            }
+            _event_row(e, round(time.monotonic() - t0, 3), outcome, at, ctl.now)
         )
         return True
 
@@ -755,6 +723,26 @@ def _snapshot(net) -> dict:
 
 def _rings_busy(net) -> bool:
     return any(len(t.ring) for t in net.txqs if t.ring is not None)
+
+
+def _event_row(
+    e: EventConfig, done_at: float, outcome: str, vt_at: int | None, vt_done: int | None
+) -> result.EventRow:
+    """The result's row of an event carried out: ``done_at`` wall seconds
+    after the start; ``vt_at``/``vt_done`` its virtual ns (None on the wall
+    clock)."""
+    return {
+        "at": e.at,
+        "action": e.action,
+        "device": e.device,
+        "worker": e.worker,
+        "value": e.value,
+        "fault": e.fault,
+        "done_at": done_at,
+        "result": outcome,
+        "vt_at_ns": vt_at,
+        "vt_done_ns": vt_done,
+    }
 
 
 def _dead(procs) -> list[str]:
