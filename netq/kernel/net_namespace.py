@@ -56,6 +56,9 @@ class Costs(Protocol):
     def doorbell_ns(self) -> int: ...
 
     @property
+    def free_ns(self) -> int: ...
+
+    @property
     def pick_tx_ns(self) -> int: ...
 
     @property

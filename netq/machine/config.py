@@ -198,6 +198,9 @@ class CostConfig:
     #: the driver's doorbell (tail register write), skipped under xmit_more;
     #: also a busy-wait on the wall clock when set
     doorbell_ns: int = 0
+    #: kfree_skb of a dropped skb (under the root lock before 4.8); also a
+    #: busy-wait on the wall clock when set
+    free_ns: int = 0
     completion_ns: int = 0
     lock_ns: int = 0
     atomic_ns: int = 0

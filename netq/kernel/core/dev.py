@@ -44,6 +44,7 @@ from ..sched.sch_generic import (
     dev_activate,
     dev_deactivate,
     kfree_skb,
+    kfree_skb_list_to_free,
     nolock_qdisc_is_empty,
     qdisc_bstats_update,
     qdisc_enqueue,
@@ -216,6 +217,7 @@ def __dev_xmit_skb(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue) -> i
                 contended = False
             __qdisc_run(q)
     root.unlock()
+    kfree_skb_list_to_free()  # 4.8+: what the enqueue dropped, after the lock
     if contended:
         locks[q.busylock].unlock()
     return rc
@@ -394,6 +396,7 @@ def _dev_xmit_skb_defer(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue)
         if len(batch) != 1:
             rc = NET_XMIT_SUCCESS
     root.unlock()
+    kfree_skb_list_to_free()
     return rc
 
 

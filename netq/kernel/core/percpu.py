@@ -37,6 +37,7 @@ class PerCpu:
         "net",
         "ratelimit",
         "sd",
+        "to_free",
         "trace",
         "vt",
         "xmit_more",
@@ -65,6 +66,9 @@ class PerCpu:
     #: being handed to the driver, which may then skip its doorbell
     #: (softnet_data.xmit.more since 5.2, skb->xmit_more from 3.18)
     xmit_more: bool
+    #: ns of kfree_skb work a locked qdisc's enqueue left on its to_free
+    #: list (4.8+), charged once __dev_xmit_skb has released the root lock
+    to_free: int
 
     def __init__(self) -> None:
         self.reset()
@@ -76,6 +80,7 @@ class PerCpu:
         self.trace = None
         self.vt = None
         self.xmit_more = False
+        self.to_free = 0
 
 
 #: the CPU this process is acting as
