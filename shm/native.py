@@ -497,8 +497,17 @@ static PyObject *ring_take_array(RingObject *r, PyObject *arg) {
     return arr;
 }
 
+/* Ring.free(): slots the producer may still fill (read by the producer:
+   cons is read with acquire, prod is its own). */
+static PyObject *ring_free(RingObject *r, PyObject *unused) {
+    int64_t *idx = r->idx;
+    int64_t c = __atomic_load_n(&idx[RING_CONS], __ATOMIC_ACQUIRE);
+    return PyLong_FromLongLong(r->size - (idx[RING_PROD] - c));
+}
+
 static PyMethodDef ring_methods[] = {
     {"produce", (PyCFunction)ring_produce, METH_O, "append one descriptor; False if full"},
+    {"free", (PyCFunction)ring_free, METH_NOARGS, "free slots"},
     {"consume", (PyCFunction)ring_consume, METH_NOARGS, "remove the oldest descriptor, or None"},
     {"put", (PyCFunction)ring_put, METH_O, "append the descriptors of a buffer; how many fit"},
     {"take_array", (PyCFunction)ring_take_array, METH_O, "remove up to n into a new array"},

@@ -57,9 +57,9 @@ def ring_sections(layout: Layout, name: str, nrings: int, size: int) -> None:
 class Ring:
     """One ring of a ring section (see :func:`ring_sections`).
 
-    ``produce`` and ``consume`` are the compiled helper's methods
+    ``produce``, ``consume`` and ``free`` are the compiled helper's methods
     (:data:`shm.native.RingOps`) when the region is mapped for it, else the
-    Python methods ``_py_produce``/``_py_consume``; both work on the same
+    Python methods ``_py_produce``/``_py_consume``/``_py_free``; both work on the same
     words, so processes with either backend share a ring."""
 
     __slots__ = (
@@ -70,6 +70,7 @@ class Ring:
         "_prod",
         "consume",
         "desc",
+        "free",
         "idx",
         "idx_word",
         "mask",
@@ -82,6 +83,8 @@ class Ring:
     produce: Callable[[Sequence[int]], bool]
     #: remove and return the oldest descriptor, or None if the ring is empty
     consume: Callable[[], tuple[int, ...] | None]
+    #: descriptors that may still be produced (size - len)
+    free: Callable[[], int]
 
     def __init__(self, region: Region, name: str, i: int) -> None:
         self.idx = region.section_words(f"{name}_idx", i)
@@ -110,9 +113,11 @@ class Ring:
             )
             self.produce = self._ops.produce
             self.consume = self._ops.consume
+            self.free = self._ops.free
         else:
             self.produce = self._py_produce
             self.consume = self._py_consume
+            self.free = self._py_free
 
     # -- both sides ---------------------------------------------------------
     def __len__(self) -> int:
@@ -124,7 +129,8 @@ class Ring:
         c = self.idx[self._cons]
         return self.idx[self._prod] - c
 
-    def free(self) -> int:
+    def _py_free(self) -> int:
+        """free() in Python."""
         c = self.idx[self._cons]
         return self.size - (self.idx[self._prod] - c)
 

@@ -80,6 +80,8 @@ if TYPE_CHECKING:
 
 _DEACT = 1 << QDISC_STATE_DEACTIVATED
 _QSTATE, _QFLAGS, _QLEN = QDISC.state, QDISC.flags, QDISC.qlen
+_RUNNING, _QBYTES, _QPACKETS, _QBYPASS = QDISC.running, QDISC.bytes, QDISC.packets, QDISC.bypass
+_BYPASS = SOFTNET.bypass
 _REC = SOFTNET.xmit_recursion
 _WMEM_SLEEPING = SOFTNET.wmem_sleeping
 _TXQ_QDISC = NETDEV_QUEUE.qdisc
@@ -176,14 +178,16 @@ def __dev_xmit_skb(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue) -> i
     qdisc_run_end placement (netq's __qdisc_run ends the run, as 3.13's).
     """
     f = q.f
-    if f[_QFLAGS] & TCQ_F_NOLOCK:
+    flags = f[_QFLAGS]  # q->flags: set at qdisc creation, never changed in a run
+    if flags & TCQ_F_NOLOCK:
         return _dev_xmit_skb_nolock(skb, q, dev, txq)
-    if this.net.defer:
+    net = this.net
+    if net.defer:
         return _dev_xmit_skb_defer(skb, q, dev, txq)
     locks = this.locks
     root = locks[q.root_lock]
     contended = False
-    if this.net.busylock:
+    if net.busylock:
         contended = qdisc_is_running(q)
         if contended:
             locks[q.busylock].lock()
@@ -192,12 +196,16 @@ def __dev_xmit_skb(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue) -> i
     if f[_QSTATE] & _DEACT:
         kfree_skb(skb, "QDISC_DEACTIVATED")
         rc = NET_XMIT_DROP
-    elif f[_QFLAGS] & TCQ_F_CAN_BYPASS and not f[_QLEN] and qdisc_run_begin(q):
+    elif flags & TCQ_F_CAN_BYPASS and not f[_QLEN] and not f[_RUNNING]:
         # This is a work-conserving queue; there are no old skbs waiting to
         # be sent out; and the qdisc is not running - xmit the skb directly.
-        qdisc_bstats_update(q, skb)
-        f[QDISC.bypass] += 1
-        this.sd[SOFTNET.bypass] += 1
+        # qdisc_run_begin (the locked qdisc's test-and-set of RUNNING) and
+        # qdisc_bstats_update, inlined on this per-packet path
+        f[_RUNNING] = this.cpu + 1
+        f[_QBYTES] += skb.len
+        f[_QPACKETS] += 1
+        f[_QBYPASS] += 1
+        this.sd[_BYPASS] += 1
         if this.trace is not None:
             this.trace.emit(QDISC_BYPASS, q.id)
         if sch_direct_xmit(skb, q, dev, txq, q.root_lock):
@@ -206,7 +214,7 @@ def __dev_xmit_skb(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue) -> i
                 contended = False
             __qdisc_run(q)
         else:
-            qdisc_run_end(q)
+            f[_RUNNING] = 0  # qdisc_run_end of a locked qdisc, inlined
         rc = NET_XMIT_SUCCESS
     else:
         rc = qdisc_enqueue(skb, q) & NET_XMIT_MASK

@@ -36,14 +36,14 @@ from ..core.delay import ndelay
 from ..core.netdevice import (
     NET_XMIT_CN,
     NET_XMIT_DROP,
+    NET_XMIT_MASK,
     NET_XMIT_SUCCESS,
     NETDEV_TX_BUSY,
+    NETDEV_TX_OK,
     NetDevice,
     NetdevQueue,
     __netif_schedule,
-    dev_hard_start_xmit,
     dev_hard_start_xmit_list,
-    dev_xmit_complete,
     netif_xmit_frozen_or_stopped,
     qdisc_avail_bulklimit,
 )
@@ -76,6 +76,8 @@ _ENQ, _DEQ, _DROPS = QDISC.enqueued, QDISC.dequeued, QDISC.drops
 _STATE = QDISC.state
 _QFLAGS = QDISC.flags
 _XMIT_OWNER, _TXQ_STATE = NETDEV_QUEUE.xmit_lock_owner, NETDEV_QUEUE.state
+_TRANS_START = NETDEV_QUEUE.trans_start
+_OWNER_RELOCKS = SOFTNET.owner_relocks
 _FROZEN_OR_STOPPED = (
     (1 << QUEUE_STATE_DRV_XOFF) | (1 << QUEUE_STATE_STACK_XOFF) | (1 << QUEUE_STATE_FROZEN)
 )
@@ -524,8 +526,12 @@ def sch_direct_xmit(
         tf[_XMIT_OWNER] = this.cpu
     rest = None
     if not tf[_TXQ_STATE] & _FROZEN_OR_STOPPED:
-        ret = dev_hard_start_xmit(skb, dev, txq)
-        if more and dev_xmit_complete(ret):
+        # dev_hard_start_xmit and its txq_trans_update, inlined on this
+        # per-packet path
+        ret = dev.netdev_ops.ndo_start_xmit(skb, dev)
+        if ret == NETDEV_TX_OK and tf[_XMIT_OWNER] != -1:
+            tf[_TRANS_START] = skb.tstamp
+        if more and ret < NET_XMIT_MASK:  # dev_xmit_complete
             ret, rest = dev_hard_start_xmit_list(more, dev, txq)
     if xl is not None:
         tf[_XMIT_OWNER] = -1
@@ -533,13 +539,13 @@ def sch_direct_xmit(
 
     sd = this.sd
     if root_lock >= 0:
-        sd[SOFTNET.owner_relocks] += 1
+        sd[_OWNER_RELOCKS] += 1
         if root.lock():
             sd[SOFTNET.owner_relock_contended] += 1
             sd[SOFTNET.owner_ahead] += root.last_ahead
             sd[SOFTNET.owner_wait_ns] += root.last_wait_ns
 
-    if dev_xmit_complete(ret):
+    if ret < NET_XMIT_MASK:  # dev_xmit_complete
         # <= 4.15: go on while the queue is not empty; 4.16+: go on.  A
         # NOLOCK qdisc exists only from 4.16 (a what-if NOLOCK pfifo_fast
         # under an older profile returns true too: its qlen lags).
@@ -548,7 +554,7 @@ def sch_direct_xmit(
         sd[SOFTNET.tx_busy] += 1
         # what the driver did not take: the rest of the list, or all of it
         ret = dev_requeue_skb(rest or [skb, *(more or ())], q)
-    if ret and netif_xmit_frozen_or_stopped(txq):
+    if ret and tf[_TXQ_STATE] & _FROZEN_OR_STOPPED:  # netif_xmit_frozen_or_stopped
         ret = 0
     return ret
 
