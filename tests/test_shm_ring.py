@@ -108,3 +108,30 @@ def test_batch_of_any_layout(owner, use_native):
     assert all((got[k : k + 10] == a).all() for k in (0, 10, 20))
     del ring, got
     region.close()
+
+
+def test_produce_from_copies_the_words_desc_gives(owner, use_native):
+    """Ring.produce_from(skb) (the compiled helper reads the skb's slots,
+    registered by netq.kernel.core.skbuff) stores exactly skb.desc(), with
+    and without a socket (sk id -1)."""
+    from netq.kernel.core.skbuff import SkBuff
+    from netq.kernel.core.sock import Sock
+
+    region, ring = make_ring(owner, 8, use_native)
+    sk = Sock(5, memoryview(bytearray(8)).cast("q"), 0, 1, "udp", 7, 9)
+    skbs = [
+        SkBuff(1, 2, sk, 3, 1000, 6, 123456789, None, False, -1),
+        SkBuff(0, 2**40, None, 0, 64, 0, 1, None),
+    ]
+    skbs[0].queue_mapping = 3
+    for skb in skbs:
+        assert ring.produce_from(skb)
+        assert ring.consume() == skb.desc()
+    if ring._ops is not None:
+        with pytest.raises(TypeError):
+            ring.produce_from(object())
+    for _ in range(8):
+        assert ring.produce_from(skbs[1])
+    assert not ring.produce_from(skbs[1])  # full
+    del ring
+    region.close()

@@ -92,12 +92,7 @@ NET_MSG_BURST = 10
 NET_MSG_COST_NS = 5_000_000_000
 
 
-def dev_queue_xmit(skb: SkBuff) -> int:
-    """Queue an skb for transmission on skb->dev (net/core/dev.c)."""
-    return __dev_queue_xmit(skb, None)
-
-
-def __dev_queue_xmit(skb: SkBuff, accel_priv: object | None) -> int:
+def __dev_queue_xmit(skb: SkBuff, accel_priv: object | None = None) -> int:
     """Pick a TX queue, then the qdisc path or the noqueue branch.
 
     rcu_read_lock_bh() has no counterpart (the emulated CPU is never
@@ -142,6 +137,13 @@ def __dev_queue_xmit(skb: SkBuff, accel_priv: object | None) -> int:
         return _recursion_alert(skb, dev, "DEAD_LOOP_OWNER")
     kfree_skb(skb, "DEV_DOWN")
     return -ENETDOWN
+
+
+#: dev_queue_xmit(skb): queue an skb for transmission on skb->dev.  3.13's
+#: net/core/dev.c returns ``__dev_queue_xmit(skb, NULL)`` (a static inline
+#: of netdevice.h from 4.x); here it is that same function, accel_priv
+#: defaulting to NULL, so that every packet does not pay a second call.
+dev_queue_xmit = __dev_queue_xmit
 
 
 def _recursion_alert(skb: SkBuff, dev: NetDevice, reason: str) -> int:

@@ -94,7 +94,7 @@ def eth_start_xmit(skb: SkBuff, dev: NetDevice) -> int:
     if txq.bql:
         # before the doorbell: the NIC may complete the descriptor at once
         netdev_tx_sent_queue(txq, skb.len)
-    ring.produce(skb.desc())  # this CPU is the ring's only producer (_xmit_lock)
+    ring.produce_from(skb)  # produce(skb.desc()); this CPU is the ring's only producer (_xmit_lock)
     tr = this.trace
     if tr is not None:  # net:net_dev_start_xmit
         sk = skb.sk

@@ -158,7 +158,7 @@ def fq_enqueue(skb: SkBuff, q: Qdisc) -> int:
         _flow_add_tail(q, fid, NEW_FLOW)
         if time.monotonic_ns() - fl[_AGE] > FQ_FLOW_REFILL_DELAY_NS:
             fl[_CREDIT] = max(fl[_CREDIT], f[QDISC.fq_quantum])
-    ring.produce(skb.desc())
+    ring.produce_from(skb)
     return NET_XMIT_SUCCESS
 
 

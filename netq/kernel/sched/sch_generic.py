@@ -529,7 +529,8 @@ def sch_direct_xmit(
         # dev_hard_start_xmit and its txq_trans_update, inlined on this
         # per-packet path
         ret = dev.netdev_ops.ndo_start_xmit(skb, dev)
-        if ret == NETDEV_TX_OK and tf[_XMIT_OWNER] != -1:
+        if ret == NETDEV_TX_OK and (xl is not None or tf[_XMIT_OWNER] != -1):
+            # (holding _xmit_lock, xmit_lock_owner is this CPU: no need to read it)
             tf[_TRANS_START] = skb.tstamp
         if more and ret < NET_XMIT_MASK:  # dev_xmit_complete
             ret, rest = dev_hard_start_xmit_list(more, dev, txq)
@@ -659,12 +660,12 @@ def pfifo_fast_enqueue(skb: SkBuff, q: Qdisc) -> int:
         ring = q.bands[band]
         lk = this.locks[q.band_locks[band]]
         lk.lock()
-        ok = len(ring) < f[QDISC.limit] and ring.produce(skb.desc())
+        ok = len(ring) < f[QDISC.limit] and ring.produce_from(skb)
         lk.unlock()
         return NET_XMIT_SUCCESS if ok else NET_XMIT_DROP
     if f[_QLEN] < f[QDISC.limit]:
         band = prio2band[skb.priority & TC_PRIO_MAX]
-        q.bands[band].produce(skb.desc())
+        q.bands[band].produce_from(skb)
         f[_BMAP] |= 1 << band
         return NET_XMIT_SUCCESS
     return NET_XMIT_DROP
