@@ -48,7 +48,6 @@ from ..sched.sch_generic import (
     nolock_qdisc_is_empty,
     qdisc_bstats_update,
     qdisc_enqueue,
-    qdisc_is_running,
     qdisc_reset_purge,
     qdisc_run,
     qdisc_run_begin,
@@ -190,7 +189,7 @@ def __dev_xmit_skb(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue) -> i
     root = locks[q.root_lock]
     contended = False
     if net.busylock:
-        contended = qdisc_is_running(q)
+        contended = f[_RUNNING] != 0  # qdisc_is_running (racy, as in the kernel), inlined
         if contended:
             locks[q.busylock].lock()
             this.sd[SOFTNET.busylock_taken] += 1
