@@ -56,8 +56,6 @@ _OQH, _OQT = SOFTNET.oq_head, SOFTNET.oq_tail
 _KSOFTIRQD = SOFTNET.ksoftirqd_running
 _SENT, _SENT_BYTES = SOCK.sent, SOCK.sent_bytes
 _WMEM_BLOCKED = SOCK.wmem_blocked
-_DONE_B, _DROP_B, _DROP_CTL_B = SOCK.completed_bytes, SOCK.dropped_bytes, SOCK.dropped_ctl_bytes
-_TRUESIZE = SKB_TRUESIZE_OVERHEAD
 
 
 class Generator:
@@ -100,16 +98,9 @@ class Generator:
             sk, dev, t, lo, hi, prio, sndbuf, ooo = socks[i]
             i = i + 1 if i + 1 < n else 0
             length = lo if lo == hi else self.rng.randint(lo, hi)
-            if not sndbuf:
+            if not sndbuf or sock_wmem_room(sk, sndbuf, length):
                 break
-            # sock_wmem_room(sk, sndbuf, length), inlined: once per skb
-            f = sk.f
-            if (
-                f[_SENT_BYTES] - f[_DONE_B] - f[_DROP_B] - f[_DROP_CTL_B] + length + _TRUESIZE
-                <= sndbuf
-            ):
-                break
-            f[_WMEM_BLOCKED] += 1
+            sk.f[_WMEM_BLOCKED] += 1
             left -= 1
             if not left:
                 self.next = i
