@@ -586,9 +586,18 @@ static PyObject *ring_free(RingObject *r, PyObject *unused) {
     return PyLong_FromLongLong(r->size - (idx[RING_PROD] - c));
 }
 
+/* Ring.used(): descriptors produced and not yet consumed (len(ring)):
+   cons is read before prod, as Ring.__len__ does. */
+static PyObject *ring_used(RingObject *r, PyObject *unused) {
+    int64_t *idx = r->idx;
+    int64_t c = __atomic_load_n(&idx[RING_CONS], __ATOMIC_ACQUIRE);
+    return PyLong_FromLongLong(__atomic_load_n(&idx[RING_PROD], __ATOMIC_ACQUIRE) - c);
+}
+
 static PyMethodDef ring_methods[] = {
     {"produce", (PyCFunction)ring_produce, METH_O, "append one descriptor; False if full"},
     {"free", (PyCFunction)ring_free, METH_NOARGS, "free slots"},
+    {"used", (PyCFunction)ring_used, METH_NOARGS, "descriptors in the ring"},
     {"produce_from", (PyCFunction)ring_produce_from, METH_O, "produce(the descriptor of obj)"},
     {"consume", (PyCFunction)ring_consume, METH_NOARGS, "remove the oldest descriptor, or None"},
     {"put", (PyCFunction)ring_put, METH_O, "append the descriptors of a buffer; how many fit"},

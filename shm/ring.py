@@ -70,9 +70,10 @@ def desc_fields(cls: type, fields: tuple[str | tuple[str, type, str, int], ...])
 class Ring:
     """One ring of a ring section (see :func:`ring_sections`).
 
-    ``produce``, ``consume`` and ``free`` are the compiled helper's methods
-    (:data:`shm.native.RingOps`) when the region is mapped for it, else the
-    Python methods ``_py_produce``/``_py_consume``/``_py_free``; both work on the same
+    ``produce``, ``produce_from``, ``consume``, ``free`` and ``used`` are the
+    compiled helper's methods (:data:`shm.native.RingOps`) when the region is
+    mapped for it, else Python methods (``_py_produce`` ...; ``used`` is
+    ``__len__``); both work on the same
     words, so processes with either backend share a ring."""
 
     __slots__ = (
@@ -91,6 +92,7 @@ class Ring:
         "produce_from",
         "size",
         "slot0_word",
+        "used",
     )
 
     #: append one descriptor (8 ints); False if the ring is full
@@ -99,6 +101,8 @@ class Ring:
     consume: Callable[[], tuple[int, ...] | None]
     #: descriptors that may still be produced (size - len)
     free: Callable[[], int]
+    #: len(ring), without the Python call __len__ costs (the hot paths' form)
+    used: Callable[[], int]
     #: produce(obj.desc()), the words read straight from obj's slots by the
     #: compiled helper (see :func:`desc_fields`)
     produce_from: Callable[[Any], bool]
@@ -131,11 +135,13 @@ class Ring:
             self.produce = self._ops.produce
             self.consume = self._ops.consume
             self.free = self._ops.free
+            self.used = self._ops.used
             self.produce_from = self._ops.produce_from
         else:
             self.produce = self._py_produce
             self.consume = self._py_consume
             self.free = self._py_free
+            self.used = self.__len__
             self.produce_from = self._py_produce_from
 
     # -- both sides ---------------------------------------------------------

@@ -45,10 +45,11 @@ def test_single_and_batch_wrap(owner, use_native):
     for i in range(6):
         assert ring.produce((0, i, 1, i, 100, 0, 0, 0))
     assert [ring.consume()[1] for _ in range(5)] == [0, 1, 2, 3, 4]
+    assert ring.used() == len(ring) == 1 and ring.free() == 7
     batch = np.arange(10 * DESC_WORDS, dtype=np.int64).reshape(10, DESC_WORDS)
     assert ring.produce_batch(batch) == 7  # 1 left + 7 free = full
     assert not ring.produce((0,) * 8)
-    assert ring.free() == 0 and len(ring) == 8
+    assert ring.free() == 0 and len(ring) == 8 and ring.used() == 8
     got = ring.consume_batch(100)
     assert got[0][1] == 5 and (got[1:] == batch[:7]).all()
     assert ring.consume() is None

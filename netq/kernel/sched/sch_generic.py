@@ -243,7 +243,7 @@ def nolock_qdisc_is_empty(q: Qdisc) -> bool:
     if f[_STATE] >> QDISC_STATE_MISSED & 1 or f[QDISC.requeue_pending]:
         return False
     for ring in q.bands:
-        if len(ring):
+        if ring.used():
             return False
     return True
 
@@ -660,7 +660,7 @@ def pfifo_fast_enqueue(skb: SkBuff, q: Qdisc) -> int:
         ring = q.bands[band]
         lk = this.locks[q.band_locks[band]]
         lk.lock()
-        ok = len(ring) < f[QDISC.limit] and ring.produce_from(skb)
+        ok = ring.used() < f[QDISC.limit] and ring.produce_from(skb)
         lk.unlock()
         return NET_XMIT_SUCCESS if ok else NET_XMIT_DROP
     if f[_QLEN] < f[QDISC.limit]:
@@ -680,7 +680,7 @@ def pfifo_fast_dequeue(q: Qdisc) -> tuple | None:
         return None
     ring = q.bands[band]
     d = ring.consume()
-    if not len(ring):
+    if not ring.used():
         f[_BMAP] &= ~(1 << band)
     return d
 
@@ -691,7 +691,7 @@ def _pfifo_fast_dequeue_nolock(q: Qdisc) -> tuple | None:
     raced with us).  Called with the seqlock held (the only consumer)."""
     for need_retry in (True, False):
         for ring in q.bands:
-            if len(ring):
+            if ring.used():
                 return ring.consume()
         if not need_retry or not q.f[_STATE] >> QDISC_STATE_MISSED & 1:
             return None
