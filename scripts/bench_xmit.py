@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Per-packet cost of ``dev_queue_xmit`` on one emulated CPU, uncontended.
 
-    python scripts/bench_xmit.py [--json PATH] [--quick]
+    python scripts/bench_xmit.py [--json PATH] [--quick] [--profile KERNEL]
 
 One process, one emulated CPU (``Net.bind_cpu(0)``), no NIC process: the NIC
 is polled in-process *outside* the timed regions to empty the TX rings between
@@ -50,6 +50,10 @@ Lock backend: the run's is printed (``shm.native.backend()``).  ``Net`` has no
 switch for the pure-Python backend, so the script re-runs itself in a
 subprocess with ``NETQ_NATIVE=0`` (a hidden ``--_child`` flag) and reports that
 run's values beside the native ones (ratios are within each process).
+
+``--profile KERNEL`` measures another kernel profile's path (default 3.13,
+whose pfifo_fast is locked: root_lock and busylock; from 4.19 pfifo_fast is
+TCQ_F_NOLOCK and the bypass takes its seqlock instead).
 
 Targets (issue 17, with the default backend): bypass_ns_per_pkt <= 2000 ns
 and send_one_ns_per_pkt <= 2500 ns.  When one is missed, the script prints
@@ -100,6 +104,7 @@ from netq.kernel.core.flow_dissector import netdev_pick_tx
 from netq.kernel.core.netdevice import netif_tx_start_queue, netif_tx_stop_queue
 from netq.kernel.core.percpu import this
 from netq.kernel.kstructs import NETDEV_QUEUE, QDISC, SOFTNET
+from netq.kernel.profiles import DEFAULT_PROFILE, PROFILES
 from netq.machine.config import DeviceConfig, RunConfig, TrafficConfig
 from netq.machine.net import Net
 from shm import native
@@ -113,6 +118,8 @@ TARGETS = {
     "send_one_ns_per_pkt": ("<= 2500", 2500.0),
 }
 
+#: the kernel profile of the measured Net (``--profile``; the run's default)
+PROFILE = DEFAULT_PROFILE
 RING_SIZE = 65536
 TX_QUEUE_LEN = 32768
 SEED = 1
@@ -148,6 +155,7 @@ class Bed:
             name=f"bench_xmit_{queues}q",
             cpus=1,
             seed=SEED,
+            profile=PROFILE,
             devices=[dev],
             traffic=[TrafficConfig(sockets_per_cpu=4, proto="udp", connected=True)],
         )
@@ -484,6 +492,7 @@ def run_python_backend(args, core: int, timeout: float) -> dict:
         cmd = [sys.executable, os.path.abspath(__file__), "--_child", path, "--_core", str(core)]
         if args.quick:
             cmd.append("--quick")
+        cmd += ["--profile", args.profile]
         try:
             p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -502,7 +511,16 @@ def main(argv=None) -> int:
     ap = benchlib.arg_parser(__doc__)
     ap.add_argument("--_child", metavar="PATH", help=argparse.SUPPRESS)
     ap.add_argument("--_core", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--profile",
+        default=DEFAULT_PROFILE,
+        choices=sorted(PROFILES),
+        help="kernel profile of the measured path (default %(default)s; 4.16+ profiles "
+        "make pfifo_fast TCQ_F_NOLOCK)",
+    )
     args = ap.parse_args(argv)
+    global PROFILE
+    PROFILE = args.profile
 
     if args.quick:
         n_pkt, reps = 1_000, 5
@@ -543,7 +561,7 @@ def main(argv=None) -> int:
     pol = main_run["lock_policy"]
     print(
         f"params: median of {reps} interleaved reps x {n_pkt} packets, pinned to core {core}; "
-        f"1 emulated CPU, strategy {main_run['strategy']}, locks {pol['fairness']}/{pol['waiting']}; "
+        f"1 emulated CPU, profile {PROFILE}, strategy {main_run['strategy']}, locks {pol['fairness']}/{pol['waiting']}; "
         f"eth0: 2 TX queues (mq/pfifo_fast, XPS tx-0=CPU0) and a 1-queue variant, "
         f"ring {RING_SIZE}, line_rate 0"
     )
@@ -616,6 +634,7 @@ def main(argv=None) -> int:
     if args.json:
         params = {
             "quick": args.quick,
+            "profile": PROFILE,
             "reps": reps,
             "packets_per_rep": n_pkt,
             "ring_size": RING_SIZE,
