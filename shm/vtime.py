@@ -4,9 +4,10 @@ whose waits and holds are counted in virtual time.
 Wall-clock figures belong to the host (its cores, its scheduler, Python's
 speed).  In virtual time a participant's clock advances only by what it is
 *charged* — a cost model's price for each operation — and a lock acquired at
-virtual time ``t`` is granted at ``max(t, release + handoff)`` (+ ``bounce``
-when another participant held it last): the emulated machine's figures,
-whatever the host.  The real processes, the real shared memory and the real
+virtual time ``t`` is granted at ``max(t, release + handoff + spinners x
+spinner)`` (+ ``bounce`` when another participant held it last), where
+``spinners`` are the other participants that were already waiting for it at
+its release: the emulated machine's figures, whatever the host.  The real processes, the real shared memory and the real
 semaphores still decide who gets a lock first; only time is kept apart.
 
 The scheme is lax synchronisation with a bounded window, as parallel
@@ -17,15 +18,23 @@ moving window of conservative parallel discrete-event simulation):
   next access to shared state.
 * **Window.**  Before touching shared state at virtual time ``t`` a
   participant waits until the global virtual time (GVT) is at least
-  ``t - slack``.  GVT is the minimum clock over the *other* participants that
-  are running or **waiting for a lock** (a lock waiter holds GVT at the time
-  it asked: without this rule a participant that just released a lock barges
-  ahead of an earlier waiter).  A sleeping participant (one that waits for an
-  event, not a lock) and a finished one do not hold GVT back.
-* **Never wait at the window while holding a lock.**  A nested acquire goes
-  straight to the lock (and is counted).  So a window-waiter holds nothing,
-  every lock waiter waits for a holder that is running, and nothing
-  deadlocks.
+  ``t - slack``.  GVT is the minimum, over the *other* participants that
+  are running or **waiting for a lock**, of the virtual time of their next
+  action: a lock waiter's is the time it asked (without this rule a
+  participant that just released a lock barges ahead of an earlier waiter)
+  or, if later, its lock's holder's next action, transitively (it cannot act
+  before the holder releases).  A sleeping participant (one that waits for
+  an event, not a lock) and a finished one do not hold GVT back.
+* **A holder acts at its grant time.**  After a grant that waited, the
+  holder waits at the window before touching anything, and nested acquires
+  pass the window too: what the others do earlier in virtual time is done
+  first in wall time.  A holder is never held back by its own waiters (they
+  count at its clock) and the kernel's lock order is acyclic, so the
+  participant with the earliest next action can always go on: no deadlock.
+* **Spinners.**  Each other participant spinning on the lock at its
+  release makes the handoff ``spinner`` later (a ticket lock's release
+  invalidates every spinner's copy of the line; their re-reads are served
+  one after another).
 * The slack must stay below the shortest critical section; the run reports
   the largest skew seen at the window and the **order violations**: grants
   to a request that was later, in virtual time, than the one granted just
@@ -57,6 +66,10 @@ if TYPE_CHECKING:
 VT_RUN, VT_LOCKWAIT, VT_SLEEP, VT_DONE = 0, 1, 2, 3
 VT_STATE_NAMES = ("running", "waiting for a lock", "sleeping", "done")
 NO_OWNER = -1
+#: longest chain of lock waiters followed for GVT (waiter -> holder, who
+#: waits for another lock -> its holder ...): the kernel nests at most
+#: busylock -> root_lock -> _xmit_lock
+MAX_LOCK_CHAIN = 8
 #: window waits between checks of the abort flag
 ABORT_CHECK_EVERY = 256
 
@@ -76,9 +89,18 @@ class VCLOCK(Record, name="vclock"):
         "virtual ns of the latest event that woke this participant; the waker, "
         "with max (a stale smaller value is never written)"
     )
+    waits_on = field(
+        "1 + the vlock this participant is acquiring (at the window or waiting for "
+        "it), else 0; owner, read by the participant being granted that lock "
+        "(its spinners)"
+    )
 
 
 class VLOCK(Record, name="vlock"):
+    holder = field(
+        "1 + the participant holding it, 0 when free; under the lock, read by "
+        "GVT (a waiter cannot act before its holder releases)"
+    )
     release = field("virtual ns of the last release; under the lock")
     owner = field("participant that released it last, NO_OWNER before; under the lock")
     last_request = field("virtual request time of the last grant; under the lock")
@@ -88,6 +110,13 @@ class VLOCK(Record, name="vlock"):
     )
     hold = field("virtual ns held in all; under the lock")
     wait = field("virtual ns waited in all, from request to grant; under the lock")
+    spinners = field(
+        "other waiters counted at the grants' releases (each slowed a handoff); under the lock"
+    )
+    trylock_held = field(
+        "trylocks that got the real lock but failed: it was still held at their "
+        "virtual time; under the lock"
+    )
 
 
 def vtime_layout(layout: Layout, participants: int, nlocks: int) -> None:
@@ -106,17 +135,23 @@ class VirtualCpu:
     """One participant's handle on the run's virtual time.
 
     ``costs`` are the lock model's: ``handoff_ns`` (release to the next
-    holder running, as a spinning waiter sees it) and ``bounce_ns`` (the lock's
-    cache line coming from another participant).  ``abort`` is polled while
+    holder running, as a spinning waiter sees it), ``bounce_ns`` (the lock's
+    cache line coming from another participant) and ``spinner_ns`` (what
+    each *other* waiter spinning on the line at the release adds to the
+    handoff: the release invalidates every spinner's copy and their
+    re-reads are served one after another, the next holder's among them —
+    the non-scalable ticket lock; 0 leaves the handoff flat).  ``abort`` is polled while
     waiting at the window (a run being torn down); it raises
     :class:`shm.lock.RunAborted` when true.
     """
 
     __slots__ = (
         "_clock_base",
+        "_clock_bases",
         "_clocks",
         "_lock_rows",
         "_others",
+        "_vlock_base",
         "abort",
         "bounce_ns",
         "busy",
@@ -127,6 +162,7 @@ class VirtualCpu:
         "last_real",
         "now",
         "slack_ns",
+        "spinner_ns",
         "w",
     )
 
@@ -138,19 +174,21 @@ class VirtualCpu:
         slack_ns: int,
         handoff_ns: int,
         bounce_ns: int,
+        spinner_ns: int = 0,
         abort: Callable[[], bool] = lambda: False,
     ) -> None:
         lay = region.layout
         clocks = lay["vclocks"]
         if not 0 <= me < clocks.count:
             raise ValueError(f"participant {me} out of range (0..{clocks.count - 1})")
-        if slack_ns < 0 or handoff_ns < 0 or bounce_ns < 0:
-            raise ValueError("slack, handoff and bounce are non-negative ns")
+        if min(slack_ns, handoff_ns, bounce_ns, spinner_ns) < 0:
+            raise ValueError("slack, handoff, bounce and spinner are non-negative ns")
         self.id = me
         self.w = region.words
         self.slack_ns = slack_ns
         self.handoff_ns = handoff_ns
         self.bounce_ns = bounce_ns
+        self.spinner_ns = spinner_ns
         self.abort = abort
         self._clocks = clocks
         #: what the last lock call of :meth:`acquire` returned (the real
@@ -159,6 +197,10 @@ class VirtualCpu:
         #: word index of every *other* participant's clock (now, state follow)
         self._others = [clocks.base(i) for i in range(clocks.count) if i != me]
         self._lock_rows = lay["vlocks"]
+        #: word index of each lock's VLOCK row
+        self._vlock_base = [self._lock_rows.base(i) for i in range(self._lock_rows.count)]
+        #: word index of each participant's clock row
+        self._clock_bases = [clocks.base(i) for i in range(clocks.count)]
         #: word index of this participant's clock row
         self._clock_base = clocks.base(me)
         self.now = self.w[self._clock_base + VCLOCK.now]
@@ -190,25 +232,51 @@ class VirtualCpu:
         self.w[self._clock_base + VCLOCK.state] = state
 
     def gvt(self) -> int | None:
-        """The minimum clock over the other participants that run or wait
-        for a lock; None when none does."""
+        """The minimum over the other participants that run or wait for a
+        lock of the virtual time of their next action; None when none does.
+        A running participant's is its clock; a lock waiter's is its request
+        time or, if later, its lock's holder's next action (transitively: a
+        holder may itself wait for a lock): it cannot act before the holder
+        releases.  This lookahead keeps a holder from waiting for its own
+        waiters, directly or through a nested lock (busylock, then
+        root_lock)."""
         w = self.w
+        vlocks, bases = self._vlock_base, self._clock_bases
         low: int | None = None
         for b in self._others:
-            if w[b + VCLOCK.state] <= VT_LOCKWAIT:
-                t = w[b + VCLOCK.now]
-                if low is None or t < low:
-                    low = t
+            state = w[b + VCLOCK.state]
+            if state > VT_LOCKWAIT:
+                continue
+            t = w[b + VCLOCK.now]
+            hops = 0
+            while state == VT_LOCKWAIT and hops < MAX_LOCK_CHAIN:
+                h = w[vlocks[w[b + VCLOCK.waits_on] - 1] + VLOCK.holder]
+                if not h:
+                    break
+                b = bases[h - 1]
+                th = w[b + VCLOCK.now]
+                if th > t:
+                    t = th
+                state = w[b + VCLOCK.state]
+                hops += 1
+            if low is None or t < low:
+                low = t
         return low
 
     def window(self) -> None:
-        """Wait until GVT >= now - slack before a shared access (never while
-        a lock is held: then the access goes ahead and is counted)."""
+        """Wait until GVT >= now - slack before a shared access.  Also while
+        a lock is held (counted as nested): its waiters' next actions are no
+        earlier than the holder's clock, so they never hold it back, and
+        the kernel's lock order is acyclic, so the participant with the
+        earliest next action can always go on."""
+        if self.held:
+            self.w[self._clock_base + VCLOCK.nested] += 1
+        self._wait_gvt()
+
+    def _wait_gvt(self) -> None:
+        """Publish this clock and wait until GVT >= now - slack."""
         w, b = self.w, self._clock_base
         w[b + VCLOCK.now] = self.now
-        if self.held:
-            w[b + VCLOCK.nested] += 1
-            return
         limit = self.now - self.slack_ns
         g = self.gvt()
         if g is None or g >= limit:
@@ -248,6 +316,15 @@ class VirtualCpu:
         self.publish()
         self._set_state(VT_RUN)
 
+    def wake_idle(self) -> None:
+        """Back from a sleep that timed out (nobody woke it): it idled until
+        now, i.e. until GVT, the earliest virtual time anybody else may act
+        at (or the latest waker's time, if later).  Resuming at its own old
+        clock instead would let it act in the others' past."""
+        g = self.gvt()
+        at = self.w[self._clock_base + VCLOCK.wake_at]
+        self.wake(at if g is None or at > g else g)
+
     def wake_other(self, other_base: int) -> None:
         """Wake the participant whose clock row is at ``other_base`` at this
         clock: it resumes at this virtual time at the earliest, and holds GVT
@@ -274,21 +351,34 @@ class VirtualCpu:
         """Acquire ``lock`` (a lock, or its lock call; its virtual record is
         ``vlock_id``) at this clock; returns the virtual ns waited (already
         charged)."""
-        self.window()
         w, b = self.w, self._clock_base
-        t = self.now
-        w[b + VCLOCK.now] = t
-        w[b + VCLOCK.state] = VT_LOCKWAIT  # holds GVT at the request time
+        # declared before the window: a participant waiting there for this
+        # lock is one of its spinners in virtual time
+        w[b + VCLOCK.waits_on] = vlock_id + 1
         try:
-            self.last_real = lock() if callable(lock) else lock.lock()
+            self.window()
+            t = self.now
+            w[b + VCLOCK.now] = t
+            w[b + VCLOCK.state] = VT_LOCKWAIT  # holds GVT at the request time
+            try:
+                self.last_real = lock() if callable(lock) else lock.lock()
+            finally:
+                w[b + VCLOCK.state] = VT_RUN
         finally:
-            w[b + VCLOCK.state] = VT_RUN
+            w[b + VCLOCK.waits_on] = 0
         v = self._lock_rows.base(vlock_id)
         last = w[v + VLOCK.owner]
         grant = t
         if last != NO_OWNER:
-            # released at `release`; a waiter runs with it `handoff` later
-            grant = max(t, w[v + VLOCK.release] + self.handoff_ns)
+            # released at `release`; a waiter runs with it `handoff` later,
+            # and later still for every other waiter spinning at the release
+            release = w[v + VLOCK.release]
+            handoff = self.handoff_ns
+            if self.spinner_ns and t <= release:
+                n = self._spinners(vlock_id + 1, release)
+                w[v + VLOCK.spinners] += n
+                handoff += n * self.spinner_ns
+            grant = max(t, release + handoff)
             if last != self.id:
                 grant += self.bounce_ns  # the lock's line comes from its last owner
         if t < w[v + VLOCK.last_request]:
@@ -301,15 +391,45 @@ class VirtualCpu:
         self.now = grant
         self.busy += waited
         w[b + VCLOCK.now] = grant
+        w[v + VLOCK.holder] = self.id + 1
         self.held += 1
         self.hold_start[vlock_id] = grant
+        if waited > self.slack_ns:
+            # The holder acts at its grant time: let the others reach it
+            # first (they may touch what the lock protects, or shared state
+            # beside it, at earlier virtual times).  Its waiters count at its
+            # clock from now on (VLOCK.holder), so they never hold it back.
+            self._wait_gvt()
         return waited
 
-    def try_acquire(self, trylock: Callable[[], bool], vlock_id: int) -> bool:
-        """spin_trylock at this clock: if the real trylock gets the lock it
-        is granted at ``max(now, release)`` (+ bounce): a lock released later
-        in virtual time than this attempt was, in virtual time, still held,
-        and the attempt's success is the race's, not the clock's."""
+    def _spinners(self, waits_on: int, release: int) -> int:
+        """The other participants asking for the lock (``waits_on`` = its
+        vlock + 1) whose requests came no later than its ``release``: those
+        spinning on its line when it was released.  In wall time they wait
+        for the real lock or, most of them, at the window (which admits
+        one request at a time in virtual order): both have declared the
+        lock and published their request time.  A participant that will
+        ask before ``release`` but has not reached its request in wall time
+        yet is not counted (the count is a lower bound)."""
+        w = self.w
+        n = 0
+        for o in self._others:
+            if w[o + VCLOCK.waits_on] == waits_on and w[o + VCLOCK.now] <= release:
+                n += 1
+        return n
+
+    def try_acquire(
+        self,
+        trylock: Callable[[], bool],
+        vlock_id: int,
+        unlock: Callable[[], object] | None = None,
+    ) -> bool:
+        """spin_trylock at this clock: fails if the real trylock does, or if
+        the lock was released later in virtual time than this attempt (it
+        was still held at the attempt: the real lock, just taken, is given
+        back with ``unlock``; without one the attempt is granted at the
+        release, the form before that rule).  Else granted now (+ bounce
+        when another participant held it last)."""
         self.window()
         if not trylock():
             return False
@@ -318,14 +438,24 @@ class VirtualCpu:
         last = w[v + VLOCK.owner]
         grant = self.now
         if last != NO_OWNER:
-            grant = max(grant, w[v + VLOCK.release])
+            release = w[v + VLOCK.release]
+            if release > grant:
+                if unlock is not None:
+                    w[v + VLOCK.trylock_held] += 1
+                    unlock()
+                    return False
+                grant = release
             if last != self.id:
                 grant += self.bounce_ns
         w[v + VLOCK.grants] += 1
-        self.busy += grant - self.now
+        w[v + VLOCK.holder] = self.id + 1
+        waited = grant - self.now
+        self.busy += waited
         self.now = grant
         self.held += 1
         self.hold_start[vlock_id] = grant
+        if waited > self.slack_ns:
+            self._wait_gvt()  # as after a waiting acquire
         return True
 
     def release(self, lock: SpinLock | Callable[[], object], vlock_id: int) -> None:
@@ -335,6 +465,7 @@ class VirtualCpu:
         v = self._lock_rows.base(vlock_id)
         w[v + VLOCK.release] = self.now
         w[v + VLOCK.owner] = self.id
+        w[v + VLOCK.holder] = 0
         w[v + VLOCK.hold] += self.now - self.hold_start.pop(vlock_id)
         self.held -= 1
         if callable(lock):
@@ -368,6 +499,6 @@ def virtual_lock(lock: SpinLock, vcpu: VirtualCpu, lock_ns: int) -> None:
 
     def vtrylock() -> bool:
         vcpu.charge(half)
-        return vcpu.try_acquire(trylock_, vid)
+        return vcpu.try_acquire(trylock_, vid, unlock_)
 
     lock.lock, lock.unlock, lock.trylock = vlock, vunlock, vtrylock

@@ -29,7 +29,9 @@ from netq.kernel.core.dql import (
     dql_queued,
 )
 from netq.kernel.core.netdevice import NET_XMIT_SUCCESS, netif_tx_stop_queue, netif_tx_wake_queue
+from netq.kernel.core.percpu import this
 from netq.kernel.core.sock import sock_wait_for_wmem, wake_cpu
+from netq.kernel.drivers import ethernet
 from netq.kernel.kstructs import (
     GSO_SKB_MAX,
     NETDEV_QUEUE,
@@ -38,6 +40,7 @@ from netq.kernel.kstructs import (
     QUEUE_STATE_STACK_XOFF,
     SOFTNET,
 )
+from netq.machine.config import CostConfig
 from tests.modelutil import (
     config,
     delivered,
@@ -216,6 +219,7 @@ def _backlogged(
     limit: int = 10**6,
     qdisc: str = "default",
     sndbuf: int = 212992,
+    costs: CostConfig | None = None,
 ):
     """A single-queue device whose qdisc holds ``n`` skbs (the queue stopped
     by hand while they were sent), with a fixed BQL limit of ``limit`` bytes."""
@@ -224,6 +228,7 @@ def _backlogged(
             profile=profile,
             devices=[phys(tx_queues=1, bql=True, ring_size=ring_size, irq_cpus=[0], qdisc=qdisc)],
             traffic_=[traffic(sockets_per_cpu=1, length=1000, sndbuf=sndbuf)],
+            costs=costs or CostConfig(),
         )
     )
     txq = net.dev_by_name["eth0"].txqs[0]
@@ -249,6 +254,26 @@ def test_bulk_dequeue_hands_the_driver_a_list_under_one_root_lock_release(mknet)
     assert sd(net, 0, "owner_relocks") - relocks == 2
     assert [int(r[1]) for r in ring_descs(txq)] == list(range(20))
     assert qf(q, "qlen") == 0
+    check_identities(net, "after the run")
+
+
+@pytest.mark.parametrize("profile,doorbells", [("6.18", 2), ("3.13", 20)])
+def test_the_doorbell_is_rung_once_per_list_with_xmit_more(mknet, monkeypatch, profile, doorbells):
+    """The driver's doorbell (its price, doorbell_ns) is paid for the last
+    skb of a bulk list only: netdev_xmit_more() is true for the others.  3.13
+    has no bulk dequeue (and no xmit_more): one doorbell per skb."""
+    xmit, bell = 3, 7  # ns: tell the two prices apart
+    net, txq, _q = _backlogged(
+        mknet, profile, 20, qdisc="pfifo", costs=CostConfig(xmit_ns=xmit, doorbell_ns=bell)
+    )
+    paid: list[int] = []
+    monkeypatch.setattr(ethernet, "ndelay", paid.append)
+    assert netif_tx_wake_queue(txq)
+    while net_tx_action():
+        pass
+    assert len(ring_descs(txq)) == 20
+    assert paid.count(xmit) == 20 and paid.count(bell) == doorbells
+    assert this.xmit_more is False  # cleared after the list
     check_identities(net, "after the run")
 
 

@@ -178,11 +178,11 @@ def test_dead_loop_messages_are_rate_limited_to_10_per_5_seconds(mknet, monkeypa
     class Clock:
         now = 1_000_000_000_000
 
-        def monotonic_ns(self):
+        def __call__(self) -> int:
             return self.now
 
     clock = Clock()
-    monkeypatch.setattr(dev_mod, "time", clock)
+    monkeypatch.setattr(dev_mod, "ktime_get_ns", clock)
     net = mknet(
         config(
             cpus=1,

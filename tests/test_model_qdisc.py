@@ -8,6 +8,9 @@ explicit wake restarts it.
 
 from __future__ import annotations
 
+import pytest
+
+from netq.kernel.core import dev as dev_mod
 from netq.kernel.core.dev import net_tx_action
 from netq.kernel.core.netdevice import (
     NET_XMIT_DROP,
@@ -24,6 +27,7 @@ from netq.kernel.kstructs import (
     SOCK,
 )
 from netq.kernel.sched.sch_generic import prio2band
+from netq.machine.config import CostConfig
 from tests.modelutil import (
     config,
     delivered,
@@ -166,6 +170,47 @@ def test_pfifo_fast_limit_is_tx_queue_len_and_excess_is_a_qdisc_drop(mknet):
     netif_tx_wake_queue(txq)
     drain(net, Nic(net))
     assert delivered(net) == 8
+
+
+@pytest.mark.parametrize("profile,under_lock", [("3.13", True), ("6.18", False)])
+def test_a_qdisc_drop_is_freed_under_the_root_lock_until_4_8(
+    mknet, monkeypatch, profile, under_lock
+):
+    """kfree_skb of a dropped skb (free_ns) is paid inside the enqueue, under
+    root_lock, up to 4.7; from 4.8 (520ac30f4551) it waits on the to_free
+    list until __dev_xmit_skb has released the lock.  pfifo: locked in both."""
+    from netq.kernel.core.percpu import this
+    from netq.kernel.sched import sch_generic
+
+    net = mknet(
+        config(
+            cpus=1,
+            profile=profile,
+            devices=[phys(tx_queues=1, ring_size=64, tx_queue_len=2, qdisc="pfifo")],
+            traffic_=[traffic(sockets_per_cpu=1)],
+            costs=CostConfig(free_ns=11),
+        )
+    )
+    txq = net.dev_by_name["eth0"].txqs[0]
+    (sk,) = socks_of(net, 0)
+    netif_tx_stop_queue(txq)
+    while drops(net, "QDISC_DROP") == 0:
+        xmit(net, 0, sk, softirq=False)
+    seen: list[tuple[int, int]] = []  # (ns paid, to_free pending at the time)
+    enqueue = sch_generic.qdisc_enqueue
+
+    def spy(skb, q):
+        rc = enqueue(skb, q)
+        seen.append((-1, this.to_free))  # the enqueue's end: root_lock still held
+        return rc
+
+    monkeypatch.setattr(sch_generic, "ndelay", lambda ns: seen.append((ns, this.to_free)))
+    monkeypatch.setattr(dev_mod, "qdisc_enqueue", spy)
+    assert xmit(net, 0, sk, softirq=False) == NET_XMIT_DROP
+    i = seen.index((-1, 0 if under_lock else 11))  # under the lock: paid, or pending
+    assert (11 in [ns for ns, _ in seen[:i]]) == under_lock
+    assert (11 in [ns for ns, _ in seen[i:]]) != under_lock  # else paid after the unlock
+    assert this.to_free == 0
 
 
 def test_pfifo_fast_backlog_tracks_bytes(mknet):

@@ -212,3 +212,20 @@ def test_a_nolock_bypass_runs_the_qdisc_only_if_something_waits(mknet):
     (sk,) = socks_of(net, 0)
     xmit(net, 0, sk)
     assert sd(net, 0, "bypass") == 1 and sd(net, 0, "qdisc_runs") == 0
+
+
+def test_the_kernel_model_reads_the_virtual_clock_when_it_has_one(monkeypatch):
+    """MAX_SOFTIRQ_TIME, fq's flow_refill_delay, the TX queue cache's age and
+    net_ratelimit all read ktime_get_ns(): this CPU's virtual clock on a
+    virtual run (the host's time runs a hundred times slower there)."""
+    from netq.kernel.core.percpu import this
+    from netq.kernel.core.timekeeping import ktime_get_ns
+
+    class Clock:
+        now = 12_345
+
+    monkeypatch.setattr(this, "vt", Clock())
+    assert ktime_get_ns() == 12_345
+    monkeypatch.setattr(this, "vt", None)
+    a = ktime_get_ns()
+    assert ktime_get_ns() >= a > 12_345

@@ -14,7 +14,7 @@ import pytest
 from shm.layout import Layout
 from shm.lock import LockPolicy, LockSpace, lock_layout
 from shm.region import Region
-from shm.vtime import VCLOCK, VLOCK, VT_DONE, VirtualCpu, init_vtime, vtime_layout
+from shm.vtime import VCLOCK, VLOCK, VT_DONE, VT_LOCKWAIT, VirtualCpu, init_vtime, vtime_layout
 from tests.shmutil import join_all, start
 
 #: local work, critical section, bounce and handoff of the throughput tests
@@ -87,18 +87,99 @@ def test_an_earlier_request_granted_later_is_an_order_violation(owner):
     region.close()
 
 
-def test_a_nested_acquire_skips_the_window_and_is_counted(owner):
+def test_a_lock_waiter_holds_gvt_at_its_holders_clock(owner):
+    """A waiter cannot act before its lock's holder releases, so GVT counts
+    it at the holder's clock: a holder far ahead passes the window for a
+    nested acquire instead of waiting for its own waiter (and the acquire
+    is counted as nested)."""
     region, space = make(owner, 2, nlocks=2)
     a = vcpu(region, 0, slack=0)
     outer, inner = space.bind(0)
-    # participant 1 never ran: it holds GVT at 0, so a at 0 may pass the window
     a.acquire(outer, 0)
-    a.charge(10_000)  # far ahead of GVT: a window would now wait forever
-    a.acquire(inner, 1)  # ... but a lock is held: straight to the lock
+    a.charge(10_000)
+    a.publish()
+    b = clock(region, 1)
+    b[VCLOCK.now], b[VCLOCK.waits_on], b[VCLOCK.state] = 100, 0 + 1, VT_LOCKWAIT
+    assert vlock(region, 0)[VLOCK.holder] == 1
+    assert a.gvt() == 10_000  # b asked at 100, but acts after a releases
+    a.acquire(inner, 1)  # so the window lets a through at 10_000
     a.release(inner, 1)
     a.release(outer, 0)
+    assert vlock(region, 0)[VLOCK.holder] == 0
+    assert a.gvt() == 100  # the lock is free: b may act at its request time
     assert clock(region, 0)[VCLOCK.nested] == 1
-    del outer, inner, a
+    assert clock(region, 0)[VCLOCK.window_waits] == 0
+    b[VCLOCK.state] = VT_DONE
+    del outer, inner, a, b
+    region.close()
+
+
+def test_a_trylock_fails_while_the_lock_is_held_in_virtual_time(owner):
+    """spin_trylock at virtual 100 of a lock released at 800 fails (it was
+    held at 100), though the real lock was free; the real lock is given
+    back, and a trylock after the release succeeds."""
+    region, space = make(owner, 2)
+    a, b = vcpu(region, 0, slack=10**12), vcpu(region, 1, slack=10**12)
+    (la,), (lb,) = space.bind(0), space.bind(1)
+    a.acquire(la, 0)
+    a.charge(H)
+    a.release(la, 0)  # released at 800
+    b.charge(100)
+    assert not b.try_acquire(lb.trylock, 0, lb.unlock)
+    assert b.now == 100 and b.held == 0 and vlock(region)[VLOCK.trylock_held] == 1
+    b.charge(900)
+    assert b.try_acquire(lb.trylock, 0, lb.unlock) and b.now == 1000 + BOUNCE
+    b.release(lb, 0)
+    del la, lb, a, b
+    region.close()
+
+
+def test_each_other_spinner_at_the_release_slows_the_handoff(owner):
+    """The release invalidates every spinner's copy of the lock's line: the
+    next holder runs handoff + spinner_ns per *other* waiter after it."""
+    region, space = make(owner, 4)
+    spinner = 70
+    a, b = (
+        VirtualCpu(
+            region, i, slack_ns=10**12, handoff_ns=HANDOFF, bounce_ns=BOUNCE, spinner_ns=spinner
+        )
+        for i in (0, 1)
+    )
+    (la,), (lb,) = space.bind(0), space.bind(1)
+    a.acquire(la, 0)
+    a.charge(H)
+    # participants 2 and 3 wait for the lock too: 2 asked at 300 (before the
+    # release at 800), 3 at 900 (after it: not spinning at the release)
+    for i, t in ((2, 300), (3, 900)):
+        c = clock(region, i)
+        c[VCLOCK.now], c[VCLOCK.waits_on], c[VCLOCK.state] = t, 1, VT_LOCKWAIT
+        del c
+    a.release(la, 0)
+    b.charge(100)
+    waited = b.acquire(lb, 0)
+    assert b.now == H + HANDOFF + spinner + BOUNCE and waited == b.now - 100
+    assert vlock(region)[VLOCK.spinners] == 1
+    b.release(lb, 0)
+    del la, lb, a, b
+    region.close()
+
+
+def test_a_sleep_that_times_out_resumes_at_gvt(owner):
+    """Nobody woke it: it idled until the others' earliest next action
+    (not its own old clock, which would act in their past), or until a
+    waker's later time."""
+    region, _space = make(owner, 2)
+    a, b = vcpu(region, 0), vcpu(region, 1)
+    a.charge(100)
+    a.sleep()
+    b.charge(5000)
+    b.publish()
+    a.wake_idle()
+    assert a.now == 5000 and a.busy == 100  # idle time is not CPU time
+    a.sleep()
+    clock(region, 0)[VCLOCK.wake_at] = 7000
+    a.wake_idle()
+    assert a.now == 7000
     region.close()
 
 

@@ -26,7 +26,7 @@ from netq.app.stress import (
     path_verdict,
     to_toml,
 )
-from netq.app.stress.generate import VIRTUAL_SLACKS
+from netq.app.stress.generate import VIRTUAL_BUDGET_PER_CPU, VIRTUAL_SLACKS, cpu_rates
 from netq.kernel.profiles import PROFILES
 from netq.machine.config import CostConfig, EventConfig, from_dict
 from tests.harness import (
@@ -104,7 +104,11 @@ def test_generator_covers_the_space():
     virtual = [c for c in cases if c.cfg.virtual]
     randoms = [c for c in cases if c.kind == "random"]
     assert 0.1 < len(virtual) / len(randoms) < 0.3
-    assert all(c.kind == "random" and not c.cfg.packets for c in virtual)
+    assert all(c.kind == "random" for c in virtual)
+    budget = [c for c in virtual if c.cfg.packets]  # only flooding CPUs keep a budget
+    assert budget and len(budget) < len(virtual)
+    assert all(c.cfg.packets <= VIRTUAL_BUDGET_PER_CPU * c.cfg.cpus for c in budget)
+    assert all(not any(cpu_rates(c.cfg)) for c in budget)
     assert all(0.002 <= c.cfg.duration <= 0.006 and "virtual" in c.desc for c in virtual)
     assert {c.cfg.slack_ns for c in virtual} == set(VIRTUAL_SLACKS)
     assert not any("virtual" in c.desc for c in cases if not c.cfg.virtual)
@@ -188,9 +192,12 @@ def test_broken_invariant_is_caught_with_a_reproducer(tmp_path):
 
 
 def test_virtual_runs_pass(tmp_path):
-    """Configurations on the virtual clock are checked like the rest and leave nothing."""
-    picks = [i for i in range(40) if generate(1, i, chaos=True).cfg.virtual][:2]
-    assert len(picks) == 2
+    """Configurations on the virtual clock, timed and with a packet budget,
+    are checked like the rest and leave nothing."""
+    cfgs = {i: generate(1, i, chaos=True).cfg for i in range(200)}
+    timed = [i for i, c in cfgs.items() if c.virtual and not c.packets]
+    budget = [i for i, c in cfgs.items() if c.virtual and c.packets]
+    picks = sorted([timed[0], budget[0]])
     js = tmp_path / "s.json"
     only = ",".join(map(str, picks))
     r = stress("--chaos", "--seed", "1", "--only", only, "--json", str(js), timeout=150)
@@ -199,6 +206,7 @@ def test_virtual_runs_pass(tmp_path):
     assert [x["index"] for x in runs] == picks
     assert all(x["clock"] == "virtual" and x["status"] == "ok" and x["passed"] for x in runs)
     assert all(x["invariants_ok"] and x["generated"] > 0 for x in runs)
+    assert [x["generated"] for x in runs if x["index"] == budget[0]] == [cfgs[budget[0]].packets]
     assert r.stdout.count(" virtual slack") == 2
     assert not leftovers(r.pid) and not children(r.pid)
 

@@ -64,8 +64,18 @@ def test_a_local_cluster_gives_the_rows_of_the_in_process_sweep(tmp_path):
     assert not [o for o in netq_objects() if not pid_alive(o.pid)]
 
 
-def _task_children() -> list[tuple[int, int]]:
-    """(pid, parent pid) of every running netq.app.sweep.task process."""
+def _ppid(pid: int) -> int:
+    """The parent of ``pid`` (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _task_children(root: int) -> list[tuple[int, int]]:
+    """(pid, parent pid) of every running netq.app.sweep.task process that
+    descends from ``root`` (this test's sweep: never another session's)."""
     out = []
     for p in os.listdir("/proc"):
         if not p.isdigit():
@@ -73,11 +83,15 @@ def _task_children() -> list[tuple[int, int]]:
         try:
             with open(f"/proc/{p}/cmdline", "rb") as f:
                 cmd = f.read()
-            with open(f"/proc/{p}/stat", "rb") as f:
-                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
+        except OSError:
             continue
-        if b"netq.app.sweep.task" in cmd:
+        if b"netq.app.sweep.task" not in cmd:
+            continue
+        ppid = _ppid(int(p))
+        a = ppid
+        while a > 1 and a != root:
+            a = _ppid(a)
+        if a == root:
             out.append((int(p), ppid))
     return out
 
@@ -92,7 +106,7 @@ def test_a_worker_killed_mid_study_still_gives_every_row_once(tmp_path):
         deadline = time.monotonic() + 120
         tasks: list[tuple[int, int]] = []
         while time.monotonic() < deadline and p.poll() is None and not tasks:
-            tasks = _task_children()
+            tasks = _task_children(p.pid)
             time.sleep(0.05)
         assert tasks, "no point started on the cluster"
         child, worker = tasks[0]

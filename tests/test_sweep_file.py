@@ -124,6 +124,37 @@ def test_bad_file_arguments_exit_2(tmp_path, args, needle):
     assert len(stderr.strip().splitlines()) == 1 and not out.exists()
 
 
+def test_an_unfair_point_on_the_virtual_clock_is_one_line(tmp_path):
+    """The virtual clock grants locks in request order: a file study's
+    unfair-lock point is refused before anything runs."""
+    text = SMALL.replace('profile = "3.13"', 'profile = "3.13"\nlock_fairness = "unfair"')
+    out = tmp_path / "never"
+    code, stdout, stderr = run(
+        "--file", write(tmp_path, text), "--clock", "virtual", "--out", str(out), timeout=30
+    )
+    assert code == 2 and stdout == "" and "'unfair' needs the wall clock" in stderr, stderr
+    assert len(stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_built_in_studies_on_the_virtual_clock_keep_their_fifo_points():
+    from netq.app.sweep import STUDIES
+    from netq.app.sweep.studies import Options
+
+    opts = Options(STUDIES["contention"], "x", 0.002, 1, (0,), True, False, clock="virtual")
+    plan = opts.plan()
+    assert plan and {p.lock_fairness for p, _ in plan} == {"fifo"}
+    assert {p.clock for p, _ in plan} == {"virtual"}
+
+
+def test_the_kernel_figure_studies_are_valid(tmp_path):
+    """docs/studies' files for the kernel's figures parse and plan."""
+    from netq.app.sweep.filestudy import load
+
+    for name in ("busylock-commit", "defer-list", "contention-curve"):
+        st = load(os.path.join(harness.ROOT, "docs", "studies", f"{name}.toml"))
+        assert st.points(False, 0.003, ())
+
+
 def test_a_binary_study_file_is_one_line(tmp_path):
     """The reader --config uses: not UTF-8 is one line, exit 2, not a traceback."""
     path = tmp_path / "s.toml"

@@ -293,6 +293,8 @@ def _idle_virtual(net, cpu: int, vt, sd, rc) -> None:
             net.cpu_wake[cpu].acquire(WMEM_WAIT_S)
         except (posix_ipc.BusyError, posix_ipc.SignalError):
             net.atomics.xchg(flag, 0)
+            vt.wake_idle()  # nobody woke it: it idled until now
+            return
     vt.wake()
 
 
@@ -315,6 +317,11 @@ def _run_virtual(net, gen: Generator, sd, rc, quota: int | None) -> None:
     sent = 0
     while not rc[RUNCTL.abort]:
         if (end is not None and vt.now >= end) or (quota is not None and sent >= quota):
+            break
+        if not gen.socks:
+            # no socket here: this CPU never sends, so its clock would never
+            # reach the end (the run would wait for it); it serves softirqs
+            # (completions, rescheduled qdiscs) below, from the start
             break
         if sd[_KSOFTIRQD]:
             run_ksoftirqd()
@@ -341,6 +348,9 @@ def _run_virtual(net, gen: Generator, sd, rc, quota: int | None) -> None:
     sd[SOFTNET.nvcsw] = ru1.ru_nvcsw - ru0.ru_nvcsw
     sd[SOFTNET.nivcsw] = ru1.ru_nivcsw - ru0.ru_nivcsw
     sd[SOFTNET.generated_at_stop] = sd[_GEN]
+    # the mechanism counters of the window (the drain after it runs with
+    # nobody else sending, and would dilute them)
+    net.softnet_at_stop[cpu][:] = sd
     sd[SOFTNET.state] = CPU_STOPPED
     while rc[RUNCTL.phase] != PHASE_EXIT and not rc[RUNCTL.abort]:
         if sd[_KSOFTIRQD]:
@@ -349,4 +359,8 @@ def _run_virtual(net, gen: Generator, sd, rc, quota: int | None) -> None:
             do_softirq()
         else:
             _idle_virtual(net, cpu, vt, sd, rc)
+    if quota is not None:
+        # a packet budget's run lasts until its last skb is out: the CPU
+        # time includes the softirq work done for it after the last send
+        sd[SOFTNET.cpu_ns] = vt.busy
     vt.done()

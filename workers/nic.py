@@ -63,6 +63,7 @@ from netq.kernel.kstructs import (
     SOCK,
 )
 from netq.kernel.tracepoints import NET_DEV_XMIT, SOCK_MASK, TXQ_SHIFT
+from netq.machine.plan import VT_NIC
 from shm import native
 from shm.ring import RING
 from workers.platform import die_with_parent
@@ -122,6 +123,11 @@ class Nic:
         #: the virtual clock: wire times from each descriptor's post time,
         #: completions at interrupt times (the Python per-descriptor path)
         self.virtual = net.virtual
+        #: virtual clock: the extra wire ns per packet (NIC.slow_ns) as last
+        #: seen, and, once a slow_nic event has changed it, every value with
+        #: the virtual time from which it applies to a packet's wire start
+        self.vslow_now = int(self.f[NIC.slow_ns])
+        self.vslow: list[tuple[int, int]] = []
         #: do the per-descriptor work in the compiled helper (netq_nic_tx);
         #: a traced run takes the Python paths, which see every descriptor
         self.native = (
@@ -302,15 +308,37 @@ class Nic:
             nic[NIC.wakes] += woken
         return sent
 
-    def _transmit_small(self, txq, rows: list, now: int) -> int:
+    def vslow_poll(self) -> None:
+        """Virtual clock: take a slow_nic event's new NIC.slow_ns, which
+        applies to packets whose wire starts at or after the event's virtual
+        time (VT_NIC.slow_from, written before it)."""
+        s = self.f[NIC.slow_ns]
+        if s != self.vslow_now:
+            if not self.vslow:
+                self.vslow.append((-(1 << 62), self.vslow_now))
+            self.vslow.append((int(self.net.vt_nic[VT_NIC.slow_from]), int(s)))
+            self.vslow_now = s
+
+    def slow_at(self, start: float) -> int:
+        """Virtual clock: the extra wire ns of a packet whose wire starts at
+        ``start``."""
+        for frm, v in reversed(self.vslow):
+            if start >= frm:
+                return v
+        return 0
+
+    def _transmit_small(self, txq, rows: list, now: int, posts: list[int] | None = None) -> int:
         """The same as _wire + _account for a few descriptors, one by one;
-        returns their bytes.
+        returns their bytes.  ``posts``: on the virtual clock, each row's
+        post time (the wire is idle until the driver posted it).
 
         tests/test_nic.py checks that both paths give identical counters."""
         dev = txq.dev.index
         bps, pps, overhead = self.rate[dev]
-        slow = self.f[NIC.slow_ns]
-        paced = bps or pps or slow
+        virtual = self.virtual
+        slow = self.vslow_now if virtual else self.f[NIC.slow_ns]
+        vslow = virtual and bool(self.vslow)  # slow_nic events: slow by wire start
+        paced = bps or pps or slow or vslow
         t = float(max(self.wire_t[dev], now))
         f = txq.f
         irq = f[NETDEV_QUEUE.irq_cpu]
@@ -325,14 +353,15 @@ class Nic:
         reorders = reorders_moved = changes = 0
         lat = []
         tr = self.tracer
-        virtual = self.virtual
-        for cpu, _seq, sk, sk_seq, length, _prio, tstamp, _qm in rows:
-            if virtual and tstamp > t:
-                t = float(tstamp)  # the wire is idle until the driver posted it
+        for i, (cpu, _seq, sk, sk_seq, length, _prio, tstamp, _qm) in enumerate(rows):
+            if posts is not None and posts[i] > t:
+                t = float(posts[i])  # the wire is idle until the driver posted it
             if paced:
                 per = (length + overhead) * (8e9 / bps) if bps else 0.0
                 if pps:
                     per = max(per, 1e9 / pps)
+                if vslow:
+                    slow = self.slow_at(t)
                 t += per + slow
                 fin = int(t)
             else:
@@ -622,21 +651,34 @@ def _run(nic: Nic, net) -> None:
         f[NIC.cpu_ns] = time.process_time_ns() - cpu0
 
 
-def _wire_finishes(nic: Nic, txq, rows: list, upto: int | None = None) -> list[int]:
+def _post_times(txq, n: int) -> list[int]:
+    """The post times (virtual ns) of the ``n`` oldest descriptors of
+    ``txq``'s ring (the NIC is its only consumer)."""
+    ring = txq.ring
+    c = ring.idx[RING.cons]
+    return [int(x) for x in txq.vpost[(c + np.arange(n)) & ring.mask]]
+
+
+def _wire_finishes(
+    nic: Nic, txq, rows: list, posts: list[int], upto: int | None = None
+) -> list[int]:
     """Virtual wire finishes of ``rows`` (descriptors of ``txq``'s ring, in
-    order): each starts when it was posted or when the wire is free; stops
-    before the first that would finish after ``upto``."""
+    order, posted at ``posts``): each starts when it was posted or when the
+    wire is free; stops before the first that would finish after ``upto``."""
     dev = txq.dev.index
     bps, pps, overhead = nic.rate[dev]
-    slow = nic.f[NIC.slow_ns]
+    slow = nic.vslow_now
     t = float(nic.wire_t[dev])
     out = []
-    for row in rows:
-        length, tstamp = row[4], row[6]
+    for row, post in zip(rows, posts):
+        length = row[4]
         per = (length + overhead) * (8e9 / bps) if bps else 0.0
         if pps:
             per = max(per, 1e9 / pps)
-        t = max(t, float(tstamp)) + per + slow
+        t = max(t, float(post))
+        if nic.vslow:
+            slow = nic.slow_at(t)
+        t += per + slow
         if upto is not None and t > upto:
             break
         out.append(int(t))
@@ -657,7 +699,11 @@ def _run_virtual(nic: Nic, net) -> None:
     earlier.  Each completed skb charges the NIC ``completion_ns``.  With
     nothing in the rings it sleeps on the doorbell without holding GVT; the
     driver that rings it hands it its post time.  Skbs whose wire finish is
-    within the run's duration count as delivered in the window.
+    within the run's duration count as delivered in the window (with a
+    packet budget, every skb: the window ends at the last wire finish, kept
+    in VT_NIC.last_finish).  A slow_nic event slows the packets whose wire
+    starts at or after its virtual time (:meth:`Nic.vslow_poll`); a
+    lose_one fault loses the first skb of the first interrupt after it.
     """
     vt = net.vcpu(net.ncpus)
     this.vt = vt
@@ -667,13 +713,15 @@ def _run_virtual(nic: Nic, net) -> None:
     coalesce = net.cfg.nic_coalesce_us * 1000
     per_skb = net.costs.completion_ns
     end = None if net.cfg.packets else int(net.cfg.duration * 1e9)
+    vnic = net.vt_nic
     stopped = False
     while rc[RUNCTL.phase] != PHASE_EXIT and not rc[RUNCTL.abort]:
+        nic.vslow_poll()
         heads = []
         for txq in nic.txqs:
             d = txq.ring.peek_batch(1)
             if len(d):
-                heads += _wire_finishes(nic, txq, d.tolist())
+                heads += _wire_finishes(nic, txq, d.tolist(), _post_times(txq, 1))
         if not heads:
             if not stopped and rc[RUNCTL.phase] == PHASE_STOP:
                 stopped = True
@@ -685,22 +733,33 @@ def _run_virtual(nic: Nic, net) -> None:
         at = min(heads) + coalesce
         vt.idle_until(at)
         vt.window()
+        nic.vslow_poll()  # an event may have happened while this waited
         done = 0
         for txq in nic.txqs:
             rows = txq.ring.peek_batch(nic.batch).tolist()
-            fins = _wire_finishes(nic, txq, rows, at)
+            posts = _post_times(txq, len(rows))
+            fins = _wire_finishes(nic, txq, rows, posts, at)
             if not fins:
                 continue
+            if rc[RUNCTL.fault_inject] == FAULT_LOSE_ONE:
+                # Test-only: lose one skb without a trace (see Nic.poll)
+                rc[RUNCTL.fault_inject] = 0
+                txq.ring.advance(1)
+                rows, posts = rows[1:], posts[1:]
+                fins = _wire_finishes(nic, txq, rows, posts, at)
+                if not fins:
+                    continue
             rows = rows[: len(fins)]
-            nbytes = nic._transmit_small(txq, rows, 0)
-            if end is not None:
-                win = net.vt_window
-                q = net.ncpus + txq.index
-                for row, fin in zip(rows, fins):
-                    if fin <= end:
-                        win[row[0]] += 1
-                        win[q] += 1
-                        rc[RUNCTL.nic_delivered_at_stop] += 1
+            nbytes = nic._transmit_small(txq, rows, 0, posts)
+            if fins[-1] > vnic[VT_NIC.last_finish]:
+                vnic[VT_NIC.last_finish] = fins[-1]
+            win = net.vt_window
+            q = net.ncpus + txq.index
+            for row, fin in zip(rows, fins):
+                if end is None or fin <= end:
+                    win[row[0]] += 1
+                    win[q] += 1
+                    rc[RUNCTL.nic_delivered_at_stop] += 1
             if eth_tx_clean(txq, len(rows), nbytes, at, net):
                 f[NIC.bql_wakes] += 1
             done += len(rows)
@@ -712,7 +771,7 @@ def _run_virtual(nic: Nic, net) -> None:
         woken = eth_tx_wake_queues(nic.txqs, net)
         if woken:
             f[NIC.wakes] += woken
-    if not stopped:
+    if not stopped or end is None:  # a budget's run lasts until the last skb is out
         f[NIC.cpu_ns] = vt.busy
     vt.done()
 

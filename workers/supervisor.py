@@ -31,6 +31,8 @@ import multiprocess as mp
 
 from netq.kernel.kstructs import (
     FAULTS,
+    IFF_UP,
+    NETDEV,
     NETDEV_QUEUE,
     NIC,
     PHASE_EXIT,
@@ -41,18 +43,24 @@ from netq.kernel.kstructs import (
     RUNCTL,
     SOFTNET,
 )
+from netq.kernel.sched.sch_generic import dev_deactivate_queue, some_qdisc_is_busy
 from netq.machine import invariants, result, tracedata
-from netq.machine.config import RunConfig
+from netq.machine.config import EventConfig, RunConfig
 from netq.machine.net import Net
-from netq.machine.plan import plan_run, what_if_reasons
+from netq.machine.plan import VT_NIC, plan_run, what_if_reasons
 from shm.ipc import IpcOwner, Terminated
 from shm.lock import RunAborted
+from shm.vtime import VirtualCpu
 
 from .cpu import CPU_READY, CPU_STATE_NAMES, CPU_STOPPED, cpu_main
 from .nic import NIC_READY, nic_main
 from .platform import measure_platform, proc_state
 
 TICK_S = 0.02
+#: the watchdog's tick while an event waits for the virtual clocks to reach it
+VT_EVENT_TICK_S = 0.0005
+#: longest wait for a device's qdisc runs to end in dev_close (dev_deactivate's)
+DEV_DEACTIVATE_WAIT_S = 2.0
 #: signals a worker leaves to the supervisor or takes with the default action
 WORKER_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 START_TIMEOUT_S = 20.0
@@ -76,11 +84,24 @@ class Outcome:
 class Supervisor:
     #: a virtual run's wall seconds from the start gate to the last CPU's stop
     wall_s: float = 0.0
+    #: a virtual run's window in virtual seconds (None: the run ended before
+    #: it was measured)
+    virtual_s: float | None = None
 
     def __init__(self, cfg: RunConfig, progress=None) -> None:
         self.cfg = cfg.validate()
         self.progress = progress  # callable(fraction) or None
         self.events_done: list[result.EventRow] = []
+        #: the control process's virtual clock (a virtual run with events)
+        self._vt_ctl: VirtualCpu | None = None
+        #: the events still to carry out on the virtual clock, in order
+        self._vt_pending: list[EventConfig] = []
+        #: virtual ns the control process's clock had reached after its last event
+        self._vt_floor = 0
+        #: the next event is expected within two watchdog ticks; when GVT
+        #: was last seen below it (monotonic s, virtual ns)
+        self._vt_soon = False
+        self._vt_gvt_seen: tuple[float, int] | None = None
 
     def run(self) -> Outcome:
         cfg = self.cfg
@@ -123,18 +144,12 @@ class Supervisor:
                             # armed before the gate opens, so that the first
                             # packet already meets it (a short run may be
                             # over before the watchdog's first tick)
+                            vt0 = 0 if net.virtual else None
                             self.events_done.append(
-                                {
-                                    "at": 0,
-                                    "action": "fault",
-                                    "device": None,
-                                    "worker": None,
-                                    "value": 0,
-                                    "fault": e.fault,
-                                    "done_at": 0.0,
-                                    "result": self._do_event(net, procs, e),
-                                }
+                                _event_row(e, 0.0, self._do_event(net, procs, e), vt0, vt0)
                             )
+                    if net.plan.vt_control is not None:
+                        self._vt_events_start(net)
                     rc[RUNCTL.t_go] = time.perf_counter_ns()
                     rc[RUNCTL.phase] = PHASE_RUN
                     net.nic_doorbell.release()  # a sleeping NIC sees each phase change
@@ -152,10 +167,13 @@ class Supervisor:
                     if status == "ok":
                         status, faults = self._drain(net, procs)
                     if net.virtual:
-                        # the window is the run's virtual duration; what the
-                        # NIC put on the wire within it is final after the drain
+                        # the window is the run's virtual duration (or, with a
+                        # packet budget, the virtual time of its last skb's
+                        # wire finish); what the NIC put on the wire within it
+                        # is final after the drain
                         self.wall_s = window_s
                         window_s, at_stop = self._virtual_window(net)
+                        self.virtual_s = window_s
             except KeyboardInterrupt:
                 status, faults = "interrupted", ["interrupted by Ctrl-C (SIGINT)"]
             except Terminated as e:
@@ -273,16 +291,7 @@ class Supervisor:
                         f"{stall:.1f} s; " + _stall_text(net, [], stall)
                     ]
                 self.events_done.append(
-                    {
-                        "at": e.at,
-                        "action": e.action,
-                        "device": e.device,
-                        "worker": e.worker,
-                        "value": e.value,
-                        "fault": e.fault,
-                        "done_at": round(time.monotonic() - t0, 3),
-                        "result": outcome,
-                    }
+                    _event_row(e, round(time.monotonic() - t0, 3), outcome, None, None)
                 )
                 if e.action in ("stop", "slow_nic"):
                     # progress is judged from now on
@@ -321,44 +330,189 @@ class Supervisor:
     def _watch_virtual(self, net, procs) -> tuple[str, list[str]]:
         """The run on the virtual clock: each CPU stops sending when its
         clock passes the duration (or its quota is sent); the run ends when
-        every CPU has.  Stalled: nothing at all moved (no skb generated or
-        delivered, no clock advanced) for stall_timeout wall seconds."""
+        every CPU has, and no event due before the end of a timed run is
+        still pending.  Events are carried out at their virtual time
+        (:meth:`_vt_event_due`).  Stalled: nothing at all moved (no skb
+        generated or delivered, no clock advanced) for stall_timeout wall
+        seconds."""
         cfg = self.cfg
         stall = cfg.stall_timeout
         clocks = net.region.array("vclocks")
         last, moved = None, time.monotonic()
-        while True:
-            time.sleep(TICK_S)
-            now = time.monotonic()
-            dead = _dead(procs)
-            if dead:
-                return "fault", dead
-            states = [sd[SOFTNET.state] for sd in net.softnet]
-            if all(s >= CPU_STOPPED for s in states):
-                return "ok", []
-            sig = (
-                sum(sd[SOFTNET.generated] for sd in net.softnet),
-                net.nic[NIC.delivered],
-                int(clocks["now"].sum()),
+        t0 = moved
+        pending = self._vt_pending
+        end = None if cfg.packets else round(cfg.duration * 1e9)
+        try:
+            while True:
+                # an event about to be due: look often, the emulated machine
+                # will wait for it
+                time.sleep(VT_EVENT_TICK_S if self._vt_soon else TICK_S)
+                now = time.monotonic()
+                dead = _dead(procs)
+                if dead:
+                    return "fault", dead
+                while pending:
+                    done = self._vt_event_due(net, procs, pending[0], t0)
+                    if done is None:
+                        break
+                    if isinstance(done, tuple):
+                        return done
+                    pending.pop(0)
+                    self._vt_hold(net, pending)
+                states = [sd[SOFTNET.state] for sd in net.softnet]
+                due = bool(pending) and end is not None and self._vt_act_ns(pending[0]) < end
+                if all(s >= CPU_STOPPED for s in states) and not due:
+                    return "ok", []
+                sig = (
+                    sum(sd[SOFTNET.generated] for sd in net.softnet),
+                    net.nic[NIC.delivered],
+                    int(clocks["now"].sum()),
+                )
+                if sig != last:
+                    last, moved = sig, now
+                elif now - moved > stall:
+                    del clocks
+                    what = (
+                        f"event {pending[0].action} at virtual {pending[0].at:g} s pending; "
+                        if pending
+                        else ""
+                    )
+                    return "stalled", [
+                        f"virtual clock: {what}nothing moved for "
+                        f"{stall:.1f} s; "
+                        + _stall_text(net, [f"cpu{c}" for c in range(cfg.cpus)], stall)
+                    ]
+                if self.progress:
+                    if cfg.packets:
+                        self.progress(min(sig[0] / cfg.packets, 1.0))
+                    else:
+                        low = int(clocks["now"][: cfg.cpus].min())
+                        self.progress(min(low / 1e9 / cfg.duration, 1.0))
+        finally:
+            if self._vt_ctl is not None:
+                self._vt_ctl.done()  # nothing holds GVT for an event any more
+
+    # -- events on the virtual clock ------------------------------------------------
+    def _vt_events_start(self, net) -> None:
+        """Before the start gate: the control process becomes a participant
+        of the virtual-time window, holding GVT back at its first event."""
+        self._vt_ctl = net.vcpu(net.plan.vt_control)
+        self._vt_pending = sorted(
+            (e for e in self.cfg.events if not (e.action == "fault" and e.at == 0)),
+            key=lambda e: e.at,
+        )
+        self._vt_hold(net, self._vt_pending)
+
+    def _vt_act_ns(self, e) -> int:
+        """The virtual time the control process carries out ``e``: its
+        ``at``, or later if an earlier event's work took it past that."""
+        return max(round(e.at * 1e9), self._vt_floor)
+
+    def _vt_hold(self, net, pending) -> None:
+        """Hold GVT back so that no participant makes a shared access after
+        the next event's virtual time before the event is done (the window
+        lets a participant at ``t`` pass when GVT >= t - slack); nothing to
+        hold when no event is pending."""
+        ctl = self._vt_ctl
+        assert ctl is not None
+        if not pending:
+            ctl.done()
+            return
+        ctl.now = self._vt_act_ns(pending[0]) - self.cfg.slack_ns
+        ctl.publish()
+
+    def _vt_event_due(self, net, procs, e, t0):
+        """Carry out ``e`` if every other participant that runs (or waits
+        for a lock) has reached its virtual time: returns None when not yet,
+        a ("stalled", faults) outcome when it could not finish, else True.
+
+        Every access before the event's time ``A`` is then done (a clock is
+        the time of its owner's next access) and none after it has been
+        made (GVT was held at ``A - slack``); a participant asleep on an
+        event holds nothing back and resumes at its waker's time.  The
+        control process then acts at ``A`` as emulated CPU ``control_cpu``:
+        its lock acquires are granted in virtual time and its work charged
+        to its clock, which is the event's done time."""
+        ctl = self._vt_ctl
+        assert ctl is not None
+        at = self._vt_act_ns(e)
+        g = ctl.gvt()
+        if g is not None and g < at:
+            # soon: at the pace GVT has been moving, within two ticks
+            t, prev = time.monotonic(), self._vt_gvt_seen
+            self._vt_soon = (
+                prev is not None
+                and t > prev[0]
+                and (at - g) * (t - prev[0]) <= (g - prev[1]) * 2 * TICK_S
             )
-            if sig != last:
-                last, moved = sig, now
-            elif now - moved > stall:
-                del clocks
-                return "stalled", [
-                    "virtual clock: nothing moved for "
-                    f"{stall:.1f} s; "
-                    + _stall_text(net, [f"cpu{c}" for c in range(cfg.cpus)], stall)
-                ]
-            if self.progress:
-                self.progress(min(int(clocks["now"][: cfg.cpus].min()) / 1e9 / cfg.duration, 1.0))
+            self._vt_gvt_seen = (t, g)
+            return None
+        self._vt_soon, self._vt_gvt_seen = False, None
+        ctl.now = at
+        ctl.publish()
+        deadline = time.monotonic() + self.cfg.stall_timeout
+        space = net.locks
+        abort, vabort = space.abort, ctl.abort
+        space.abort = lambda: abort() or time.monotonic() > deadline
+        ctl.abort = lambda: vabort() or time.monotonic() > deadline
+        try:
+            if e.action == "dev_close":
+                outcome = self._vt_dev_close(net, net.dev_by_name[e.device])
+            else:
+                if e.action == "slow_nic":
+                    # packets whose wire starts from now on are slowed (the
+                    # NIC reads this before NIC.slow_ns changes)
+                    net.vt_nic[VT_NIC.slow_from] = at
+                outcome = self._do_event(net, procs, e)
+        except RunAborted:
+            return "stalled", [
+                f"event {e.action} at virtual {e.at:g} s could not finish within "
+                f"{self.cfg.stall_timeout:.1f} s; " + _stall_text(net, [], self.cfg.stall_timeout)
+            ]
+        finally:
+            space.abort, ctl.abort = abort, vabort
+        self._vt_floor = ctl.now
+        self.events_done.append(
+            _event_row(e, round(time.monotonic() - t0, 3), outcome, at, ctl.now)
+        )
+        return True
+
+    def _vt_dev_close(self, net, dev) -> str:
+        """dev_close on the virtual clock.  The kernel's (and
+        :func:`~netq.kernel.core.dev.dev_close`'s) dev_deactivate waits, in
+        time, for qdisc runs in progress on other CPUs to end; on the
+        virtual clock that wait must let those CPUs' clocks advance, so the
+        control process sleeps through it (holding GVT back meanwhile would
+        stop the very CPUs it waits for) and resumes at GVT.  The queues'
+        deactivation and purge happen at the event's time, under the locks,
+        as dev_deactivate does them."""
+        ctl = self._vt_ctl
+        assert ctl is not None
+        noop = net.qdiscs[0]
+        n = sum(dev_deactivate_queue(txq, noop) for txq in dev.txqs)
+        if some_qdisc_is_busy(dev):
+            ctl.sleep()
+            give_up = time.monotonic() + DEV_DEACTIVATE_WAIT_S  # as dev_deactivate
+            while some_qdisc_is_busy(dev) and time.monotonic() < give_up:
+                if net.runctl[RUNCTL.abort]:
+                    raise RunAborted(f"{dev.name}: the run was aborted during dev_close")
+                time.sleep(0.00005)  # yield()
+            g = ctl.gvt()
+            ctl.wake(g if g is not None else ctl.now)
+        dev.f[NETDEV.flags] &= ~IFF_UP
+        return f"{dev.name} down: {n} skbs purged from its qdiscs"
 
     def _virtual_window(self, net) -> tuple[float, dict]:
         """The measured window of a virtual run: its duration in virtual
-        seconds, and what the NIC put on the wire within it."""
+        seconds (with a packet budget: from the start to the last skb's
+        wire finish), and what the NIC put on the wire within it."""
         win = net.vt_window
         n = net.ncpus
-        return net.cfg.duration, {
+        if net.cfg.packets:
+            span = max(int(net.vt_nic[VT_NIC.last_finish]), 1) / 1e9
+        else:
+            span = net.cfg.duration
+        return span, {
             "delivered": int(net.runctl[RUNCTL.nic_delivered_at_stop]),
             "by_cpu": [int(win[c]) for c in range(n)],
             "queue_packets": [int(win[n + t.index]) for t in net.txqs],
@@ -495,7 +649,7 @@ class Supervisor:
             "latency": result.latency(blob),
             "mechanism": result.mechanism(net, delivered_window),
             "nic": result.nic_row(net),
-            "vt": result.vt_stats(net, self.wall_s),
+            "vt": result.vt_stats(net, self.wall_s, self.virtual_s),
         }
 
 
@@ -569,6 +723,26 @@ def _snapshot(net) -> dict:
 
 def _rings_busy(net) -> bool:
     return any(len(t.ring) for t in net.txqs if t.ring is not None)
+
+
+def _event_row(
+    e: EventConfig, done_at: float, outcome: str, vt_at: int | None, vt_done: int | None
+) -> result.EventRow:
+    """The result's row of an event carried out: ``done_at`` wall seconds
+    after the start; ``vt_at``/``vt_done`` its virtual ns (None on the wall
+    clock)."""
+    return {
+        "at": e.at,
+        "action": e.action,
+        "device": e.device,
+        "worker": e.worker,
+        "value": e.value,
+        "fault": e.fault,
+        "done_at": done_at,
+        "result": outcome,
+        "vt_at_ns": vt_at,
+        "vt_done_ns": vt_done,
+    }
 
 
 def _dead(procs) -> list[str]:

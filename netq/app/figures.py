@@ -1,10 +1,13 @@
 """The kernel's own figures that netq's presets and studies are set beside.
 
 One place for each number, with where it comes from (the commit whose
-message reports it, and what was measured there).  netq does not try to
-reproduce the magnitudes (Python processes on a few cores are not a 240-thread
-server): the presets' reports and the studies' tables put these beside netq's
-measurements so that the *direction* and the *mechanism* can be compared.
+message reports it, and what was measured there).  On the wall clock netq's
+magnitudes are the host's (Python processes on a few cores are not a
+240-thread server): there the presets' reports and the studies' tables put
+these beside netq's measurements so that the *direction* and the
+*mechanism* can be compared.  On the virtual clock the magnitudes are the
+emulated machine's, and docs/studies/busylock-commit.toml and
+defer-list.toml measure them against these (docs/virtual-time.md).
 
 Users: :mod:`netq.app.presets` (the ``generations`` preset's ratios),
 :mod:`netq.app.report` (the "kernel's figure" column, the ratio line), and
@@ -16,9 +19,9 @@ from __future__ import annotations
 
 from typing import Any
 
-# -- busylock: commit 79640a4ca695 (3.13), "net: add additional lock to qdisc to
-# increase throughput"; its message reports a tg3 NIC with 32 UDP senders on one
-# TX queue, before and after the busylock.
+# -- busylock: commit 79640a4ca695 (2.6.36), "net: add additional lock to qdisc to
+# increase throughput"; its message reports a dual quad-core E5450 with a tg3
+# NIC and 32 UDP senders on one TX queue, before and after the busylock.
 BUSYLOCK_COMMIT = "79640a4ca695"
 BUSYLOCK_SENDERS = 32
 #: delivered packets/s without the busylock (every sender takes root_lock)

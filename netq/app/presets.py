@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import Any
 
 from netq.machine.config import CostConfig, DeviceConfig, RunConfig, TrafficConfig
 from netq.machine.plan import what_if_reasons
@@ -19,7 +20,7 @@ from .figures import BUSYLOCK_COMMIT, BUSYLOCK_PPS, BUSYLOCK_SENDERS, ROOTLOCK_P
 #: emulated costs that give the contended critical sections kernel-like
 #: proportions (the busylock preset, the contention and generations workloads):
 #: enqueue 1 us, dequeue 1 us, driver xmit 2 us
-LOCK_COSTS = {"enqueue_ns": 1000, "dequeue_ns": 1000, "xmit_ns": 2000}
+LOCK_COSTS: dict[str, Any] = {"enqueue_ns": 1000, "dequeue_ns": 1000, "xmit_ns": 2000}
 
 
 @dataclass
@@ -266,8 +267,10 @@ def presets(duration: float = 2.0) -> dict[str, Preset]:
                 "enqueuers serialise on a second lock first, so the owner finds at most one ahead "
                 f"and dequeues faster (commit {BUSYLOCK_COMMIT}: ~{ROOTLOCK_PPS / 1e3:g} kpps -> "
                 f"~{BUSYLOCK_PPS / 1e3:g} kpps on {BUSYLOCK_SENDERS} senders). "
-                "Emulated costs (1 us enqueue, 1 us dequeue, 2 us driver xmit) give the critical "
-                "sections kernel-like proportions.",
+                "On the wall clock, emulated costs (1 us enqueue, 1 us dequeue, 2 us driver "
+                "xmit) give the critical sections kernel-like proportions; the virtual clock "
+                "prices them itself (its unfair rows are left out: it grants in request order), "
+                "and docs/studies/busylock-commit.toml runs the commit's own workload.",
                 _busylock_variants(duration),
                 COMPARE_LOCK,
             ),
@@ -283,11 +286,13 @@ def presets(duration: float = 2.0) -> dict[str, Preset]:
                 "(6.19: senders push onto a lock-free list and one sends for all) meet locked "
                 "qdiscs: pfifo, which bypasses like pfifo_fast, and fq, which never does (the "
                 "kernel measured defer on fq). 'locked pfifo_fast 6.18' is a what-if: what "
-                "NOLOCK buys. Emulated costs include a 1 us cache-line bounce whenever a lock "
-                "or the defer_list head changes CPU. SO_SNDBUF is 128 KiB so that no flow "
-                "exceeds fq's flow_limit. The kernel's own figures are beside each row; "
+                "NOLOCK buys. On the wall clock, emulated costs include a 1 us cache-line "
+                "bounce whenever a lock or the defer_list head changes CPU (the virtual clock "
+                "prices them itself). SO_SNDBUF is 128 KiB so that no flow exceeds fq's "
+                "flow_limit. The kernel's own figures are beside each row; on the wall clock "
                 "compare the direction and the mechanism, not the magnitude (see README: "
-                "Load studies).",
+                "Load studies); docs/studies/defer-list.toml measures the defer_list's "
+                "figures on the virtual clock.",
                 _generation_variants(duration),
                 COMPARE_GENERATIONS,
                 RATIOS_GENERATIONS,

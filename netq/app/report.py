@@ -178,8 +178,15 @@ def text(res: Mapping[str, Any]) -> str:
     st = res["status"]
     out += setup_block(res)
     out.append("")
+    vt = res.get("vt")
+    if vt:  # a virtual window is milliseconds of the emulated machine's time
+        window = f"{res['window_s'] * 1e3:.3f} ms virtual window"
+        if vt.get("window") == "packets":
+            window += " to the budget's last wire finish"
+    else:
+        window = f"{res['window_s']:.2f} s window"
     out.append(
-        f"Throughput ({res['window_s']:.2f} s window): delivered {_si(res['pps'])} pps, "
+        f"Throughput ({window}): delivered {_si(res['pps'])} pps, "
         f"{_ns(res['cpu_ns_per_packet'])} CPU per delivered packet; generated "
         f"{res['generated']}, delivered {res['delivered']}"
     )
@@ -192,7 +199,13 @@ def text(res: Mapping[str, Any]) -> str:
         )
     )
     for e in res.get("events", []):
-        out.append(f"  event at {e['done_at']:.2f} s: {e['action']} - {e['result']}")
+        if e.get("vt_at_ns") is not None:
+            out.append(
+                f"  event at virtual {e['vt_at_ns'] / 1e6:.6f} ms (done at "
+                f"{e['vt_done_ns'] / 1e6:.6f} ms): {e['action']} - {e['result']}"
+            )
+        else:
+            out.append(f"  event at {e['done_at']:.2f} s: {e['action']} - {e['result']}")
     # tc -s qdisc show
     out.append("")
     out.append("tc -s qdisc show")
@@ -255,7 +268,13 @@ def text(res: Mapping[str, Any]) -> str:
     if vt:
         out.append("")
         out.append(
-            f"virtual time: {vt['virtual_s'] * 1e3:.3f} ms took {vt['wall_s']:.2f} s of wall "
+            f"virtual time: {vt['virtual_s'] * 1e3:.3f} ms"
+            + (
+                " (the packet budget's, from the start to its last wire finish)"
+                if vt.get("window") == "packets"
+                else ""
+            )
+            + f" took {vt['wall_s']:.2f} s of wall "
             f"time (slowdown {vt['slowdown']:,.0f}x); max skew {vt['max_skew_ns']} ns; "
             f"{vt['order_violations']} of {vt['grants']} lock grants out of virtual order; "
             f"{vt['nested_acquires']} nested acquires, {vt['window_waits']} window waits"
@@ -265,6 +284,7 @@ def text(res: Mapping[str, Any]) -> str:
             out.append(
                 f"  {v['name']:<{w}}  grants {v['grants']:>8}  waited {_ns(v['wait_total_ns']):>9}"
                 f"  held {_ns(v['hold_total_ns']):>9}  out of order {v['order_violations']}"
+                f"  other spinners {v['spinners'] / v['grants']:.2f} per grant"
             )
     # lock_stat
     if res["locks"]:

@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--slack",
         type=int,
         metavar="NS",
-        help="virtual clock: how far a CPU may run ahead of the slowest, ns (default 20; "
+        help="virtual clock: how far a CPU may run ahead of the slowest, ns (default 0; "
         "config key slack_ns)",
     )
     p.add_argument(
@@ -195,11 +195,17 @@ def resolve(args) -> Preset:
                 # a preset's emulated busy-waits stand in for the kernel's work
                 # on the wall clock; the virtual clock prices that work itself
                 cfg.costs = CostConfig(numa_nodes=cfg.costs.numa_nodes)
+                if cfg.lock_fairness != "fifo":
+                    continue  # dropped below
                 if args.duration is None:
                     cfg.duration = VIRTUAL_DEFAULT_S
                 cfg.packets = 0
             apply_flags(cfg, args)
             cfg.validate()
+    if args.clock == "virtual" and not args.config:
+        # the virtual clock grants locks in request order: a preset's
+        # unfair-lock variants would run as its FIFO ones (and be refused)
+        preset.variants = [(lb, c) for lb, c in preset.variants if c.lock_fairness == "fifo"]
     refuse_axis_override(preset, axes, args)
     many = len(preset.variants) > 1
     for label, cfg in preset.variants:

@@ -109,6 +109,11 @@ class Profile:
     #: it is runnable (commit 4cd13c21b207 "softirq: Let ksoftirqd do its
     #: job", 4.9; reverted in 2023 by d15121be7485)
     ksoftirqd_defer: bool = False
+    #: a locked qdisc's enqueue hands what it drops to a to_free list that
+    #: __dev_xmit_skb frees after releasing the root lock (4.8, commit
+    #: 520ac30f4551 "net_sched: drop packets after root qdisc lock is
+    #: released"); before, qdisc_drop freed them under it
+    qdisc_drop_after_unlock: bool = True
 
     # -- queue selection, hashing and bulk dequeue by version (issue 13, items 4, 6, 7) ----
     #: jhash_1word/2words/3words seed as include/linux/jhash.h did until 2015:
@@ -176,7 +181,9 @@ PROFILES: dict[str, Profile] = {
             pfifo_fast_nolock=False,
             sch_direct_xmit_bool=False,
             softirq_time_ns=0,
-            hardware="2010",
+            qdisc_drop_after_unlock=False,
+            # the busylock commit's (2.6.36) box: dual E5450, front-side bus
+            hardware="2007",
         ),
         Profile(
             "3.13",
@@ -196,6 +203,7 @@ PROFILES: dict[str, Profile] = {
             fq_hash_unconnected=False,
             pfifo_fast_nolock=False,
             sch_direct_xmit_bool=False,
+            qdisc_drop_after_unlock=False,
             hardware="2010",
         ),
         Profile(

@@ -37,11 +37,10 @@ State: ``SOFTNET.ksoftirqd_running`` and the counters are this CPU's only
 
 from __future__ import annotations
 
-import time
-
 from .core.delay import ndelay
 from .core.dev import net_tx_action
 from .core.percpu import this
+from .core.timekeeping import ktime_get_ns
 from .kstructs import SOFTNET
 from .tracepoints import SOFTIRQ_ENTRY, SOFTIRQ_EXIT
 
@@ -95,7 +94,7 @@ def __do_softirq() -> None:
     restarts are passes - 1."""
     sd = this.sd
     limit_ns = this.net.profile.softirq_time_ns
-    end = time.monotonic_ns() + limit_ns
+    end = ktime_get_ns() + limit_ns
     max_restart = MAX_SOFTIRQ_RESTART
     sd[SOFTNET.softirq_runs] += 1
     c = this.net.costs.softirq_ns
@@ -110,7 +109,7 @@ def __do_softirq() -> None:
         net_tx_action()
         if not local_softirq_pending():
             break
-        if limit_ns and time.monotonic_ns() >= end:
+        if limit_ns and ktime_get_ns() >= end:
             sd[SOFTNET.softirq_time_limit] += 1
             wakeup_softirqd()
             break

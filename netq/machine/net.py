@@ -50,7 +50,7 @@ from shm.lock import LockSpace, SpinLock
 from shm.region import Region
 from shm.ring import Ring
 from shm.trace import Tracer, trace_lock
-from shm.vtime import VirtualCpu, init_vtime, virtual_lock
+from shm.vtime import VCLOCK, VT_DONE, VirtualCpu, init_vtime, virtual_lock
 
 from .config import CostConfig, RunConfig, TrafficConfig
 from .plan import (
@@ -162,6 +162,12 @@ class Net:
             #: virtual run: skbs whose wire finish is within the window, per
             #: CPU then per TX queue (written by the NIC)
             self.vt_window = region.span_words("vt_window")
+            #: the NIC's virtual-clock words (VT_NIC)
+            self.vt_nic = region.section_words("vt_nic")
+            if plan.vt_control is not None:
+                # the control process holds GVT back only while an event is
+                # due (the supervisor sets its clock before the start gate)
+                region.section_words("vclocks", plan.vt_control)[VCLOCK.state] = VT_DONE
         self.locks = LockSpace(
             owner,
             region,
@@ -177,6 +183,12 @@ class Net:
         ncpus, nlockers = self.ncpus, self.plan.nlockers
         self.softnet = [region.section_words("softnet", c) for c in range(ncpus)]
         self.softnet_base = [lay["softnet"].base(c) for c in range(ncpus)]
+        #: virtual clock: each CPU's softnet counters when it stopped sending
+        self.softnet_at_stop = (
+            [region.section_words("softnet_at_stop", c) for c in range(ncpus)]
+            if "softnet_at_stop" in lay.sections
+            else None
+        )
         drops = region.span_words("drops")
         self.drops = [drops[c * NDROP : (c + 1) * NDROP] for c in range(nlockers)]
         msgs = region.span_words("msgs")
@@ -254,6 +266,8 @@ class Net:
             txq.lltx = tp.lltx
             if tp.ring:
                 txq.ring = Ring(region, f"txring{dp.index}", tp.qindex)
+                if self.cfg.virtual:
+                    txq.vpost = region.array(f"txring{dp.index}_vpost")[tp.qindex]
                 txq.wake_thresh = tp.wake_thresh
                 txq.bql = tp.bql
                 if tp.bql:
@@ -368,7 +382,11 @@ class Net:
         this.locks = locks
         this.ratelimit = self._ratelimit.setdefault(cpu, [0, 0])
         this.trace = self.tracer(cpu, locks) if self.tracing else None
-        this.vt = self.vcpu(cpu, locks) if self.virtual and cpu < self.ncpus else None
+        this.vt = None
+        if self.virtual:
+            part = cpu if cpu < self.ncpus else self.plan.vt_control
+            if part is not None:  # the control process keeps time when it has events
+                this.vt = self.vcpu(part, locks)
 
     @property
     def virtual(self) -> bool:
@@ -377,7 +395,8 @@ class Net:
 
     def vcpu(self, participant: int, locks: list[SpinLock] | None = None) -> VirtualCpu:
         """This process's virtual clock as ``participant`` (the CPUs, then
-        the NIC at ``ncpus``), made once; ``locks`` (its lock handles) then
+        the NIC at ``ncpus``, then the control process at ``ncpus + 1`` when
+        it carries out events), made once; ``locks`` (its lock handles) then
         keep virtual time through it."""
         vc = self._vcpus.get(participant)
         if vc is None:
@@ -389,6 +408,7 @@ class Net:
                 slack_ns=self.cfg.slack_ns,
                 handoff_ns=c.handoff_ns,
                 bounce_ns=c.bounce_ns,
+                spinner_ns=c.spinner_ns,
                 abort=lambda: self.runctl[RUNCTL.abort] != 0,
             )
             for lk in locks or ():
@@ -438,7 +458,9 @@ class _ControlSoftnet(list):
 
 
 def virtual_costs(cfg: RunConfig, profile: Profile) -> HardwareCosts:
-    """The virtual clock's price list: the profile's era's table, with every
-    ``[costs]`` field that is set (> 0) in its place."""
+    """The virtual clock's price list: the era's table (``[costs] era``, else
+    the profile's), with every ``[costs]`` price that is set (> 0) in its
+    place."""
     overrides = {f.name: getattr(cfg.costs, f.name) for f in dataclasses.fields(cfg.costs)}
-    return ERAS[profile.hardware].with_overrides(**overrides)
+    del overrides["era"]
+    return ERAS[cfg.costs.era or profile.hardware].with_overrides(**overrides)

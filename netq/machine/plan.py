@@ -49,7 +49,7 @@ from netq.kernel.profiles import PROFILES, Profile
 from netq.kernel.sched import sch_fifo, sch_mq  # noqa: F401  (register their ops)
 from netq.kernel.sched.sch_fq import FQ_FLOW_RING, FQ_LIMIT
 from netq.kernel.sched.sch_generic import QDISC_OPS, qdisc_static_flags
-from shm.layout import WORD, Layout
+from shm.layout import WORD, Layout, Record, field
 from shm.lock import LockPolicy, lock_layout
 from shm.ring import ring_sections
 from shm.trace import trace_layout
@@ -234,6 +234,15 @@ class RunPlan:
         """The locker id of the control process."""
         return self.ncpus
 
+    @property
+    def vt_control(self) -> int | None:
+        """The virtual-clock participant of the control process (after the
+        CPUs and the NIC) when it carries out events in virtual time; None
+        when the run has no virtual clock or no events."""
+        if self.cfg.virtual and self.cfg.events:
+            return self.ncpus + 1
+        return None
+
     #: pfifo_fast's static_flags carry TCQ_F_NOLOCK (the profile's, or the
     #: configuration's what-if ``pfifo_fast_nolock``)
     nolock: bool
@@ -255,6 +264,16 @@ class RunPlan:
 
     def sock_group(self, sock: SockPlan) -> TrafficConfig:
         return self.cfg.traffic[sock.group]
+
+
+class VT_NIC(Record, name="vt_nic"):
+    """The NIC's virtual-clock words (a virtual run only)."""
+
+    last_finish = field("latest wire finish of any skb, virtual ns; NIC")
+    slow_from = field(
+        "virtual ns from which NIC.slow_ns applies to a packet's wire start "
+        "(a slow_nic event's time); written before NIC.slow_ns, by the control process"
+    )
 
 
 # -- planning ----------------------------------------------------------------------------
@@ -576,14 +595,24 @@ def plan_layout(plan: RunPlan) -> Layout:
     lay.add("defer_nodes", DEFER_NODE, ncpus * plan.defer_nodes_per_cpu)
     lock_layout(lay, len(plan.lock_names), nlockers)
     if plan.cfg.virtual:
-        # a clock per emulated CPU and one for the NIC (after the CPUs), and
-        # the NIC's count of skbs on the wire within the window, per CPU and
-        # per TX queue
-        vtime_layout(lay, plan.ncpus + 1, len(plan.lock_names))
+        # a clock per emulated CPU, one for the NIC (after the CPUs) and one
+        # for the control process when it has events to carry out, and the
+        # NIC's count of skbs on the wire within the window, per CPU and per
+        # TX queue
+        parts = plan.ncpus + 1 + (plan.vt_control is not None)
+        vtime_layout(lay, parts, len(plan.lock_names))
+        # each CPU's softnet counters as they were when its clock passed the
+        # window's end: the mechanism figures, without the drain after it
+        lay.add("softnet_at_stop", SOFTNET, plan.ncpus)
         lay.add_raw("vt_window", (plan.ncpus + len(plan.txqs),))
+        lay.add("vt_nic", VT_NIC, 1)
     for d in plan.devices:
         if d.xmit == "eth":
             ring_sections(lay, f"txring{d.index}", d.tx_queues, d.cfg.ring_size)
+            if plan.cfg.virtual:
+                # each slot's post time (virtual ns), written by the driver
+                # with the descriptor: the NIC starts a frame no earlier
+                lay.add_raw(f"txring{d.index}_vpost", (d.tx_queues, d.cfg.ring_size))
     for q in plan.qdiscs:
         if q.nrings:
             ring_sections(lay, f"qband{q.id}", q.nrings, q.ring_size)

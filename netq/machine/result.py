@@ -17,6 +17,9 @@ Version history:
    ``device``, ``nic.delivered_bytes`` or ``nic.cpu_ns``.
 2. the same keys, typed here and described by the JSON Schema; every key
    below is in every run (the optional ones where they say so).
+4. an event row's ``vt_at_ns`` and ``vt_done_ns`` (events on the virtual
+   clock) and ``vt.window`` ("duration" or "packets": ``--packets`` on the
+   virtual clock).
 
 Top level (:class:`Result`):
 
@@ -29,7 +32,10 @@ Top level (:class:`Result`):
                        host_cores, shared_cores, processes, nic_core,
                        strategy, profile, lock, costs, devices, traffic,
                        platform (measured costs), seed, duration_s, ...
-``window_s``           the measured window (start gate → stop), seconds
+``window_s``           the measured window (start gate → stop), seconds; on
+                       the virtual clock virtual seconds: the duration, or
+                       with a packet budget from the start to its last wire
+                       finish (``vt.window``)
 ``generated``          skbs generated in all; ``delivered``: put on the wire;
                        ``delivered_in_window``: by the end of the window
 ``pps``                delivered packets/s over the window (NIC side)
@@ -78,7 +84,7 @@ from netq.kernel.sched.sch_mq import mq_dump
 
 from .invariants import Check
 
-RESULT_VERSION = 3
+RESULT_VERSION = 4
 
 #: the exit codes of every netq command (README: "Exit codes"): a run or job
 #: that ended well, one that failed (a fault, a stall, a broken invariant),
@@ -388,6 +394,11 @@ class _EventRowBase(TypedDict):
 class EventRow(_EventRowBase, total=False):
     #: a "fault" event's fault (FAULTS), only on those
     fault: str | None
+    #: virtual clock: the virtual ns at which the control process carried
+    #: the event out (its ``at``, or later when an earlier event's work took
+    #: it past that) and at which its work was done; null on the wall clock
+    vt_at_ns: int | None
+    vt_done_ns: int | None
 
 
 class VtLock(TypedDict):
@@ -397,6 +408,9 @@ class VtLock(TypedDict):
     order_violations: int
     wait_total_ns: int
     hold_total_ns: int
+    #: other waiters spinning at the releases of the grants that waited
+    #: (each made a handoff slower by spinner_ns)
+    spinners: int
 
 
 class VtStats(TypedDict):
@@ -404,6 +418,10 @@ class VtStats(TypedDict):
 
     #: virtual seconds of the window, and the wall seconds they took
     virtual_s: float
+    #: what the window is: "duration" (the configured virtual seconds) or
+    #: "packets" (a packet budget: from the start to the last skb's wire
+    #: finish)
+    window: str
     wall_s: float
     #: wall seconds per virtual second
     slowdown: float
@@ -414,7 +432,8 @@ class VtStats(TypedDict):
     #: acquires made while holding a lock (no window wait)
     nested_acquires: int
     window_waits: int
-    #: per participant (the CPUs, then the NIC): its clock at the end, ns
+    #: per participant (the CPUs, then the NIC, then the control process
+    #: when it carried out events): its clock at the end, ns
     clocks_ns: list[int]
     locks: list[VtLock]
 
@@ -660,7 +679,12 @@ def latency(encoded: bytes | None) -> Latency:
 
 
 def mechanism(net, delivered_window: int) -> Mechanism:
-    sds = net.softnet
+    """Softnet totals and ratios.  On the virtual clock they are each CPU's
+    counters as they stood when its clock passed the window's end (the
+    drain that follows, one CPU emptying the qdisc with nobody sending,
+    would dilute contention figures such as the owner's re-take wait); on
+    the wall clock, the totals at the end of the drain."""
+    sds = net.softnet_at_stop if net.softnet_at_stop is not None else net.softnet
     tot = {
         k: int(sum(sd[getattr(SOFTNET, k)] for sd in sds))
         for k in (
@@ -755,14 +779,16 @@ def projection(res: Measured, handoff_ns: int = KERNEL_HANDOFF_NS) -> Projection
     }
 
 
-def vt_stats(net, wall_s: float) -> VtStats | None:
+def vt_stats(net, wall_s: float, virtual_s: float | None = None) -> VtStats | None:
     """A virtual-clock run's timekeeping, from its clocks and locks' virtual
-    records (shm.vtime); None on the wall clock."""
+    records (shm.vtime); None on the wall clock.  ``virtual_s``: the
+    window's virtual seconds (default: the configured duration)."""
     if not net.virtual:
         return None
     clocks = net.region.array("vclocks")
     vlocks = net.region.array("vlocks")
-    virtual_s = net.cfg.duration
+    if virtual_s is None:
+        virtual_s = net.cfg.duration
     locks: list[VtLock] = [
         {
             "name": name,
@@ -770,12 +796,14 @@ def vt_stats(net, wall_s: float) -> VtStats | None:
             "order_violations": int(v["violations"]),
             "wait_total_ns": int(v["wait"]),
             "hold_total_ns": int(v["hold"]),
+            "spinners": int(v["spinners"]),
         }
         for name, v in zip(net.locks.names, vlocks)
         if v["grants"]
     ]
     out: VtStats = {
         "virtual_s": virtual_s,
+        "window": "packets" if net.cfg.packets else "duration",
         "wall_s": wall_s,
         "slowdown": wall_s / virtual_s if virtual_s else 0.0,
         "max_skew_ns": int(clocks["max_skew"].max()),

@@ -10,9 +10,11 @@ behind.  With ``--chaos`` it adds runs that break something on purpose
 slow NIC, ``ethtool -L`` and ``ip link set down``/``up`` mid-run.  Each chaos
 kind has an expected status known in advance; anything else is a failure.
 About one random configuration in five runs on the virtual clock
-(``clock = "virtual"``, a few virtual milliseconds, a random window slack), so
-the lockstep of clocks is checked for the same invariants and leaks as the
-wall clock; chaos runs stay on the wall clock (events need it).
+(``clock = "virtual"``, a few virtual milliseconds or, when every CPU floods,
+sometimes a small packet budget; a random window slack), so the lockstep of
+clocks is checked for the same invariants and leaks as the wall clock; chaos
+runs stay on the wall clock (their events and watchdog timings are in wall
+seconds).
 
 Why it is built this way:
 

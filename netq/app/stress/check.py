@@ -41,6 +41,8 @@ def estimate_s(case: Case, overhead_s: float, run_seconds: float) -> float:
         traffic = cfg.events[0].at + 0.2
     elif case.kind == "stop":
         traffic = cfg.events[0].at + cfg.stall_timeout + 0.3
+    elif cfg.virtual and cfg.packets:  # flooding CPUs: ~1-2 us of virtual time a packet
+        traffic = cfg.packets * 2e-6 * cfg.cpus * VIRTUAL_HOST_S
     elif cfg.packets:
         rates = cpu_rates(cfg)
         per_cpu = cfg.packets / cfg.cpus

@@ -56,6 +56,11 @@ VIRTUAL_SECONDS = (0.002, 0.006)
 VIRTUAL_HOST_S = 500.0
 #: the window slacks (ns) a virtual run picks from: lockstep, the default, loose
 VIRTUAL_SLACKS = (0, 20, 20, 50, 1000)
+#: a virtual run whose every CPU floods keeps its packet budget this often,
+#: at most this many packets per CPU (a budget of rate-limited senders would
+#: last virtual seconds)
+VIRTUAL_BUDGET_SHARE = 0.5
+VIRTUAL_BUDGET_PER_CPU = 200
 
 
 @dataclass
@@ -431,12 +436,15 @@ def _max_slow_ns(cfg: RunConfig) -> int:
 
 
 def _make_virtual(rng: random.Random, cfg: RunConfig) -> None:
-    """Put ``cfg`` on the virtual clock: a duration in virtual seconds (the
-    clock runs for a time, not a packet budget) and a window slack."""
+    """Put ``cfg`` on the virtual clock: a duration in virtual seconds, or
+    a small packet budget when every CPU floods, a window slack, and FIFO
+    locks."""
     cfg.clock = "virtual"
-    cfg.packets = 0
+    cfg.lock_fairness = "fifo"  # the virtual clock grants in request order
     cfg.duration = round(rng.uniform(*VIRTUAL_SECONDS), 4)
     cfg.slack_ns = rng.choice(VIRTUAL_SLACKS)
+    keep = cfg.packets and not any(cpu_rates(cfg)) and rng.random() < VIRTUAL_BUDGET_SHARE
+    cfg.packets = min(cfg.packets, VIRTUAL_BUDGET_PER_CPU * cfg.cpus) if keep else 0
 
 
 def _add_chaos(rng: random.Random, cfg: RunConfig, kind: str, run_seconds: float) -> None:

@@ -119,6 +119,13 @@ def parse_args(argv: list[str]) -> Options | None:
         raise Usage(
             "dask distributed is not installed; install the dist extra: pip install '.[dist]'"
         )
+    if a.clock == "virtual" and a.file:
+        for p in st.points(a.quick, float(dur), ()):
+            if p.lock_fairness != "fifo":
+                raise Usage(
+                    f"{a.file}: the point {p.series}: lock_fairness: the virtual clock grants "
+                    "each lock in request order; 'unfair' needs the wall clock"
+                )
     return Options(
         st,
         a.out,

@@ -319,7 +319,10 @@ class Options:
         """(point, repetition) in run order: every point once, then again."""
         points = self.study.points(self.quick, self.duration, self.bounce)
         if self.clock != "wall":
-            points = [replace(p, clock=self.clock) for p in points]
+            # the virtual clock grants locks in request order: a built-in
+            # study's unfair-lock points would repeat its FIFO ones (a file
+            # study's are refused before anything runs)
+            points = [replace(p, clock=self.clock) for p in points if p.lock_fairness == "fifo"]
         return [(p, r) for r in range(self.repeat) for p in points]
 
     @property

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import struct
-import time
 from typing import TYPE_CHECKING
 
 from shm.layout import WORD
@@ -45,6 +44,7 @@ from ..sched.sch_generic import (
     dev_activate,
     dev_deactivate,
     kfree_skb,
+    kfree_skb_list_to_free,
     nolock_qdisc_is_empty,
     qdisc_bstats_update,
     qdisc_enqueue,
@@ -73,6 +73,7 @@ from .netdevice import (
 )
 from .percpu import this
 from .skbuff import SkBuff, skb_from_desc
+from .timekeeping import ktime_get_ns
 
 if TYPE_CHECKING:
     from ..net_namespace import Net
@@ -225,6 +226,7 @@ def __dev_xmit_skb(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue) -> i
                 contended = False
             __qdisc_run(q)
     root.unlock()
+    kfree_skb_list_to_free()  # 4.8+: what the enqueue dropped, after the lock
     if contended:
         locks[q.busylock].unlock()
     return rc
@@ -403,6 +405,7 @@ def _dev_xmit_skb_defer(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue)
         if len(batch) != 1:
             rc = NET_XMIT_SUCCESS
     root.unlock()
+    kfree_skb_list_to_free()
     return rc
 
 
@@ -467,7 +470,7 @@ def net_ratelimit() -> bool:
     state is global under a spinlock; netq keeps it per CPU (messages are
     counted per CPU anyway), so a run may print up to burst x CPUs."""
     rl = this.ratelimit
-    now = time.monotonic_ns()
+    now = ktime_get_ns()
     if now - rl[0] >= NET_MSG_COST_NS:
         rl[0] = now
         rl[1] = 0

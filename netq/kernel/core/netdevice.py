@@ -143,6 +143,7 @@ class NetdevQueue:
         "lltx",
         "qindex",
         "ring",
+        "vpost",
         "wake_thresh",
         "xmit_lock",
     )
@@ -162,6 +163,10 @@ class NetdevQueue:
         #: the driver's TX ring; NULL for a virtual device's queue (only the
         #: ethernet driver reads it)
         self.ring: Ring = NULL
+        #: virtual clock: the post time (virtual ns) of each ring slot's
+        #: descriptor, written by the driver before it publishes the slot;
+        #: None on the wall clock
+        self.vpost: Any = None
         self.wake_thresh = 0
         #: NETIF_F_LLTX of its device (features are fixed once registered)
         self.lltx = False
@@ -335,15 +340,21 @@ def dev_hard_start_xmit_list(
     """The loop of dev_hard_start_xmit() over a bulk-dequeued list (the
     caller has sent its first skb): send each skb while the driver takes
     them; stop with NETDEV_TX_BUSY when the driver refuses one or stops the
-    queue (DRV_XOFF; BQL's STACK_XOFF does not stop a list).  Returns the rc
-    and the skbs not sent (None if all were)."""
+    queue (DRV_XOFF; BQL's STACK_XOFF does not stop a list).  Each skb but
+    the last goes with netdev_xmit_more() true (the driver may hold its
+    doorbell).  Returns the rc and the skbs not sent (None if all were)."""
     rc = NETDEV_TX_OK
+    last = len(skbs) - 1
     for i, skb in enumerate(skbs):
         if netif_tx_queue_stopped(txq):
+            this.xmit_more = False
             return NETDEV_TX_BUSY, skbs[i:]
+        this.xmit_more = i < last  # xmit_one(skb, dev, txq, next != NULL)
         rc = dev_hard_start_xmit(skb, dev, txq)
         if not dev_xmit_complete(rc):
+            this.xmit_more = False
             return rc, skbs[i:]
+    this.xmit_more = False
     return rc, None
 
 

@@ -29,7 +29,19 @@ class PerCpu:
     is all the kernel model ever sees (it runs only on a bound CPU).
     """
 
-    __slots__ = ("cpu", "drops", "locks", "msgs", "net", "ratelimit", "sd", "trace", "vt")
+    __slots__ = (
+        "cpu",
+        "drops",
+        "locks",
+        "msgs",
+        "net",
+        "ratelimit",
+        "sd",
+        "to_free",
+        "trace",
+        "vt",
+        "xmit_more",
+    )
 
     cpu: int
     #: the run's shared state
@@ -50,6 +62,13 @@ class PerCpu:
     #: this process's virtual clock when the run keeps virtual time, else
     #: None (docs/virtual-time.md)
     vt: VirtualCpu | None
+    #: netdev_xmit_more(): more skbs of a bulk-dequeued list follow the one
+    #: being handed to the driver, which may then skip its doorbell
+    #: (softnet_data.xmit.more since 5.2, skb->xmit_more from 3.18)
+    xmit_more: bool
+    #: ns of kfree_skb work a locked qdisc's enqueue left on its to_free
+    #: list (4.8+), charged once __dev_xmit_skb has released the root lock
+    to_free: int
 
     def __init__(self) -> None:
         self.reset()
@@ -60,6 +79,8 @@ class PerCpu:
         self.net = self.sd = self.drops = self.msgs = self.locks = self.ratelimit = NULL
         self.trace = None
         self.vt = None
+        self.xmit_more = False
+        self.to_free = 0
 
 
 #: the CPU this process is acting as

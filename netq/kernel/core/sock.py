@@ -7,12 +7,12 @@ for the socket lock: ``sk_tx_queue_mapping`` (and its 6.19 time stamp),
 through an atomic add.
 
 Time: the socket's time stamps (``sk_tx_queue_mapping_jiffies``) are read
-from :func:`ktime_get_ns`, the run's clock, in ns rather than jiffies.
+from :func:`ktime_get_ns` (:mod:`.timekeeping`), the run's clock, in ns
+rather than jiffies: virtual ns on the virtual clock.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -21,6 +21,7 @@ import posix_ipc
 from ..kstructs import SOCK, SOFTNET
 from ..tracepoints import WMEM_SLEEP, WMEM_WAKE
 from .percpu import this
+from .timekeeping import ktime_get_ns
 
 if TYPE_CHECKING:
     from ..net_namespace import Net
@@ -30,14 +31,6 @@ _MAP = SOCK.sk_tx_queue_mapping
 _MAP_NS = SOCK.sk_tx_queue_mapping_ns
 #: HZ as ns: sk_tx_queue_set refreshes a mapping's stamp at most once per HZ
 HZ_NS = 1_000_000_000
-
-
-def ktime_get_ns() -> int:
-    """The run's clock, as the kernel model reads it for socket time stamps
-    (the kernel: jiffies; netq: ns).  Today ``time.perf_counter_ns``, the
-    clock the traffic generator stamps skbs with; the one function a virtual
-    clock replaces."""
-    return time.perf_counter_ns()
 
 
 class Sock:

@@ -32,9 +32,13 @@ device clears VRING_USED_F_NO_NOTIFY to ask for kicks, and
 ``virtqueue_kick_prepare`` tests it), and the driver posts the NIC's
 doorbell semaphore only when it finds the word set after publishing a
 descriptor: one word test per skb on the hot path, one post per NIC sleep.
-netq differs from a driver in that it does not use ``xmit_more``: while the
-NIC process has work it looks at every ring each round (every tx-usecs), so
-batching the doorbell would save nothing.  The word test after the publish
+The register write's *price* follows ``xmit_more``: ``doorbell_ns`` is
+charged (virtual clock; a busy-wait with a wall-clock ``[costs]``) only when
+no more skbs follow or the queue was stopped, as
+``if (!netdev_xmit_more() || netif_xmit_stopped(txq))`` guards the write in
+ixgbe and tg3.  The NIC process's wake-up is not batched so: while it has
+work it looks at every ring each round (every tx-usecs), so batching its
+semaphore post would save nothing.  The word test after the publish
 needs a full barrier on both sides (the NIC sets the word with an atomic
 xchg; the compiled ring publishes ``prod`` with a seq_cst store); the
 pure-Python ring (NETQ_NATIVE=0) has no such barrier, so a request set at
@@ -68,7 +72,7 @@ from ..core.netdevice import (
 )
 from ..core.percpu import this
 from ..core.skbuff import SkBuff
-from ..kstructs import NETDEV_QUEUE, QUEUE_STATE_DRV_XOFF
+from ..kstructs import NETDEV_QUEUE, QUEUE_STATE_DRV_XOFF, QUEUE_STATE_STACK_XOFF
 from ..tracepoints import NET_DEV_START_XMIT, NIC_IRQ, SOCK_MASK, TXQ_SHIFT
 
 if TYPE_CHECKING:
@@ -77,7 +81,9 @@ if TYPE_CHECKING:
 _PKTS, _BYTES = NETDEV_QUEUE.tx_packets, NETDEV_QUEUE.tx_bytes
 _STATE, _RESTART = NETDEV_QUEUE.state, NETDEV_QUEUE.tx_restart
 _XOFF = 1 << QUEUE_STATE_DRV_XOFF
-_WAKE = RING.wake
+#: netif_xmit_stopped(): the driver or BQL stopped the queue
+_STOPPED = _XOFF | 1 << QUEUE_STATE_STACK_XOFF
+_WAKE, _PROD = RING.wake, RING.prod
 
 
 def eth_start_xmit(skb: SkBuff, dev: NetDevice) -> int:
@@ -94,6 +100,11 @@ def eth_start_xmit(skb: SkBuff, dev: NetDevice) -> int:
     if txq.bql:
         # before the doorbell: the NIC may complete the descriptor at once
         netdev_tx_sent_queue(txq, skb.len)
+    vt = this.vt
+    if vt is not None:
+        # the post's virtual time, with the slot: the NIC's wire starts the
+        # frame no earlier (skb->tstamp is when it was sent, for latency)
+        txq.vpost[ring.idx[_PROD] & ring.mask] = vt.now
     ring.produce_from(skb)  # produce(skb.desc()); this CPU is the ring's only producer (_xmit_lock)
     tr = this.trace
     if tr is not None:  # net:net_dev_start_xmit
@@ -107,7 +118,6 @@ def eth_start_xmit(skb: SkBuff, dev: NetDevice) -> int:
         # the doorbell (writel to the TX tail register): the NIC is asleep and
         # asked to be told; see the module docstring
         ring.cancel_wake()
-        vt = this.vt
         if vt is not None:  # the NIC wakes at this post's virtual time
             vt.wake_other(vt.clock_base(this.net.ncpus))
         this.net.nic_doorbell.release()
@@ -120,6 +130,10 @@ def eth_start_xmit(skb: SkBuff, dev: NetDevice) -> int:
         # smp_mb(): the NIC may have completed descriptors since we looked
         if ring.free() >= txq.wake_thresh:
             netif_tx_start_queue(txq)
+    c = this.net.costs.doorbell_ns
+    if c and (not this.xmit_more or f[_STATE] & _STOPPED):
+        # if (!netdev_xmit_more() || netif_xmit_stopped(txq)) writel(tail)
+        ndelay(c)
     return NETDEV_TX_OK
 
 

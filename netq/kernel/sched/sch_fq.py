@@ -28,7 +28,6 @@ list heads (QDISC ``fq_*``) are shared memory, under root_lock.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 from ..core.flow_dissector import skb_get_hash
@@ -36,6 +35,7 @@ from ..core.netdevice import NET_XMIT_DROP, NET_XMIT_SUCCESS
 from ..core.percpu import this
 from ..core.skbuff import SkBuff
 from ..core.sock import sk_dst_cached
+from ..core.timekeeping import ktime_get_ns
 from ..kstructs import FQ_FLOW, QDISC
 from .sch_generic import Qdisc, Qdisc_ops, register_qdisc
 
@@ -156,7 +156,7 @@ def fq_enqueue(skb: SkBuff, q: Qdisc) -> int:
     fl = q.flows[fid]
     if fl[_LIST] == DETACHED:
         _flow_add_tail(q, fid, NEW_FLOW)
-        if time.monotonic_ns() - fl[_AGE] > FQ_FLOW_REFILL_DELAY_NS:
+        if ktime_get_ns() - fl[_AGE] > FQ_FLOW_REFILL_DELAY_NS:
             fl[_CREDIT] = max(fl[_CREDIT], f[QDISC.fq_quantum])
     ring.produce_from(skb)
     return NET_XMIT_SUCCESS
@@ -193,7 +193,7 @@ def fq_dequeue(q: Qdisc) -> tuple | None:
                 _flow_add_tail(q, fid, OLD_FLOW)  # force a pass through old_flows
             else:
                 fl[_LIST] = DETACHED
-                fl[_AGE] = time.monotonic_ns()
+                fl[_AGE] = ktime_get_ns()
             continue
         fl[_CREDIT] -= d[4]
         return d

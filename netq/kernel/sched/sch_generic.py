@@ -300,7 +300,8 @@ def qdisc_enqueue(skb: SkBuff, q: Qdisc) -> int:
             reason = "NOOP_QDISC"
         else:
             reason = ops.drop_reason(q) if ops.drop_reason else "QDISC_DROP"
-        kfree_skb(skb, reason)
+        # up to 4.7 qdisc_drop frees it here, under the root lock
+        kfree_skb(skb, reason, this.net.profile.qdisc_drop_after_unlock)
     return rc
 
 
@@ -326,12 +327,30 @@ def qdisc_dequeue(q: Qdisc) -> tuple | None:
     return d
 
 
-def kfree_skb(skb: SkBuff, reason: str) -> None:
-    """Drop an skb in this CPU's context, counted by reason (kfree_skb_reason)."""
+def kfree_skb(skb: SkBuff, reason: str, to_free: bool = False) -> None:
+    """Drop an skb in this CPU's context, counted by reason (kfree_skb_reason),
+    and pay for freeing it (``free_ns``).  ``to_free``: a locked qdisc's
+    enqueue dropped it under the root lock on a 4.8+ kernel, which puts it
+    on a to_free list and frees it after the lock (the cost waits in
+    ``this.to_free`` for :func:`kfree_skb_list_to_free`)."""
     this.drops[DROP[reason]] += 1
     sk = skb.sk
     if sk is not None:
         sk_dropped(sk, skb.len)
+    c = this.net.costs.free_ns
+    if c:
+        if to_free:
+            this.to_free += c
+        else:
+            ndelay(c)
+
+
+def kfree_skb_list_to_free() -> None:
+    """kfree_skb_list(to_free) after the root lock is released (4.8+)."""
+    c = this.to_free
+    if c:
+        this.to_free = 0
+        ndelay(c)
 
 
 # -- net/sched/sch_generic.c ----------------------------------------------------------------
@@ -526,6 +545,7 @@ def sch_direct_xmit(
         tf[_XMIT_OWNER] = this.cpu
     rest = None
     if not tf[_TXQ_STATE] & _FROZEN_OR_STOPPED:
+        this.xmit_more = bool(more)  # the rest of the list follows
         # dev_hard_start_xmit and its txq_trans_update, inlined on this
         # per-packet path
         ret = dev.netdev_ops.ndo_start_xmit(skb, dev)
@@ -534,6 +554,7 @@ def sch_direct_xmit(
             tf[_TRANS_START] = skb.tstamp
         if more and ret < NET_XMIT_MASK:  # dev_xmit_complete
             ret, rest = dev_hard_start_xmit_list(more, dev, txq)
+        this.xmit_more = False
     if xl is not None:
         tf[_XMIT_OWNER] = -1
         xl.unlock()
