@@ -384,6 +384,7 @@ def _defines() -> str:
 OPS_SOURCE = r"""
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -413,6 +414,86 @@ static PyObject *ring_produce(RingObject *r, PyObject *d) {
     int64_t v[DESC_WORDS];
     for (int i = 0; i < DESC_WORDS; i++) {
         v[i] = PyLong_AsLongLong(items[i]);
+        if (v[i] == -1 && PyErr_Occurred()) return NULL;
+    }
+    int64_t *idx = r->idx;
+    int64_t p = idx[RING_PROD];
+    if (p - __atomic_load_n(&idx[RING_CONS], __ATOMIC_ACQUIRE) >= r->size) Py_RETURN_FALSE;
+    int64_t *s = r->slots + (p & r->mask) * DESC_WORDS;
+    for (int i = 0; i < DESC_WORDS; i++) s[i] = v[i];
+    __atomic_store_n(&idx[RING_PROD], p + 1, __ATOMIC_SEQ_CST);
+    Py_RETURN_TRUE;
+}
+
+/* Where produce_from() finds a descriptor's words in an object (set once
+   by desc_fields()): objects of one type with __slots__, word i being the
+   int in the slot at from_off[i], or (from_sub[i] >= 0) the int in the slot
+   at from_sub[i] of the object in that slot, from_none[i] if that is None. */
+static PyTypeObject *from_type = NULL;
+static Py_ssize_t from_off[DESC_WORDS], from_sub[DESC_WORDS];
+static int64_t from_none[DESC_WORDS];
+
+static int slot_offset(PyObject *type, PyObject *name, Py_ssize_t *off) {
+    PyObject *d = PyObject_GetAttr(type, name);
+    if (d == NULL) return -1;
+    int ok = Py_IS_TYPE(d, &PyMemberDescr_Type) &&
+             ((PyMemberDescrObject *)d)->d_member->type == T_OBJECT_EX;
+    if (ok) *off = ((PyMemberDescrObject *)d)->d_member->offset;
+    Py_DECREF(d);
+    if (!ok) PyErr_Format(PyExc_TypeError, "%%R is not a __slots__ member", name);
+    return ok ? 0 : -1;
+}
+
+/* desc_fields(type, fields): each of the DESC_WORDS fields is a slot name,
+   or (slot, type of what it holds, its slot, value when None). */
+static PyObject *desc_fields(PyObject *mod, PyObject *args) {
+    PyObject *type, *fields;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyType_Type, &type, &PyTuple_Type, &fields)) return NULL;
+    if (PyTuple_GET_SIZE(fields) != DESC_WORDS) {
+        PyErr_SetString(PyExc_ValueError, "a descriptor has 8 words");
+        return NULL;
+    }
+    for (int i = 0; i < DESC_WORDS; i++) {
+        PyObject *f = PyTuple_GET_ITEM(fields, i), *sub_type, *sub, *none;
+        from_sub[i] = -1;
+        from_none[i] = 0;
+        if (PyUnicode_Check(f)) {
+            if (slot_offset(type, f, &from_off[i]) < 0) return NULL;
+        } else if (PyTuple_Check(f) && PyTuple_GET_SIZE(f) == 4) {
+            PyObject *name = PyTuple_GET_ITEM(f, 0);
+            sub_type = PyTuple_GET_ITEM(f, 1);
+            sub = PyTuple_GET_ITEM(f, 2);
+            none = PyTuple_GET_ITEM(f, 3);
+            if (slot_offset(type, name, &from_off[i]) < 0 ||
+                slot_offset(sub_type, sub, &from_sub[i]) < 0) return NULL;
+            from_none[i] = PyLong_AsLongLong(none);
+            if (from_none[i] == -1 && PyErr_Occurred()) return NULL;
+        } else {
+            PyErr_SetString(PyExc_TypeError, "a field is a name or (name, type, name, default)");
+            return NULL;
+        }
+    }
+    Py_INCREF(type);
+    Py_XSETREF(from_type, (PyTypeObject *)type);
+    Py_RETURN_NONE;
+}
+
+/* Ring.produce_from(obj): produce() of obj's descriptor, its words read
+   from obj's slots as desc_fields() said (no tuple built). */
+static PyObject *ring_produce_from(RingObject *r, PyObject *obj) {
+    if (from_type == NULL || !Py_IS_TYPE(obj, from_type)) {
+        PyErr_SetString(PyExc_TypeError, "produce_from: not the type given to desc_fields()");
+        return NULL;
+    }
+    int64_t v[DESC_WORDS];
+    for (int i = 0; i < DESC_WORDS; i++) {
+        PyObject *x = *(PyObject **)((char *)obj + from_off[i]);
+        if (x != NULL && from_sub[i] >= 0) {
+            if (x == Py_None) { v[i] = from_none[i]; continue; }
+            x = *(PyObject **)((char *)x + from_sub[i]);
+        }
+        if (x == NULL) { PyErr_SetString(PyExc_AttributeError, "produce_from: unset slot"); return NULL; }
+        v[i] = PyLong_AsLongLong(x);
         if (v[i] == -1 && PyErr_Occurred()) return NULL;
     }
     int64_t *idx = r->idx;
@@ -497,8 +578,27 @@ static PyObject *ring_take_array(RingObject *r, PyObject *arg) {
     return arr;
 }
 
+/* Ring.free(): slots the producer may still fill (read by the producer:
+   cons is read with acquire, prod is its own). */
+static PyObject *ring_free(RingObject *r, PyObject *unused) {
+    int64_t *idx = r->idx;
+    int64_t c = __atomic_load_n(&idx[RING_CONS], __ATOMIC_ACQUIRE);
+    return PyLong_FromLongLong(r->size - (idx[RING_PROD] - c));
+}
+
+/* Ring.used(): descriptors produced and not yet consumed (len(ring)):
+   cons is read before prod, as Ring.__len__ does. */
+static PyObject *ring_used(RingObject *r, PyObject *unused) {
+    int64_t *idx = r->idx;
+    int64_t c = __atomic_load_n(&idx[RING_CONS], __ATOMIC_ACQUIRE);
+    return PyLong_FromLongLong(__atomic_load_n(&idx[RING_PROD], __ATOMIC_ACQUIRE) - c);
+}
+
 static PyMethodDef ring_methods[] = {
     {"produce", (PyCFunction)ring_produce, METH_O, "append one descriptor; False if full"},
+    {"free", (PyCFunction)ring_free, METH_NOARGS, "free slots"},
+    {"used", (PyCFunction)ring_used, METH_NOARGS, "descriptors in the ring"},
+    {"produce_from", (PyCFunction)ring_produce_from, METH_O, "produce(the descriptor of obj)"},
     {"consume", (PyCFunction)ring_consume, METH_NOARGS, "remove the oldest descriptor, or None"},
     {"put", (PyCFunction)ring_put, METH_O, "append the descriptors of a buffer; how many fit"},
     {"take_array", (PyCFunction)ring_take_array, METH_O, "remove up to n into a new array"},
@@ -655,7 +755,12 @@ static PyTypeObject RingType = {
     .tp_methods = ring_methods,
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "%(modname)s", NULL, -1, NULL};
+static PyMethodDef module_methods[] = {
+    {"desc_fields", desc_fields, METH_VARARGS, "where produce_from finds the words"},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "%(modname)s", NULL, -1,
+                                    module_methods};
 
 PyMODINIT_FUNC PyInit_%(modname)s(void) {
     if (PyType_Ready(&RingType) < 0 || PyType_Ready(&LockType) < 0) return NULL;
@@ -744,6 +849,9 @@ lib: Any = None
 RingOps: Any = None
 #: the compiled lock type (see OPS_SOURCE), or None
 LockOps: Any = None
+#: ``desc_fields(type, fields)``: where ``RingOps.produce_from`` reads a
+#: descriptor's words in an object (shm.ring.desc_fields), or None
+desc_fields: Any = None
 #: why the native helper is not used, if it is not
 unavailable_reason = ""
 
@@ -758,9 +866,9 @@ else:
     if lib is not None:
         try:
             _ops = _build_ops()
-            RingOps, LockOps = _ops.Ring, _ops.Lock
+            RingOps, LockOps, desc_fields = _ops.Ring, _ops.Lock, _ops.desc_fields
         except Exception:  # rings and lock calls stay in Python; the rest works
-            RingOps = LockOps = None
+            RingOps = LockOps = desc_fields = None
 
 
 def backend() -> str:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -54,12 +54,26 @@ def ring_sections(layout: Layout, name: str, nrings: int, size: int) -> None:
     layout.add_raw(f"{name}_desc", (nrings, size, DESC_WORDS))
 
 
+def desc_fields(cls: type, fields: tuple[str | tuple[str, type, str, int], ...]) -> None:
+    """Say where :meth:`Ring.produce_from` finds the eight words of a
+    descriptor (:data:`DESC` order) in an object of ``cls``: per word the
+    name of one of ``cls``'s ``__slots__`` holding an int, or ``(name,
+    type, name2, default)`` for slot ``name2`` of the ``type`` object held
+    in slot ``name`` (``default`` when that holds None).  The compiled
+    helper then copies the words without a tuple being built; the Python
+    ring calls ``obj.desc()``, which must give the same words.  One type
+    per process (the last one named)."""
+    if native.desc_fields is not None:
+        native.desc_fields(cls, fields)
+
+
 class Ring:
     """One ring of a ring section (see :func:`ring_sections`).
 
-    ``produce`` and ``consume`` are the compiled helper's methods
-    (:data:`shm.native.RingOps`) when the region is mapped for it, else the
-    Python methods ``_py_produce``/``_py_consume``; both work on the same
+    ``produce``, ``produce_from``, ``consume``, ``free`` and ``used`` are the
+    compiled helper's methods (:data:`shm.native.RingOps`) when the region is
+    mapped for it, else Python methods (``_py_produce`` ...; ``used`` is
+    ``__len__``); both work on the same
     words, so processes with either backend share a ring."""
 
     __slots__ = (
@@ -70,18 +84,28 @@ class Ring:
         "_prod",
         "consume",
         "desc",
+        "free",
         "idx",
         "idx_word",
         "mask",
         "produce",
+        "produce_from",
         "size",
         "slot0_word",
+        "used",
     )
 
     #: append one descriptor (8 ints); False if the ring is full
     produce: Callable[[Sequence[int]], bool]
     #: remove and return the oldest descriptor, or None if the ring is empty
     consume: Callable[[], tuple[int, ...] | None]
+    #: descriptors that may still be produced (size - len)
+    free: Callable[[], int]
+    #: len(ring), without the Python call __len__ costs (the hot paths' form)
+    used: Callable[[], int]
+    #: produce(obj.desc()), the words read straight from obj's slots by the
+    #: compiled helper (see :func:`desc_fields`)
+    produce_from: Callable[[Any], bool]
 
     def __init__(self, region: Region, name: str, i: int) -> None:
         self.idx = region.section_words(f"{name}_idx", i)
@@ -110,9 +134,15 @@ class Ring:
             )
             self.produce = self._ops.produce
             self.consume = self._ops.consume
+            self.free = self._ops.free
+            self.used = self._ops.used
+            self.produce_from = self._ops.produce_from
         else:
             self.produce = self._py_produce
             self.consume = self._py_consume
+            self.free = self._py_free
+            self.used = self.__len__
+            self.produce_from = self._py_produce_from
 
     # -- both sides ---------------------------------------------------------
     def __len__(self) -> int:
@@ -124,7 +154,8 @@ class Ring:
         c = self.idx[self._cons]
         return self.idx[self._prod] - c
 
-    def free(self) -> int:
+    def _py_free(self) -> int:
+        """free() in Python."""
         c = self.idx[self._cons]
         return self.size - (self.idx[self._prod] - c)
 
@@ -138,6 +169,10 @@ class Ring:
         _PACK.pack_into(self._mm, self._base + ((p & self.mask) << 6), *d)
         idx[self._prod] = p + 1
         return True
+
+    def _py_produce_from(self, obj: Any) -> bool:
+        """produce_from() in Python: produce(obj.desc())."""
+        return self._py_produce(obj.desc())
 
     def produce_batch(self, descs: np.ndarray) -> int:
         """Append as many rows of an (n, 8) int64 array as fit; return count."""

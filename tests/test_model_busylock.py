@@ -136,15 +136,25 @@ def test_run_owner_relocks_are_counted(mknet):
     assert sd(net, 0, "owner_relock_contended") == 0
 
 
-def test_contended_sender_may_still_bypass_if_the_run_ended_meanwhile(mknet, monkeypatch):
+def test_contended_sender_may_still_bypass_if_the_run_ended_meanwhile(mknet):
     """The racy qdisc_is_running() saw CPU 1 running; by the time root_lock
     is taken the run has ended: the empty qdisc is bypassed, and busylock is
     released before __qdisc_run / at the end, never kept."""
-    import netq.kernel.core.dev as dev_mod
-
     net, q, sk = setup(mknet, "busylock")
-    monkeypatch.setattr(dev_mod, "qdisc_is_running", lambda q: True)
+    net.bind_cpu(0)
+    q.f[QDISC.running] = 1 + 1  # CPU 1 runs q when CPU 0 looks
+    root = this.locks[q.root_lock]
+    spin_lock = root.lock
+
+    def run_ends_meanwhile():
+        # CPU 1's qdisc_run_end lands while CPU 0 takes busylock, then root_lock
+        root.lock = spin_lock
+        q.f[QDISC.running] = 0
+        return spin_lock()
+
+    root.lock = run_ends_meanwhile
     assert xmit(net, 0, sk) == NET_XMIT_SUCCESS
+    assert root.lock is spin_lock
     assert sd(net, 0, "busylock_taken") == 1
     assert q.f[QDISC.bypass] == 1 and q.f[QDISC.enqueued] == 0
     assert net.locks.owner(q.busylock) == -1 and net.locks.owner(q.root_lock) == -1

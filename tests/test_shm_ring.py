@@ -45,10 +45,11 @@ def test_single_and_batch_wrap(owner, use_native):
     for i in range(6):
         assert ring.produce((0, i, 1, i, 100, 0, 0, 0))
     assert [ring.consume()[1] for _ in range(5)] == [0, 1, 2, 3, 4]
+    assert ring.used() == len(ring) == 1 and ring.free() == 7
     batch = np.arange(10 * DESC_WORDS, dtype=np.int64).reshape(10, DESC_WORDS)
     assert ring.produce_batch(batch) == 7  # 1 left + 7 free = full
     assert not ring.produce((0,) * 8)
-    assert ring.free() == 0 and len(ring) == 8
+    assert ring.free() == 0 and len(ring) == 8 and ring.used() == 8
     got = ring.consume_batch(100)
     assert got[0][1] == 5 and (got[1:] == batch[:7]).all()
     assert ring.consume() is None
@@ -107,4 +108,31 @@ def test_batch_of_any_layout(owner, use_native):
     assert got.dtype == np.int64 and got.shape == (30, DESC_WORDS)
     assert all((got[k : k + 10] == a).all() for k in (0, 10, 20))
     del ring, got
+    region.close()
+
+
+def test_produce_from_copies_the_words_desc_gives(owner, use_native):
+    """Ring.produce_from(skb) (the compiled helper reads the skb's slots,
+    registered by netq.kernel.core.skbuff) stores exactly skb.desc(), with
+    and without a socket (sk id -1)."""
+    from netq.kernel.core.skbuff import SkBuff
+    from netq.kernel.core.sock import Sock
+
+    region, ring = make_ring(owner, 8, use_native)
+    sk = Sock(5, memoryview(bytearray(8)).cast("q"), 0, 1, "udp", 7, 9)
+    skbs = [
+        SkBuff(1, 2, sk, 3, 1000, 6, 123456789, None, False, -1),
+        SkBuff(0, 2**40, None, 0, 64, 0, 1, None),
+    ]
+    skbs[0].queue_mapping = 3
+    for skb in skbs:
+        assert ring.produce_from(skb)
+        assert ring.consume() == skb.desc()
+    if ring._ops is not None:
+        with pytest.raises(TypeError):
+            ring.produce_from(object())
+    for _ in range(8):
+        assert ring.produce_from(skbs[1])
+    assert not ring.produce_from(skbs[1])  # full
+    del ring
     region.close()

@@ -34,6 +34,7 @@ from netq.kernel.core.skbuff import SkBuff
 from netq.kernel.core.sock import (
     SKB_TRUESIZE_OVERHEAD,
     WMEM_WAIT_S,
+    owner_w_sets_ooo_okay,
     skb_set_owner_w,
     sock_wait_for_wmem,
     sock_wmem_room,
@@ -54,6 +55,7 @@ _GEN, _OK = SOFTNET.generated, SOFTNET.xmit_ok
 _OQH, _OQT = SOFTNET.oq_head, SOFTNET.oq_tail
 _KSOFTIRQD = SOFTNET.ksoftirqd_running
 _SENT, _SENT_BYTES = SOCK.sent, SOCK.sent_bytes
+_WMEM_BLOCKED = SOCK.wmem_blocked
 
 
 class Generator:
@@ -63,13 +65,18 @@ class Generator:
         self.net = net
         self.cpu = cpu
         self.rng = random.Random(None if seed is None else seed * 1000 + cpu)
+        #: per socket: (sock, device, its TrafficConfig, min and max length,
+        #: skb->priority, SO_SNDBUF, whether skb_set_owner_w sets ooo_okay)
         self.socks = []
+        ooo_mode = net.profile.ooo_okay
         for sid, c, t in net.sock_groups:
             if c == cpu:
+                sk = net.socks[sid]
                 dev = net.dev_by_name[t.device or net.devices[0].name]
                 lo, hi = (t.length, t.length) if isinstance(t.length, int) else t.length
                 prio = t.priority if t.tos is None else rt_tos2priority(t.tos)
-                self.socks.append((net.socks[sid], dev, t, lo, hi, prio))
+                ooo = owner_w_sets_ooo_okay(ooo_mode, sk.proto)
+                self.socks.append((sk, dev, t, lo, hi, prio, t.sndbuf, ooo))
         self.next = 0
         self.seq = 0
         # a CPU floods if any of its groups floods; else it sends the sum of
@@ -81,31 +88,27 @@ class Generator:
         """The next socket's next skb, or None if every socket's send buffer
         is full (the CPU then waits for TX completions, as a sender blocked
         in sock_alloc_send_skb would)."""
-        n = len(self.socks)
+        socks = self.socks
+        n = len(socks)
         if not n:
             return None  # a CPU without sockets only runs softirqs
-        for _ in range(n):
-            sk, dev, t, lo, hi, prio = self.socks[self.next]
-            self.next = (self.next + 1) % n
+        i = self.next
+        left = n
+        while True:
+            sk, dev, t, lo, hi, prio, sndbuf, ooo = socks[i]
+            i = i + 1 if i + 1 < n else 0
             length = lo if lo == hi else self.rng.randint(lo, hi)
-            if t.sndbuf and not sock_wmem_room(sk, t.sndbuf, length):
-                sk.f[SOCK.wmem_blocked] += 1
-                continue
-            break
-        else:
-            return None
-        skb = SkBuff(
-            self.cpu,
-            self.seq,
-            sk,
-            sk.seq,
-            length,
-            prio,
-            now,
-            dev,
-            rx_queue=t.rx_queue,
-        )
-        skb_set_owner_w(skb, sk)  # ooo_okay: TCP's rule, or 6.19's for every protocol
+            if not sndbuf or sock_wmem_room(sk, sndbuf, length):
+                break
+            sk.f[_WMEM_BLOCKED] += 1
+            left -= 1
+            if not left:
+                self.next = i
+                return None
+        self.next = i
+        skb = SkBuff(self.cpu, self.seq, sk, sk.seq, length, prio, now, dev, False, t.rx_queue)
+        if ooo:  # ooo_okay: TCP's rule, or 6.19's for every protocol (else False)
+            skb_set_owner_w(skb, sk)
         self.seq += 1
         sk.seq += 1
         return skb
@@ -113,8 +116,8 @@ class Generator:
     def writable(self) -> bool:
         """Some socket has room for its largest skb (make_skb would not
         find every send buffer full)."""
-        for sk, _dev, t, _lo, hi, _prio in self.socks:
-            if sock_wmem_room(sk, t.sndbuf, hi):
+        for sk, _dev, _t, _lo, hi, _prio, sndbuf, _ooo in self.socks:
+            if sock_wmem_room(sk, sndbuf, hi):
                 return True
         return False
 

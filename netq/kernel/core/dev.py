@@ -48,7 +48,6 @@ from ..sched.sch_generic import (
     nolock_qdisc_is_empty,
     qdisc_bstats_update,
     qdisc_enqueue,
-    qdisc_is_running,
     qdisc_reset_purge,
     qdisc_run,
     qdisc_run_begin,
@@ -81,6 +80,8 @@ if TYPE_CHECKING:
 
 _DEACT = 1 << QDISC_STATE_DEACTIVATED
 _QSTATE, _QFLAGS, _QLEN = QDISC.state, QDISC.flags, QDISC.qlen
+_RUNNING, _QBYTES, _QPACKETS, _QBYPASS = QDISC.running, QDISC.bytes, QDISC.packets, QDISC.bypass
+_BYPASS = SOFTNET.bypass
 _REC = SOFTNET.xmit_recursion
 _WMEM_SLEEPING = SOFTNET.wmem_sleeping
 _TXQ_QDISC = NETDEV_QUEUE.qdisc
@@ -91,12 +92,7 @@ NET_MSG_BURST = 10
 NET_MSG_COST_NS = 5_000_000_000
 
 
-def dev_queue_xmit(skb: SkBuff) -> int:
-    """Queue an skb for transmission on skb->dev (net/core/dev.c)."""
-    return __dev_queue_xmit(skb, None)
-
-
-def __dev_queue_xmit(skb: SkBuff, accel_priv: object | None) -> int:
+def __dev_queue_xmit(skb: SkBuff, accel_priv: object | None = None) -> int:
     """Pick a TX queue, then the qdisc path or the noqueue branch.
 
     rcu_read_lock_bh() has no counterpart (the emulated CPU is never
@@ -143,6 +139,13 @@ def __dev_queue_xmit(skb: SkBuff, accel_priv: object | None) -> int:
     return -ENETDOWN
 
 
+#: dev_queue_xmit(skb): queue an skb for transmission on skb->dev.  3.13's
+#: net/core/dev.c returns ``__dev_queue_xmit(skb, NULL)`` (a static inline
+#: of netdevice.h from 4.x); here it is that same function, accel_priv
+#: defaulting to NULL, so that every packet does not pay a second call.
+dev_queue_xmit = __dev_queue_xmit
+
+
 def _recursion_alert(skb: SkBuff, dev: NetDevice, reason: str) -> int:
     """The ``recursion_alert:`` label: message, drop, -ENETDOWN."""
     if this.trace is not None:
@@ -177,15 +180,17 @@ def __dev_xmit_skb(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue) -> i
     qdisc_run_end placement (netq's __qdisc_run ends the run, as 3.13's).
     """
     f = q.f
-    if f[_QFLAGS] & TCQ_F_NOLOCK:
+    flags = f[_QFLAGS]  # q->flags: set at qdisc creation, never changed in a run
+    if flags & TCQ_F_NOLOCK:
         return _dev_xmit_skb_nolock(skb, q, dev, txq)
-    if this.net.defer:
+    net = this.net
+    if net.defer:
         return _dev_xmit_skb_defer(skb, q, dev, txq)
     locks = this.locks
     root = locks[q.root_lock]
     contended = False
-    if this.net.busylock:
-        contended = qdisc_is_running(q)
+    if net.busylock:
+        contended = f[_RUNNING] != 0  # qdisc_is_running (racy, as in the kernel), inlined
         if contended:
             locks[q.busylock].lock()
             this.sd[SOFTNET.busylock_taken] += 1
@@ -193,12 +198,16 @@ def __dev_xmit_skb(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue) -> i
     if f[_QSTATE] & _DEACT:
         kfree_skb(skb, "QDISC_DEACTIVATED")
         rc = NET_XMIT_DROP
-    elif f[_QFLAGS] & TCQ_F_CAN_BYPASS and not f[_QLEN] and qdisc_run_begin(q):
+    elif flags & TCQ_F_CAN_BYPASS and not f[_QLEN] and not f[_RUNNING]:
         # This is a work-conserving queue; there are no old skbs waiting to
         # be sent out; and the qdisc is not running - xmit the skb directly.
-        qdisc_bstats_update(q, skb)
-        f[QDISC.bypass] += 1
-        this.sd[SOFTNET.bypass] += 1
+        # qdisc_run_begin (the locked qdisc's test-and-set of RUNNING) and
+        # qdisc_bstats_update, inlined on this per-packet path
+        f[_RUNNING] = this.cpu + 1
+        f[_QBYTES] += skb.len
+        f[_QPACKETS] += 1
+        f[_QBYPASS] += 1
+        this.sd[_BYPASS] += 1
         if this.trace is not None:
             this.trace.emit(QDISC_BYPASS, q.id)
         if sch_direct_xmit(skb, q, dev, txq, q.root_lock):
@@ -207,7 +216,7 @@ def __dev_xmit_skb(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue) -> i
                 contended = False
             __qdisc_run(q)
         else:
-            qdisc_run_end(q)
+            f[_RUNNING] = 0  # qdisc_run_end of a locked qdisc, inlined
         rc = NET_XMIT_SUCCESS
     else:
         rc = qdisc_enqueue(skb, q) & NET_XMIT_MASK

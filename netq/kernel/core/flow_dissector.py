@@ -30,9 +30,9 @@ from __future__ import annotations
 from ..kstructs import NETDEV, SOCK
 from .delay import ndelay
 from .jhash import jhash_1word, jhash_1word_legacy, reciprocal_scale
-from .netdevice import NetDevice, NetdevQueue, dev_cap_txqueue, netdev_get_tx_queue
+from .netdevice import NetDevice, NetdevQueue
 from .percpu import this
-from .skbuff import SkBuff, skb_get_rx_queue, skb_rx_queue_recorded, skb_set_queue_mapping
+from .skbuff import SkBuff, skb_get_rx_queue, skb_rx_queue_recorded
 from .sock import sk_dst_cached, sk_tx_queue_get, sk_tx_queue_set
 
 _REAL = NETDEV.real_num_tx_queues
@@ -218,7 +218,11 @@ def __netdev_pick_tx(dev: NetDevice, skb: SkBuff) -> int:
     time stamp (see :func:`~netq.kernel.core.sock.sk_tx_queue_set`).  A
     change of the cached queue is counted in the socket's ``queue_moves``."""
     sk = skb.sk
-    queue_index = sk_tx_queue_get(sk)
+    net = this.net
+    if sk is not None and not net.profile.txq_reselection:
+        queue_index = sk.f[_SK_MAP]  # sk_tx_queue_get, inlined: no expiry before 6.19
+    else:
+        queue_index = sk_tx_queue_get(sk)
     if queue_index < 0 or skb.ooo_okay or queue_index >= dev.f[_REAL]:
         new_index = get_xps_queue(dev, skb)
         if new_index < 0:
@@ -229,7 +233,7 @@ def __netdev_pick_tx(dev: NetDevice, skb: SkBuff) -> int:
                 if old >= 0:
                     sk.f[SOCK.queue_moves] += 1
                 sk_tx_queue_set(sk, new_index)
-            elif this.net.profile.txq_reselection:
+            elif net.profile.txq_reselection:
                 sk_tx_queue_set(sk, new_index)
         queue_index = new_index
     return queue_index
@@ -242,12 +246,15 @@ def netdev_pick_tx(dev: NetDevice, skb: SkBuff) -> NetdevQueue:
     if c:
         ndelay(c)
     queue_index = 0
-    if dev.f[_REAL] != 1:
+    f = dev.f
+    if f[_REAL] != 1:
         ops = dev.netdev_ops
         if ops.ndo_select_queue is not None:
             queue_index = ops.ndo_select_queue(dev, skb)
         else:
             queue_index = __netdev_pick_tx(dev, skb)
-        queue_index = dev_cap_txqueue(dev, queue_index)
-    skb_set_queue_mapping(skb, queue_index)
-    return netdev_get_tx_queue(dev, queue_index)
+        if queue_index >= f[_REAL]:  # dev_cap_txqueue, inlined
+            queue_index = 0
+    # skb_set_queue_mapping and netdev_get_tx_queue, inlined
+    skb.queue_mapping = queue_index
+    return dev.txqs[queue_index]

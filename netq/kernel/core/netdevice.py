@@ -28,7 +28,7 @@ from ..kstructs import (
 )
 from ..stddef import NULL
 from ..tracepoints import BQL_LIMIT, QUEUE_STOP, QUEUE_WAKE
-from .dql import dql_avail, dql_completed, dql_queued
+from .dql import dql_avail, dql_completed
 from .percpu import this
 from .sock import wake_cpu
 
@@ -53,6 +53,8 @@ _XOFF_ANY = _XOFF | 1 << QUEUE_STATE_STACK_XOFF
 _FROZEN_OR_STOPPED = _XOFF_ANY | 1 << QUEUE_STATE_FROZEN
 
 _STATE = NETDEV_QUEUE.state
+_DQL_LAST, _DQL_QUEUED = NETDEV_QUEUE.dql_last_obj_cnt, NETDEV_QUEUE.dql_num_queued
+_DQL_ADJ = NETDEV_QUEUE.dql_adj_limit
 _OWNER = NETDEV_QUEUE.xmit_lock_owner
 _QSTATE = QDISC.state
 _WMEM_SLEEPING = SOFTNET.wmem_sleeping
@@ -244,8 +246,12 @@ def netdev_tx_sent_queue(txq: NetdevQueue, nbytes: int) -> None:
     (the completion may have raised the limit meanwhile: the smp_mb() pair
     with netdev_tx_completed_queue)."""
     f = txq.f
-    dql_queued(f, nbytes)
-    if dql_avail(f) >= 0:
+    # dql_queued and dql_avail (static inlines of dynamic_queue_limits.h),
+    # inlined on this per-packet path; num_queued is the driver's own word
+    f[_DQL_LAST] = nbytes
+    queued = f[_DQL_QUEUED] + nbytes
+    f[_DQL_QUEUED] = queued
+    if f[_DQL_ADJ] - queued >= 0:
         return
     at = this.net.atomics
     at.set_bit(txq.base + _STATE, QUEUE_STATE_STACK_XOFF)

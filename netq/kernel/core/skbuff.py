@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from shm.ring import desc_fields
+
 from ..stddef import NULL
+from .sock import Sock
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Sequence
 
     from ..net_namespace import Net
     from .netdevice import NetDevice
-    from .sock import Sock
 
 ETH_P_IP = 0x0800
 
@@ -86,6 +88,14 @@ class SkBuff:
 
     def __repr__(self) -> str:
         return f"<skb {self.cpu}:{self.seq} sk={self.sk.id if self.sk else None} len={self.len}>"
+
+
+# The compiled ring copies an skb's descriptor words from its slots
+# (Ring.produce_from): the same words, in the same order, as SkBuff.desc().
+desc_fields(
+    SkBuff,
+    ("cpu", "seq", ("sk", Sock, "id", -1), "sk_seq", "len", "priority", "tstamp", "queue_mapping"),
+)
 
 
 def skb_from_desc(d: Sequence[int], net: Net) -> SkBuff:

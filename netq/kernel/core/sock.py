@@ -132,11 +132,17 @@ def skb_set_owner_w(skb: SkBuff, sk: Sock) -> None:
 
     netq's "in flight" is :meth:`Sock.outstanding` (skbs sent and neither
     completed nor dropped), read before this skb is counted as sent."""
-    mode = this.net.profile.ooo_okay
-    if mode == "owner_w" or (mode == "tcp" and sk.proto == "tcp"):
+    if owner_w_sets_ooo_okay(this.net.profile.ooo_okay, sk.proto):
         skb.ooo_okay = sk.outstanding() == 0
     else:
         skb.ooo_okay = False
+
+
+def owner_w_sets_ooo_okay(mode: str, proto: str) -> bool:
+    """Whether :func:`skb_set_owner_w` sets ooo_okay on the skbs of a socket
+    of ``proto`` under the profile's ``ooo_okay`` rule ``mode`` (else it is
+    always False).  Fixed for a socket's life: a sender may ask once."""
+    return mode == "owner_w" or (mode == "tcp" and proto == "tcp")
 
 
 def sk_dst_cached(sk: Sock) -> bool:

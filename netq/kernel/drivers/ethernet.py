@@ -105,7 +105,7 @@ def eth_start_xmit(skb: SkBuff, dev: NetDevice) -> int:
         # the post's virtual time, with the slot: the NIC's wire starts the
         # frame no earlier (skb->tstamp is when it was sent, for latency)
         txq.vpost[ring.idx[_PROD] & ring.mask] = vt.now
-    ring.produce(skb.desc())  # this CPU is the ring's only producer (_xmit_lock)
+    ring.produce_from(skb)  # produce(skb.desc()); this CPU is the ring's only producer (_xmit_lock)
     tr = this.trace
     if tr is not None:  # net:net_dev_start_xmit
         sk = skb.sk

@@ -16,7 +16,7 @@ def pfifo_enqueue(skb: SkBuff, q: Qdisc) -> int:
     """Tail-enqueue while qlen < limit, else drop.  Under root_lock."""
     f = q.f
     if f[QDISC.qlen] < f[QDISC.limit]:
-        q.bands[0].produce(skb.desc())
+        q.bands[0].produce_from(skb)
         return NET_XMIT_SUCCESS
     return NET_XMIT_DROP
 

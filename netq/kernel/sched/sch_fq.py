@@ -149,7 +149,7 @@ def fq_enqueue(skb: SkBuff, q: Qdisc) -> int:
         return NET_XMIT_DROP
     fid = fq_classify(skb, q)
     ring = q.bands[fid]
-    if len(ring) >= f[QDISC.fq_flow_plimit]:
+    if ring.used() >= f[QDISC.fq_flow_plimit]:
         f[QDISC.fq_flows_plimit] += 1
         _last_drop = "FQ_FLOW_LIMIT"
         return NET_XMIT_DROP
@@ -158,7 +158,7 @@ def fq_enqueue(skb: SkBuff, q: Qdisc) -> int:
         _flow_add_tail(q, fid, NEW_FLOW)
         if ktime_get_ns() - fl[_AGE] > FQ_FLOW_REFILL_DELAY_NS:
             fl[_CREDIT] = max(fl[_CREDIT], f[QDISC.fq_quantum])
-    ring.produce(skb.desc())
+    ring.produce_from(skb)
     return NET_XMIT_SUCCESS
 
 
@@ -213,7 +213,7 @@ def fq_peek(q: Qdisc) -> tuple | None:
         fid = f[head]
         while fid:
             ring = q.bands[fid - 1]
-            if len(ring):
+            if ring.used():
                 return tuple(int(x) for x in ring.peek_batch(1)[0])
             fid = q.flows[fid - 1][_NEXT]
     return None

@@ -36,14 +36,14 @@ from ..core.delay import ndelay
 from ..core.netdevice import (
     NET_XMIT_CN,
     NET_XMIT_DROP,
+    NET_XMIT_MASK,
     NET_XMIT_SUCCESS,
     NETDEV_TX_BUSY,
+    NETDEV_TX_OK,
     NetDevice,
     NetdevQueue,
     __netif_schedule,
-    dev_hard_start_xmit,
     dev_hard_start_xmit_list,
-    dev_xmit_complete,
     netif_xmit_frozen_or_stopped,
     qdisc_avail_bulklimit,
 )
@@ -76,6 +76,8 @@ _ENQ, _DEQ, _DROPS = QDISC.enqueued, QDISC.dequeued, QDISC.drops
 _STATE = QDISC.state
 _QFLAGS = QDISC.flags
 _XMIT_OWNER, _TXQ_STATE = NETDEV_QUEUE.xmit_lock_owner, NETDEV_QUEUE.state
+_TRANS_START = NETDEV_QUEUE.trans_start
+_OWNER_RELOCKS = SOFTNET.owner_relocks
 _FROZEN_OR_STOPPED = (
     (1 << QUEUE_STATE_DRV_XOFF) | (1 << QUEUE_STATE_STACK_XOFF) | (1 << QUEUE_STATE_FROZEN)
 )
@@ -241,7 +243,7 @@ def nolock_qdisc_is_empty(q: Qdisc) -> bool:
     if f[_STATE] >> QDISC_STATE_MISSED & 1 or f[QDISC.requeue_pending]:
         return False
     for ring in q.bands:
-        if len(ring):
+        if ring.used():
             return False
     return True
 
@@ -544,8 +546,13 @@ def sch_direct_xmit(
     rest = None
     if not tf[_TXQ_STATE] & _FROZEN_OR_STOPPED:
         this.xmit_more = bool(more)  # the rest of the list follows
-        ret = dev_hard_start_xmit(skb, dev, txq)
-        if more and dev_xmit_complete(ret):
+        # dev_hard_start_xmit and its txq_trans_update, inlined on this
+        # per-packet path
+        ret = dev.netdev_ops.ndo_start_xmit(skb, dev)
+        if ret == NETDEV_TX_OK and (xl is not None or tf[_XMIT_OWNER] != -1):
+            # (holding _xmit_lock, xmit_lock_owner is this CPU: no need to read it)
+            tf[_TRANS_START] = skb.tstamp
+        if more and ret < NET_XMIT_MASK:  # dev_xmit_complete
             ret, rest = dev_hard_start_xmit_list(more, dev, txq)
         this.xmit_more = False
     if xl is not None:
@@ -554,13 +561,13 @@ def sch_direct_xmit(
 
     sd = this.sd
     if root_lock >= 0:
-        sd[SOFTNET.owner_relocks] += 1
+        sd[_OWNER_RELOCKS] += 1
         if root.lock():
             sd[SOFTNET.owner_relock_contended] += 1
             sd[SOFTNET.owner_ahead] += root.last_ahead
             sd[SOFTNET.owner_wait_ns] += root.last_wait_ns
 
-    if dev_xmit_complete(ret):
+    if ret < NET_XMIT_MASK:  # dev_xmit_complete
         # <= 4.15: go on while the queue is not empty; 4.16+: go on.  A
         # NOLOCK qdisc exists only from 4.16 (a what-if NOLOCK pfifo_fast
         # under an older profile returns true too: its qlen lags).
@@ -569,7 +576,7 @@ def sch_direct_xmit(
         sd[SOFTNET.tx_busy] += 1
         # what the driver did not take: the rest of the list, or all of it
         ret = dev_requeue_skb(rest or [skb, *(more or ())], q)
-    if ret and netif_xmit_frozen_or_stopped(txq):
+    if ret and tf[_TXQ_STATE] & _FROZEN_OR_STOPPED:  # netif_xmit_frozen_or_stopped
         ret = 0
     return ret
 
@@ -674,12 +681,12 @@ def pfifo_fast_enqueue(skb: SkBuff, q: Qdisc) -> int:
         ring = q.bands[band]
         lk = this.locks[q.band_locks[band]]
         lk.lock()
-        ok = len(ring) < f[QDISC.limit] and ring.produce(skb.desc())
+        ok = ring.used() < f[QDISC.limit] and ring.produce_from(skb)
         lk.unlock()
         return NET_XMIT_SUCCESS if ok else NET_XMIT_DROP
     if f[_QLEN] < f[QDISC.limit]:
         band = prio2band[skb.priority & TC_PRIO_MAX]
-        q.bands[band].produce(skb.desc())
+        q.bands[band].produce_from(skb)
         f[_BMAP] |= 1 << band
         return NET_XMIT_SUCCESS
     return NET_XMIT_DROP
@@ -694,7 +701,7 @@ def pfifo_fast_dequeue(q: Qdisc) -> tuple | None:
         return None
     ring = q.bands[band]
     d = ring.consume()
-    if not len(ring):
+    if not ring.used():
         f[_BMAP] &= ~(1 << band)
     return d
 
@@ -705,7 +712,7 @@ def _pfifo_fast_dequeue_nolock(q: Qdisc) -> tuple | None:
     raced with us).  Called with the seqlock held (the only consumer)."""
     for need_retry in (True, False):
         for ring in q.bands:
-            if len(ring):
+            if ring.used():
                 return ring.consume()
         if not need_retry or not q.f[_STATE] >> QDISC_STATE_MISSED & 1:
             return None
