@@ -226,7 +226,8 @@ def __dev_xmit_skb(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue) -> i
                 contended = False
             __qdisc_run(q)
     root.unlock()
-    kfree_skb_list_to_free()  # 4.8+: what the enqueue dropped, after the lock
+    if this.to_free:  # 4.8+: what the enqueue dropped, freed after the lock
+        kfree_skb_list_to_free()
     if contended:
         locks[q.busylock].unlock()
     return rc
@@ -405,7 +406,8 @@ def _dev_xmit_skb_defer(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue)
         if len(batch) != 1:
             rc = NET_XMIT_SUCCESS
     root.unlock()
-    kfree_skb_list_to_free()
+    if this.to_free:
+        kfree_skb_list_to_free()
     return rc
 
 
