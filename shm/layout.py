@@ -31,7 +31,7 @@ WORD = 8
 WORDS_PER_LINE = CACHELINE // WORD
 
 #: Bumped whenever any record below or in the model changes shape.
-LAYOUT_VERSION = 14
+LAYOUT_VERSION = 15
 MAGIC = 0x6E6574715F74786D  # "netq_txm"
 
 

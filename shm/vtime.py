@@ -117,6 +117,13 @@ class VLOCK(Record, name="vlock"):
         "trylocks that got the real lock but failed: it was still held at their "
         "virtual time; under the lock"
     )
+    line_writes = field(
+        "writes a critical section makes to data on the lock's own cache line "
+        "(a qdisc's qlen beside its root lock); set once at the start"
+    )
+    line_spinners = field(
+        "other spinners that such writes made the holder wait for, in all; under the lock"
+    )
 
 
 def vtime_layout(layout: Layout, participants: int, nlocks: int) -> None:
@@ -125,10 +132,14 @@ def vtime_layout(layout: Layout, participants: int, nlocks: int) -> None:
     layout.add("vlocks", VLOCK, nlocks)
 
 
-def init_vtime(region: Region) -> None:
-    """A new run: every clock at 0 and running, every lock never held."""
+def init_vtime(region: Region, line_writes: dict[int, int] | None = None) -> None:
+    """A new run: every clock at 0 and running, every lock never held;
+    ``line_writes``: lock id -> writes each of its critical sections makes to
+    data on the lock's own cache line (see :meth:`VirtualCpu.release`)."""
     for i in range(region.layout["vlocks"].count):
-        region.section_words("vlocks", i)[VLOCK.owner] = NO_OWNER
+        v = region.section_words("vlocks", i)
+        v[VLOCK.owner] = NO_OWNER
+        v[VLOCK.line_writes] = (line_writes or {}).get(i, 0)
 
 
 class VirtualCpu:
@@ -460,9 +471,22 @@ class VirtualCpu:
 
     def release(self, lock: SpinLock | Callable[[], object], vlock_id: int) -> None:
         """Release ``lock`` (a lock, or its unlock call) at this clock (the
-        critical section's costs charged)."""
+        critical section's costs charged).
+
+        A lock whose cache line also holds data its critical section writes
+        (``VLOCK.line_writes``: a qdisc's root lock shares its line with
+        q.qlen and the queue's head) makes each such write take the line
+        from every spinner, and the unlock (a write too) wait until their
+        re-reads are served: ``line_writes x spinners x spinner_ns`` more,
+        the spinners counted at the release."""
         w = self.w
         v = self._lock_rows.base(vlock_id)
+        writes = w[v + VLOCK.line_writes]
+        if writes and self.spinner_ns:
+            n = self._spinners(vlock_id + 1, self.now)
+            if n:
+                w[v + VLOCK.line_spinners] += n
+                self.charge(writes * n * self.spinner_ns)
         w[v + VLOCK.release] = self.now
         w[v + VLOCK.owner] = self.id
         w[v + VLOCK.holder] = 0

@@ -114,6 +114,31 @@ def test_a_lock_waiter_holds_gvt_at_its_holders_clock(owner):
     region.close()
 
 
+def test_writes_to_the_locks_own_line_wait_for_its_spinners(owner):
+    """A lock whose line holds data its critical section writes (a qdisc's
+    root lock beside qlen): the holder's unlock waits line_writes x spinners
+    x spinner_ns more; a lock on a line of its own does not."""
+    spinner = 70
+    for writes in (0, 1):
+        region, space = make(owner, 3)
+        init_vtime(region, {0: writes})
+        a = VirtualCpu(
+            region, 0, slack_ns=10**12, handoff_ns=HANDOFF, bounce_ns=BOUNCE, spinner_ns=spinner
+        )
+        (la,) = space.bind(0)
+        a.acquire(la, 0)
+        a.charge(H)
+        c = clock(region, 1)  # participant 1 asked for the lock at 300
+        c[VCLOCK.now], c[VCLOCK.waits_on], c[VCLOCK.state] = 300, 1, VT_LOCKWAIT
+        a.release(la, 0)
+        v = vlock(region)
+        assert v[VLOCK.release] == H + writes * spinner and a.now == H + writes * spinner
+        assert v[VLOCK.line_spinners] == writes and v[VLOCK.hold] == H + writes * spinner
+        c[VCLOCK.state] = VT_DONE
+        del c, v, la, a
+        region.close()
+
+
 def test_a_trylock_fails_while_the_lock_is_held_in_virtual_time(owner):
     """spin_trylock at virtual 100 of a lock released at 800 fails (it was
     held at 100), though the real lock was free; the real lock is given

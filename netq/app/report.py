@@ -285,6 +285,11 @@ def text(res: Mapping[str, Any]) -> str:
                 f"  {v['name']:<{w}}  grants {v['grants']:>8}  waited {_ns(v['wait_total_ns']):>9}"
                 f"  held {_ns(v['hold_total_ns']):>9}  out of order {v['order_violations']}"
                 f"  other spinners {v['spinners'] / v['grants']:.2f} per grant"
+                + (
+                    f" (+{v['line_spinners'] / v['grants']:.2f} at writes to its line)"
+                    if v.get("line_spinners")
+                    else ""
+                )
             )
     # lock_stat
     if res["locks"]:

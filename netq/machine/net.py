@@ -158,7 +158,11 @@ class Net:
         self.nic_doorbell = owner.semaphore("nic_doorbell", 0)
         self.runctl = rc = region.section_words("runctl")
         if "vclocks" in self.layout.sections:
-            init_vtime(region)
+            # a qdisc's root lock shares its cache line with the qlen its
+            # enqueues and dequeues write (struct Qdisc's q: the lock beside
+            # head, tail and qlen, in every profile); busylock sits on a line
+            # of its own (____cacheline_aligned_in_smp, 79640a4ca695)
+            init_vtime(region, {p.root_lock: 1 for p in plan.qdiscs if p.root_lock >= 0})
             #: virtual run: skbs whose wire finish is within the window, per
             #: CPU then per TX queue (written by the NIC)
             self.vt_window = region.span_words("vt_window")

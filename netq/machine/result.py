@@ -411,6 +411,9 @@ class VtLock(TypedDict):
     #: other waiters spinning at the releases of the grants that waited
     #: (each made a handoff slower by spinner_ns)
     spinners: int
+    #: spinners the holder's writes to the lock's own cache line waited for
+    #: (a root lock beside qlen), in all
+    line_spinners: int
 
 
 class VtStats(TypedDict):
@@ -797,6 +800,7 @@ def vt_stats(net, wall_s: float, virtual_s: float | None = None) -> VtStats | No
             "wait_total_ns": int(v["wait"]),
             "hold_total_ns": int(v["hold"]),
             "spinners": int(v["spinners"]),
+            "line_spinners": int(v["line_spinners"]),
         }
         for name, v in zip(net.locks.names, vlocks)
         if v["grants"]
