@@ -31,8 +31,6 @@ import multiprocess as mp
 
 from netq.kernel.kstructs import (
     FAULTS,
-    IFF_UP,
-    NETDEV,
     NETDEV_QUEUE,
     NIC,
     PHASE_EXIT,
@@ -43,7 +41,6 @@ from netq.kernel.kstructs import (
     RUNCTL,
     SOFTNET,
 )
-from netq.kernel.sched.sch_generic import dev_deactivate_queue, some_qdisc_is_busy
 from netq.machine import invariants, result, tracedata
 from netq.machine.config import EventConfig, RunConfig
 from netq.machine.net import Net
@@ -59,8 +56,6 @@ from .platform import measure_platform, proc_state
 TICK_S = 0.02
 #: the watchdog's tick while an event waits for the virtual clocks to reach it
 VT_EVENT_TICK_S = 0.0005
-#: longest wait for a device's qdisc runs to end in dev_close (dev_deactivate's)
-DEV_DEACTIVATE_WAIT_S = 2.0
 #: signals a worker leaves to the supervisor or takes with the default action
 WORKER_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 START_TIMEOUT_S = 20.0
@@ -456,14 +451,11 @@ class Supervisor:
         space.abort = lambda: abort() or time.monotonic() > deadline
         ctl.abort = lambda: vabort() or time.monotonic() > deadline
         try:
-            if e.action == "dev_close":
-                outcome = self._vt_dev_close(net, net.dev_by_name[e.device])
-            else:
-                if e.action == "slow_nic":
-                    # packets whose wire starts from now on are slowed (the
-                    # NIC reads this before NIC.slow_ns changes)
-                    net.vt_nic[VT_NIC.slow_from] = at
-                outcome = self._do_event(net, procs, e)
+            if e.action == "slow_nic":
+                # packets whose wire starts from now on are slowed (the NIC
+                # reads this before NIC.slow_ns changes)
+                net.vt_nic[VT_NIC.slow_from] = at
+            outcome = self._do_event(net, procs, e)
         except RunAborted:
             return "stalled", [
                 f"event {e.action} at virtual {e.at:g} s could not finish within "
@@ -476,31 +468,6 @@ class Supervisor:
             _event_row(e, round(time.monotonic() - t0, 3), outcome, at, ctl.now)
         )
         return True
-
-    def _vt_dev_close(self, net, dev) -> str:
-        """dev_close on the virtual clock.  The kernel's (and
-        :func:`~netq.kernel.core.dev.dev_close`'s) dev_deactivate waits, in
-        time, for qdisc runs in progress on other CPUs to end; on the
-        virtual clock that wait must let those CPUs' clocks advance, so the
-        control process sleeps through it (holding GVT back meanwhile would
-        stop the very CPUs it waits for) and resumes at GVT.  The queues'
-        deactivation and purge happen at the event's time, under the locks,
-        as dev_deactivate does them."""
-        ctl = self._vt_ctl
-        assert ctl is not None
-        noop = net.qdiscs[0]
-        n = sum(dev_deactivate_queue(txq, noop) for txq in dev.txqs)
-        if some_qdisc_is_busy(dev):
-            ctl.sleep()
-            give_up = time.monotonic() + DEV_DEACTIVATE_WAIT_S  # as dev_deactivate
-            while some_qdisc_is_busy(dev) and time.monotonic() < give_up:
-                if net.runctl[RUNCTL.abort]:
-                    raise RunAborted(f"{dev.name}: the run was aborted during dev_close")
-                time.sleep(0.00005)  # yield()
-            g = ctl.gvt()
-            ctl.wake(g if g is not None else ctl.now)
-        dev.f[NETDEV.flags] &= ~IFF_UP
-        return f"{dev.name} down: {n} skbs purged from its qdiscs"
 
     def _virtual_window(self, net) -> tuple[float, dict]:
         """The measured window of a virtual run: its duration in virtual

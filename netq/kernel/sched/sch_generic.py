@@ -30,6 +30,7 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from shm.lock import RunAborted
 from shm.ring import DESC_WORDS, Ring
 
 from ..core.delay import ndelay
@@ -61,6 +62,7 @@ from ..kstructs import (
     QUEUE_STATE_DRV_XOFF,
     QUEUE_STATE_FROZEN,
     QUEUE_STATE_STACK_XOFF,
+    RUNCTL,
     SOFTNET,
     TCQ_F_BUILTIN,
     TCQ_F_CAN_BYPASS,
@@ -836,12 +838,26 @@ def dev_deactivate(dev: NetDevice, wait_s: float = 2.0) -> int:
     qdiscs are marked DEACTIVATED and purged, then wait for running qdiscs
     to finish (some_qdisc_is_busy; a scheduled one is dropped from the
     softirq by net_tx_action when it sees DEACTIVATED).  Control context.
-    Returns the skbs purged."""
-    noop = this.net.qdiscs[0]
-    n = sum(dev_deactivate_queue(txq, noop) for txq in dev.txqs)
+    Returns the skbs purged.
+
+    On the virtual clock the wait lets the other CPUs' clocks run: the
+    control process sleeps through it (holding GVT back would stop the very
+    runs it waits for) and resumes at GVT, as a sleep that nobody ends does;
+    an aborted run ends the wait with RunAborted."""
+    net = this.net
+    n = sum(dev_deactivate_queue(txq, net.qdiscs[0]) for txq in dev.txqs)
+    if not some_qdisc_is_busy(dev):
+        return n
+    vt = this.vt
+    if vt is not None:
+        vt.sleep()
     deadline = time.monotonic() + wait_s
     while some_qdisc_is_busy(dev) and time.monotonic() < deadline:
+        if net.runctl[RUNCTL.abort]:
+            raise RunAborted(f"{dev.name}: the run was aborted in dev_deactivate")
         time.sleep(0.0005)  # yield()
+    if vt is not None:
+        vt.wake_idle()
     return n
 
 
