@@ -160,7 +160,6 @@ class VirtualCpu:
         "_clock_base",
         "_clock_bases",
         "_clocks",
-        "_lock_rows",
         "_others",
         "_vlock_base",
         "abort",
@@ -207,9 +206,9 @@ class VirtualCpu:
         self.last_real: object = None
         #: word index of every *other* participant's clock (now, state follow)
         self._others = [clocks.base(i) for i in range(clocks.count) if i != me]
-        self._lock_rows = lay["vlocks"]
+        vlocks = lay["vlocks"]
         #: word index of each lock's VLOCK row
-        self._vlock_base = [self._lock_rows.base(i) for i in range(self._lock_rows.count)]
+        self._vlock_base = [vlocks.base(i) for i in range(vlocks.count)]
         #: word index of each participant's clock row
         self._clock_bases = [clocks.base(i) for i in range(clocks.count)]
         #: word index of this participant's clock row
@@ -261,7 +260,8 @@ class VirtualCpu:
             t = w[b + VCLOCK.now]
             hops = 0
             while state == VT_LOCKWAIT and hops < MAX_LOCK_CHAIN:
-                h = w[vlocks[w[b + VCLOCK.waits_on] - 1] + VLOCK.holder]
+                wo = w[b + VCLOCK.waits_on]  # 0 if it has just been granted
+                h = w[vlocks[wo - 1] + VLOCK.holder] if wo else 0
                 if not h:
                     break
                 b = bases[h - 1]
@@ -377,7 +377,7 @@ class VirtualCpu:
                 w[b + VCLOCK.state] = VT_RUN
         finally:
             w[b + VCLOCK.waits_on] = 0
-        v = self._lock_rows.base(vlock_id)
+        v = self._vlock_base[vlock_id]
         last = w[v + VLOCK.owner]
         grant = t
         if last != NO_OWNER:
@@ -430,32 +430,25 @@ class VirtualCpu:
         return n
 
     def try_acquire(
-        self,
-        trylock: Callable[[], bool],
-        vlock_id: int,
-        unlock: Callable[[], object] | None = None,
+        self, trylock: Callable[[], bool], vlock_id: int, unlock: Callable[[], object]
     ) -> bool:
         """spin_trylock at this clock: fails if the real trylock does, or if
         the lock was released later in virtual time than this attempt (it
         was still held at the attempt: the real lock, just taken, is given
-        back with ``unlock``; without one the attempt is granted at the
-        release, the form before that rule).  Else granted now (+ bounce
-        when another participant held it last)."""
+        back with ``unlock``).  Else granted now (+ bounce when another
+        participant held it last)."""
         self.window()
         if not trylock():
             return False
         w = self.w
-        v = self._lock_rows.base(vlock_id)
+        v = self._vlock_base[vlock_id]
         last = w[v + VLOCK.owner]
         grant = self.now
         if last != NO_OWNER:
-            release = w[v + VLOCK.release]
-            if release > grant:
-                if unlock is not None:
-                    w[v + VLOCK.trylock_held] += 1
-                    unlock()
-                    return False
-                grant = release
+            if w[v + VLOCK.release] > grant:
+                w[v + VLOCK.trylock_held] += 1
+                unlock()
+                return False
             if last != self.id:
                 grant += self.bounce_ns
         w[v + VLOCK.grants] += 1
@@ -480,7 +473,7 @@ class VirtualCpu:
         re-reads are served: ``line_writes x spinners x spinner_ns`` more,
         the spinners counted at the release."""
         w = self.w
-        v = self._lock_rows.base(vlock_id)
+        v = self._vlock_base[vlock_id]
         writes = w[v + VLOCK.line_writes]
         if writes and self.spinner_ns:
             n = self._spinners(vlock_id + 1, self.now)

@@ -312,16 +312,16 @@ def _run_virtual(net, gen: Generator, sd, rc, quota: int | None) -> None:
     sendmsg = costs.sendmsg_ns
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     end = None if quota is not None else int(net.cfg.duration * 1e9)
+    if end is not None and not gen.socks:
+        # no socket here: this CPU never sends, so its clock would never
+        # reach the end (the run would wait for it); it serves softirqs
+        # (completions, rescheduled qdiscs) below, from the start
+        end = vt.now
     interval = int(1e9 / gen.rate_pps) if gen.rate_pps else 0
     next_send = 0
     sent = 0
     while not rc[RUNCTL.abort]:
         if (end is not None and vt.now >= end) or (quota is not None and sent >= quota):
-            break
-        if not gen.socks:
-            # no socket here: this CPU never sends, so its clock would never
-            # reach the end (the run would wait for it); it serves softirqs
-            # (completions, rescheduled qdiscs) below, from the start
             break
         if sd[_KSOFTIRQD]:
             run_ksoftirqd()
