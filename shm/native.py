@@ -401,9 +401,20 @@ typedef struct {
     PyObject *empty, *dtype;  /* numpy.empty and numpy.int64, for take_array */
 } RingObject;
 
-/* Ring.produce(d): False if full.  prod is published with a seq_cst store
-   (a full barrier on x86): the consumer's RING.wake, read after it, is
-   then seen (shm/ring.py, the doorbell request). */
+/* Append the descriptor v; False if the ring is full.  prod is published
+   with a seq_cst store (a full barrier on x86): the consumer's RING.wake,
+   read after it, is then seen (shm/ring.py, the doorbell request). */
+static PyObject *ring_put_words(RingObject *r, const int64_t *v) {
+    int64_t *idx = r->idx;
+    int64_t p = idx[RING_PROD];
+    if (p - __atomic_load_n(&idx[RING_CONS], __ATOMIC_ACQUIRE) >= r->size) Py_RETURN_FALSE;
+    int64_t *s = r->slots + (p & r->mask) * DESC_WORDS;
+    for (int i = 0; i < DESC_WORDS; i++) s[i] = v[i];
+    __atomic_store_n(&idx[RING_PROD], p + 1, __ATOMIC_SEQ_CST);
+    Py_RETURN_TRUE;
+}
+
+/* Ring.produce(d): ring_put_words of the descriptor d, a tuple or list of ints. */
 static PyObject *ring_produce(RingObject *r, PyObject *d) {
     PyObject **items;
     Py_ssize_t n;
@@ -416,13 +427,7 @@ static PyObject *ring_produce(RingObject *r, PyObject *d) {
         v[i] = PyLong_AsLongLong(items[i]);
         if (v[i] == -1 && PyErr_Occurred()) return NULL;
     }
-    int64_t *idx = r->idx;
-    int64_t p = idx[RING_PROD];
-    if (p - __atomic_load_n(&idx[RING_CONS], __ATOMIC_ACQUIRE) >= r->size) Py_RETURN_FALSE;
-    int64_t *s = r->slots + (p & r->mask) * DESC_WORDS;
-    for (int i = 0; i < DESC_WORDS; i++) s[i] = v[i];
-    __atomic_store_n(&idx[RING_PROD], p + 1, __ATOMIC_SEQ_CST);
-    Py_RETURN_TRUE;
+    return ring_put_words(r, v);
 }
 
 /* Where produce_from() finds a descriptor's words in an object (set once
@@ -496,13 +501,7 @@ static PyObject *ring_produce_from(RingObject *r, PyObject *obj) {
         v[i] = PyLong_AsLongLong(x);
         if (v[i] == -1 && PyErr_Occurred()) return NULL;
     }
-    int64_t *idx = r->idx;
-    int64_t p = idx[RING_PROD];
-    if (p - __atomic_load_n(&idx[RING_CONS], __ATOMIC_ACQUIRE) >= r->size) Py_RETURN_FALSE;
-    int64_t *s = r->slots + (p & r->mask) * DESC_WORDS;
-    for (int i = 0; i < DESC_WORDS; i++) s[i] = v[i];
-    __atomic_store_n(&idx[RING_PROD], p + 1, __ATOMIC_SEQ_CST);
-    Py_RETURN_TRUE;
+    return ring_put_words(r, v);
 }
 
 /* Ring.consume(): the oldest descriptor as a tuple, or None if empty. */

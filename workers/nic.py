@@ -260,13 +260,7 @@ class Nic:
                 # the driver's TX clean: the descriptors are free, BQL learns
                 if eth_tx_clean(txq, len(d), nbytes, now, net):
                     nic[NIC.bql_wakes] += 1
-        if sent:
-            woken = sock_def_write_space(net, self.limited_socks)
-            if woken:
-                nic[NIC.write_space_wakes] += woken
-        woken = eth_tx_wake_queues(self.txqs, net)
-        if woken:
-            nic[NIC.wakes] += woken
+        self.wake_after_round(sent)
         return sent
 
     def _poll_native(self, now: int) -> int:
@@ -300,13 +294,21 @@ class Nic:
                 if eth_tx_clean(txq, n, out[1], now, net):
                     nic[NIC.bql_wakes] += 1
                 sent += n
+        self.wake_after_round(sent)
+        return sent
+
+    def wake_after_round(self, sent: int) -> None:
+        """After a round's completions: wake the senders whose send buffers
+        have room again (sock_def_write_space), if anything completed, and
+        the TX queues the driver stopped that have room again."""
+        net, nic = self.net, self.f
+        if sent:
             woken = sock_def_write_space(net, self.limited_socks)
             if woken:
                 nic[NIC.write_space_wakes] += woken
         woken = eth_tx_wake_queues(self.txqs, net)
         if woken:
             nic[NIC.wakes] += woken
-        return sent
 
     def vslow_poll(self) -> None:
         """Virtual clock: take a slow_nic event's new NIC.slow_ns, which
@@ -327,18 +329,19 @@ class Nic:
                 return v
         return 0
 
-    def _transmit_small(self, txq, rows: list, now: int, posts: list[int] | None = None) -> int:
+    def _transmit_small(self, txq, rows: list, now: int, fins: list[int] | None = None) -> int:
         """The same as _wire + _account for a few descriptors, one by one;
-        returns their bytes.  ``posts``: on the virtual clock, each row's
-        post time (the wire is idle until the driver posted it).
+        returns their bytes.  ``fins``: on the virtual clock, each row's wire
+        finish (:func:`_wire_finishes`).
 
         tests/test_nic.py checks that both paths give identical counters."""
         dev = txq.dev.index
         bps, pps, overhead = self.rate[dev]
-        virtual = self.virtual
-        slow = self.vslow_now if virtual else self.f[NIC.slow_ns]
-        vslow = virtual and bool(self.vslow)  # slow_nic events: slow by wire start
-        paced = bps or pps or slow or vslow
+        slow = self.f[NIC.slow_ns]
+        if fins is None:
+            paced = bps or pps or slow
+        else:
+            paced = bps or pps or self.vslow_now or self.vslow
         t = float(max(self.wire_t[dev], now))
         f = txq.f
         irq = f[NETDEV_QUEUE.irq_cpu]
@@ -354,18 +357,16 @@ class Nic:
         lat = []
         tr = self.tracer
         for i, (cpu, _seq, sk, sk_seq, length, _prio, tstamp, _qm) in enumerate(rows):
-            if posts is not None and posts[i] > t:
-                t = float(posts[i])  # the wire is idle until the driver posted it
-            if paced:
+            if fins is not None:
+                fin = fins[i]
+            elif paced:
                 per = (length + overhead) * (8e9 / bps) if bps else 0.0
                 if pps:
                     per = max(per, 1e9 / pps)
-                if vslow:
-                    slow = self.slow_at(t)
                 t += per + slow
                 fin = int(t)
             else:
-                fin = int(t) if virtual else now
+                fin = now
             nbytes += length
             if cpu == irq:
                 local += 1
@@ -391,7 +392,7 @@ class Nic:
                 w[bbase + sk * stride] += length + SKB_TRUESIZE_OVERHEAD
                 w[cbase + sk * stride] += 1
         if paced:
-            self.wire_t[dev] = int(t)
+            self.wire_t[dev] = int(t) if fins is None else fins[-1]
         n = len(rows)
         f[NETDEV_QUEUE.nic_packets] += n
         f[NETDEV_QUEUE.nic_bytes] += nbytes
@@ -750,7 +751,7 @@ def _run_virtual(nic: Nic, net) -> None:
                 if not fins:
                     continue
             rows = rows[: len(fins)]
-            nbytes = nic._transmit_small(txq, rows, 0, posts)
+            nbytes = nic._transmit_small(txq, rows, 0, fins)
             if fins[-1] > vnic[VT_NIC.last_finish]:
                 vnic[VT_NIC.last_finish] = fins[-1]
             win = net.vt_window
@@ -765,12 +766,7 @@ def _run_virtual(nic: Nic, net) -> None:
             done += len(rows)
         if done:
             vt.charge(per_skb * done)
-            woken = sock_def_write_space(net, nic.limited_socks)
-            if woken:
-                f[NIC.write_space_wakes] += woken
-        woken = eth_tx_wake_queues(nic.txqs, net)
-        if woken:
-            f[NIC.wakes] += woken
+        nic.wake_after_round(done)
     if not stopped or end is None:  # a budget's run lasts until the last skb is out
         f[NIC.cpu_ns] = vt.busy
     vt.done()
