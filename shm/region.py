@@ -33,31 +33,42 @@ class Region:
         self.name = shm.name
         #: the whole segment as int64 words: the hot path indexes this
         self.words = memoryview(self.mm).cast("q")
-        self._views: list[memoryview] = [self.words]
+        self._views: list[Any] = [self.words]
         self._arrays: dict[str, np.ndarray] = {}
         layout.stamp(self.words)
         #: int64_t* to word 0 for the compiled helper (None without it)
         self.cptr: Any = None  # a cffi int64_t[]: no static type
         if native and _native.ffi is not None:
             self.cptr = _native.ffi.from_buffer("int64_t[]", self.mm)
+        #: what record views are: the compiled Words (memoryview's interface,
+        #: the integer index read/write in C), else memoryview itself
+        self._record = _native.WordsOps if native and _native.WordsOps is not None else None
+
+    def _view(self, start: int, stop: int) -> Any:
+        """Words ``start:stop`` as a record view, remembered for close().
+
+        Typed Any: a memoryview, or the compiled Words, which has memoryview's
+        interface (slices, iteration, the buffer protocol, tolist, release)
+        and forbids closing the mapping while it lives, as memoryview does."""
+        v = self.words[start:stop]
+        if self._record is not None:
+            v = self._record(v)
+        self._views.append(v)
+        return v
 
     def section_words(self, name: str, i: int = 0) -> memoryview:
-        """A memoryview of element ``i`` of section ``name`` (a record's words).
+        """A view of element ``i`` of section ``name`` (a record's words).
 
         Index it with the record's field indices: ``v[QDISC.qlen]``.
         """
         sec = self.layout[name]
         b = sec.base(i)
-        v = self.words[b : b + sec.stride]
-        self._views.append(v)
-        return v
+        return self._view(b, b + sec.stride)
 
     def span_words(self, name: str) -> memoryview:
-        """A memoryview of a whole section (all elements)."""
+        """A view of a whole section (all elements)."""
         sec = self.layout[name]
-        v = self.words[sec.offset : sec.offset + sec.words]
-        self._views.append(v)
-        return v
+        return self._view(sec.offset, sec.offset + sec.words)
 
     def array(self, name: str) -> np.ndarray:
         """A numpy view (no copy) of a whole section; cached."""

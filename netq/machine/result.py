@@ -640,7 +640,7 @@ def queue_rows(net, window_s: float, at_stop: dict | None) -> list[QueueRow]:
 def drops(net) -> dict[str, int]:
     tot = np.zeros(len(DROP_REASONS), dtype=np.int64)
     for row in net.drops:
-        tot += np.frombuffer(row, dtype=np.int64) if isinstance(row, memoryview) else np.array(row)
+        tot += np.array(row) if isinstance(row, list) else np.frombuffer(row, dtype=np.int64)
     return {r: int(tot[i]) for i, r in enumerate(DROP_REASONS)}
 
 
