@@ -210,7 +210,7 @@ def __dev_xmit_skb(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue) -> i
         this.sd[_BYPASS] += 1
         if this.trace is not None:
             this.trace.emit(QDISC_BYPASS, q.id)
-        if sch_direct_xmit(skb, q, dev, txq, q.root_lock):
+        if sch_direct_xmit(skb, q, dev, txq, root):
             if contended:
                 locks[q.busylock].unlock()
                 contended = False
@@ -257,7 +257,7 @@ def _dev_xmit_skb_nolock(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue
         this.sd[SOFTNET.bypass] += 1
         if this.trace is not None:
             this.trace.emit(QDISC_BYPASS, q.id)
-        if sch_direct_xmit(skb, q, dev, txq, -1) and not nolock_qdisc_is_empty(q):
+        if sch_direct_xmit(skb, q, dev, txq, None) and not nolock_qdisc_is_empty(q):
             __qdisc_run(q)
         else:
             qdisc_run_end(q)
@@ -393,7 +393,7 @@ def _dev_xmit_skb_defer(skb: SkBuff, q: Qdisc, dev: NetDevice, txq: NetdevQueue)
         this.sd[SOFTNET.bypass] += 1
         if this.trace is not None:
             this.trace.emit(QDISC_BYPASS, q.id)
-        if sch_direct_xmit(s, q, dev, dev.txqs[s.queue_mapping], q.root_lock):
+        if sch_direct_xmit(s, q, dev, dev.txqs[s.queue_mapping], root):
             __qdisc_run(q)
         else:
             qdisc_run_end(q)

@@ -246,14 +246,14 @@ def netdev_pick_tx(dev: NetDevice, skb: SkBuff) -> NetdevQueue:
     if c:
         ndelay(c)
     queue_index = 0
-    f = dev.f
-    if f[_REAL] != 1:
+    real = dev.f[_REAL]  # read once (nothing orders the kernel's two reads either)
+    if real != 1:
         ops = dev.netdev_ops
         if ops.ndo_select_queue is not None:
             queue_index = ops.ndo_select_queue(dev, skb)
         else:
             queue_index = __netdev_pick_tx(dev, skb)
-        if queue_index >= f[_REAL]:  # dev_cap_txqueue, inlined
+        if queue_index >= real:  # dev_cap_txqueue, inlined
             queue_index = 0
     # skb_set_queue_mapping and netdev_get_tx_queue, inlined
     skb.queue_mapping = queue_index

@@ -53,8 +53,6 @@ _XOFF_ANY = _XOFF | 1 << QUEUE_STATE_STACK_XOFF
 _FROZEN_OR_STOPPED = _XOFF_ANY | 1 << QUEUE_STATE_FROZEN
 
 _STATE = NETDEV_QUEUE.state
-_DQL_LAST, _DQL_QUEUED = NETDEV_QUEUE.dql_last_obj_cnt, NETDEV_QUEUE.dql_num_queued
-_DQL_ADJ = NETDEV_QUEUE.dql_adj_limit
 _OWNER = NETDEV_QUEUE.xmit_lock_owner
 _QSTATE = QDISC.state
 _WMEM_SLEEPING = SOFTNET.wmem_sleeping
@@ -240,25 +238,17 @@ def netif_tx_wake_queue(txq: NetdevQueue, net: Net | None = None) -> bool:
 
 
 # -- BQL (include/linux/netdevice.h, 3.3+) -----------------------------------------------
-def netdev_tx_sent_queue(txq: NetdevQueue, nbytes: int) -> None:
-    """The driver posted ``nbytes`` to the ring (under _xmit_lock, before the
-    doorbell): dql_queued(); over the limit, set STACK_XOFF, then re-test
-    (the completion may have raised the limit meanwhile: the smp_mb() pair
-    with netdev_tx_completed_queue)."""
-    f = txq.f
-    # dql_queued and dql_avail (static inlines of dynamic_queue_limits.h),
-    # inlined on this per-packet path; num_queued is the driver's own word
-    f[_DQL_LAST] = nbytes
-    queued = f[_DQL_QUEUED] + nbytes
-    f[_DQL_QUEUED] = queued
-    if f[_DQL_ADJ] - queued >= 0:
-        return
+def netdev_tx_sent_queue_stop(txq: NetdevQueue) -> None:
+    """netdev_tx_sent_queue() past its likely() return (the driver,
+    eth_start_xmit, inlines dql_queued and the dql_avail test before it, under
+    _xmit_lock and before the doorbell): the queue is over its limit.  Set STACK_XOFF, then, after the smp_mb(), re-test: a
+    completion may have raised the limit meanwhile."""
     at = this.net.atomics
     at.set_bit(txq.base + _STATE, QUEUE_STATE_STACK_XOFF)
     if this.trace is not None:
         this.trace.emit(QUEUE_STOP, txq.index, 1)
-    f[NETDEV_QUEUE.dql_stack_xoffs] += 1
-    if dql_avail(f) >= 0:
+    txq.f[NETDEV_QUEUE.dql_stack_xoffs] += 1
+    if dql_avail(txq.f) >= 0:
         at.clear_bit(txq.base + _STATE, QUEUE_STATE_STACK_XOFF)
 
 

@@ -65,7 +65,7 @@ from ..core.netdevice import (
     NetDevice,
     NetdevQueue,
     netdev_tx_completed_queue,
-    netdev_tx_sent_queue,
+    netdev_tx_sent_queue_stop,
     netif_tx_start_queue,
     netif_tx_stop_queue,
     netif_tx_wake_queue,
@@ -84,6 +84,8 @@ _XOFF = 1 << QUEUE_STATE_DRV_XOFF
 #: netif_xmit_stopped(): the driver or BQL stopped the queue
 _STOPPED = _XOFF | 1 << QUEUE_STATE_STACK_XOFF
 _WAKE, _PROD = RING.wake, RING.prod
+_DQL_LAST, _DQL_QUEUED = NETDEV_QUEUE.dql_last_obj_cnt, NETDEV_QUEUE.dql_num_queued
+_DQL_ADJ = NETDEV_QUEUE.dql_adj_limit
 
 
 def eth_start_xmit(skb: SkBuff, dev: NetDevice) -> int:
@@ -97,9 +99,18 @@ def eth_start_xmit(skb: SkBuff, dev: NetDevice) -> int:
         txq.f[NETDEV_QUEUE.tx_busy] += 1
         netif_tx_stop_queue(txq)
         return NETDEV_TX_BUSY
+    f = txq.f
     if txq.bql:
-        # before the doorbell: the NIC may complete the descriptor at once
-        netdev_tx_sent_queue(txq, skb.len)
+        # netdev_tx_sent_queue (a static inline of netdevice.h), before the
+        # doorbell, as the NIC may complete the descriptor at once: its
+        # dql_queued and likely() dql_avail >= 0 test inlined on this
+        # per-packet path, the rest in netdev_tx_sent_queue_stop
+        n = skb.len
+        f[_DQL_LAST] = n
+        queued = f[_DQL_QUEUED] + n
+        f[_DQL_QUEUED] = queued
+        if f[_DQL_ADJ] - queued < 0:
+            netdev_tx_sent_queue_stop(txq)
     vt = this.vt
     if vt is not None:
         # the post's virtual time, with the slot: the NIC's wire starts the
@@ -121,7 +132,6 @@ def eth_start_xmit(skb: SkBuff, dev: NetDevice) -> int:
         if vt is not None:  # the NIC wakes at this post's virtual time
             vt.wake_other(vt.clock_base(this.net.ncpus))
         this.net.nic_doorbell.release()
-    f = txq.f
     f[_PKTS] += 1
     f[_BYTES] += skb.len
     if ring.free() == 0:

@@ -30,7 +30,7 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from shm.lock import RunAborted
+from shm.lock import RunAborted, SpinLock
 from shm.ring import DESC_WORDS, Ring
 
 from ..core.delay import ndelay
@@ -511,15 +511,16 @@ def sch_direct_xmit(
     q: Qdisc,
     dev: NetDevice,
     txq: NetdevQueue,
-    root_lock: int,
+    root_lock: SpinLock | None,
     more: list[SkBuff] | None = None,
 ) -> int:
     """Transmit an skb (and ``more``, the rest of a bulk-dequeued list): drop
     root_lock, HARD_TX_LOCK, hand them to the driver, re-take root_lock;
     what the driver did not take (it stopped the queue mid-list, or returned
     NETDEV_TX_BUSY) is requeued.  Called with root_lock held and the qdisc
-    running (NOLOCK: ``root_lock`` is -1, nothing to drop; the seqlock is
-    held).
+    running (NOLOCK: ``root_lock`` is None, nothing to drop; the seqlock is
+    held).  ``root_lock`` is this CPU's handle of the lock, as the kernel
+    passes the spinlock_t pointer.
 
     Returns 0 if the queue should not be run further, else non-zero.  Up to
     4.15 (profiles 2.6.37, 3.13) it returns qdisc_qlen(q): 0 when the qdisc
@@ -534,46 +535,46 @@ def sch_direct_xmit(
     (softnet ``owner_*``).  NETDEV_TX_LOCKED (LLTX trylock collisions) is not
     modelled: netq's LLTX drivers never return it.
     """
-    locks = this.locks
-    if root_lock >= 0:
-        root = locks[root_lock]
-        root.unlock()
+    if root_lock is not None:
+        root_lock.unlock()
     ret = NETDEV_TX_BUSY
     # HARD_TX_LOCK / HARD_TX_UNLOCK, inlined on this per-packet path
     tf = txq.f
-    xl = None if txq.lltx else locks[txq.xmit_lock]
+    xl = None if txq.lltx else this.locks[txq.xmit_lock]
     if xl is not None:
         xl.lock()
         tf[_XMIT_OWNER] = this.cpu
     rest = None
     if not tf[_TXQ_STATE] & _FROZEN_OR_STOPPED:
-        this.xmit_more = bool(more)  # the rest of the list follows
+        if more:  # the rest of the list follows (netdev_xmit_more() is false otherwise)
+            this.xmit_more = True
         # dev_hard_start_xmit and its txq_trans_update, inlined on this
         # per-packet path
         ret = dev.netdev_ops.ndo_start_xmit(skb, dev)
         if ret == NETDEV_TX_OK and (xl is not None or tf[_XMIT_OWNER] != -1):
             # (holding _xmit_lock, xmit_lock_owner is this CPU: no need to read it)
             tf[_TRANS_START] = skb.tstamp
-        if more and ret < NET_XMIT_MASK:  # dev_xmit_complete
-            ret, rest = dev_hard_start_xmit_list(more, dev, txq)
-        this.xmit_more = False
+        if more:
+            if ret < NET_XMIT_MASK:  # dev_xmit_complete
+                ret, rest = dev_hard_start_xmit_list(more, dev, txq)
+            this.xmit_more = False
     if xl is not None:
         tf[_XMIT_OWNER] = -1
         xl.unlock()
 
     sd = this.sd
-    if root_lock >= 0:
+    if root_lock is not None:
         sd[_OWNER_RELOCKS] += 1
-        if root.lock():
+        if root_lock.lock():
             sd[SOFTNET.owner_relock_contended] += 1
-            sd[SOFTNET.owner_ahead] += root.last_ahead
-            sd[SOFTNET.owner_wait_ns] += root.last_wait_ns
+            sd[SOFTNET.owner_ahead] += root_lock.last_ahead
+            sd[SOFTNET.owner_wait_ns] += root_lock.last_wait_ns
 
     if ret < NET_XMIT_MASK:  # dev_xmit_complete
         # <= 4.15: go on while the queue is not empty; 4.16+: go on.  A
         # NOLOCK qdisc exists only from 4.16 (a what-if NOLOCK pfifo_fast
         # under an older profile returns true too: its qlen lags).
-        ret = 1 if root_lock < 0 or this.net.profile.sch_direct_xmit_bool else q.f[_QLEN]
+        ret = 1 if root_lock is None or this.net.profile.sch_direct_xmit_bool else q.f[_QLEN]
     else:
         sd[SOFTNET.tx_busy] += 1
         # what the driver did not take: the rest of the list, or all of it
@@ -597,7 +598,7 @@ def qdisc_restart(q: Qdisc, budget: int) -> tuple[int, int]:
     skb = skbs[0]
     dev = q.dev
     txq = dev.txqs[skb.queue_mapping]
-    root_lock = -1 if f[_QFLAGS] & TCQ_F_NOLOCK else q.root_lock
+    root_lock = None if f[_QFLAGS] & TCQ_F_NOLOCK else this.locks[q.root_lock]
     if n == 1:
         return sch_direct_xmit(skb, q, dev, txq, root_lock), 1
     return sch_direct_xmit(skb, q, dev, txq, root_lock, skbs[1:]), n
