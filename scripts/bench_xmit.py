@@ -103,7 +103,8 @@ from netq.kernel.core.dev import dev_queue_xmit, net_tx_action
 from netq.kernel.core.flow_dissector import netdev_pick_tx
 from netq.kernel.core.netdevice import netif_tx_start_queue, netif_tx_stop_queue
 from netq.kernel.core.percpu import this
-from netq.kernel.kstructs import NETDEV_QUEUE, QDISC, SOFTNET
+from netq.kernel.core.sock import SKB_TRUESIZE_OVERHEAD, sk_wmem_alloc
+from netq.kernel.kstructs import NETDEV_QUEUE, QDISC, SOCK, SOFTNET
 from netq.kernel.profiles import DEFAULT_PROFILE, PROFILES
 from netq.machine.config import DeviceConfig, RunConfig, TrafficConfig
 from netq.machine.net import Net
@@ -121,6 +122,9 @@ TARGETS = {
 #: the kernel profile of the measured Net (``--profile``; the run's default)
 PROFILE = DEFAULT_PROFILE
 RING_SIZE = 65536
+#: SO_SNDBUF of the bench's sockets: a rep's skbs fit (4 sockets x 1576 bytes
+#: of truesize per skb), so make_skb never finds a buffer full
+SNDBUF = 2**31 - 1
 TX_QUEUE_LEN = 32768
 SEED = 1
 
@@ -157,7 +161,9 @@ class Bed:
             seed=SEED,
             profile=PROFILE,
             devices=[dev],
-            traffic=[TrafficConfig(sockets_per_cpu=4, proto="udp", connected=True)],
+            # a send buffer that one rep never fills (send_one charges it,
+            # and so does skbs(); every completion frees it)
+            traffic=[TrafficConfig(sockets_per_cpu=4, proto="udp", connected=True, sndbuf=SNDBUF)],
         )
         self.net = Net(cfg, owner)
         self.net.bind_cpu(0)
@@ -174,17 +180,28 @@ class Bed:
         self.net.bind_cpu(0)
 
     def skbs(self, n: int) -> list:
-        """``n`` fresh skbs from the generator (built outside the timed region)."""
+        """``n`` fresh skbs from the generator, charged to their sockets' send
+        buffers as Generator.send_one charges them, so that the NIC's
+        completions free what was charged (built outside the timed region)."""
         pc = time.perf_counter_ns
         mk = self.gen.make_skb
-        return [mk(pc()) for _ in range(n)]
+        out = [mk(pc()) for _ in range(n)]
+        for skb in out:
+            f = skb.sk.f
+            f[SOCK.sent] += 1
+            f[SOCK.sent_bytes] += skb.len + SKB_TRUESIZE_OVERHEAD
+        return out
 
     def drain_rings(self) -> None:
-        """Let the in-process NIC empty every TX ring (untimed)."""
+        """Let the in-process NIC empty every TX ring (untimed); then every
+        skb is completed and no send buffer holds a charge."""
         poll = self.nic.poll
         while poll():
             pass
         assert not any(len(t.ring) for t in self.net.txqs if t.ring is not None)
+        held = [sk_wmem_alloc(sk) for sk in self.net.socks]
+        if any(held):
+            raise RuntimeError(f"send buffers still charged after the drain: {held}")
 
     def close(self) -> None:
         """Drop the views into the Net, then close it."""
