@@ -190,8 +190,9 @@ def lock_breakdown(sem, lk, n: int, reps: int) -> dict[str, float]:
         ),
         ("time.perf_counter_ns()", loop_of(time.perf_counter_ns), n, 1),
         ("Python method call (empty body)", loop_of(Empty().method), n, 1),
-        ("shared word read  (memoryview[i])", mv_read, n, 1),
-        ("shared word write (memoryview[i] = x)", mv_write, n, 1),
+        # the record view's type: the compiled Words, or memoryview (NETQ_NATIVE=0)
+        (f"shared word read  ({type(rec).__name__}[i])", mv_read, n, 1),
+        (f"shared word write ({type(rec).__name__}[i] = x)", mv_write, n, 1),
         ("private stat update (list[i] += 1)", list_rmw, n, 1),
     ]
     out = medians(measure_interleaved(benches, reps))

@@ -387,7 +387,8 @@ def bypass_breakdown(bed: Bed, sem, n: int, reps: int) -> dict[str, float]:
             loop_pair(ring.produce_from, ring.consume, skb),
             n,
         ),
-        ("shared word += 1 (memoryview)", shared_rmw, n),
+        # the record view's type: the compiled Words, or memoryview (NETQ_NATIVE=0)
+        (f"shared word += 1 ({type(f).__name__})", shared_rmw, n),
         ("make_skb (generator, not in bypass)", loop_make_skb(bed), n),
         ("time.perf_counter_ns()", loop_of(time.perf_counter_ns), n),
         ("Python method call (empty body)", loop_of(Empty().method), n),
