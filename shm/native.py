@@ -799,18 +799,25 @@ static int words_gone(WordsObject *w) {
 
 static Py_ssize_t words_len(WordsObject *w) { return w->n; }
 
+/* The word index of an exact int key (negative from the end), or -1 with
+   an exception set (IndexError as memoryview's). */
+static inline Py_ssize_t words_index(WordsObject *w, PyObject *key) {
+    Py_ssize_t i = PyLong_AsSsize_t(key);
+    if (i < 0) {
+        if (i == -1 && PyErr_Occurred()) return -1;
+        i += w->n;
+    }
+    if ((size_t)i >= (size_t)w->n) {
+        PyErr_SetString(PyExc_IndexError, "index out of bounds on dimension 1");
+        return -1;
+    }
+    return i;
+}
+
 static PyObject *words_subscript(WordsObject *w, PyObject *key) {
     if (PyLong_CheckExact(key) && w->p != NULL) {
-        Py_ssize_t i = PyLong_AsSsize_t(key);
-        if (i < 0) {
-            if (i == -1 && PyErr_Occurred()) return NULL;
-            i += w->n;
-        }
-        if ((size_t)i >= (size_t)w->n) {
-            PyErr_SetString(PyExc_IndexError, "index out of bounds on dimension 1");
-            return NULL;
-        }
-        return PyLong_FromLongLong(w->p[i]);
+        Py_ssize_t i = words_index(w, key);
+        return i < 0 ? NULL : PyLong_FromLongLong(w->p[i]);
     }
     if (words_gone(w) < 0) return NULL;
     return PyObject_GetItem(w->mv, key);
@@ -818,15 +825,8 @@ static PyObject *words_subscript(WordsObject *w, PyObject *key) {
 
 static int words_ass_subscript(WordsObject *w, PyObject *key, PyObject *value) {
     if (PyLong_CheckExact(key) && value != NULL && w->p != NULL) {
-        Py_ssize_t i = PyLong_AsSsize_t(key);
-        if (i < 0) {
-            if (i == -1 && PyErr_Occurred()) return -1;
-            i += w->n;
-        }
-        if ((size_t)i >= (size_t)w->n) {
-            PyErr_SetString(PyExc_IndexError, "index out of bounds on dimension 1");
-            return -1;
-        }
+        Py_ssize_t i = words_index(w, key);
+        if (i < 0) return -1;
         long long v = PyLong_AsLongLong(value);
         if (v == -1 && PyErr_Occurred()) return -1;
         w->p[i] = v;
