@@ -239,10 +239,11 @@ def netif_tx_wake_queue(txq: NetdevQueue, net: Net | None = None) -> bool:
 
 # -- BQL (include/linux/netdevice.h, 3.3+) -----------------------------------------------
 def netdev_tx_sent_queue_stop(txq: NetdevQueue) -> None:
-    """netdev_tx_sent_queue() past its likely() return (the driver,
-    eth_start_xmit, inlines dql_queued and the dql_avail test before it, under
-    _xmit_lock and before the doorbell): the queue is over its limit.  Set STACK_XOFF, then, after the smp_mb(), re-test: a
-    completion may have raised the limit meanwhile."""
+    """netdev_tx_sent_queue() past its likely() return: the queue is over
+    its limit.  Set STACK_XOFF, then, after the smp_mb(), re-test: a
+    completion may have raised the limit meanwhile.  The driver
+    (eth_start_xmit) inlines what comes before: dql_queued and the
+    dql_avail test, under _xmit_lock and before the doorbell."""
     at = this.net.atomics
     at.set_bit(txq.base + _STATE, QUEUE_STATE_STACK_XOFF)
     if this.trace is not None:
