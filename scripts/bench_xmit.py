@@ -185,11 +185,15 @@ class Bed:
         completions free what was charged (built outside the timed region)."""
         pc = time.perf_counter_ns
         mk = self.gen.make_skb
-        out = [mk(pc()) for _ in range(n)]
-        for skb in out:
+        out = []
+        for _ in range(n):
+            skb = mk(pc())
+            if skb is None or skb.sk is None:  # SNDBUF holds a rep: cannot happen
+                raise RuntimeError("make_skb found every send buffer full")
             f = skb.sk.f
             f[SOCK.sent] += 1
             f[SOCK.sent_bytes] += skb.len + SKB_TRUESIZE_OVERHEAD
+            out.append(skb)
         return out
 
     def drain_rings(self) -> None:
