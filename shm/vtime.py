@@ -7,8 +7,9 @@ speed).  In virtual time a participant's clock advances only by what it is
 virtual time ``t`` is granted at ``max(t, release + handoff + spinners x
 spinner)`` (+ ``bounce`` when another participant held it last), where
 ``spinners`` are the other participants that were already waiting for it at
-its release: the emulated machine's figures, whatever the host.  The real processes, the real shared memory and the real
-semaphores still decide who gets a lock first; only time is kept apart.
+its release: the emulated machine's figures, whatever the host.  The real
+processes, the real shared memory and the real semaphores still decide who
+gets a lock first; only time is kept apart.
 
 The scheme is lax synchronisation with a bounded window, as parallel
 multicore simulators keep time (Graphite's LaxP2P, ZSim's bound phase, the
@@ -151,15 +152,14 @@ class VirtualCpu:
     each *other* waiter spinning on the line at the release adds to the
     handoff: the release invalidates every spinner's copy and their
     re-reads are served one after another, the next holder's among them —
-    the non-scalable ticket lock; 0 leaves the handoff flat).  ``abort`` is polled while
-    waiting at the window (a run being torn down); it raises
+    the non-scalable ticket lock; 0 leaves the handoff flat).  ``abort`` is
+    polled while waiting at the window (a run being torn down); it raises
     :class:`shm.lock.RunAborted` when true.
     """
 
     __slots__ = (
         "_clock_base",
         "_clock_bases",
-        "_clocks",
         "_others",
         "_vlock_base",
         "abort",
@@ -200,7 +200,6 @@ class VirtualCpu:
         self.bounce_ns = bounce_ns
         self.spinner_ns = spinner_ns
         self.abort = abort
-        self._clocks = clocks
         #: what the last lock call of :meth:`acquire` returned (the real
         #: lock's "did I wait")
         self.last_real: object = None
@@ -350,7 +349,7 @@ class VirtualCpu:
 
     def clock_base(self, participant: int) -> int:
         """Word index of ``participant``'s clock row (for :meth:`wake_other`)."""
-        return self._clocks.base(participant)
+        return self._clock_bases[participant]
 
     def done(self) -> None:
         """This participant is finished: it never holds GVT back again."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 from netq.kernel.core.jhash import jhash_1word_legacy, reciprocal_scale
-from netq.kernel.core.netdevice import NetDeviceOps, dev_cap_txqueue
+from netq.kernel.core.netdevice import NetDeviceOps
 from netq.kernel.drivers.ethernet import eth_start_xmit
 from netq.kernel.kstructs import NETDEV, SOCK
 from tests.modelutil import (
@@ -489,10 +489,12 @@ def test_dev_cap_txqueue_clamps_an_out_of_range_driver_choice_to_zero(mknet):
         )
     )
     dev = net.dev_by_name["eth0"]
-    assert dev_cap_txqueue(dev, 3) == 3
-    assert dev_cap_txqueue(dev, 4) == 0
-    dev.netdev_ops = NetDeviceOps(eth_start_xmit, lambda d, skb: 7)
     (sk,) = socks_of(net, 0)
+    dev.netdev_ops = NetDeviceOps(eth_start_xmit, lambda d, skb: 3)
+    assert pick(net, 0, sk) == 3  # the last real queue is kept
+    dev.netdev_ops = NetDeviceOps(eth_start_xmit, lambda d, skb: 4)
+    assert pick(net, 0, sk) == 0
+    dev.netdev_ops = NetDeviceOps(eth_start_xmit, lambda d, skb: 7)
     assert pick(net, 0, sk) == 0
     dev.netdev_ops = NetDeviceOps(eth_start_xmit, lambda d, skb: 2)
     dev.f[NETDEV.real_num_tx_queues] = 2

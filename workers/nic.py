@@ -76,8 +76,6 @@ LAT_MIN_NS, LAT_MAX_NS, LAT_DIGITS = 1, 60_000_000_000, 3
 #: below this many descriptors per round, per-packet Python is cheaper than numpy
 SMALL_BATCH = 48
 
-#: environment variable naming a file for the NIC process's cProfile statistics
-
 #: longest sleep of the NIC between looks at RUNCTL (phase, abort), in s and ns
 IDLE_SLICE_S = 0.05
 IDLE_WAIT_NS = 50_000_000

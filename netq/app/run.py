@@ -119,8 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--profile-dir",
         metavar="DIR",
-        help="developers: cProfile every CPU process and the NIC into DIR/cpuN.prof and DIR/nic.prof (an existing, "
-        "writable directory; config key profile_dir)",
+        help="developers: cProfile every CPU process and the NIC into DIR/cpuN.prof and "
+        "DIR/nic.prof (an existing, writable directory; config key profile_dir)",
     )
     p.add_argument(
         "--trace",

@@ -78,7 +78,8 @@ def dql_reset(f: Words, now: int) -> None:
 
 
 def dql_queued(f: Words, count: int) -> None:
-    """dql_queued(): ``count`` bytes posted to the ring (driver, _xmit_lock)."""
+    """dql_queued(): ``count`` bytes posted to the ring (driver, _xmit_lock).
+    The ethernet driver's per-packet path inlines it (eth_start_xmit)."""
     f[_LAST] = count
     f[_QUEUED] += count
 

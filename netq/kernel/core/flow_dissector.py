@@ -253,7 +253,10 @@ def netdev_pick_tx(dev: NetDevice, skb: SkBuff) -> NetdevQueue:
             queue_index = ops.ndo_select_queue(dev, skb)
         else:
             queue_index = __netdev_pick_tx(dev, skb)
-        if queue_index >= real:  # dev_cap_txqueue, inlined
+        if queue_index >= real:
+            # dev_cap_txqueue (net/core/dev.c), inlined; the kernel also
+            # warns "%s selects TX queue %d, but real number of TX queues
+            # is %d" (net_warn_ratelimited), netq does not
             queue_index = 0
     # skb_set_queue_mapping and netdev_get_tx_queue, inlined
     skb.queue_mapping = queue_index

@@ -181,20 +181,6 @@ class NetdevQueue:
 
 
 # -- include/linux/netdevice.h ---------------------------------------------------------
-def netdev_get_tx_queue(dev: NetDevice, index: int) -> NetdevQueue:
-    return dev.txqs[index]
-
-
-def dev_cap_txqueue(dev: NetDevice, queue_index: int) -> int:
-    """net/core/dev.c: clamp a driver-chosen index to real_num_tx_queues."""
-    real = dev.f[NETDEV.real_num_tx_queues]
-    if queue_index >= real:
-        # the kernel: net_warn_ratelimited("%s selects TX queue %d, but real
-        # number of TX queues is %d\n", ...)
-        return 0
-    return queue_index
-
-
 def netif_xmit_stopped(txq: NetdevQueue) -> bool:
     return bool(txq.f[_STATE] & _XOFF_ANY)
 

@@ -116,7 +116,3 @@ def skb_rx_queue_recorded(skb: SkBuff) -> bool:
 
 def skb_get_rx_queue(skb: SkBuff) -> int:
     return skb.rx_queue
-
-
-def skb_set_queue_mapping(skb: SkBuff, queue_mapping: int) -> None:
-    skb.queue_mapping = queue_mapping
