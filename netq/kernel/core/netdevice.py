@@ -162,8 +162,9 @@ class NetdevQueue:
         #: ethernet driver reads it)
         self.ring: Ring = NULL
         #: virtual clock: the post time (virtual ns) of each ring slot's
-        #: descriptor, written by the driver before it publishes the slot;
-        #: None on the wall clock
+        #: descriptor, written by the driver under _xmit_lock before it
+        #: publishes the slot, read by the NIC after it sees the slot (the
+        #: ring's producer index orders them); None on the wall clock
         self.vpost: Any = None
         self.wake_thresh = 0
         #: NETIF_F_LLTX of its device (features are fixed once registered)
