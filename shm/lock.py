@@ -405,6 +405,19 @@ class SpinLock:
         else:
             self.lock, self.unlock, self.trylock = self._lock, self._unlock, self._trylock
 
+    def lock_queue(self) -> int:
+        """spin_lock() in two steps, for a caller that must have its place
+        in the lock's queue before it is seen waiting (the virtual clock's
+        window): this first step takes the lock if it is free or joins its
+        queue, and returns what :meth:`lock_wait` needs.  A lock without a
+        queue (unfair) makes its whole attempt in :meth:`lock_wait`."""
+        return 1
+
+    def lock_wait(self, r: int) -> bool:
+        """The rest of spin_lock() after :meth:`lock_queue` returned ``r``;
+        returns whether it waited, as spin_lock() does."""
+        return self._lock() if r else False
+
     def is_locked(self) -> bool:
         """spin_is_locked() (a racy read, as in the kernel)."""
         return self.rec[_OWNER] != NO_CPU
@@ -637,6 +650,22 @@ class FifoLock(SpinLock):
             if self.space.abort():  # -1: the guard wait timed out
                 raise RunAborted(f"{self.name}: run aborted waiting for the guard")
             r = f(self._ch) if f is not None else self._py_lock()
+
+    def lock_queue(self) -> int:
+        """spin_lock()'s first step: take the lock if it is free and nobody
+        is queued (0), else join the queue (the CPUs ahead); a guard that
+        timed out is retried here, so that the place is taken on return."""
+        f = self._cl
+        while True:
+            r = f(self._ch) if f is not None else self._py_lock()
+            if r != -1:
+                return r
+            if self.space.abort():
+                raise RunAborted(f"{self.name}: run aborted waiting for the guard")
+
+    def lock_wait(self, r: int) -> bool:
+        """Wait for the handoff after :meth:`lock_queue` returned ``r``."""
+        return self._lock_after(r) if r else False
 
     def _unlock(self) -> None:
         """spin_unlock(): hand the lock to the oldest waiter, if any."""

@@ -73,6 +73,10 @@ NO_OWNER = -1
 MAX_LOCK_CHAIN = 8
 #: window waits between checks of the abort flag
 ABORT_CHECK_EVERY = 256
+#: the window orders actions by (virtual time, participant): a key is
+#: ``time * RANKS + rank``, the rank a participant's number, or RANKS - 1
+#: for a lock waiter counted at its holder's clock (after the holder)
+RANKS = 1024
 
 
 class VCLOCK(Record, name="vclock"):
@@ -161,6 +165,7 @@ class VirtualCpu:
         "_clock_base",
         "_clock_bases",
         "_others",
+        "_ranked",
         "_vlock_base",
         "abort",
         "bounce_ns",
@@ -203,8 +208,12 @@ class VirtualCpu:
         #: what the last lock call of :meth:`acquire` returned (the real
         #: lock's "did I wait")
         self.last_real: object = None
+        if clocks.count > RANKS - 1:
+            raise ValueError(f"at most {RANKS - 1} participants")
         #: word index of every *other* participant's clock (now, state follow)
         self._others = [clocks.base(i) for i in range(clocks.count) if i != me]
+        #: ... each with its rank (its number): the window's tie-break
+        self._ranked = [(clocks.base(i), i) for i in range(clocks.count) if i != me]
         vlocks = lay["vlocks"]
         #: word index of each lock's VLOCK row
         self._vlock_base = [vlocks.base(i) for i in range(vlocks.count)]
@@ -249,14 +258,23 @@ class VirtualCpu:
         releases.  This lookahead keeps a holder from waiting for its own
         waiters, directly or through a nested lock (busylock, then
         root_lock)."""
+        k = self._gvt_key()
+        return None if k is None else k // RANKS
+
+    def _gvt_key(self) -> int | None:
+        """:meth:`gvt` as a key ``time * RANKS + rank`` (the lowest): of
+        two actions at the same virtual time the lower-numbered
+        participant's comes first, and a lock waiter counted at its
+        holder's clock comes after every action at that time (the holder's
+        among them)."""
         w = self.w
         vlocks, bases = self._vlock_base, self._clock_bases
         low: int | None = None
-        for b in self._others:
+        for b, rank in self._ranked:
             state = w[b + VCLOCK.state]
             if state > VT_LOCKWAIT:
                 continue
-            t = w[b + VCLOCK.now]
+            k = w[b + VCLOCK.now] * RANKS + rank
             hops = 0
             while state == VT_LOCKWAIT and hops < MAX_LOCK_CHAIN:
                 wo = w[b + VCLOCK.waits_on]  # 0 if it has just been granted
@@ -264,13 +282,13 @@ class VirtualCpu:
                 if not h:
                     break
                 b = bases[h - 1]
-                th = w[b + VCLOCK.now]
-                if th > t:
-                    t = th
+                kh = w[b + VCLOCK.now] * RANKS + RANKS - 1
+                if kh > k:
+                    k = kh
                 state = w[b + VCLOCK.state]
                 hops += 1
-            if low is None or t < low:
-                low = t
+            if low is None or k < low:
+                low = k
         return low
 
     def window(self) -> None:
@@ -284,13 +302,16 @@ class VirtualCpu:
         self._wait_gvt()
 
     def _wait_gvt(self) -> None:
-        """Publish this clock and wait until GVT >= now - slack."""
+        """Publish this clock and wait until every other participant's next
+        action comes after this one's, less the slack: GVT > now - slack,
+        or equal to it and by a higher-numbered participant (actions at
+        one virtual time go in the participants' order, not the host's)."""
         w, b = self.w, self._clock_base
         w[b + VCLOCK.now] = self.now
-        limit = self.now - self.slack_ns
-        g = self.gvt()
-        if g is None or g >= limit:
-            self._skew(g)
+        limit = (self.now - self.slack_ns) * RANKS + self.id
+        k = self._gvt_key()
+        if k is None or k > limit:
+            self._skew(k)
             return
         w[b + VCLOCK.window_waits] += 1
         spins = 0
@@ -300,15 +321,16 @@ class VirtualCpu:
                 w[b + VCLOCK.window_spins] += spins
                 raise RunAborted("aborted while waiting at the virtual-time window")
             os.sched_yield()
-            g = self.gvt()
-            if g is None or g >= limit:
+            k = self._gvt_key()
+            if k is None or k > limit:
                 break
         w[b + VCLOCK.window_spins] += spins
-        self._skew(g)
+        self._skew(k)
 
-    def _skew(self, g: int | None) -> None:
-        if g is not None and self.now - g > self.w[self._clock_base + VCLOCK.max_skew]:
-            self.w[self._clock_base + VCLOCK.max_skew] = self.now - g
+    def _skew(self, k: int | None) -> None:
+        """Record this clock's lead over GVT (``k``: GVT's key)."""
+        if k is not None and self.now - k // RANKS > self.w[self._clock_base + VCLOCK.max_skew]:
+            self.w[self._clock_base + VCLOCK.max_skew] = self.now - k // RANKS
 
     def sleep(self) -> None:
         """This participant waits for an event (not a lock): it stops holding
@@ -369,9 +391,17 @@ class VirtualCpu:
             self.window()
             t = self.now
             w[b + VCLOCK.now] = t
-            w[b + VCLOCK.state] = VT_LOCKWAIT  # holds GVT at the request time
             try:
-                self.last_real = lock() if callable(lock) else lock.lock()
+                if callable(lock):
+                    w[b + VCLOCK.state] = VT_LOCKWAIT  # holds GVT at the request time
+                    self.last_real = lock()
+                else:
+                    # its place in the lock's queue is taken while it still
+                    # holds GVT at its request: a later request, admitted by
+                    # the window once this one waits, queues behind it
+                    r = lock.lock_queue()
+                    w[b + VCLOCK.state] = VT_LOCKWAIT
+                    self.last_real = lock.lock_wait(r)
             finally:
                 w[b + VCLOCK.state] = VT_RUN
         finally:
@@ -385,6 +415,12 @@ class VirtualCpu:
             release = w[v + VLOCK.release]
             handoff = self.handoff_ns
             if self.spinner_ns and t <= release:
+                # It spins until the release: let every action before the
+                # release happen first, so that each spinner has declared
+                # itself (a waiter counts at its holder's clock: this one's)
+                w[v + VLOCK.holder] = self.id + 1
+                self.now = release
+                self._wait_gvt()
                 n = self._spinners(vlock_id + 1, release)
                 w[v + VLOCK.spinners] += n
                 handoff += n * self.spinner_ns
@@ -414,17 +450,18 @@ class VirtualCpu:
 
     def _spinners(self, waits_on: int, release: int) -> int:
         """The other participants asking for the lock (``waits_on`` = its
-        vlock + 1) whose requests came no later than its ``release``: those
+        vlock + 1) whose requests came before its ``release``: those
         spinning on its line when it was released.  In wall time they wait
-        for the real lock or, most of them, at the window (which admits
-        one request at a time in virtual order): both have declared the
-        lock and published their request time.  A participant that will
-        ask before ``release`` but has not reached its request in wall time
-        yet is not counted (the count is a lower bound)."""
+        for the real lock or at the window; both have declared the lock and
+        published their request time.  Exact when the caller has waited at
+        the window for every action before ``release`` (:meth:`acquire` and
+        :meth:`release` do): each such request is then made.  A request at
+        the release's own virtual time is not a spinner, so that the count
+        does not depend on which of the two the host ran first."""
         w = self.w
         n = 0
         for o in self._others:
-            if w[o + VCLOCK.waits_on] == waits_on and w[o + VCLOCK.now] <= release:
+            if w[o + VCLOCK.waits_on] == waits_on and w[o + VCLOCK.now] < release:
                 n += 1
         return n
 
@@ -475,6 +512,7 @@ class VirtualCpu:
         v = self._vlock_base[vlock_id]
         writes = w[v + VLOCK.line_writes]
         if writes and self.spinner_ns:
+            self._wait_gvt()  # every request before the release is made
             n = self._spinners(vlock_id + 1, self.now)
             if n:
                 w[v + VLOCK.line_spinners] += n
@@ -500,11 +538,11 @@ def virtual_lock(lock: SpinLock, vcpu: VirtualCpu, lock_ns: int) -> None:
     virtual time and leaves that wait in ``last_wait_ns`` (the real lock's
     wall-time queue, which the window keeps short, is not what a caller
     measures here); ``last_ahead`` is 0: the virtual queue is not counted."""
-    lock_, unlock_, trylock_ = lock.lock, lock.unlock, lock.trylock
+    unlock_, trylock_ = lock.unlock, lock.trylock
     vid, half = lock.id, lock_ns // 2
 
     def vlock() -> bool:
-        waited = vcpu.acquire(lock_, vid)
+        waited = vcpu.acquire(lock, vid)
         vcpu.charge(half)
         lock.last_wait_ns, lock.last_ahead = waited, 0
         return waited > 0

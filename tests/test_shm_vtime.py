@@ -12,7 +12,7 @@ import os
 import pytest
 
 from shm.layout import Layout
-from shm.lock import LockPolicy, LockSpace, lock_layout
+from shm.lock import LockPolicy, LockSpace, RunAborted, lock_layout
 from shm.region import Region
 from shm.vtime import VCLOCK, VLOCK, VT_DONE, VT_LOCKWAIT, VirtualCpu, init_vtime, vtime_layout
 from tests.shmutil import join_all, start
@@ -162,7 +162,7 @@ def test_a_trylock_fails_while_the_lock_is_held_in_virtual_time(owner):
 def test_each_other_spinner_at_the_release_slows_the_handoff(owner):
     """The release invalidates every spinner's copy of the lock's line: the
     next holder runs handoff + spinner_ns per *other* waiter after it."""
-    region, space = make(owner, 4)
+    region, space = make(owner, 5)
     spinner = 70
     a, b = (
         VirtualCpu(
@@ -173,9 +173,11 @@ def test_each_other_spinner_at_the_release_slows_the_handoff(owner):
     (la,), (lb,) = space.bind(0), space.bind(1)
     a.acquire(la, 0)
     a.charge(H)
-    # participants 2 and 3 wait for the lock too: 2 asked at 300 (before the
-    # release at 800), 3 at 900 (after it: not spinning at the release)
-    for i, t in ((2, 300), (3, 900)):
+    # participants 2, 3 and 4 wait for the lock too: 2 asked at 300 (before
+    # the release at 800), 3 at 900 (after it: not spinning at the release),
+    # 4 at 800 (at the release itself: not counted, whichever the host ran
+    # first)
+    for i, t in ((2, 300), (3, 900), (4, 800)):
         c = clock(region, i)
         c[VCLOCK.now], c[VCLOCK.waits_on], c[VCLOCK.state] = t, 1, VT_LOCKWAIT
         del c
@@ -186,6 +188,53 @@ def test_each_other_spinner_at_the_release_slows_the_handoff(owner):
     assert vlock(region)[VLOCK.spinners] == 1
     b.release(lb, 0)
     del la, lb, a, b
+    region.close()
+
+
+def _waits_at_the_window(p: VirtualCpu) -> bool:
+    """Whether ``p``'s window would wait: it is given an abort that is
+    always true, so a wait ends at once with RunAborted."""
+    p.abort = lambda: True
+    try:
+        p.window()
+    except RunAborted:
+        return True
+    finally:
+        p.abort = lambda: False
+    return False
+
+
+def test_actions_at_one_virtual_time_go_in_participant_order(owner):
+    """Two participants at the same virtual time: the lower-numbered one
+    passes the window, the other waits for it (not for the host's order)."""
+    region, _space = make(owner, 2)
+    a, b = vcpu(region, 0, slack=0), vcpu(region, 1, slack=0)
+    a.charge(500)
+    b.charge(500)
+    b.publish()
+    assert not _waits_at_the_window(a)
+    assert _waits_at_the_window(b)
+    a.charge(1)
+    a.publish()
+    assert not _waits_at_the_window(b)
+    region.close()
+
+
+def test_a_waiter_counted_at_its_holders_clock_comes_after_the_holder(owner):
+    """The holder (participant 1) at 10_000 passes the window although its
+    waiter (participant 0, lower-numbered) counts at that same time."""
+    region, space = make(owner, 2)
+    w = clock(region, 0)
+    w[VCLOCK.now], w[VCLOCK.waits_on], w[VCLOCK.state] = 100, 1, VT_LOCKWAIT
+    h = vcpu(region, 1, slack=0)
+    (lh,) = space.bind(1)
+    h.acquire(lh, 0)  # at 0, before the waiter's request
+    h.charge(10_000)
+    h.publish()
+    assert h.gvt() == 10_000 and not _waits_at_the_window(h)
+    h.release(lh, 0)
+    w[VCLOCK.state] = VT_DONE
+    del w, lh, h
     region.close()
 
 
