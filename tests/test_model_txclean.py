@@ -4,7 +4,8 @@ tests/test_model_bql.py cover them through the NIC).
 
 - sock_wmem_room: sock_alloc_send_pskb's admission, never past SO_SNDBUF;
 - sock_def_write_space: wakes a sleeping CPU once one of its sockets is at
-  most half full, and only a sleeping one;
+  most half full, and only a sleeping one; a drop in another context
+  (sk_dropped -> sk_write_space) does the same;
 - eth_tx_clean: frees the ring's oldest descriptors and reports them to BQL;
 - eth_tx_wake_queues: wakes a queue the driver stopped once wake_thresh
   descriptors are free, counting tx_restart;
@@ -17,6 +18,7 @@ from netq.kernel.core.dql import dql_queued
 from netq.kernel.core.netdevice import netif_tx_stop_queue
 from netq.kernel.core.sock import (
     SKB_TRUESIZE_OVERHEAD,
+    sk_dropped,
     sk_wmem_alloc,
     sock_def_write_space,
     sock_wmem_room,
@@ -24,7 +26,8 @@ from netq.kernel.core.sock import (
 from netq.kernel.drivers.ethernet import eth_tx_clean, eth_tx_wake_queues
 from netq.kernel.ipv4.route import IP_TOS2PRIO, rt_tos2priority
 from netq.kernel.kstructs import NETDEV_QUEUE, QUEUE_STATE_DRV_XOFF, SOCK, SOFTNET
-from tests.modelutil import config, phys
+from netq.machine.config import TrafficConfig
+from tests.modelutil import config, phys, socks_of
 
 XOFF = 1 << QUEUE_STATE_DRV_XOFF
 
@@ -65,6 +68,27 @@ def test_sock_def_write_space_wakes_a_sleeper_once_a_socket_is_half_empty(mknet)
     assert net.cpu_wake[0].value == 1  # the wait semaphore was posted once
     # nobody sleeps now: no second post
     assert sock_def_write_space(net, limited) == 0 and net.cpu_wake[0].value == 1
+
+
+def test_a_drop_in_another_context_wakes_the_sockets_sleeping_owner(mknet):
+    """kfree_skb -> sock_wfree -> sk_write_space: a free by another CPU or
+    by control (qdisc_reset) wakes the owner once its socket is half
+    empty; the owner's own drops wake nobody (it runs)."""
+    net = mknet(config(cpus=2, traffic_=[TrafficConfig(sockets_per_cpu=1, sndbuf=4000)]))
+    sk = socks_of(net, 0)[0]
+    assert sk.sndbuf == 4000
+    for _ in range(3):
+        _charge(sk, 1000)
+    net.softnet[0][SOFTNET.wmem_sleeping] = 1
+    net.bind_cpu(1)
+    sk_dropped(sk, 1000 - SKB_TRUESIZE_OVERHEAD)  # 2000 left: exactly half
+    assert net.softnet[0][SOFTNET.wmem_sleeping] == 0 and net.cpu_wake[0].value == 1
+    assert sk.f[SOCK.dropped_ctl] == 1 and sk_wmem_alloc(sk) == 2000
+    net.bind_cpu(0)
+    net.softnet[0][SOFTNET.wmem_sleeping] = 1
+    sk_dropped(sk, 1000 - SKB_TRUESIZE_OVERHEAD)
+    assert net.softnet[0][SOFTNET.wmem_sleeping] == 1 and net.cpu_wake[0].value == 1
+    assert sk.f[SOCK.dropped] == 1
 
 
 def test_eth_tx_clean_frees_descriptors_and_reports_them_to_bql(mknet):

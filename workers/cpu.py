@@ -279,23 +279,61 @@ def _run(net, gen: Generator, sd, rc, quota: int | None) -> None:
             time.sleep(0.0002)
 
 
-def _idle_virtual(net, cpu: int, vt, sd, rc) -> None:
-    """Nothing to do on the virtual clock: stop holding GVT and sleep until
-    a softirq is raised here or a completion frees send-buffer space (the
-    waker's virtual time becomes this CPU's), or a bounded wait passes."""
+def _idle_virtual(net, cpu: int, vt, sd, rc, writable=None) -> None:
+    """Nothing to do on the virtual clock: sleep until a waker -- a TX
+    completion or a free that leaves a socket half empty
+    (sk_write_space), or a softirq raised here -- hands this CPU its
+    virtual time.
+
+    The kernel's protocol (sock_alloc_send_pskb: set SOCK_NOSPACE, smp_mb,
+    re-test, schedule), kept exact in virtual time: the flag is set and
+    ``writable()`` (some socket has room again; None after the window's end,
+    when the CPU only serves softirqs) re-tested while this CPU still holds
+    GVT at its clock, which the window at the loop's top made the latest
+    one -- every completion and raise before it is done, none after it has
+    started.  Only then does it stop holding GVT.  A bounded wait that
+    passes is no event: the CPU sleeps on with its clock where it was (it
+    looks at the phase and abort flags); resuming at the wall moment's GVT
+    would let the host's timing decide when a sender runs again, and
+    sending on room the kernel's sender would not have been woken for."""
     flag = net.softnet_base[cpu] + SOFTNET.wmem_sleeping
+    xchg = net.atomics.xchg
+    wait = net.cpu_wake[cpu].acquire
     sd[SOFTNET.wmem_sleeping] = 1
+    if (
+        softirq_pending(sd)
+        or (writable is not None and writable())
+        or rc[RUNCTL.phase] == PHASE_EXIT
+        or rc[RUNCTL.abort]
+    ):
+        if not xchg(flag, 0):
+            _take_post(wait, rc)  # a waker took the flag: its post is due
+        return
     vt.sleep()
-    if softirq_pending(sd) or rc[RUNCTL.phase] == PHASE_EXIT or rc[RUNCTL.abort]:
-        net.atomics.xchg(flag, 0)
-    else:
+    while True:
         try:
-            net.cpu_wake[cpu].acquire(WMEM_WAIT_S)
+            wait(WMEM_WAIT_S)
         except (posix_ipc.BusyError, posix_ipc.SignalError):
-            net.atomics.xchg(flag, 0)
-            vt.wake_idle()  # nobody woke it: it idled until now
-            return
+            if rc[RUNCTL.phase] != PHASE_EXIT and not rc[RUNCTL.abort]:
+                continue
+            if xchg(flag, 0):
+                vt.wake_idle()  # the run ends and nobody woke it
+                return
+            _take_post(wait, rc)
+        break
     vt.wake()
+
+
+def _take_post(wait, rc) -> None:
+    """Take the post a waker makes after it took the sleep flag (it posts
+    right after), so that no post is left for a later sleep."""
+    while True:
+        try:
+            wait(WMEM_WAIT_S)
+            return
+        except (posix_ipc.BusyError, posix_ipc.SignalError):
+            if rc[RUNCTL.abort]:
+                raise RunAborted("aborted while waiting for a wake-up") from None
 
 
 def _run_virtual(net, gen: Generator, sd, rc, quota: int | None) -> None:
@@ -323,6 +361,9 @@ def _run_virtual(net, gen: Generator, sd, rc, quota: int | None) -> None:
     while not rc[RUNCTL.abort]:
         if (end is not None and vt.now >= end) or (quota is not None and sent >= quota):
             break
+        # what this CPU reads next (its softirq flags, its send buffers) is
+        # written by others too: everything earlier in virtual time first
+        vt.window()
         if sd[_KSOFTIRQD]:
             run_ksoftirqd()
             continue
@@ -336,7 +377,7 @@ def _run_virtual(net, gen: Generator, sd, rc, quota: int | None) -> None:
         if gen.send_one(sd, vt.now) is None:
             vt.now -= sendmsg  # nothing was sent: the send is not charged
             vt.busy -= sendmsg
-            _idle_virtual(net, cpu, vt, sd, rc)
+            _idle_virtual(net, cpu, vt, sd, rc, gen.writable)
             continue
         sent += 1
         if interval:
@@ -353,6 +394,7 @@ def _run_virtual(net, gen: Generator, sd, rc, quota: int | None) -> None:
     net.softnet_at_stop[cpu][:] = sd
     sd[SOFTNET.state] = CPU_STOPPED
     while rc[RUNCTL.phase] != PHASE_EXIT and not rc[RUNCTL.abort]:
+        vt.window()
         if sd[_KSOFTIRQD]:
             run_ksoftirqd()
         elif softirq_pending(sd):

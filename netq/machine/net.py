@@ -350,6 +350,7 @@ class Net:
         #: (sock id, cpu, TrafficConfig) of every socket
         self.sock_groups: list[tuple[int, int, TrafficConfig]] = []
         for sp in self.plan.socks:
+            group = self.plan.sock_group(sp)
             sk = Sock(
                 sp.id,
                 region.section_words("sock", sp.id),
@@ -359,6 +360,7 @@ class Net:
                 sp.sk_hash,
                 sp.sk_txhash,
                 sp.rx_queue,
+                group.sndbuf,
             )
             f = sk.f
             f[SOCK.sk_tx_queue_mapping] = -1
@@ -367,7 +369,7 @@ class Net:
             f[SOCK.sk_txhash] = sp.sk_txhash
             f[SOCK.cpu] = sp.cpu
             self.socks.append(sk)
-            self.sock_groups.append((sp.id, sp.cpu, self.plan.sock_group(sp)))
+            self.sock_groups.append((sp.id, sp.cpu, group))
 
     # -- per-process binding ----------------------------------------------------------
     def bind_cpu(self, cpu: int) -> None:

@@ -34,7 +34,18 @@ HZ_NS = 1_000_000_000
 
 
 class Sock:
-    __slots__ = ("base", "cpu", "f", "id", "proto", "rx_queue", "seq", "sk_hash", "sk_txhash")
+    __slots__ = (
+        "base",
+        "cpu",
+        "f",
+        "id",
+        "proto",
+        "rx_queue",
+        "seq",
+        "sk_hash",
+        "sk_txhash",
+        "sndbuf",
+    )
 
     def __init__(
         self,
@@ -46,6 +57,7 @@ class Sock:
         sk_hash: int,
         sk_txhash: int,
         rx_queue: int = -1,
+        sndbuf: int = 0,
     ) -> None:
         self.id = sid
         self.f = f
@@ -57,6 +69,8 @@ class Sock:
         #: sk_rx_queue_mapping: the RX queue its incoming packets arrived on,
         #: or -1 (sk_rx_queue_get); netq's traffic records it once, at setup
         self.rx_queue = rx_queue
+        #: sk->sk_sndbuf (SO_SNDBUF), set at setup; 0 is netq's "unlimited"
+        self.sndbuf = sndbuf
         #: next per-socket sequence number (owner CPU's private state)
         self.seq = 0
 
@@ -196,14 +210,21 @@ def sock_wmem_room(sk: Sock, sndbuf: int, length: int) -> bool:
 
 def sk_dropped(sk: Sock, length: int) -> None:
     """Count a dropped skb of ``sk`` and free its send-buffer charge (plain
-    adds by its owner CPU, atomic adds from any other context)."""
+    adds by its owner CPU, atomic adds from any other context).
+
+    A free in another context is kfree_skb -> sock_wfree -> sk_write_space
+    on a socket whose owner may sleep for send-buffer space: it wakes the
+    owner as a TX completion does (:func:`sk_write_space`).  The owner's
+    own drops need no wake: it is running."""
     if sk.cpu == this.cpu:
         sk.f[SOCK.dropped] += 1
         sk.f[SOCK.dropped_bytes] += length + SKB_TRUESIZE_OVERHEAD
     else:
-        at = this.net.atomics
+        net = this.net
+        at = net.atomics
         at.fetch_add(sk.base + SOCK.dropped_ctl, 1)
         at.fetch_add(sk.base + SOCK.dropped_ctl_bytes, length + SKB_TRUESIZE_OVERHEAD)
+        sk_write_space(net, sk)
 
 
 # -- waiting for send-buffer space (net/core/sock.c) -------------------------------------
@@ -214,6 +235,19 @@ WMEM_WAIT_S = 0.002
 def sock_writeable_half(sk: Sock, sndbuf: int) -> bool:
     """sock_def_write_space()'s test: sk_wmem_alloc at most half of sk_sndbuf."""
     return sk_wmem_alloc(sk) * 2 <= sndbuf
+
+
+def sk_write_space(net: Net, sk: Sock) -> bool:
+    """sock_def_write_space() for one socket, after a free in a context
+    other than its owner's: wake the owner CPU if it sleeps for send-buffer
+    space and the socket is at most half full (sock_writeable()).  Returns
+    whether it woke the CPU."""
+    return (
+        bool(sk.sndbuf)
+        and bool(net.softnet[sk.cpu][SOFTNET.wmem_sleeping])
+        and sock_writeable_half(sk, sk.sndbuf)
+        and wake_cpu(net, sk.cpu)
+    )
 
 
 def sock_def_write_space(net: Net, limited: list[tuple[int, list[tuple[Sock, int]]]]) -> int:
