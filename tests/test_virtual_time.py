@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import statistics
 import time
 
 import pytest
@@ -54,20 +53,45 @@ def test_one_cpu_without_contention_sends_at_the_cost_models_rate():
     assert res["setup"]["clock"] == "virtual" and res["setup"]["vcosts"]["era"] == "2010"
 
 
+#: the mechanism counters the host sets (its context switches)
+HOST_COUNTERS = ("nvcsw", "nivcsw", "ctx_switches_per_packet")
+
+
+def _figures(res: dict) -> tuple:
+    """What a virtual run measures: packets, rates, CPU time, latency, the
+    mechanism counters (the host's context switches aside) and every
+    lock's virtual waits and holds."""
+    mech = {k: v for k, v in res["mechanism"].items() if k not in HOST_COUNTERS}
+    return (
+        res["generated"],
+        res["delivered"],
+        res["pps"],
+        res["cpu_ns_per_packet"],
+        res["latency"],
+        mech,
+        res["vt"]["grants"],
+        res["vt"]["locks"],
+    )
+
+
 def test_the_same_run_on_one_host_core_or_spread_gives_the_same_figures():
+    """Bit for bit: the window orders every shared access by (virtual
+    time, participant), so where and when the host runs the processes
+    decides nothing (send-buffer sleeps included: 1000-byte skbs fill the
+    212992-byte buffers)."""
     cfgs = {"one core": [0, 0, 0, 0], "spread": [0, 1, 0, 1]}
     res = {k: vrun(cpus=4, cpu_map=m, strategy="busylock") for k, m in cfgs.items()}
     a, b = res["one core"], res["spread"]
-    assert a["pps"] == pytest.approx(b["pps"], rel=0.05)
-    assert a["cpu_ns_per_packet"] == pytest.approx(b["cpu_ns_per_packet"], rel=0.05)
+    assert a["nic"]["write_space_wakes"] > 0  # the senders did sleep
+    assert _figures(a) == _figures(b)
+    assert a["vt"]["order_violations"] == 0
 
 
 def test_repeated_runs_agree():
-    """Five runs of a contended configuration: pps within 5% of their median
+    """Three runs of a contended configuration give the same figures
     (wall-clock runs of it spread by tens of percent on this host)."""
-    pps = [vrun(cpus=4, strategy="rootlock", seed=s)["pps"] for s in (1, 1, 1, 1, 1)]
-    med = statistics.median(pps)
-    assert all(abs(p - med) <= 0.05 * med for p in pps), pps
+    runs = [_figures(vrun(cpus=4, strategy="rootlock")) for _ in range(3)]
+    assert runs[1] == runs[0] and runs[2] == runs[0]
 
 
 def test_sixty_four_cpus_on_two_cores_complete_within_the_window():
