@@ -73,10 +73,14 @@ NO_OWNER = -1
 MAX_LOCK_CHAIN = 8
 #: window waits between checks of the abort flag
 ABORT_CHECK_EVERY = 256
-#: the window orders actions by (virtual time, participant): a key is
-#: ``time * RANKS + rank``, the rank a participant's number, or RANKS - 1
-#: for a lock waiter counted at its holder's clock (after the holder)
+#: the window orders actions by (virtual time, rank): a key is
+#: ``time * RANKS + rank``.  At one virtual time the participants' ranks are
+#: a permutation of their numbers that changes with the time (``_MIX``, a
+#: multiplicative hash), so that ties go one way, whatever the host does,
+#: without favouring one CPU; a lock waiter counted at its holder's clock
+#: ranks RANKS - 1, after every action at that time.
 RANKS = 1024
+_MIX = 0x9E3779B97F4A7C15
 
 
 class VCLOCK(Record, name="vclock"):
@@ -164,6 +168,7 @@ class VirtualCpu:
     __slots__ = (
         "_clock_base",
         "_clock_bases",
+        "_n",
         "_others",
         "_ranked",
         "_vlock_base",
@@ -212,8 +217,9 @@ class VirtualCpu:
             raise ValueError(f"at most {RANKS - 1} participants")
         #: word index of every *other* participant's clock (now, state follow)
         self._others = [clocks.base(i) for i in range(clocks.count) if i != me]
-        #: ... each with its rank (its number): the window's tie-break
+        #: ... each with its number, from which its rank at a time follows
         self._ranked = [(clocks.base(i), i) for i in range(clocks.count) if i != me]
+        self._n = clocks.count
         vlocks = lay["vlocks"]
         #: word index of each lock's VLOCK row
         self._vlock_base = [vlocks.base(i) for i in range(vlocks.count)]
@@ -263,18 +269,21 @@ class VirtualCpu:
 
     def _gvt_key(self) -> int | None:
         """:meth:`gvt` as a key ``time * RANKS + rank`` (the lowest): of
-        two actions at the same virtual time the lower-numbered
-        participant's comes first, and a lock waiter counted at its
+        two actions at the same virtual time the lower-ranked participant's
+        comes first (the ranks at a time are a permutation of the
+        participants' numbers, see RANKS), and a lock waiter counted at its
         holder's clock comes after every action at that time (the holder's
         among them)."""
         w = self.w
         vlocks, bases = self._vlock_base, self._clock_bases
+        n = self._n
         low: int | None = None
         for b, rank in self._ranked:
             state = w[b + VCLOCK.state]
             if state > VT_LOCKWAIT:
                 continue
-            k = w[b + VCLOCK.now] * RANKS + rank
+            t = w[b + VCLOCK.now]
+            k = t * RANKS + (rank + (t * _MIX >> 32)) % n
             hops = 0
             while state == VT_LOCKWAIT and hops < MAX_LOCK_CHAIN:
                 wo = w[b + VCLOCK.waits_on]  # 0 if it has just been granted
@@ -304,11 +313,12 @@ class VirtualCpu:
     def _wait_gvt(self) -> None:
         """Publish this clock and wait until every other participant's next
         action comes after this one's, less the slack: GVT > now - slack,
-        or equal to it and by a higher-numbered participant (actions at
-        one virtual time go in the participants' order, not the host's)."""
+        or equal to it and by a higher-ranked participant (actions at one
+        virtual time go in the order of their ranks, not the host's)."""
         w, b = self.w, self._clock_base
         w[b + VCLOCK.now] = self.now
-        limit = (self.now - self.slack_ns) * RANKS + self.id
+        lt = self.now - self.slack_ns
+        limit = lt * RANKS + (self.id + (lt * _MIX >> 32)) % self._n
         k = self._gvt_key()
         if k is None or k > limit:
             self._skew(k)
