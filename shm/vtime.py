@@ -73,13 +73,12 @@ NO_OWNER = -1
 MAX_LOCK_CHAIN = 8
 #: window waits between checks of the abort flag
 ABORT_CHECK_EVERY = 256
-#: the window orders actions by (virtual time, rank): a key is
-#: ``time * RANKS + rank``.  At one virtual time the participants' ranks are
-#: a permutation of their numbers that changes with the time (``_MIX``, a
-#: multiplicative hash), so that ties go one way, whatever the host does,
+#: the window orders actions by (virtual time, rank).  At one virtual time
+#: the participants' ranks are a permutation of their numbers that changes
+#: with the time (``(number + hash(time)) % participants``, ``_MIX`` a
+#: multiplicative hash), so that ties go one way whatever the host does,
 #: without favouring one CPU; a lock waiter counted at its holder's clock
-#: ranks RANKS - 1, after every action at that time.
-RANKS = 1024
+#: comes after every action at that time.
 _MIX = 0x9E3779B97F4A7C15
 
 
@@ -133,6 +132,12 @@ class VLOCK(Record, name="vlock"):
     line_spinners = field(
         "other spinners that such writes made the holder wait for, in all; under the lock"
     )
+
+
+#: word offsets the window's scan reads (module constants: the scan runs in
+#: every wait)
+_NOW, _STATE, _WAITS_ON = VCLOCK.now, VCLOCK.state, VCLOCK.waits_on
+_HOLDER = VLOCK.holder
 
 
 def vtime_layout(layout: Layout, participants: int, nlocks: int) -> None:
@@ -213,8 +218,6 @@ class VirtualCpu:
         #: what the last lock call of :meth:`acquire` returned (the real
         #: lock's "did I wait")
         self.last_real: object = None
-        if clocks.count > RANKS - 1:
-            raise ValueError(f"at most {RANKS - 1} participants")
         #: word index of every *other* participant's clock (now, state follow)
         self._others = [clocks.base(i) for i in range(clocks.count) if i != me]
         #: ... each with its number, from which its rank at a time follows
@@ -264,41 +267,59 @@ class VirtualCpu:
         releases.  This lookahead keeps a holder from waiting for its own
         waiters, directly or through a nested lock (busylock, then
         root_lock)."""
-        k = self._gvt_key()
-        return None if k is None else k // RANKS
+        low = self._gvt_low()
+        return None if low is None else low[0]
 
-    def _gvt_key(self) -> int | None:
-        """:meth:`gvt` as a key ``time * RANKS + rank`` (the lowest): of
-        two actions at the same virtual time the lower-ranked participant's
-        comes first (the ranks at a time are a permutation of the
-        participants' numbers, see RANKS), and a lock waiter counted at its
-        holder's clock comes after every action at that time (the holder's
-        among them)."""
+    def _gvt_low(self) -> tuple[int, int] | None:
+        """:meth:`gvt` with the tie-break: ``(time, who)`` of the earliest
+        next action, ``who`` the participant's number, or -1 for a lock
+        waiter counted at its holder's clock, which comes after every
+        action at that time (the holder's among them).  Of two actions at
+        one time the lower-ranked participant's comes first (the ranks at
+        a time are a permutation of the participants' numbers, see _MIX);
+        the rank is worked out only for a tie."""
         w = self.w
         vlocks, bases = self._vlock_base, self._clock_bases
-        n = self._n
-        low: int | None = None
-        for b, rank in self._ranked:
-            state = w[b + VCLOCK.state]
+        low_t = low_who = 0
+        found = False
+        for b, who in self._ranked:
+            state = w[b + _STATE]
             if state > VT_LOCKWAIT:
                 continue
-            t = w[b + VCLOCK.now]
-            k = t * RANKS + (rank + (t * _MIX >> 32)) % n
+            t = w[b + _NOW]
             hops = 0
             while state == VT_LOCKWAIT and hops < MAX_LOCK_CHAIN:
-                wo = w[b + VCLOCK.waits_on]  # 0 if it has just been granted
-                h = w[vlocks[wo - 1] + VLOCK.holder] if wo else 0
-                if not h:
+                wo = w[b + _WAITS_ON]  # 0 if it has just been granted
+                hd = w[vlocks[wo - 1] + _HOLDER] if wo else 0
+                if not hd:
                     break
-                b = bases[h - 1]
-                kh = w[b + VCLOCK.now] * RANKS + RANKS - 1
-                if kh > k:
-                    k = kh
-                state = w[b + VCLOCK.state]
+                b = bases[hd - 1]
+                th = w[b + _NOW]
+                if th > t or (th == t and who >= 0):
+                    t, who = th, -1
+                state = w[b + _STATE]
                 hops += 1
-            if low is None or k < low:
-                low = k
-        return low
+            if not found or t < low_t:
+                low_t, low_who, found = t, who, True
+            elif t == low_t and who >= 0 and (low_who < 0 or self._before(who, low_who, t)):
+                low_who = who
+        return (low_t, low_who) if found else None
+
+    def _before(self, a: int, b: int, t: int) -> bool:
+        """Whether participant ``a`` ranks before ``b`` at virtual time ``t``."""
+        h = t * _MIX >> 32
+        n = self._n
+        return (a + h) % n < (b + h) % n
+
+    def _passes(self, low: tuple[int, int] | None, lt: int) -> bool:
+        """Whether this participant, acting at ``lt``, comes before GVT's
+        ``low`` (see :meth:`_gvt_low`)."""
+        if low is None:
+            return True
+        t, who = low
+        if t != lt:
+            return t > lt
+        return who < 0 or self._before(self.id, who, t)
 
     def window(self) -> None:
         """Wait until GVT >= now - slack before a shared access.  Also while
@@ -318,10 +339,9 @@ class VirtualCpu:
         w, b = self.w, self._clock_base
         w[b + VCLOCK.now] = self.now
         lt = self.now - self.slack_ns
-        limit = lt * RANKS + (self.id + (lt * _MIX >> 32)) % self._n
-        k = self._gvt_key()
-        if k is None or k > limit:
-            self._skew(k)
+        low = self._gvt_low()
+        if self._passes(low, lt):
+            self._skew(low)
             return
         w[b + VCLOCK.window_waits] += 1
         spins = 0
@@ -331,16 +351,16 @@ class VirtualCpu:
                 w[b + VCLOCK.window_spins] += spins
                 raise RunAborted("aborted while waiting at the virtual-time window")
             os.sched_yield()
-            k = self._gvt_key()
-            if k is None or k > limit:
+            low = self._gvt_low()
+            if self._passes(low, lt):
                 break
         w[b + VCLOCK.window_spins] += spins
-        self._skew(k)
+        self._skew(low)
 
-    def _skew(self, k: int | None) -> None:
-        """Record this clock's lead over GVT (``k``: GVT's key)."""
-        if k is not None and self.now - k // RANKS > self.w[self._clock_base + VCLOCK.max_skew]:
-            self.w[self._clock_base + VCLOCK.max_skew] = self.now - k // RANKS
+    def _skew(self, low: tuple[int, int] | None) -> None:
+        """Record this clock's lead over GVT (``low``: :meth:`_gvt_low`)."""
+        if low is not None and self.now - low[0] > self.w[self._clock_base + VCLOCK.max_skew]:
+            self.w[self._clock_base + VCLOCK.max_skew] = self.now - low[0]
 
     def sleep(self) -> None:
         """This participant waits for an event (not a lock): it stops holding
@@ -471,7 +491,7 @@ class VirtualCpu:
         w = self.w
         n = 0
         for o in self._others:
-            if w[o + VCLOCK.waits_on] == waits_on and w[o + VCLOCK.now] < release:
+            if w[o + _WAITS_ON] == waits_on and w[o + _NOW] < release:
                 n += 1
         return n
 
