@@ -186,6 +186,7 @@ class VirtualCpu:
         "id",
         "last_real",
         "now",
+        "released_ahead",
         "slack_ns",
         "spinner_ns",
         "w",
@@ -218,6 +219,9 @@ class VirtualCpu:
         #: what the last lock call of :meth:`acquire` returned (the real
         #: lock's "did I wait")
         self.last_real: object = None
+        #: whether the last :meth:`try_acquire` failed only in virtual time
+        #: (the real lock was free: its holder had released it in wall time)
+        self.released_ahead = False
         #: word index of every *other* participant's clock (now, state follow)
         self._others = [clocks.base(i) for i in range(clocks.count) if i != me]
         #: ... each with its number, from which its rank at a time follows
@@ -329,6 +333,11 @@ class VirtualCpu:
         earliest next action can always go on."""
         if self.held:
             self.w[self._clock_base + VCLOCK.nested] += 1
+        self._wait_gvt()
+
+    def sync(self) -> None:
+        """Wait at the window before a shared access that is no lock
+        acquire (a lock-free flag another CPU sets), lock held or not."""
         self._wait_gvt()
 
     def _wait_gvt(self) -> None:
@@ -502,8 +511,11 @@ class VirtualCpu:
         the lock was released later in virtual time than this attempt (it
         was still held at the attempt: the real lock, just taken, is given
         back with ``unlock``).  Else granted now (+ bounce when another
-        participant held it last)."""
+        participant held it last).  A failure of the second kind sets
+        ``released_ahead``: the holder, ahead in wall time (within the
+        slack), has released and gone on."""
         self.window()
+        self.released_ahead = False
         if not trylock():
             return False
         w = self.w
@@ -513,6 +525,7 @@ class VirtualCpu:
         if last != NO_OWNER:
             if w[v + VLOCK.release] > grant:
                 w[v + VLOCK.trylock_held] += 1
+                self.released_ahead = True
                 unlock()
                 return False
             if last != self.id:

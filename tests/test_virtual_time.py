@@ -177,6 +177,28 @@ def test_contention_costs_cpu_time_in_virtual_time():
     assert m["owner_ahead"] == 0
 
 
+@pytest.mark.parametrize("slack", [0, 1000])
+def test_a_nolock_qdiscs_missed_rerun_survives_the_virtual_clock(slack):
+    """4.19's lockless pfifo_fast under a driver without _xmit_lock (LLTX):
+    nothing orders the seqlock holder's release and MISSED test against a
+    trylock earlier in virtual time but later in wall time.  The holder
+    now waits at the window before it releases (slack 0), and a trylock
+    that failed only in virtual time reschedules the qdisc itself (a
+    slack): no skb is left in the qdisc for the drain (the stress job's
+    seed 2, run 76, stalled so)."""
+    res = vrun(
+        cpus=3,
+        profile="4.19",
+        duration=0.0022,
+        slack_ns=slack,
+        devices=[DeviceConfig(ring_size=32, tx_queue_len=8, lltx=True)],
+        traffic=[TrafficConfig(sockets_per_cpu=2, length=512, rate_pps=30000.0)],
+    )
+    assert res["setup"]["pfifo_fast_nolock"] and res["invariants_ok"]
+    assert res["delivered"] + sum(res["drops"].values()) == res["generated"]
+    assert res["qdiscs"][0]["qlen"] == 0
+
+
 @pytest.mark.parametrize(
     "kw,field",
     [

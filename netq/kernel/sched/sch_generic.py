@@ -203,6 +203,11 @@ def qdisc_run_begin(q: Qdisc) -> bool:
     TCQ_F_NOLOCK (4.16+, with the MISSED fix of commit a90c57f2cedd): trylock
     q->seqlock; on failure set MISSED (the holder will run again) and try
     once more, so that either we get the lock or the holder sees MISSED.
+
+    On the virtual clock with a slack, a holder ahead in wall time may have
+    released and tested MISSED before this CPU set it: when the trylock
+    failed only in virtual time (``released_ahead``), this CPU reschedules
+    the qdisc as the holder would have.
     """
     f = q.f
     if f[_QFLAGS] & TCQ_F_NOLOCK:
@@ -210,11 +215,19 @@ def qdisc_run_begin(q: Qdisc) -> bool:
         if seq.trylock():
             f[_RUNNING] = this.cpu + 1
             return True
-        if this.net.atomics.test_and_set_bit(q.base + _STATE, QDISC_STATE_MISSED):
-            return False
-        if seq.trylock():
-            f[_RUNNING] = this.cpu + 1
-            return True
+        if not this.net.atomics.test_and_set_bit(q.base + _STATE, QDISC_STATE_MISSED):
+            if seq.trylock():
+                f[_RUNNING] = this.cpu + 1
+                return True
+        vt = this.vt
+        if vt is not None and vt.released_ahead:
+            # Virtual clock with a slack: the holder released later in
+            # virtual time but earlier in wall time, and may have tested
+            # MISSED before it was set here.  It would have seen it and
+            # rescheduled; this CPU reschedules in its place.  (At slack 0
+            # the holder waits at the window before its release, so this
+            # cannot happen.)
+            __netif_schedule(q)
         return False
     if f[_RUNNING]:
         return False
@@ -224,10 +237,18 @@ def qdisc_run_begin(q: Qdisc) -> bool:
 
 def qdisc_run_end(q: Qdisc) -> None:
     """Stop running the qdisc.  Locked: under root_lock.  NOLOCK: release
-    the seqlock, then reschedule if someone MISSED it meanwhile."""
+    the seqlock, then reschedule if someone MISSED it meanwhile.  On the
+    virtual clock the holder first waits at the window, so that every
+    trylock earlier in virtual time has failed and set MISSED."""
     f = q.f
     f[_RUNNING] = 0
     if f[_QFLAGS] & TCQ_F_NOLOCK:
+        vt = this.vt
+        if vt is not None:
+            # the MISSED test reads what other CPUs set lock-free: every
+            # trylock before this release in virtual time has set it first
+            # (they fail on the real seqlock, still held while this waits)
+            vt.sync()
         this.locks[q.seqlock].unlock()
         if f[_STATE] >> QDISC_STATE_MISSED & 1:
             __netif_schedule(q)
