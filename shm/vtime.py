@@ -8,8 +8,10 @@ virtual time ``t`` is granted at ``max(t, release + handoff + spinners x
 spinner)`` (+ ``bounce`` when another participant held it last), where
 ``spinners`` are the other participants that were already waiting for it at
 its release: the emulated machine's figures, whatever the host.  The real
-processes, the real shared memory and the real semaphores still decide who
-gets a lock first; only time is kept apart.
+processes, the real shared memory and the real semaphores stay; the window
+makes them act in virtual-time order, so that a run's figures are a
+function of its configuration (docs/virtual-time.md): one order whatever the
+host does.
 
 The scheme is lax synchronisation with a bounded window, as parallel
 multicore simulators keep time (Graphite's LaxP2P, ZSim's bound phase, the
@@ -19,7 +21,9 @@ moving window of conservative parallel discrete-event simulation):
   next access to shared state.
 * **Window.**  Before touching shared state at virtual time ``t`` a
   participant waits until the global virtual time (GVT) is at least
-  ``t - slack``.  GVT is the minimum, over the *other* participants that
+  ``t - slack`` (at equal times, until the others rank after it: ranks are
+  a permutation of the participants that changes with the time).  GVT is
+  the minimum, over the *other* participants that
   are running or **waiting for a lock**, of the virtual time of their next
   action: a lock waiter's is the time it asked (without this rule a
   participant that just released a lock barges ahead of an earlier waiter)
@@ -35,7 +39,12 @@ moving window of conservative parallel discrete-event simulation):
 * **Spinners.**  Each other participant spinning on the lock at its
   release makes the handoff ``spinner`` later (a ticket lock's release
   invalidates every spinner's copy of the line; their re-reads are served
-  one after another).
+  one after another).  They are counted exactly: the next holder (and a
+  holder about to write the lock's line) first waits at the window for
+  every action before the release.
+* **Queue places.**  A request joins the real lock's FIFO queue while it
+  still holds GVT at its request time (``SpinLock.lock_queue``), so the
+  real lock serves its waiters in virtual order.
 * The slack must stay below the shortest critical section; the run reports
   the largest skew seen at the window and the **order violations**: grants
   to a request that was later, in virtual time, than the one granted just
@@ -576,8 +585,9 @@ def virtual_lock(lock: SpinLock, vcpu: VirtualCpu, lock_ns: int) -> None:
     """Make ``lock`` (one participant's handle) keep virtual time through
     ``vcpu``: each ``lock``/``unlock``/``trylock`` waits at the window,
     is granted in virtual time (:meth:`VirtualCpu.acquire`) and charges
-    half of an uncontended lock+unlock (``lock_ns``); the real lock still
-    decides who gets it first.  ``lock`` returns whether the grant waited in
+    half of an uncontended lock+unlock (``lock_ns``); a request joins the
+    real lock's queue before it is seen waiting, so the real FIFO lock
+    serves requests in virtual order.  ``lock`` returns whether the grant waited in
     virtual time and leaves that wait in ``last_wait_ns`` (the real lock's
     wall-time queue, which the window keeps short, is not what a caller
     measures here); ``last_ahead`` is 0: the virtual queue is not counted."""
