@@ -334,6 +334,12 @@ class VirtualCpu:
             return t > lt
         return who < 0 or self._before(self.id, who, t)
 
+    def may_act(self, t: int) -> bool:
+        """Whether an action of this participant at virtual time ``t`` comes
+        before every other participant's next action (the window's test,
+        without the slack and without waiting)."""
+        return self._passes(self._gvt_low(), t)
+
     def window(self) -> None:
         """Wait until GVT >= now - slack before a shared access.  Also while
         a lock is held (counted as nested): its waiters' next actions are no

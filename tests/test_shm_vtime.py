@@ -217,6 +217,7 @@ def test_actions_at_one_virtual_time_go_one_way_favouring_nobody(owner):
         b.publish()
         wa, wb = _waits_at_the_window(a), _waits_at_the_window(b)
         assert wa != wb
+        assert a.may_act(t) is not wa and b.may_act(t) is not wb  # the same test
         a_first.append(wb)
     assert 0 < sum(a_first) < len(a_first)
     a.now += 1

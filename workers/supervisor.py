@@ -431,8 +431,10 @@ class Supervisor:
         ctl = self._vt_ctl
         assert ctl is not None
         at = self._vt_act_ns(e)
-        g = ctl.gvt()
-        if g is not None and g < at:
+        if not ctl.may_act(at):  # ties at ``at`` go by rank, as at the window
+            g = ctl.gvt()
+            if g is None:  # the others finished meanwhile: look again at once
+                g = at
             # soon: at the pace GVT has been moving, within two ticks
             t, prev = time.monotonic(), self._vt_gvt_seen
             self._vt_soon = (

@@ -864,8 +864,9 @@ def dev_deactivate(dev: NetDevice, wait_s: float = 2.0) -> int:
 
     On the virtual clock the wait lets the other CPUs' clocks run: the
     control process sleeps through it (holding GVT back would stop the very
-    runs it waits for) and resumes at GVT, as a sleep that nobody ends does;
-    an aborted run ends the wait with RunAborted."""
+    runs it waits for) and resumes at GVT (VirtualCpu.wake_idle): nothing
+    it waits for has a virtual time of its own; an aborted run ends the wait
+    with RunAborted."""
     net = this.net
     n = sum(dev_deactivate_queue(txq, net.qdiscs[0]) for txq in dev.txqs)
     if not some_qdisc_is_busy(dev):
